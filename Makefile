@@ -1,0 +1,37 @@
+# superbatch: `make demo` runs the demo job locally; `make test` runs the test suite.
+# Both install what they need into .venv (Python) and node_modules (Azurite, for tests).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test setup setup-python setup-node bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+setup-python: $(VENV)/.installed
+
+node_modules/.bin/azurite-blob: package.json
+	npm install --no-audit --no-fund --loglevel=error
+	touch $@
+
+setup-node: node_modules/.bin/azurite-blob
+
+setup: setup-python setup-node
+
+demo: setup-python
+	$(BIN)/superbatch run jobs/sum-of-powers.yaml
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+bench: setup
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) node_modules jobs/.superbatch results .pytest_cache

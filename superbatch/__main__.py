@@ -1,0 +1,3 @@
+from superbatch.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Backends: where tasks run (local processes, Azure Batch) behind one interface."""

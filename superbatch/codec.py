@@ -1,0 +1,70 @@
+"""Encoding of the global config, task inputs and outputs: joblib (pickle) or JSON."""
+from __future__ import annotations
+
+import io
+import json
+import math
+from typing import Any
+
+
+def to_jsonable(value: Any) -> Any:
+    """Convert numpy scalars/arrays and tuples to plain JSON types."""
+    try:
+        import numpy as np
+    except ImportError:  # pragma: no cover - numpy is a dependency
+        np = None
+    if np is not None:
+        if isinstance(value, np.ndarray):
+            return [to_jsonable(v) for v in value.tolist()]
+        if isinstance(value, np.generic):
+            return to_jsonable(value.item())
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    return value
+
+
+class Codec:
+    """Encodes and decodes the contract's files for one format."""
+
+    name = ""
+
+    def dumps(self, value: Any) -> bytes:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def loads(self, data: bytes) -> Any:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class JoblibCodec(Codec):
+    name = "joblib"
+
+    def dumps(self, value: Any) -> bytes:
+        import joblib
+
+        buf = io.BytesIO()
+        joblib.dump(value, buf)
+        return buf.getvalue()
+
+    def loads(self, data: bytes) -> Any:
+        import joblib
+
+        return joblib.load(io.BytesIO(data))
+
+
+class JsonCodec(Codec):
+    name = "json"
+
+    def dumps(self, value: Any) -> bytes:
+        return json.dumps(to_jsonable(value), separators=(",", ":")).encode()
+
+    def loads(self, data: bytes) -> Any:
+        return json.loads(data.decode("utf-8"))
+
+
+def get_codec(fmt: str) -> Codec:
+    """The codec for a spec's ``worker.format``."""
+    return {"joblib": JoblibCodec, "json": JsonCodec}[fmt]()

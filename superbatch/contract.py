@@ -1,0 +1,48 @@
+"""The worker file contract: the names the controller and the worker agree on.
+
+These are exactly the seed's names. With ``format: json`` the same names end in ``.json``
+and hold JSON, so a worker in any language can take part.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+GLOBAL_CONFIG_FILE = "config.pickle"
+TASK_INPUTS_FILE = "inputs.pickle"
+TASK_OUTPUTS_FILE = "outputs.pickle"
+LOCAL_INPUTS_PATTERN = "task_{}_inputs.pickle"
+LOCAL_OUTPUTS_PATTERN = "task_{}_outputs.pickle"
+
+FORMATS = ("joblib", "json")
+
+
+@dataclass(frozen=True)
+class FileNames:
+    """The contract's file names for one format."""
+
+    config: str
+    inputs: str
+    outputs: str
+    local_inputs_pattern: str
+    local_outputs_pattern: str
+
+    def local_inputs(self, index: int) -> str:
+        return self.local_inputs_pattern.format(index)
+
+    def local_outputs(self, index: int) -> str:
+        return self.local_outputs_pattern.format(index)
+
+
+def _with_suffix(name: str, suffix: str) -> str:
+    return name[: -len(".pickle")] + suffix
+
+
+def file_names(fmt: str = "joblib") -> FileNames:
+    """The file names for ``fmt`` (``joblib`` keeps the seed's ``.pickle`` names)."""
+    names = (GLOBAL_CONFIG_FILE, TASK_INPUTS_FILE, TASK_OUTPUTS_FILE,
+             LOCAL_INPUTS_PATTERN, LOCAL_OUTPUTS_PATTERN)
+    if fmt == "joblib":
+        return FileNames(*names)
+    if fmt == "json":
+        return FileNames(*(_with_suffix(n, ".json") for n in names))
+    raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")

@@ -1,0 +1,54 @@
+"""Progress bars on a terminal (stderr), and silence when piped or in CI."""
+from __future__ import annotations
+
+import os
+import sys
+from contextlib import contextmanager
+from typing import Iterator
+
+
+class Bar:
+    """One progress bar; a no-op when progress is off."""
+
+    def __init__(self, progress=None, task_id=None):
+        self._progress = progress
+        self._task_id = task_id
+
+    def advance(self, n: int = 1) -> None:
+        if self._progress is not None:
+            self._progress.advance(self._task_id, n)
+
+    def update(self, completed: int, total: int | None = None, description: str | None = None) -> None:
+        if self._progress is not None:
+            kwargs = {"completed": completed}
+            if total is not None:
+                kwargs["total"] = total
+            if description is not None:
+                kwargs["description"] = description
+            self._progress.update(self._task_id, **kwargs)
+
+
+class Progress:
+    """Creates bars when stderr is a terminal; otherwise every bar is silent."""
+
+    def __init__(self, enabled: bool | None = None):
+        if enabled is None:
+            enabled = sys.stderr.isatty() and not os.environ.get("CI")
+        self.enabled = enabled
+
+    @contextmanager
+    def bar(self, description: str, total: int | None) -> Iterator[Bar]:
+        if not self.enabled:
+            yield Bar()
+            return
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress as RichProgress,
+                                   TextColumn, TimeElapsedColumn)
+        from rich.console import Console
+
+        with RichProgress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                          TimeElapsedColumn(), console=Console(stderr=True),
+                          transient=True) as rich:
+            yield Bar(rich, rich.add_task(description, total=total))
+
+
+SILENT = Progress(enabled=False)

@@ -1,0 +1,440 @@
+"""The job spec: typed models, parsed and validated once.
+
+Everything downstream receives a :class:`Spec` (the models plus where they came from); nothing
+downstream sees the raw YAML dicts.
+"""
+from __future__ import annotations
+
+import difflib
+import hashlib
+import re
+import typing
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal, Sequence, Union
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from superbatch.durations import parse_duration
+from superbatch.sequences import FloatRange, Linspace
+from superbatch.errors import SpecError
+from superbatch.yamlsource import SourceMap, load_yaml
+
+NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$"
+BATCH_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+CONTAINER_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
+BUILTIN_REDUCERS = ("sum", "mean", "min", "max", "list", "stack", "concat", "none")
+OUTPUT_SUFFIXES = (".json", ".npy", ".pkl", ".csv")
+MAX_WALL_TIME = timedelta(days=7)
+
+
+class StrictModel(BaseModel):
+    """A spec section: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+# -- the parameter grid ------------------------------------------------------------------
+
+class RangeAxis(StrictModel):
+    """``{range: [start, stop, step]}``: like Python's range (stop exclusive); floats allowed."""
+
+    range: list[Union[int, float]] = Field(min_length=1, max_length=3)
+
+    @field_validator("range")
+    @classmethod
+    def _step_not_zero(cls, v: list) -> list:
+        if len(v) == 3 and v[2] == 0:
+            raise ValueError("the step of a range cannot be 0")
+        return v
+
+    def values(self) -> Sequence:
+        """The values as a lazy sequence (ints stay ints)."""
+        r = self.range
+        start, stop, step = (0, r[0], 1) if len(r) == 1 else (r[0], r[1], r[2] if len(r) == 3 else 1)
+        if all(isinstance(x, int) for x in (start, stop, step)):
+            return range(start, stop, step)
+        return FloatRange(float(start), float(stop), float(step))
+
+
+class LinspaceAxis(StrictModel):
+    """``{linspace: [start, stop, count]}``: evenly spaced, stop inclusive."""
+
+    linspace: tuple[float, float, Annotated[int, Field(ge=1)]]
+
+    def values(self) -> Sequence:
+        start, stop, count = self.linspace
+        return Linspace(start, stop, count)
+
+
+def _axis_kind(value: Any) -> str | None:
+    if isinstance(value, list):
+        return "values"
+    if isinstance(value, dict):
+        for kind in ("range", "linspace", "zip"):
+            if kind in value:
+                return kind
+        return "unknown"
+    if isinstance(value, BaseModel):
+        return {RangeAxis: "range", LinspaceAxis: "linspace", ZipAxis: "zip"}.get(type(value))
+    return None
+
+
+Axis = Annotated[
+    Union[
+        Annotated[list[Any], Tag("values")],
+        Annotated[RangeAxis, Tag("range")],
+        Annotated[LinspaceAxis, Tag("linspace")],
+    ],
+    Discriminator(
+        _axis_kind,
+        custom_error_type="axis",
+        custom_error_message="expected a list of values, {range: [start, stop, step]} "
+        "or {linspace: [start, stop, count]}",
+    ),
+]
+
+
+class ZipAxis(StrictModel):
+    """``{zip: {a: [...], b: [...]}}``: keys that advance together (equal lengths)."""
+
+    zip: dict[str, Axis] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _equal_lengths(self) -> "ZipAxis":
+        lengths = {name: len(axis_values(axis)) for name, axis in self.zip.items()}
+        if len(set(lengths.values())) > 1:
+            shown = ", ".join(f"{k} has {n}" for k, n in lengths.items())
+            raise ValueError(f"zipped keys must have equal lengths ({shown})")
+        return self
+
+
+def axis_values(axis: Any) -> Sequence:
+    """The values of a list, range or linspace axis as a sequence."""
+    return axis if isinstance(axis, list) else axis.values()
+
+
+Parameter = Annotated[
+    Union[
+        Annotated[list[Any], Tag("values")],
+        Annotated[RangeAxis, Tag("range")],
+        Annotated[LinspaceAxis, Tag("linspace")],
+        Annotated[ZipAxis, Tag("zip")],
+    ],
+    Discriminator(
+        _axis_kind,
+        custom_error_type="axis",
+        custom_error_message="expected a list of values, {range: [start, stop, step]}, "
+        "{linspace: [start, stop, count]} or {zip: {name: values, ...}}",
+    ),
+]
+
+
+# -- sections ------------------------------------------------------------------------------
+
+class WorkerSpec(StrictModel):
+    command: str = Field(min_length=1, description="Run in the task's working directory; "
+                         "{worker_dir} is replaced by the worker's directory.")
+    directory: str | None = Field(None, description="The worker's files on this machine, "
+                                  "relative to the spec (default: the spec's directory).")
+    image: str | None = Field(None, description="Container image (required for azure).")
+    image_directory: str = Field("/", description="Where the image holds the worker's files.")
+    format: Literal["joblib", "json"] = "joblib"
+
+    @field_validator("image_directory")
+    @classmethod
+    def _absolute(cls, v: str) -> str:
+        if not v.startswith("/"):
+            raise ValueError("must be an absolute path inside the image, e.g. /app")
+        return v
+
+
+def _points_per_task(v: Any) -> Any:
+    if v == "auto" or (isinstance(v, int) and not isinstance(v, bool) and v >= 1):
+        return v
+    raise ValueError("must be a whole number >= 1 or 'auto'")
+
+
+class TasksSpec(StrictModel):
+    points_per_task: Annotated[Union[int, Literal["auto"]], BeforeValidator(_points_per_task)] = 1
+    max_retries: int = Field(0, ge=-1, description="-1: unlimited (as the service).")
+    max_wall_time: Duration | None = None
+
+    @field_validator("max_wall_time")
+    @classmethod
+    def _capped(cls, v: timedelta | None) -> timedelta | None:
+        if v is not None and v > MAX_WALL_TIME:
+            raise ValueError("Azure Batch caps a task's wall time at 7 days (7d)")
+        return v
+
+
+class CollectSpec(StrictModel):
+    reduce: str = Field("list", description="sum | mean | min | max | list | stack | concat "
+                        "| none | module:function")
+    output: str | None = Field(None, description="Result file (.json .npy .pkl .csv), "
+                               "relative to the spec.")
+
+    @field_validator("reduce")
+    @classmethod
+    def _known_reducer(cls, v: str) -> str:
+        if v in BUILTIN_REDUCERS:
+            return v
+        if re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", v):
+            return v
+        close = difflib.get_close_matches(v, BUILTIN_REDUCERS, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"unknown reducer {v!r}: use one of {', '.join(BUILTIN_REDUCERS)} "
+                         f"or module:function{hint}")
+
+    @field_validator("output")
+    @classmethod
+    def _known_suffix(cls, v: str | None) -> str | None:
+        if v is not None and Path(v).suffix.lower() not in OUTPUT_SUFFIXES:
+            raise ValueError(f"the output's extension must be one of {', '.join(OUTPUT_SUFFIXES)}")
+        return v
+
+
+class PoolImage(StrictModel):
+    publisher: str = "microsoft-dsvm"
+    offer: str = "ubuntu-hpc"
+    sku: str = "2204"
+    node_agent_sku_id: str = "batch.node.ubuntu 22.04"
+
+
+class PoolSpec(StrictModel):
+    id: str = Field("superbatch", pattern=BATCH_ID_PATTERN)
+    vm_size: str = "standard_d2s_v3"
+    dedicated_nodes: int = Field(1, ge=0)
+    low_priority_nodes: int = Field(0, ge=0)
+    autoscale_formula: str | None = None
+    task_slots_per_node: int = Field(1, ge=1, le=256)
+    subnet_id: str | None = None
+    image: PoolImage | None = None
+    delete_when_done: bool = False
+
+    @model_validator(mode="after")
+    def _has_nodes(self) -> "PoolSpec":
+        if self.autoscale_formula is None and self.dedicated_nodes + self.low_priority_nodes == 0:
+            raise ValueError("a pool needs dedicated_nodes, low_priority_nodes or an "
+                             "autoscale_formula")
+        return self
+
+
+class StorageSpec(StrictModel):
+    container: str = Field("superbatch", min_length=3, max_length=63, pattern=CONTAINER_PATTERN,
+                           description="3-63 lowercase letters, digits and single hyphens.")
+
+
+class RegistrySpec(StrictModel):
+    server: str = Field(min_length=1)
+    username: str | None = Field(None, description="Default: env AZURE_REGISTRY_USERNAME.")
+
+
+class CleanupSpec(StrictModel):
+    job: bool = True
+    container: bool = False
+
+
+class AzureSpec(StrictModel):
+    pool: PoolSpec = PoolSpec()
+    storage: StorageSpec = StorageSpec()
+    registry: RegistrySpec | None = None
+    cleanup: CleanupSpec = CleanupSpec()
+    upload_concurrency: int = Field(16, ge=1, le=128)
+
+
+class JobSpec(StrictModel):
+    """A superbatch job: the worker, the globals and the grid of parameters."""
+
+    name: str = Field(pattern=NAME_PATTERN, description="Lowercase letters, digits and '-' "
+                      "(at most 40); job ids derive from it.")
+    backend: Literal["local", "azure"] = "local"
+    worker: WorkerSpec
+    globals: dict[str, Any] = Field(default_factory=dict)
+    parameters: dict[str, Parameter] | None = None
+    points: list[dict[str, Any]] | None = None
+    points_file: str | None = None
+    tasks: TasksSpec = TasksSpec()
+    collect: CollectSpec = CollectSpec()
+    azure: AzureSpec = AzureSpec()
+
+    @field_validator("parameters", mode="before")
+    @classmethod
+    def _wrap_zip(cls, v: Any) -> Any:
+        # `zip: {a: [...], b: [...]}` directly under parameters is a zipped group.
+        if isinstance(v, dict) and isinstance(v.get("zip"), dict) and "zip" not in v["zip"]:
+            v = dict(v)
+            v["zip"] = {"zip": v["zip"]}
+        return v
+
+    @model_validator(mode="after")
+    def _one_grid(self) -> "JobSpec":
+        given = [k for k in ("parameters", "points", "points_file") if getattr(self, k) is not None]
+        if len(given) > 1:
+            raise ValueError(f"give only one of parameters, points and points_file (got "
+                             f"{' and '.join(given)})")
+        if not given:
+            raise ValueError("give the loop as parameters, points or points_file")
+        return self
+
+
+# -- loading -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Spec:
+    """A validated job spec and where it came from."""
+
+    model: JobSpec
+    path: Path
+    source: SourceMap
+    digest: str
+
+    @property
+    def directory(self) -> Path:
+        return self.path.parent
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    def resolve(self, relative: str) -> Path:
+        """A path from the spec, relative to the spec's directory."""
+        return (self.directory / relative).resolve()
+
+    @property
+    def worker_directory(self) -> Path:
+        return self.resolve(self.model.worker.directory or ".")
+
+    def where(self, *loc: Any) -> str:
+        """``file, line N`` for a field path, for error messages."""
+        return self.source.where(loc)
+
+
+def _model_at(loc: tuple) -> type[BaseModel] | None:
+    """The model class that owns the last key of ``loc`` (for key suggestions)."""
+    model: Any = JobSpec
+    for part in loc[:-1]:
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return None
+        field = model.model_fields.get(part)
+        if field is None:
+            return None
+        model = _unwrap(field.annotation)
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+def _unwrap(annotation: Any) -> Any:
+    for arg in (typing.get_args(annotation) or ()):
+        if isinstance(arg, type) and issubclass(arg, BaseModel):
+            return arg
+    return annotation
+
+
+def _describe(error: dict) -> str:
+    loc = tuple(error["loc"])
+    if error["type"] == "extra_forbidden":
+        model = _model_at(loc)
+        key = loc[-1]
+        msg = f"unknown key {key!r}"
+        if model is not None:
+            close = difflib.get_close_matches(str(key), list(model.model_fields), n=1, cutoff=0.6)
+            if close:
+                msg += f"; did you mean {close[0]!r}?"
+            else:
+                msg += f" (allowed: {', '.join(model.model_fields)})"
+        return msg
+    if error["type"] == "missing":
+        return "required field is missing"
+    msg = error["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    msg = msg.rstrip(".")
+    if error["type"] == "string_type" and isinstance(error.get("input"), bool):
+        msg += " (YAML reads yes/no/on/off/true/false as booleans: put the value in quotes)"
+    if error["type"] == "string_pattern_mismatch" and loc == ("name",):
+        msg = "must be 1-40 lowercase letters, digits and '-', starting and ending with a " \
+              "letter or digit"
+    elif error["type"] == "string_pattern_mismatch" and "container" in loc:
+        msg = "must be 3-63 lowercase letters, digits and single hyphens, starting and " \
+              "ending with a letter or digit"
+    elif error["type"] == "string_pattern_mismatch":
+        msg = "must be 1-64 letters, digits, '-' or '_'"
+    return msg
+
+
+def _display_loc(loc: tuple) -> tuple:
+    # Hide the internal wrapping of `parameters.zip` and pydantic's union tags.
+    out = []
+    for part in loc:
+        if part in ("values", "range", "linspace", "zip") and out and out[-1] == part:
+            continue
+        if isinstance(part, str) and part in ("values",) and len(out) >= 2 and out[0] == "parameters":
+            continue
+        out.append(part)
+    return tuple(out)
+
+
+def _format_loc(loc: tuple) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
+
+
+def spec_error_from_validation(path: Path, source: SourceMap, exc: ValidationError) -> SpecError:
+    """One paragraph naming file, line and field for each problem pydantic found."""
+    lines = []
+    errors = exc.errors()
+    for error in errors[:12]:
+        loc = _display_loc(tuple(error["loc"]))
+        pos = source.position(loc)
+        where = f"{path}, line {pos[0]}" if pos else str(path)
+        text = _describe(error)
+        lines.append(f"{where}: {_format_loc(loc)}: {text}{'' if text.endswith('?') else '.'}")
+    if len(errors) > 12:
+        lines.append(f"... and {len(errors) - 12} more problems.")
+    return SpecError("\n".join(lines))
+
+
+def parse_spec(data: Any, path: Path, source: SourceMap, digest: str = "") -> Spec:
+    """Validate already-loaded YAML data into a :class:`Spec`."""
+    if not isinstance(data, dict):
+        raise SpecError(f"{path}, line 1: a job spec is a YAML mapping (name:, worker:, ...), "
+                        f"not a {type(data).__name__}.")
+    try:
+        model = JobSpec.model_validate(data)
+    except ValidationError as exc:
+        raise spec_error_from_validation(path, source, exc) from None
+    return Spec(model=model, path=path, source=source, digest=digest)
+
+
+def load_spec(path: str | Path) -> Spec:
+    """Read, parse and validate a job spec file. Raises :class:`SpecError` (exit 2)."""
+    path = Path(path)
+    if path.is_dir():
+        raise SpecError(f"{path}: is a directory; give the job spec's YAML file.")
+    data, source = load_yaml(path)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return parse_spec(data, path.resolve(), SourceMap(path, source.positions), digest)
+
+
+def json_schema() -> dict:
+    """The JSON Schema of the job spec (for editors and CI checks)."""
+    schema = JobSpec.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "superbatch job spec"
+    return schema

@@ -1,0 +1,55 @@
+"""Run the real `superbatch` command line in a subprocess, as users and CI do."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def last_line(self) -> str:
+        lines = self.stdout.strip().splitlines()
+        return lines[-1] if lines else ""
+
+    @property
+    def json(self) -> dict:
+        return json.loads(self.stdout)
+
+
+def superbatch(*args, cwd=None, env=None, timeout=120) -> Result:
+    full_env = dict(os.environ)
+    full_env.pop("SUPERBATCH_STATE_DIR", None)
+    full_env.update(env or {})
+    proc = subprocess.run([sys.executable, "-m", "superbatch", *map(str, args)], cwd=cwd,
+                          env=full_env, capture_output=True, text=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL)
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def seed_loop(seeds=(1, 12, 123, 1234), power=3, size=(10,)):
+    """The seed document's loop, computed directly."""
+    import numpy as np
+
+    out = np.zeros((len(seeds),))
+    for i, seed in enumerate(seeds):
+        np.random.seed(seed)
+        tmp = np.random.uniform(size=size)
+        out[i] = sum(np.power(tmp, power))
+    return sum(out)
+
+
+def write_spec(directory: Path, text: str, name: str = "job.yaml") -> Path:
+    path = directory / name
+    path.write_text(text)
+    return path

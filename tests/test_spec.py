@@ -1,0 +1,135 @@
+"""The job spec: strict validation with file, line and field in every error (exit 2)."""
+import json
+
+import pytest
+
+from clihelp import REPO, superbatch, write_spec
+from superbatch.errors import SpecError
+from superbatch.spec import load_spec
+
+GOOD = """\
+name: demo
+worker:
+  command: python {worker_dir}/worker.py
+  directory: .
+parameters:
+  seed: [1, 2]
+"""
+
+
+def error_of(tmp_path, text):
+    path = write_spec(tmp_path, text)
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    return str(info.value), path
+
+
+def test_demo_spec_is_valid():
+    spec = load_spec(REPO / "jobs" / "sum-of-powers.yaml")
+    assert spec.model.name == "sum-of-powers"
+    assert spec.model.parameters == {"seed": [1, 12, 123, 1234]}
+    assert spec.model.collect.reduce == "sum"
+
+
+def test_unknown_key_suggests_the_closest_and_names_line(tmp_path):
+    msg, path = error_of(tmp_path, GOOD + "tasks:\n  max_retrys: 3\n")
+    assert f"{path}, line 8" in msg
+    assert "tasks.max_retrys" in msg
+    assert "did you mean 'max_retries'?" in msg
+
+
+def test_nested_unknown_key_in_azure_section(tmp_path):
+    msg, path = error_of(tmp_path, GOOD + "azure:\n  pool:\n    vm_sise: x\n")
+    assert f"{path}, line 9: azure.pool.vm_sise" in msg
+    assert "'vm_size'" in msg
+
+
+def test_missing_required_field_names_its_parent_line(tmp_path):
+    msg, path = error_of(tmp_path, "name: demo\nworker:\n  directory: .\nparameters: {a: [1]}\n")
+    assert f"{path}, line 2: worker.command: required field is missing" in msg
+
+
+def test_yaml_syntax_error_gives_line_and_column(tmp_path):
+    msg, path = error_of(tmp_path, "name: demo\nworker: [unclosed\n")
+    assert str(path) in msg and "line 3, column 1" in msg and "YAML syntax error" in msg
+
+
+def test_duplicate_keys_are_rejected(tmp_path):
+    msg, _ = error_of(tmp_path, GOOD + "name: other\n")
+    assert "line 7: duplicate key 'name' (first given on line 1)" in msg
+
+
+@pytest.mark.parametrize("snippet, expected", [
+    ("name: Bad_Name\n", "name: must be 1-40 lowercase"),
+    ("tasks: {points_per_task: 0}\n", "tasks.points_per_task: must be a whole number >= 1"),
+    ("tasks: {max_wall_time: 10x}\n", "is not a duration"),
+    ("tasks: {max_wall_time: 8d}\n", "7 days"),
+    ("collect: {reduce: summ}\n", "did you mean 'sum'?"),
+    ("collect: {output: out.txt}\n", "extension must be one of"),
+    ("azure: {storage: {container: Bad_Container}}\n", "azure.storage.container"),
+    ("azure: {pool: {id: 'bad id'}}\n", "azure.pool.id: must be 1-64 letters"),
+    ("points: [{a: 1}]\n", "give only one of parameters, points and points_file"),
+])
+def test_invalid_values(tmp_path, snippet, expected):
+    text = GOOD if not snippet.startswith("name:") else GOOD.replace("name: demo\n", "")
+    msg, _ = error_of(tmp_path, text + snippet)
+    assert expected in msg
+
+
+def test_bad_parameter_shapes(tmp_path):
+    msg, _ = error_of(tmp_path, GOOD + "  alpha: 5\n  beta: {range: [0, 10, 0]}\n"
+                      "  zip: {a: [1, 2], b: [3]}\n")
+    assert "parameters.alpha: expected a list of values" in msg
+    assert "parameters.beta.range: the step of a range cannot be 0" in msg
+    assert "parameters.zip: zipped keys must have equal lengths (a has 2, b has 1)" in msg
+
+
+def test_cli_reports_spec_errors_with_exit_2_and_no_traceback(tmp_path):
+    path = write_spec(tmp_path, GOOD + "tasks:\n  max_retrys: 3\n")
+    for command in ("validate", "plan", "submit", "run"):
+        result = superbatch(command, path)
+        assert result.code == 2, (command, result)
+        assert "Traceback" not in result.stderr
+        assert "did you mean 'max_retries'?" in result.stderr
+    assert not (tmp_path / ".superbatch").exists()  # nothing created
+
+
+def test_json_error_object_on_stdout(tmp_path):
+    path = write_spec(tmp_path, GOOD + "bogus: 1\n")
+    result = superbatch("validate", path, "--json")
+    assert result.code == 2
+    body = result.json
+    assert body["ok"] is False and body["exit_code"] == 2 and "bogus" in body["error"]
+
+
+def test_missing_spec_file_is_exit_2(tmp_path):
+    result = superbatch("validate", tmp_path / "nope.yaml")
+    assert result.code == 2 and "no such file" in result.stderr
+
+
+def test_missing_worker_directory_is_reported_for_local(tmp_path):
+    path = write_spec(tmp_path, GOOD.replace("directory: .", "directory: ./missing"))
+    result = superbatch("validate", path)
+    assert result.code == 2
+    assert "worker.directory" in result.stderr and "line 4" in result.stderr
+
+
+def test_azure_backend_requires_an_image(tmp_path):
+    path = write_spec(tmp_path, GOOD)
+    result = superbatch("validate", path, "--backend", "azure")
+    assert result.code == 2 and "worker.image" in result.stderr
+
+
+def test_schema_is_valid_json_schema_and_checks_the_demo():
+    import jsonschema
+    import yaml
+
+    result = superbatch("schema")
+    assert result.code == 0
+    schema = json.loads(result.stdout)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    demo = yaml.safe_load((REPO / "jobs" / "sum-of-powers.yaml").read_text())
+    jsonschema.validate(demo, schema)
+    assert "worker" in schema["required"] and "name" in schema["required"]
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(dict(demo, bogus=1), schema)
