@@ -53,6 +53,17 @@ class SuperbatchGroup(click.Group):
                      **exc.details})))
             click.echo(f"error: {exc.message}", err=True)
             ctx.exit(exc.exit_code)
+        except Exception as exc:  # noqa: BLE001 - an SDK error nobody classified
+            if not type(exc).__module__.startswith("azure."):
+                raise
+            from superbatch.redact import redact
+
+            message = redact(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            click.echo(f"error: the Azure service failed: {type(exc).__name__}: {message}. "
+                       f"Nothing is lost: run the same command again.", err=True)
+            if "--json" in sys.argv[1:]:
+                click.echo(json.dumps({"ok": False, "error": message, "exit_code": 3}))
+            ctx.exit(3)
         except KeyboardInterrupt:
             click.echo("interrupted: state is consistent; run the same command again to "
                        "finish what is unfinished.", err=True)

@@ -172,8 +172,9 @@ def submit(ctx: Context, new: bool = False) -> tuple[Submission, Backend, JobPla
     job_id = new_job_id(ctx.spec.name)
     state = ctx.state(job_id)
     manifest = new_manifest(ctx, plan, job_id, digest)
-    state.write_manifest(manifest)
     backend = ctx.backend_for(state, manifest)
+    backend.preflight()  # credentials are checked before anything is created
+    state.write_manifest(manifest)
     backend.submit(plan, ctx.progress)
     backend.manifest = state.update_manifest(submit_state="submitted")
     return Submission(job_id, plan.task_count, plan.point_count, False, False), backend, plan
@@ -196,6 +197,7 @@ class Collected:
     missing: list[int]
     output: str | None
     status: JobStatus
+    cleaned: list[str] = field(default_factory=list)
 
 
 def collect(ctx: Context, state: JobState, wait: bool, timeout: float | None = None,
@@ -235,7 +237,8 @@ def collect(ctx: Context, state: JobState, wait: bool, timeout: float | None = N
         path = Path(target) if output else ctx.spec.resolve(target)
         write_result(result, path)
         written = str(path)
-    return Collected(state.job_id, result, points, missing, written, status)
+    cleaned = backend.cleanup_after_collect() if not missing and status.done else []
+    return Collected(state.job_id, result, points, missing, written, status, cleaned)
 
 
 def _missing_message(job_id: str, status: JobStatus, missing: list[int], points: int) -> str:

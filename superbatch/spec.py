@@ -211,8 +211,9 @@ class CollectSpec(StrictModel):
 class PoolImage(StrictModel):
     publisher: str = "microsoft-dsvm"
     offer: str = "ubuntu-hpc"
-    sku: str = "2204"
-    node_agent_sku_id: str = "batch.node.ubuntu 22.04"
+    sku: str = "2404"
+    version: str = "latest"
+    node_agent_sku_id: str = "batch.node.ubuntu 24.04"
 
 
 class PoolSpec(StrictModel):
@@ -254,7 +255,10 @@ class AzureSpec(StrictModel):
     storage: StorageSpec = StorageSpec()
     registry: RegistrySpec | None = None
     cleanup: CleanupSpec = CleanupSpec()
-    upload_concurrency: int = Field(16, ge=1, le=128)
+    transfer_concurrency: int = Field(16, ge=1, le=128, description="Parallel blob uploads "
+                                      "and downloads.")
+    inline_inputs: bool = Field(True, description="Carry small task inputs inside the task "
+                                "definition instead of one blob per task.")
 
 
 class JobSpec(StrictModel):

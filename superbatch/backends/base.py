@@ -106,6 +106,13 @@ class Backend(ABC):
     def delete(self, include_pool: bool) -> list[str]:
         """Remove what the job created outside the state directory; describe what went."""
 
+    def preflight(self) -> None:
+        """Check credentials and settings before anything is created (raise UserError)."""
+
+    def cleanup_after_collect(self) -> list[str]:
+        """Remove what the spec's cleanup settings ask for after a complete collect."""
+        return []
+
     def output_path(self, point_index: int) -> Path:
         from superbatch.contract import file_names
 

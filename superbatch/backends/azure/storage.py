@@ -1,0 +1,141 @@
+"""Blob Storage for a job: one prefix per job id, parallel idempotent transfers, least-privilege SAS."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
+from azure.storage.blob import (BlobSasPermissions, BlobServiceClient, ContainerSasPermissions,
+                                generate_blob_sas, generate_container_sas)
+
+from superbatch.backends.azure.credentials import StorageCredentials
+from superbatch.errors import InfraError
+from superbatch.state import atomic_write_bytes
+
+
+@dataclass(frozen=True)
+class BlobInfo:
+    name: str
+    size: int
+    md5: bytes | None
+
+
+class BlobStore:
+    """One container; names are full blob names (``<job-id>/...``)."""
+
+    def __init__(self, credentials: StorageCredentials, container: str, concurrency: int = 16):
+        self.credentials = credentials
+        self.service: BlobServiceClient = credentials.service_client(
+            max_single_put_size=64 * 1024 * 1024, connection_timeout=20, read_timeout=60)
+        self.container = self.service.get_container_client(container)
+        self.concurrency = concurrency
+        self._delegation_key = None
+
+    # -- container -----------------------------------------------------------------------
+
+    def ensure_container(self) -> None:
+        try:
+            self.container.create_container()
+        except ResourceExistsError:
+            pass
+
+    # -- transfers -----------------------------------------------------------------------
+
+    def upload(self, name: str, data: bytes) -> None:
+        """Upload (overwrite) one blob; safe to repeat."""
+        self.container.upload_blob(name, data, overwrite=True)
+
+    def upload_many(self, items: Iterable[tuple[str, bytes]], pool: ThreadPoolExecutor) -> int:
+        """Upload blobs in parallel on ``pool``; return how many."""
+        return sum(1 for _ in pool.map(lambda item: self.upload(*item), items))
+
+    def list(self, prefix: str) -> list[BlobInfo]:
+        out = []
+        for blob in self.container.list_blobs(name_starts_with=prefix):
+            md5 = blob.content_settings.content_md5 if blob.content_settings else None
+            out.append(BlobInfo(blob.name, blob.size, bytes(md5) if md5 else None))
+        return out
+
+    def download_to(self, blob: BlobInfo, path: Path) -> None:
+        """Download atomically, checking the size and (when the service gives it) the MD5."""
+        data = self.container.download_blob(blob.name, max_concurrency=1).readall()
+        if len(data) != blob.size:
+            raise InfraError(f"blob {blob.name}: downloaded {len(data)} bytes, expected "
+                             f"{blob.size}; run collect again.")
+        if blob.md5 and hashlib.md5(data).digest() != blob.md5:  # noqa: S324 - integrity, not security
+            raise InfraError(f"blob {blob.name}: MD5 mismatch after download; run collect again.")
+        atomic_write_bytes(path, data)
+
+    def download_many(self, pairs: list[tuple[BlobInfo, Path]], on_done: Callable[[], None]) -> None:
+        def one(pair):
+            self.download_to(*pair)
+            on_done()
+
+        with ThreadPoolExecutor(self.concurrency) as pool:
+            list(pool.map(one, pairs))
+
+    def read(self, name: str) -> bytes | None:
+        try:
+            return self.container.download_blob(name).readall()
+        except ResourceNotFoundError:
+            return None
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every blob under ``prefix`` (which must name one job)."""
+        assert prefix.endswith("/") and len(prefix) > 1, "refusing to delete outside a job"
+        names = [b.name for b in self.container.list_blobs(name_starts_with=prefix)]
+        for start in range(0, len(names), 256):
+            batch = names[start:start + 256]
+            try:
+                self.container.delete_blobs(*batch)
+            except AzureError:  # some services refuse batch deletes: fall back to one by one
+                for name in batch:
+                    try:
+                        self.container.delete_blob(name)
+                    except ResourceNotFoundError:
+                        pass
+        return len(names)
+
+    # -- SAS -----------------------------------------------------------------------------
+
+    def _signing(self, expiry: datetime) -> dict:
+        """Account-key signing, or a user delegation key when signed in with Entra ID."""
+        if self.credentials.uses_entra_id:
+            if self._delegation_key is None:
+                start = datetime.now(timezone.utc) - timedelta(minutes=5)
+                self._delegation_key = self.service.get_user_delegation_key(start, expiry)
+            return {"user_delegation_key": self._delegation_key}
+        return {"account_key": self.service.credential.account_key}
+
+    def blob_read_url(self, name: str, expiry: datetime) -> str:
+        """A URL that can read exactly one blob until ``expiry``."""
+        sas = generate_blob_sas(self.service.account_name, self.container.container_name, name,
+                                permission=BlobSasPermissions(read=True), expiry=expiry,
+                                **self._signing(expiry))
+        return f"{self.container.url}/{name}?{sas}"
+
+    def container_write_url(self, expiry: datetime) -> str:
+        """A container URL that can create and write blobs, not read, list or delete them."""
+        sas = generate_container_sas(self.service.account_name, self.container.container_name,
+                                     permission=ContainerSasPermissions(write=True, create=True),
+                                     expiry=expiry, **self._signing(expiry))
+        return f"{self.container.url}?{sas}"
+
+
+def md5_b64(data: bytes) -> str:
+    return base64.b64encode(hashlib.md5(data).digest()).decode()  # noqa: S324
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text[:200]
+
+
+def default_concurrency() -> int:
+    return int(os.environ.get("SUPERBATCH_TRANSFER_CONCURRENCY", "16"))

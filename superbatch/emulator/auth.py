@@ -1,0 +1,59 @@
+"""SharedKey request signatures, computed exactly as azure-batch's BatchSharedKeyAuthPolicy signs."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from urllib.parse import parse_qs
+
+from .errors import BatchError
+
+SIGNED_HEADERS = (
+    "content-encoding", "content-language", "content-length", "content-md5", "content-type",
+    "date", "if-modified-since", "if-match", "if-none-match", "if-unmodified-since", "range",
+)
+
+
+def string_to_sign(account: str, method: str, path: str, query: str,
+                   headers: dict[str, str]) -> str:
+    """The canonical string: method, standard headers, ``ocp-*`` headers, resource, query."""
+    h = {k.lower(): v for k, v in headers.items() if v}
+    if method not in ("GET", "HEAD") and "content-length" not in h:
+        h["content-length"] = "0"
+    out = method + "\n" + "\n".join(h.get(name, "") for name in SIGNED_HEADERS) + "\n"
+    for name, value in sorted((k, v) for k, v in h.items() if "ocp-" in k):
+        out += f"{name}:{value}\n"
+    out += f"/{account}{path}"
+    params = parse_qs(query)
+    for name in sorted(params):
+        if params[name][0]:
+            out += f"\n{name}:{params[name][0]}"
+    return out
+
+
+def sign(key: str, text: str) -> str:
+    """Base64 HMAC-SHA256 of ``text`` under the base64-decoded account key."""
+    digest = hmac.new(base64.b64decode(key), text.encode("utf-8"), hashlib.sha256).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+def check(account: str, key: str, method: str, path: str, query: str,
+          headers: dict[str, str]) -> None:
+    """Raise 403 ``AuthenticationFailed`` unless the request carries a valid SharedKey signature."""
+    auth = headers.get("authorization") or headers.get("Authorization") or ""
+    if not auth.startswith("SharedKey "):
+        raise _failed("Only SharedKey authentication is supported by the emulator"
+                      if auth else "The Authorization header is missing.")
+    name, _, signature = auth[len("SharedKey "):].partition(":")
+    if name != account:
+        raise _failed(f"The account name '{name}' is not this account.")
+    expected = sign(key, string_to_sign(account, method, path, query, headers))
+    if not hmac.compare_digest(expected, signature):
+        raise _failed("The MAC signature found in the HTTP request is not the same as any computed signature.")
+
+
+def _failed(detail: str) -> BatchError:
+    return BatchError(403, "AuthenticationFailed",
+                      "Server failed to authenticate the request. Make sure the value of "
+                      "Authorization header is formed correctly including the signature.",
+                      {"AuthenticationErrorDetail": detail})

@@ -1,0 +1,119 @@
+"""A node's file work: resource files in before the command, output files out after it.
+
+Both go through azure-storage-blob with the (SAS) URLs the task carries, so they work against
+Azurite or real storage alike. Failures come back as the service's ``failureInfo`` documents.
+"""
+from __future__ import annotations
+
+import glob
+import os
+from pathlib import Path
+
+_RETRY = {"retry_total": 2, "retry_backoff_factor": 0.2, "connection_timeout": 10, "read_timeout": 60}
+
+
+class TaskFailure(Exception):
+    """A pre- or post-processing failure, carrying the ``failureInfo`` the service reports."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.info = {"category": "usererror", "code": code, "message": message}
+
+
+def inside(base: Path, relative: str) -> Path:
+    """``base / relative``, refusing absolute paths and ``..`` escapes."""
+    target = (base / relative).resolve()
+    if os.path.isabs(relative) or not target.is_relative_to(base.resolve()):
+        raise TaskFailure("ResourceFileCreateFailed", f"The path {relative!r} escapes the working directory.")
+    return target
+
+
+def download_resources(resource_files: list[dict], wd: Path) -> None:
+    """Download every resource file into ``wd`` (``httpUrl`` or ``storageContainerUrl``)."""
+    from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ResourceNotFoundError
+    from azure.storage.blob import BlobClient, ContainerClient
+
+    for rf in resource_files or []:
+        try:
+            if rf.get("httpUrl"):
+                name = rf.get("filePath") or rf["httpUrl"].split("?")[0].rstrip("/").rsplit("/", 1)[-1]
+                target = inside(wd, name)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                data = BlobClient.from_blob_url(rf["httpUrl"], **_RETRY).download_blob().readall()
+                target.write_bytes(data)
+            elif rf.get("storageContainerUrl"):
+                container = ContainerClient.from_container_url(rf["storageContainerUrl"], **_RETRY)
+                base = inside(wd, rf.get("filePath") or ".")
+                for blob in container.list_blobs(name_starts_with=rf.get("blobPrefix") or None):
+                    target = inside(base, blob.name)
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes(container.download_blob(blob.name).readall())
+            else:
+                raise TaskFailure("BlobDownloadMiscError",
+                                  "Only httpUrl and storageContainerUrl resource files are emulated.")
+        except TaskFailure:
+            raise
+        except ResourceNotFoundError as exc:
+            raise TaskFailure("BlobNotFound", f"A resource file required for the task does not exist: {exc.message}")
+        except ClientAuthenticationError as exc:
+            raise TaskFailure("BlobAccessDenied", f"Access was denied to a resource file: {exc.message}")
+        except HttpResponseError as exc:
+            code = "BlobAccessDenied" if exc.status_code == 403 else "BlobDownloadMiscError"
+            raise TaskFailure(code, f"Downloading a resource file failed: {exc.message}")
+        except Exception as exc:  # noqa: BLE001 - any transport error is a download failure
+            raise TaskFailure("BlobDownloadMiscError", f"Downloading a resource file failed: {exc}")
+
+
+def matches(pattern: str, task_dir: Path, wd: Path) -> list[tuple[Path, str]]:
+    """(file, name under ``path``) pairs for a ``filePattern`` relative to ``wd``.
+
+    ``..`` may reach the task directory (``../stdout.txt``) but no further. For a wildcard
+    pattern the name is the file's path below the pattern's fixed leading directories.
+    """
+    pattern = pattern.replace("\\", "/")
+    full = os.path.normpath(os.path.join(wd, pattern))
+    if not Path(full).is_relative_to(task_dir):
+        raise TaskFailure("FileUploadMiscError", f"The filePattern {pattern!r} leaves the task directory.")
+    if not glob.has_magic(full):
+        return [(Path(full), Path(full).name)] if os.path.isfile(full) else []
+    parts = Path(full).parts
+    fixed = next(i for i, p in enumerate(parts) if glob.has_magic(p))
+    base = Path(*parts[:fixed])
+    found = sorted(p for p in glob.glob(full, recursive=True) if os.path.isfile(p))
+    return [(Path(p), Path(p).relative_to(base).as_posix()) for p in found]
+
+
+def upload_outputs(output_files: list[dict], task_dir: Path, wd: Path, exit_code: int) -> None:
+    """Upload the outputs whose ``uploadCondition`` applies to ``exit_code``."""
+    from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+    from azure.storage.blob import ContainerClient, ContentSettings
+
+    for of in output_files or []:
+        cond = ((of.get("uploadOptions") or {}).get("uploadCondition") or "tasksuccess").lower()
+        if (cond == "tasksuccess" and exit_code != 0) or (cond == "taskfailure" and exit_code == 0):
+            continue
+        dest = (of.get("destination") or {}).get("container") or {}
+        if not dest.get("containerUrl"):
+            raise TaskFailure("FileUploadMiscError", "Only container destinations are emulated.")
+        wildcard = glob.has_magic(of["filePattern"])
+        headers = {h["name"].lower(): h.get("value") for h in dest.get("uploadHeaders") or []}
+        try:
+            container = ContainerClient.from_container_url(dest["containerUrl"], **_RETRY)
+            for path, name in matches(of["filePattern"], task_dir, wd):
+                prefix = dest.get("path")
+                blob = (f"{prefix.rstrip('/')}/{name}" if prefix else name) if wildcard else (prefix or name)
+                settings = ContentSettings(content_type=headers.get("content-type"),
+                                           content_encoding=headers.get("content-encoding"))
+                with open(path, "rb") as fh:
+                    container.upload_blob(blob, fh, overwrite=True, content_settings=settings)
+        except TaskFailure:
+            raise
+        except ResourceNotFoundError as exc:
+            if exc.error_code == "ContainerNotFound":
+                raise TaskFailure("FileUploadContainerNotFound",
+                                  "The Azure Storage Container for uploading Output Files was not found.")
+            raise TaskFailure("FileUploadMiscError", f"Uploading output files failed: {exc.message}")
+        except HttpResponseError as exc:
+            raise TaskFailure("FileUploadMiscError", f"Uploading output files failed: {exc.message}")
+        except Exception as exc:  # noqa: BLE001 - transport errors are upload failures
+            raise TaskFailure("FileUploadMiscError", f"Uploading output files failed: {exc}")
