@@ -23,6 +23,9 @@ def free_port() -> int:
 
 
 def azurite_binary() -> str:
+    override = os.environ.get("SUPERBATCH_TEST_AZURITE")  # another azurite-blob, e.g. newer
+    if override:
+        return override
     local = REPO / "node_modules" / ".bin" / "azurite-blob"
     if local.exists():
         return str(local)
@@ -39,15 +42,16 @@ class Azurite:
     port: int
     process: subprocess.Popen
     location: str
+    scheme: str = "http"
 
     @property
     def blob_endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}/{AZURITE_ACCOUNT}"
+        return f"{self.scheme}://127.0.0.1:{self.port}/{AZURITE_ACCOUNT}"
 
     @property
     def connection_string(self) -> str:
         return (
-            "DefaultEndpointsProtocol=http;"
+            f"DefaultEndpointsProtocol={self.scheme};"
             f"AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
             f"BlobEndpoint={self.blob_endpoint};"
         )
@@ -61,14 +65,20 @@ class Azurite:
         shutil.rmtree(self.location, ignore_errors=True)
 
 
-def start_azurite() -> Azurite:
-    """Start Azurite's blob service on a free loopback port and wait until it listens."""
+def start_azurite(*extra_args: str) -> Azurite:
+    """Start Azurite's blob service on a free loopback port and wait until it listens.
+
+    ``extra_args`` go to azurite-blob as they are; with ``--cert`` it serves HTTPS (e.g.
+    ``start_azurite("--oauth", "basic", "--cert", cert, "--key", key)`` for Entra ID tokens).
+    """
     location = tempfile.mkdtemp(prefix="azurite-")
     port = free_port()
     cmd = [
         azurite_binary(), "--blobHost", "127.0.0.1", "--blobPort", str(port),
         "--location", location, "--silent", "--skipApiVersionCheck", "--disableTelemetry",
+        *extra_args,
     ]
+    scheme = "https" if "--cert" in extra_args else "http"
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -76,7 +86,7 @@ def start_azurite() -> Azurite:
             raise RuntimeError(f"Azurite exited: {proc.stderr.read().decode(errors='replace')}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return Azurite(port=port, process=proc, location=location)
+                return Azurite(port=port, process=proc, location=location, scheme=scheme)
         except OSError:
             time.sleep(0.1)
     proc.kill()

@@ -3,8 +3,16 @@
 Batch: AZURE_BATCH_ENDPOINT (required), AZURE_BATCH_ACCOUNT, AZURE_BATCH_ACCESS_KEY.
 Storage: AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT with AZURE_STORAGE_KEY
 (also AZURE_STORAGE_ACCESS_KEY), or AZURE_STORAGE_ACCOUNT alone with Microsoft Entra ID.
+With AZURE_STORAGE_ACCOUNT, AZURE_STORAGE_SERVICE_ENDPOINT (the name `az storage` documents
+for its --blob-endpoint/--service-endpoint) replaces the default blob endpoint
+https://{account}.blob.core.windows.net: a sovereign cloud, a private endpoint, or a local
+emulator such as Azurite (https://127.0.0.1:10000/devstoreaccount1). AZURE_STORAGE_ACCOUNT
+stays required: it is the account name user delegation and account-key SAS are signed for.
+A connection string carries its own endpoint and ignores the variable.
 Registry: AZURE_REGISTRY_USERNAME and AZURE_REGISTRY_PASSWORD.
 Without a key, DefaultAzureCredential (az login, managed identity, workload identity) is used.
+TLS: the clients verify certificates with certifi's bundle, or with the file named by
+REQUESTS_CA_BUNDLE (honoured by azure-core's requests transport), e.g. a private CA's.
 Values are never echoed: errors name the variable, not its content.
 """
 from __future__ import annotations
@@ -57,17 +65,25 @@ class StorageCredentials:
     connection_string: str | None = field(default=None, repr=False)
     account: str | None = None
     key: str | None = field(default=None, repr=False)
+    blob_endpoint: str | None = None  # AZURE_STORAGE_SERVICE_ENDPOINT; None: the public cloud's
 
     @property
     def uses_entra_id(self) -> bool:
         return not self.connection_string and not self.key
+
+    @property
+    def url(self) -> str | None:
+        """The blob service URL (None with a connection string, which carries its own)."""
+        if self.connection_string:
+            return None
+        return self.blob_endpoint or f"https://{self.account}.blob.core.windows.net"
 
     def service_client(self, **kwargs):
         from azure.storage.blob import BlobServiceClient
 
         if self.connection_string:
             return BlobServiceClient.from_connection_string(self.connection_string, **kwargs)
-        url = f"https://{self.account}.blob.core.windows.net"
+        url = self.url
         if self.key:
             return BlobServiceClient(url, credential={"account_name": self.account,
                                                       "account_key": self.key}, **kwargs)
@@ -130,7 +146,24 @@ def storage_credentials() -> StorageCredentials:
     key = _env("AZURE_STORAGE_KEY") or _env("AZURE_STORAGE_ACCESS_KEY")
     if key:
         _check_key("AZURE_STORAGE_KEY", key)
-    return StorageCredentials(account=account, key=key)
+    return StorageCredentials(account=account, key=key, blob_endpoint=_blob_endpoint(bool(key)))
+
+
+def _blob_endpoint(with_key: bool) -> str | None:
+    """AZURE_STORAGE_SERVICE_ENDPOINT, checked: an http(s) URL; https for Microsoft Entra ID."""
+    endpoint = _env("AZURE_STORAGE_SERVICE_ENDPOINT")
+    if not endpoint:
+        return None
+    parsed = urlparse(endpoint)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise UserError("AZURE_STORAGE_SERVICE_ENDPOINT is not a URL such as "
+                        "https://myaccount.blob.core.windows.net (`az storage account show "
+                        "-n NAME --query primaryEndpoints.blob`).")
+    if parsed.scheme == "http" and not with_key:
+        raise UserError("AZURE_STORAGE_SERVICE_ENDPOINT is an http:// URL, but Microsoft Entra "
+                        "ID tokens are only sent over https: use https, or set "
+                        "AZURE_STORAGE_KEY too.")
+    return endpoint.rstrip("/")
 
 
 def registry_credentials(server: str) -> RegistryCredentials:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -17,6 +18,9 @@ from azure.storage.blob import (BlobSasPermissions, BlobServiceClient, Container
 from superbatch.backends.azure.credentials import StorageCredentials
 from superbatch.errors import InfraError
 from superbatch.state import atomic_write_bytes
+
+# The service's limit on a user delegation key's lifetime is 7 days; keep a margin for clocks.
+MAX_USER_DELEGATION_KEY = timedelta(days=7) - timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,8 @@ class BlobStore:
         self.container = self.service.get_container_client(container)
         self.concurrency = concurrency
         self._delegation_key = None
+        self._delegation_expiry: datetime | None = None
+        self._delegation_lock = threading.Lock()
 
     # -- container -----------------------------------------------------------------------
 
@@ -104,27 +110,44 @@ class BlobStore:
 
     # -- SAS -----------------------------------------------------------------------------
 
-    def _signing(self, expiry: datetime) -> dict:
-        """Account-key signing, or a user delegation key when signed in with Entra ID."""
-        if self.credentials.uses_entra_id:
-            if self._delegation_key is None:
-                start = datetime.now(timezone.utc) - timedelta(minutes=5)
-                self._delegation_key = self.service.get_user_delegation_key(start, expiry)
-            return {"user_delegation_key": self._delegation_key}
-        return {"account_key": self.service.credential.account_key}
+    def _signing(self, expiry: datetime) -> tuple[datetime, dict]:
+        """Account-key signing, or a user delegation key when signed in with Entra ID.
+
+        A user delegation key lives at most 7 days (the service refuses longer), and a SAS it
+        signs ends when the key does: with Entra ID, ``expiry`` is capped accordingly.
+        """
+        if not self.credentials.uses_entra_id:
+            return expiry, {"account_key": self.service.credential.account_key}
+        now = datetime.now(timezone.utc)
+        expiry = min(expiry, now + MAX_USER_DELEGATION_KEY)
+        with self._delegation_lock:  # one key for every SAS unless one asks for much longer
+            key, key_expiry = self._delegation_key, self._delegation_expiry
+            if key is None or key_expiry < expiry - timedelta(hours=1):
+                key = self.service.get_user_delegation_key(now - timedelta(minutes=5), expiry)
+                key_expiry = expiry
+                self._delegation_key, self._delegation_expiry = key, key_expiry
+            return min(expiry, key_expiry), {"user_delegation_key": key}
+
+    @property
+    def _account_name(self) -> str:
+        """The account SAS are signed for: the one named (AZURE_STORAGE_ACCOUNT or the
+        connection string's AccountName), not a guess from the URL of a custom endpoint."""
+        return self.credentials.account or self.service.account_name
 
     def blob_read_url(self, name: str, expiry: datetime) -> str:
         """A URL that can read exactly one blob until ``expiry``."""
-        sas = generate_blob_sas(self.service.account_name, self.container.container_name, name,
+        expiry, signing = self._signing(expiry)
+        sas = generate_blob_sas(self._account_name, self.container.container_name, name,
                                 permission=BlobSasPermissions(read=True), expiry=expiry,
-                                **self._signing(expiry))
+                                **signing)
         return f"{self.container.url}/{name}?{sas}"
 
     def container_write_url(self, expiry: datetime) -> str:
         """A container URL that can create and write blobs, not read, list or delete them."""
-        sas = generate_container_sas(self.service.account_name, self.container.container_name,
+        expiry, signing = self._signing(expiry)
+        sas = generate_container_sas(self._account_name, self.container.container_name,
                                      permission=ContainerSasPermissions(write=True, create=True),
-                                     expiry=expiry, **self._signing(expiry))
+                                     expiry=expiry, **signing)
         return f"{self.container.url}?{sas}"
 
 
