@@ -1,6 +1,7 @@
 """The azure backend: a pool, a job and its tasks on Azure Batch; files in Blob Storage."""
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -47,6 +48,7 @@ class AzureBackend(Backend):
         self._client = None
         self._store = None
         self._names = file_names(manifest["format"])
+        self._hint = self._rerun_hint()
 
     # -- clients (credentials are read once, lazily) -------------------------------------
 
@@ -86,8 +88,19 @@ class AzureBackend(Backend):
         return [self.state.job_id] + [r["job"] for r in self.azure.get("retries", [])]
 
     def _call(self, fn, what: str):
-        return with_retries(fn, what, f"run `superbatch submit {self.spec.path}` again to "
-                                      f"resume (job {self.state.job_id}).")
+        return with_retries(fn, what, self._hint)
+
+    def _rerun_hint(self) -> str:
+        """What to run again after an infrastructure failure: the command that is running
+        (read here, in the command's thread: click's context is thread-local)."""
+        import click
+
+        ctx = click.get_current_context(silent=True)
+        command = ctx.info_name if ctx and ctx.info_name != "superbatch" else "submit"
+        backend = "" if self.spec.model.backend == "azure" else " --backend azure"
+        resume = " to resume where it stopped" if command in ("submit", "run", "retry") else ""
+        return (f"run `superbatch {command} {self.spec.path}{backend}` again{resume} "
+                f"(job {self.state.job_id}).")
 
     # -- submit ----------------------------------------------------------------------------
 
@@ -157,8 +170,13 @@ class AzureBackend(Backend):
         return done
 
     def _record(self, entry: dict) -> None:
-        with (self.state.dir / PROGRESS_FILE).open("a") as handle:
-            handle.write(json.dumps(entry) + "\n")
+        """Append one progress line in one O_APPEND write; the leading newline ends a line
+        torn by a kill, so that line alone is skipped when reading."""
+        fd = os.open(self.state.dir / PROGRESS_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, ("\n" + json.dumps(entry) + "\n").encode())
+        finally:
+            os.close(fd)
 
     def ensure_pool(self, progress: Progress) -> None:
         model = self.spec.model
@@ -425,7 +443,7 @@ class AzureBackend(Backend):
             if not m or int(m.group(1)) not in wanted:
                 continue
             path = self.output_path(int(m.group(1)))
-            if path.exists() and path.stat().st_size == blob.size:
+            if _is_copy_of(path, blob):
                 continue  # downloaded by an earlier (interrupted) collect
             pairs.append((blob, path))
         self.state.outputs_dir.mkdir(parents=True, exist_ok=True)
@@ -543,6 +561,16 @@ def pool_differences(pool, model) -> list[str]:
         notes.append(f"pool {pool.id} does not prefetch {model.worker.image}; each node pulls "
                      f"it when its first task starts.")
     return notes
+
+
+def _is_copy_of(path, blob) -> bool:
+    """Whether ``path`` holds the blob's bytes: same size and, when the service gives it, MD5."""
+    try:
+        if path.stat().st_size != blob.size:
+            return False
+        return blob.md5 is None or hashlib.md5(path.read_bytes()).digest() == blob.md5  # noqa: S324
+    except FileNotFoundError:
+        return False
 
 
 def _code(exc: HttpResponseError) -> str | None:
