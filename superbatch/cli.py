@@ -107,6 +107,20 @@ def parallel_option(f):
                         help="Local backend: tasks at once (default: CPU count).")(f)
 
 
+def new_option(f):
+    return click.option("--new", is_flag=True,
+                        help="Start a fresh job instead of resuming the latest.")(f)
+
+
+def collect_options(f):
+    """--timeout, --allow-missing and --output, shared by collect and run."""
+    f = click.option("--output", "-o", type=click.Path(dir_okay=False), default=None,
+                     help="Write the result here (overrides collect.output).")(f)
+    f = click.option("--allow-missing", is_flag=True, help="Reduce the outputs that exist.")(f)
+    return click.option("--timeout", type=float, default=None,
+                        help="Seconds to wait at most.")(f)
+
+
 SPEC = click.argument("spec_path", metavar="JOB.yaml", type=click.Path(dir_okay=True))
 
 
@@ -185,7 +199,7 @@ def plan(spec_path: str, backend: str | None, limit: int, as_json: bool) -> None
 @backend_option
 @state_dir_option
 @parallel_option
-@click.option("--new", is_flag=True, help="Start a fresh job instead of resuming the latest.")
+@new_option
 @json_option
 def submit(spec_path, backend, state_dir, parallel, new, as_json) -> None:
     """Create everything and add the tasks; print the job id."""
@@ -260,10 +274,7 @@ def _report_collected(out: Output, collected) -> None:
 @state_dir_option
 @job_id_option
 @click.option("--wait", is_flag=True, help="Wait for the job to finish first.")
-@click.option("--timeout", type=float, default=None, help="Seconds to wait at most.")
-@click.option("--allow-missing", is_flag=True, help="Reduce the outputs that exist.")
-@click.option("--output", "-o", type=click.Path(dir_okay=False), default=None,
-              help="Write the result here (overrides collect.output).")
+@collect_options
 @json_option
 def collect(spec_path, backend, state_dir, job_id, wait, timeout, allow_missing, output,
             as_json) -> None:
@@ -281,11 +292,8 @@ def collect(spec_path, backend, state_dir, job_id, wait, timeout, allow_missing,
 @backend_option
 @state_dir_option
 @parallel_option
-@click.option("--new", is_flag=True, help="Start a fresh job instead of resuming the latest.")
-@click.option("--timeout", type=float, default=None, help="Seconds to wait at most.")
-@click.option("--allow-missing", is_flag=True, help="Reduce the outputs that exist.")
-@click.option("--output", "-o", type=click.Path(dir_okay=False), default=None,
-              help="Write the result here (overrides collect.output).")
+@new_option
+@collect_options
 @json_option
 def run(spec_path, backend, state_dir, parallel, new, timeout, allow_missing, output,
         as_json) -> None:
@@ -323,12 +331,11 @@ def logs(spec_path, task_id, backend, state_dir, job_id, stream, as_json) -> Non
         task_id = st.failures[0].task_id if st.failures else \
             f"task-{0:0{be.manifest['task_id_width']}d}"
     got = be.logs(task_id)
-    if stream in ("both", "stdout"):
-        out.line(f"--- {task_id} stdout ---" if stream == "both" else "")
-        out.line(got.stdout.rstrip("\n"))
-    if stream in ("both", "stderr"):
-        out.line(f"--- {task_id} stderr ---" if stream == "both" else "")
-        out.line(got.stderr.rstrip("\n"))
+    for name, text in (("stdout", got.stdout), ("stderr", got.stderr)):
+        if stream in ("both", name):
+            if stream == "both":
+                out.line(f"--- {task_id} {name} ---")
+            out.line(text.rstrip("\n"))
     out.json({"ok": True, "task_id": task_id, "stdout": got.stdout, "stderr": got.stderr})
 
 

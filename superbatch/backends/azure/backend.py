@@ -505,7 +505,8 @@ class AzureBackend(Backend):
                 if _code(exc) not in ("JobCompleted", "JobTerminating", "JobNotFound"):
                     raise self._refused(exc, f"terminating job {job_id}") from None
 
-    def delete(self, include_pool: bool) -> list[str]:
+    def _delete_jobs(self) -> list[str]:
+        """Delete the job and its retry jobs; those already gone are skipped."""
         removed = []
         for job_id in self.job_ids:
             try:
@@ -513,6 +514,10 @@ class AzureBackend(Backend):
                 removed.append(f"batch job {job_id}")
             except ResourceNotFoundError:
                 pass
+        return removed
+
+    def delete(self, include_pool: bool) -> list[str]:
+        removed = self._delete_jobs()
         count = self._call(lambda: self.store.delete_prefix(self.prefix), "delete blobs")
         removed.append(f"{count} blobs under {self.store.container.container_name}/{self.prefix}")
         if include_pool:
@@ -533,12 +538,7 @@ class AzureBackend(Backend):
             self.manifest = self.state.update_manifest(final_status={
                 "total": final.total, "succeeded": final.succeeded, "failed": final.failed,
                 "job_state": final.job_state})
-            for job_id in self.job_ids:
-                try:
-                    self._call(lambda j=job_id: self.client.begin_delete_job(j), f"delete {job_id}")
-                    removed.append(f"batch job {job_id}")
-                except ResourceNotFoundError:
-                    pass
+            removed += self._delete_jobs()
         if cleanup.container:
             count = self._call(lambda: self.store.delete_prefix(self.prefix), "delete blobs")
             removed.append(f"{count} blobs under {self.prefix}")
