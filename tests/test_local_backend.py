@@ -312,3 +312,15 @@ def test_help_and_no_progress_bar_when_piped(tmp_path):
                       "parameters: {x: [1, 2]}\ncollect: {reduce: sum}\n")
     run = superbatch("run", spec)
     assert "\r" not in run.stderr and "━" not in run.stderr
+
+
+def test_a_failed_chunk_keeps_none_of_its_outputs_like_azure(tmp_path):
+    (tmp_path / "w.py").write_text(FAILING_WORKER)
+    spec = write_spec(tmp_path, "name: fc\nworker: {command: 'python {worker_dir}/w.py'}\n"
+                      "parameters: {x: [1, 2, 3, 4]}\ntasks: {points_per_task: 2}\n"
+                      "collect: {reduce: list}\n")
+    result = superbatch("run", spec, "--allow-missing", "--json")
+    assert result.code == 0
+    # Point x=2 fails, so task-00000 (x=1, x=2) contributes nothing, as on Azure Batch,
+    # which uploads a task's outputs only on success.
+    assert result.json["result"] == [3, 4] and result.json["missing"] == 2

@@ -5,8 +5,8 @@ import hashlib
 import json
 import math
 import os
-import re
 import threading
+from collections import deque
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -17,14 +17,15 @@ from azure.core.exceptions import HttpResponseError, ResourceExistsError, Resour
 
 from superbatch.backends.azure import credentials as creds
 from superbatch.backends.azure.definitions import (TaskContext, input_blob, is_inline,
-                                                   job_definition, pool_definition,
-                                                   task_definition)
+                                                   job_definition, output_blob,
+                                                   pool_definition, task_definition)
 from superbatch.backends.azure.retry import describe, with_retries
 from superbatch.backends.azure.storage import BlobStore
 from superbatch.backends.base import Backend, JobStatus, TaskFailure, TaskLogs
 from superbatch.codec import get_codec
 from superbatch.contract import file_names
 from superbatch.errors import InfraError, UserError
+from superbatch.plan import TaskPlan
 from superbatch.progress import Progress
 from superbatch.redact import redact
 
@@ -123,7 +124,8 @@ class AzureBackend(Backend):
         self.ensure_pool(progress)
         self._ensure_job(self.state.job_id)
         ctx = self._task_context(config_blob, expiry)
-        self._add_tasks(self.state.job_id, ctx, plan, plan.tasks(), done, codec, progress)
+        self._add_tasks(self.state.job_id, ctx, expiry, plan.points_with_tasks(),
+                        plan.task_count, done, codec, progress)
         self._finish_job(self.state.job_id)
 
     def _sas_expiry(self, tasks: int) -> datetime:
@@ -227,31 +229,28 @@ class AzureBackend(Backend):
             if _code(exc) not in ("JobCompleted", "JobTerminating"):
                 raise self._refused(exc, f"updating job {job_id}") from None
 
-    def _add_tasks(self, job_id: str, ctx: TaskContext, plan, tasks: Iterable, done: set,
-                   codec, progress: Progress) -> None:
-        """Upload inputs and add tasks, 100 per request, several requests in flight."""
-        inline = self.spec.model.azure.inline_inputs
-        tasks = list(tasks) if not isinstance(tasks, list) else tasks
-        chunks = [tasks[i:i + TASKS_PER_REQUEST] for i in range(0, len(tasks), TASKS_PER_REQUEST)]
-        lock = threading.Lock()
-        uploads = ThreadPoolExecutor(self.store.concurrency)
+    def _add_tasks(self, job_id: str, ctx: TaskContext, expiry: datetime,
+                   tasks: Iterable[tuple[TaskPlan, list]], total: int, done: set, codec,
+                   progress: Progress) -> None:
+        """Upload inputs and add tasks, 100 per request, several requests in flight.
 
-        def one_chunk(numbered) -> int:
-            number, chunk = numbered
-            if (job_id, number) in done:
-                return len(chunk)
+        Points are read once, in order, by this thread (a points file is never re-read);
+        chunks already recorded by an interrupted submit are skipped.
+        """
+        inline = self.spec.model.azure.inline_inputs
+        lock = threading.Lock()
+
+        def one_chunk(number: int, chunk: list, uploads: ThreadPoolExecutor) -> int:
             definitions, blobs = [], []
-            for task in chunk:
-                points = [(i, codec.dumps(p)) for i, p in
-                          zip(task.point_indices, plan.grid.points(task.first_point,
-                                                                   task.first_point + task.point_count))]
+            for task, points in chunk:
+                encoded = [(i, codec.dumps(p)) for i, p in zip(task.point_indices, points)]
                 urls = {}
-                for index, encoded in points:
-                    if not (inline and is_inline(encoded)):
+                for index, data in encoded:
+                    if not (inline and is_inline(data)):
                         name = input_blob(self.prefix, self._names, index)
-                        blobs.append((name, encoded))
-                        urls[index] = self.store.blob_read_url(name, self._expiry)
-                definitions.append(task_definition(ctx, task.id, points, urls, inline))
+                        blobs.append((name, data))
+                        urls[index] = self.store.blob_read_url(name, expiry)
+                definitions.append(task_definition(ctx, task.id, encoded, urls, inline))
             if blobs:
                 self._call(lambda: self.store.upload_many(blobs, uploads), "upload inputs")
             self._add_collection(job_id, definitions)
@@ -259,15 +258,19 @@ class AzureBackend(Backend):
                 self._record({"job": job_id, "chunk": number})
             return len(chunk)
 
-        self._expiry = datetime.now(timezone.utc) + timedelta(days=30)
-        self._expiry = min(self._expiry, self._sas_expiry(plan.task_count))
-        try:
-            with progress.bar("adding tasks", len(tasks)) as bar, \
-                    ThreadPoolExecutor(REQUESTS_IN_FLIGHT) as requests:
-                for added in requests.map(one_chunk, enumerate(chunks)):
-                    bar.advance(added)
-        finally:
-            uploads.shutdown(wait=True)
+        with progress.bar("adding tasks", total) as bar, \
+                ThreadPoolExecutor(self.store.concurrency) as uploads, \
+                ThreadPoolExecutor(REQUESTS_IN_FLIGHT) as requests:
+            in_flight: deque = deque()
+            for number, chunk in enumerate(_batched(tasks, TASKS_PER_REQUEST)):
+                if (job_id, number) in done:
+                    bar.advance(len(chunk))
+                    continue
+                in_flight.append(requests.submit(one_chunk, number, chunk, uploads))
+                while len(in_flight) >= 2 * REQUESTS_IN_FLIGHT:  # bounded memory
+                    bar.advance(in_flight.popleft().result())
+            while in_flight:
+                bar.advance(in_flight.popleft().result())
 
     def _add_collection(self, job_id: str, definitions: list) -> None:
         """Add tasks until every one is in; only those that failed to add are re-sent."""
@@ -432,23 +435,26 @@ class AzureBackend(Backend):
                                     f"({reasons}).{spot}"))
 
     def fetch_outputs(self, point_indices: Iterable[int], progress: Progress) -> None:
-        wanted = set(point_indices)
-        pattern = re.compile(re.escape(f"{self.prefix}outputs/") +
-                             re.escape(self._names.local_outputs_pattern).replace(r"\{\}", r"(\d+)")
-                             + "$")
-        blobs = self._call(lambda: self.store.list(f"{self.prefix}outputs/"), "list outputs")
-        pairs = []
-        for blob in blobs:
-            m = pattern.match(blob.name)
-            if not m or int(m.group(1)) not in wanted:
-                continue
-            path = self.output_path(int(m.group(1)))
-            if _is_copy_of(path, blob):
-                continue  # downloaded by an earlier (interrupted) collect
-            pairs.append((blob, path))
+        """Download each wanted output by name, in parallel.
+
+        Local copies left by an earlier (interrupted) collect are kept when they match their
+        blob's size and MD5, or when the blob is gone (e.g. cleaned up after a collect).
+        """
+        wanted = sorted(set(point_indices))
+        local = [i for i in wanted if self.output_path(i).exists()]
+        keep = set()
+        if local:
+            blobs = {b.name: b for b in self._call(
+                lambda: self.store.list(f"{self.prefix}outputs/"), "list outputs")}
+            for index in local:
+                blob = blobs.get(output_blob(self.prefix, self._names, index))
+                if blob is None or _is_copy_of(self.output_path(index), blob):
+                    keep.add(index)
+        todo = [(output_blob(self.prefix, self._names, i), self.output_path(i))
+                for i in wanted if i not in keep]
         self.state.outputs_dir.mkdir(parents=True, exist_ok=True)
-        with progress.bar("downloading outputs", len(pairs)) as bar:
-            self._call(lambda: self.store.download_many(pairs, bar.advance), "download outputs")
+        with progress.bar("downloading outputs", len(todo)) as bar:
+            self._call(lambda: self.store.download_many(todo, bar.advance), "download outputs")
 
     def logs(self, task_id: str) -> TaskLogs:
         job_id = self.state.job_id
@@ -482,11 +488,13 @@ class AzureBackend(Backend):
         plan = JobPlan(self.spec, Grid(self.spec), self.manifest["points_per_task"])
         indices = sorted(plan.task_index(t) for t in task_ids)
         self._ensure_job(job_id)
-        ctx = self._task_context(f"{self.prefix}{self._names.config}",
-                                 self._sas_expiry(len(indices)))
-        self._add_tasks(job_id, ctx, plan, [plan.task(i) for i in indices],
-                        self._submit_progress(), get_codec(self.manifest["format"]),
-                        Progress(enabled=False))
+        expiry = self._sas_expiry(len(indices))
+        ctx = self._task_context(f"{self.prefix}{self._names.config}", expiry)
+        tasks = [plan.task(i) for i in indices]
+        with_points = ((t, list(plan.grid.points(t.first_point, t.first_point + t.point_count)))
+                       for t in tasks)
+        self._add_tasks(job_id, ctx, expiry, with_points, len(tasks), self._submit_progress(),
+                        get_codec(self.manifest["format"]), Progress(enabled=False))
         self._finish_job(job_id)
         retries.append({"job": job_id, "tasks": len(indices), "task_ids": list(task_ids)})
         self.manifest = self.state.update_manifest(azure=self.azure)
@@ -561,6 +569,17 @@ def pool_differences(pool, model) -> list[str]:
         notes.append(f"pool {pool.id} does not prefetch {model.worker.image}; each node pulls "
                      f"it when its first task starts.")
     return notes
+
+
+def _batched(items: Iterable, size: int) -> Iterable[list]:
+    batch: list = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def _is_copy_of(path, blob) -> bool:

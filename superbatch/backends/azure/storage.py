@@ -68,17 +68,28 @@ class BlobStore:
             out.append(BlobInfo(blob.name, blob.size, bytes(md5) if md5 else None))
         return out
 
-    def download_to(self, blob: BlobInfo, path: Path) -> None:
-        """Download atomically, checking the size and (when the service gives it) the MD5."""
-        data = self.container.download_blob(blob.name, max_concurrency=1).readall()
-        if len(data) != blob.size:
-            raise InfraError(f"blob {blob.name}: downloaded {len(data)} bytes, expected "
-                             f"{blob.size}; run collect again.")
-        if blob.md5 and hashlib.md5(data).digest() != blob.md5:  # noqa: S324 - integrity, not security
-            raise InfraError(f"blob {blob.name}: MD5 mismatch after download; run collect again.")
-        atomic_write_bytes(path, data)
+    def download_to(self, name: str, path: Path) -> bool:
+        """Download atomically, checking the size and (when the service gives it) the MD5.
 
-    def download_many(self, pairs: list[tuple[BlobInfo, Path]], on_done: Callable[[], None]) -> None:
+        False when the blob does not exist.
+        """
+        try:
+            downloader = self.container.download_blob(name, max_concurrency=1)
+        except ResourceNotFoundError:
+            return False
+        data = downloader.readall()
+        props = downloader.properties
+        if len(data) != props.size:
+            raise InfraError(f"blob {name}: downloaded {len(data)} bytes, expected "
+                             f"{props.size}; run collect again.")
+        md5 = props.content_settings.content_md5 if props.content_settings else None
+        if md5 and hashlib.md5(data).digest() != bytes(md5):  # noqa: S324 - integrity check
+            raise InfraError(f"blob {name}: MD5 mismatch after download; run collect again.")
+        atomic_write_bytes(path, data)
+        return True
+
+    def download_many(self, pairs: list[tuple[str, Path]], on_done: Callable[[], None]) -> None:
+        """Download (blob name, local path) pairs in parallel; missing blobs are skipped."""
         def one(pair):
             self.download_to(*pair)
             on_done()

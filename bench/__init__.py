@@ -1,0 +1,1 @@
+"""Benchmarks that show superbatch scales: `python -m bench` (see docs/benchmarks.md)."""

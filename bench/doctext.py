@@ -1,0 +1,216 @@
+"""Prose for docs/benchmarks.md: what each benchmark measures, and what bounds it.
+
+The figures in the page come from the run; the prose here only explains them, and the
+parts that depend on a target being met or missed are chosen from the run's results.
+"""
+from __future__ import annotations
+
+SHARED_MACHINE = [
+    "All services run on this one machine, so Azurite (single-threaded Node), the emulator, "
+    "the measured process and the baseline share its CPUs. On a 2-CPU machine that is also "
+    "running other work, single figures move by 20-50% from run to run; every ratio below "
+    "compares two measurements taken minutes apart in the same run. The collect benchmark's "
+    "download floor is measured before and after superbatch and the better one is kept "
+    "(which can only make superbatch look worse); the start-up commands run round-robin.",
+]
+
+INTRO: dict[str, list[str]] = {
+    "startup": [
+        "`superbatch --help` and `superbatch validate jobs/sum-of-powers.yaml` against "
+        "`python -c pass`, run round-robin so that a burst of load hits all three alike; "
+        "the target is the median within 0.3 s of the interpreter's own start-up.",
+    ],
+    "grid": [
+        "A spec whose `parameters` are `seed: {range: [0, 1000]}` and `alpha: {linspace: "
+        "[0, 1, 1000]}` (1,000,000 points, one task each). `validate` counts the points and "
+        "tasks; `plan --limit 20` also builds the first 20 tasks' inputs. The grid is counted "
+        "from the axes' lengths and streamed by index arithmetic (`superbatch/grid.py`), and "
+        "the axes are lazy sequences (`superbatch/sequences.py`), so neither time nor memory "
+        "grows with the number of points: the million-point spec costs what the 4-point demo "
+        "does (the baseline), and the difference between the two is within the noise.",
+    ],
+    "submit": [
+        "`superbatch submit --backend azure` (the real CLI, a subprocess; its time includes "
+        "the interpreter's start-up) against Azurite and the emulator started with `--no-run`, "
+        "so tasks are accepted and never run. superbatch uploads the job's `config.pickle` "
+        "once, creates the pool and the job, then adds the tasks 100 per request with four "
+        "requests in flight (`superbatch/backends/azure/backend.py`, `_add_tasks`).",
+        "",
+        "Baselines in the same run, against the same services:",
+        "",
+        "- **the original helper's per-task pattern**: for each task, `joblib.dump` the inputs "
+        "to a local file, delete the blob if it exists (ignoring not found), upload it, sign a "
+        "blob SAS, one task at a time; then add the tasks in requests of 100, one after the "
+        "other (the original added them all in one request, which the service refuses beyond "
+        "100 tasks, so this baseline is kinder to it than the original was);",
+        "- **the raw parallel-upload floor**: one blob per task uploaded by 16 threads with "
+        "azure-storage-blob, nothing else — the fastest any one-blob-per-task design can go "
+        "against this Azurite.",
+    ],
+    "collect": [
+        "The job is submitted with `--no-run`, then one `task_{i}_outputs.pickle` per point is "
+        "uploaded under `<job-id>/outputs/` exactly where Batch's output-file rule puts it "
+        "(not timed). Timed: `superbatch collect --backend azure --job-id J` (the real CLI: job "
+        "status, list the outputs, download them 16 at a time with a size and MD5 check, write "
+        "each file atomically, decode and reduce them in point order, print the sum) against "
+        "16 threads that download the same blobs by name (no listing) and write each to a "
+        "file.",
+    ],
+    "local": [
+        "The seed's workload (`worker/worker.py`, unmodified: `sum(uniform(size=10)**3)` for "
+        "one seed) over N seeds. The fair baseline is `joblib.Parallel(n_jobs=2)` running the "
+        "same worker script as a process per point, each in a fresh directory holding the same "
+        "`config.pickle` and `inputs.pickle` — superbatch's contract runs the worker as a "
+        "process, so that is the work to compare. superbatch: `superbatch run --parallel 2` "
+        "with `points_per_task: auto` (the real CLI: writes the inputs, runs, collects, "
+        "reduces). For information, joblib calling the computation in-process shows what the "
+        "work itself costs.",
+        "",
+        "The issue asks for 10,000 points. On 2 CPUs each worker process costs about 0.2 s of "
+        "CPU (interpreter start, numpy and joblib imports), so 10,000 points take about 15 "
+        "minutes per side, 30 minutes for the comparison; the default run therefore uses "
+        "1,000 points (the per-point costs are the same; superbatch's fixed costs weigh *more* "
+        "at 1,000 than at 10,000, so this size is the harder test). `python -m bench --only "
+        "local --local-points 10000` runs the full size.",
+    ],
+}
+
+
+def _row(section, prefix: str):
+    for row in section.rows:
+        if row.case.startswith(prefix):
+            return row
+    return None
+
+
+def discussion(section) -> list[str]:
+    rows = [r for r in section.rows if r.passed is not None]
+    if not section.rows:
+        return []
+    missed = [r for r in rows if not r.passed]
+    name = section.name
+    out: list[str] = []
+    if name == "submit":
+        out += [
+            "**Which wins, inline inputs or one blob per task?** Inline. A task's inputs "
+            "(here `{seed: i}`, 60 bytes as a joblib pickle) ride in the task definition as a "
+            "base64 environment variable that the task's shell decodes into `inputs.pickle`, "
+            "so submitting costs one add-collection request per 100 tasks and no storage "
+            "request per task. With `inline_inputs: false` every task needs a blob upload and "
+            "a SAS, and submission is bound by the upload floor above (Azurite handles about "
+            "300-400 small uploads per second on this machine; Azure Storage is faster per "
+            "blob but still one round trip each). Inputs larger than 1 KiB encoded still go "
+            "as blobs (a request body is bounded at 1 MiB per 100 tasks), so the default is "
+            "`inline_inputs: true` with the 1 KiB cut-off, and `false` remains for workers "
+            "whose inputs must be inspectable in storage.",
+        ]
+        out += [
+            "",
+            "**What bounds inline submission:** the submitting process. A profile of "
+            "`superbatch submit` (py-spy, 30,000 tasks) taken while writing this benchmark "
+            "showed the emulator using about 2 s of CPU and Azurite none, while the client "
+            "spent its time in the azure-batch SDK: constructing `BatchTaskCreateOptions` "
+            "models, serialising them to JSON, and deserialising the per-task results "
+            "(together over a third of its samples), then HTTP. The four requests in flight "
+            "share one interpreter's GIL, so more threads would not help; building the "
+            "request bodies as plain JSON (bypassing the SDK's models) would.",
+        ]
+        if missed:
+            out += ["", "**Missed:** " + "; ".join(r.case for r in missed) + "."]
+    elif name == "collect":
+        row = rows[0] if rows else None
+        if row and row.passed:
+            out += ["superbatch's collect stays within the target of the raw download floor "
+                    "(narrowly: runs on this shared machine have landed between 0.78x and 0.82x, so a run can miss): "
+                    "the floor's work (one GET per blob, 16 in flight) dominates, and "
+                    "superbatch's extra work (listing, checks, atomic writes, decoding, "
+                    "reducing, the CLI's start-up) is a small fixed plus per-output cost. The "
+                    "largest part of that extra work is the listing (measured above)."]
+        if row:
+            out += [
+                "" if row.passed else "**Missed.**",
+                "superbatch does more than the floor, and on 2 CPUs shared with "
+                "Azurite every extra step is paid for in the same CPU time Azurite needs to "
+                "serve the downloads:",
+                "",
+                "- it lists the job's outputs first (`BlobStore.list`, one paged request per "
+                "5,000 blobs and XML parsing of each page) — the floor knows the names;",
+                "- it writes each output atomically (temporary file + rename) and later reads "
+                "it back to decode it;",
+                "- the CLI starts an interpreter and imports the Azure SDKs, and asks the "
+                "service for the job's status first (two requests);",
+                "- joblib decoding costs ~30 µs per output in one thread.",
+                "",
+                "The listing alone is measured in the run (see above).",
+                "",
+                "What would close the gap is in `superbatch/backends/azure/backend.py` "
+                "(`fetch_outputs`) and `storage.py` (`download_many`): decode and reduce from "
+                "the downloaded bytes instead of re-reading the files, and skip the listing when "
+                "every output is expected (download by name, treating not-found as missing). "
+                "Those files are outside this benchmark's remit; the report to the lead "
+                "describes the change.",
+            ]
+    elif name == "local":
+        row = _row(section, "superbatch run")
+        if row and row.passed:
+            out += ["superbatch's local backend is within the target of joblib running the "
+                    "same worker processes: both are bound by the worker's start-up (a Python "
+                    "interpreter importing numpy and joblib per point)."]
+        elif row:
+            out += [
+                "**Missed.** Both sides are bound by the worker's start-up; superbatch adds "
+                "per point a `/bin/sh -c` wrapper (the contract's `command` is a shell "
+                "command line), a working directory with two copied files, stdout/stderr "
+                "files and two journal lines, and per run the CLI's start-up, writing every "
+                "point's inputs file, and collecting. At small sizes the fixed part dominates.",
+            ]
+        out += [
+            "",
+            "One finding from this benchmark was fixed in `superbatch/backends/local_runner.py`: "
+            "joblib's workers set `OMP_NUM_THREADS`, `OPENBLAS_NUM_THREADS` and friends to "
+            "their share of the CPUs, so numpy in each worker starts one BLAS thread instead of "
+            "one per CPU. superbatch's runner did not, and two workers at once on two CPUs "
+            "oversubscribed the machine (about 35% more CPU per seed-worker run; before the "
+            "fix superbatch took 55 s against the baseline's 28 s for 300 points). The runner "
+            "now sets the same "
+            "variables to `cpu_count // parallel` when more than one task runs at once, unless "
+            "the user set them.",
+        ]
+    elif name == "startup":
+        if missed:
+            out += ["**Missed:** " + "; ".join(r.case for r in missed) + ". `validate` "
+                    "imports pydantic and builds the spec model; that import is the bulk of "
+                    "its cost over `--help`."]
+        else:
+            out += ["`--help` imports only click and the command table; `validate` "
+                    "additionally imports pydantic and the spec model (the bulk of its cost). "
+                    "Neither imports joblib, numpy or an Azure SDK."]
+    elif name == "grid":
+        if missed:
+            out += ["**Missed:** " + "; ".join(r.case for r in missed) + "."]
+        out += [
+            "A related bottleneck was found and fixed in `superbatch/grid.py`: a "
+            "`points_file` grid was read from the top for every range asked of it, and the "
+            "azure backend asks for one range per task while submitting, so submitting a "
+            "points file was quadratic (building 10,000 tasks' inputs from a 10,000-row CSV "
+            "took 117 s). The grid now keeps up to 8 open readers and resumes the nearest "
+            "one (0.07 s for the same 10,000 tasks); results are unchanged.",
+        ]
+    return out
+
+
+HOW_TO_RUN = [
+    "## Running the benchmarks",
+    "",
+    "```sh",
+    "make bench                          # full sizes; writes this page (about 10 minutes on 2 CPUs)",
+    "python -m bench --quick             # smaller sizes, prints the table only",
+    "python -m bench --only submit,collect --output /tmp/b.md",
+    "python -m bench --only local --local-points 10000   # the issue's full local size (~30 min)",
+    "```",
+    "",
+    "The benchmarks live in `bench/` (one module per benchmark; `bench/common.py` starts "
+    "Azurite from `node_modules` and the emulator with `--no-run` as separate processes on "
+    "127.0.0.1). The command exits non-zero only if a benchmark fails to run; a missed target "
+    "is reported, not an error.",
+]
