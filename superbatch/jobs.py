@@ -165,6 +165,9 @@ def submit(ctx: Context, new: bool = False) -> tuple[Submission, Backend, JobPla
         else:
             backend = ctx.backend_for(state, manifest)
             if not finished:
+                # `points_per_task: auto` may pick another size now (e.g. other --parallel):
+                # resume with the submission's own chunking so task ids stay the same.
+                plan = JobPlan(ctx.spec, plan.grid, manifest["points_per_task"])
                 backend.submit(plan, ctx.progress)
                 state.update_manifest(submit_state="submitted")
             return Submission(existing, plan.task_count, plan.point_count, not finished,
