@@ -12,8 +12,6 @@ per task). Baselines, in the same run and against the same services:
 """
 from __future__ import annotations
 
-import os
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
@@ -115,7 +113,7 @@ def superbatch_submit(services: Services, tmp: Path, tasks: int, name: str,
 def run(sizes: dict, tmp: Path) -> Section:
     small, large = sizes["submit_small"], sizes["submit_large"]
     orig_n, floor_n = sizes["original"], sizes["floor"]
-    sec = Section("submit", f"Submit to Azurite + the Batch emulator (--no-run)")
+    sec = Section("submit", "Submit to Azurite + the Batch emulator (--no-run)")
     tmp.mkdir(parents=True, exist_ok=True)
     with Services() as services:
         t_orig = original_pattern(services, orig_n, tmp)

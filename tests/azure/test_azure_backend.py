@@ -1,11 +1,9 @@
 """`--backend azure` end to end: Azurite for blobs, the project's emulator for Batch."""
-import json
 import subprocess
 import sys
 from datetime import datetime, timezone
 from urllib.parse import parse_qs, urlparse
 
-import pytest
 import yaml
 
 from clihelp import seed_loop, write_spec

@@ -2,23 +2,16 @@
 specs with tiny workers, killing a command part-way, reading a job's state."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from clihelp import REPO, write_spec
+from clihelp import write_spec
 
-_spec = importlib.util.spec_from_file_location("azure_rig", REPO / "tests" / "azure" / "conftest.py")
-azure_rig = importlib.util.module_from_spec(_spec)
-sys.modules["azure_rig"] = azure_rig
-_spec.loader.exec_module(azure_rig)
-make_rig = azure_rig.make_rig
 
 # A worker that echoes its point: output = x * 2 (joblib), so results are easy to check.
 DOUBLE = ("import joblib\nx = joblib.load('inputs.pickle')['x']\n"

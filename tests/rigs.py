@@ -1,0 +1,79 @@
+"""Azure rigs for tests: Azurite (npm) plus the project's Batch emulator, and the env the CLI needs.
+
+Imported by the conftest files of tests/azure and tests/reliability (their fixtures).
+"""
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from clihelp import REPO, superbatch
+from superbatch.emulator import DEV_ACCOUNT, DEV_KEY
+from superbatch.emulator.server import BatchEmulator
+
+
+@dataclass
+class AzureRig:
+    """A job directory wired to Azurite + an emulator, and the env the CLI needs."""
+
+    emulator: BatchEmulator
+    connection_string: str
+    root: Path
+    env: dict = field(default_factory=dict)
+
+    def run(self, *args, **kwargs):
+        return superbatch(*args, env={**self.env, **kwargs.pop("env", {})}, **kwargs)
+
+    def client(self):
+        from azure.batch import BatchClient
+        from azure.core.credentials import AzureNamedKeyCredential
+
+        return BatchClient(self.emulator.endpoint, AzureNamedKeyCredential(DEV_ACCOUNT, DEV_KEY))
+
+    def container(self, name: str = "superbatch"):
+        from azure.storage.blob import BlobServiceClient
+
+        return BlobServiceClient.from_connection_string(
+            self.connection_string).get_container_client(name)
+
+
+def make_rig(azurite, root: Path, **emulator_options) -> AzureRig:
+    (root / "worker").mkdir(parents=True, exist_ok=True)
+    emulator_options.setdefault("mounts", {"/app": str(root / "worker")})
+    emulator_options.setdefault("root", root / "nodes")
+    emu = BatchEmulator(DEV_ACCOUNT, DEV_KEY, **emulator_options).start()
+    env = {
+        "AZURE_BATCH_ENDPOINT": emu.endpoint,
+        "AZURE_BATCH_ACCOUNT": DEV_ACCOUNT,
+        "AZURE_BATCH_ACCESS_KEY": DEV_KEY,
+        "AZURE_STORAGE_CONNECTION_STRING": azurite.connection_string,
+        "SUPERBATCH_POLL_SECONDS": "0.2",
+        "SUPERBATCH_RETRY_BACKOFF": "0.05",
+    }
+    return AzureRig(emu, azurite.connection_string, root, env)
+
+
+@pytest.fixture
+def rig(azurite, tmp_path):
+    """Azurite + a fresh emulator whose container image stands in via `--mount /app=worker/`."""
+    rig = make_rig(azurite, tmp_path)
+    try:
+        yield rig
+    finally:
+        rig.emulator.stop()
+
+
+@pytest.fixture
+def demo_rig(rig):
+    """The demo job and the seed's worker, copied into the rig's directory."""
+    shutil.copytree(REPO / "worker", rig.root / "worker", dirs_exist_ok=True)
+    (rig.root / "jobs").mkdir()
+    spec = rig.root / "jobs" / "sum-of-powers.yaml"
+    shutil.copy(REPO / "jobs" / "sum-of-powers.yaml", spec)
+    text = spec.read_text().replace("container: superbatch", f"container: sb{abs(hash(str(rig.root))) % 10**8}")
+    spec.write_text(text)
+    rig.spec = spec
+    return rig
