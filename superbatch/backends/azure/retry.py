@@ -20,6 +20,7 @@ from superbatch.redact import redact
 
 T = TypeVar("T")
 RETRYABLE_STATUS = {408, 429, 500, 502, 503, 504}
+UNREACHABLE_ATTEMPTS = 3
 
 
 def attempts() -> int:
@@ -28,7 +29,7 @@ def attempts() -> int:
 
 def backoff_seconds(attempt: int) -> float:
     base = float(os.environ.get("SUPERBATCH_RETRY_BACKOFF", "0.5"))
-    return min(30.0, base * 2 ** attempt) * random.uniform(0.5, 1.0)
+    return min(10.0, base * 2 ** attempt) * random.uniform(0.5, 1.0)
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -46,7 +47,8 @@ def is_auth_failure(exc: BaseException) -> bool:
 def with_retries(call: Callable[[], T], what: str, rerun_hint: str) -> T:
     """Run ``call``, retrying transient failures; past the budget raise InfraError (exit 3)."""
     budget = attempts()
-    for attempt in range(budget):
+    attempt = 0
+    while True:
         try:
             return call()
         except Exception as exc:  # noqa: BLE001 - classified below
@@ -58,11 +60,15 @@ def with_retries(call: Callable[[], T], what: str, rerun_hint: str) -> T:
                                 f"or your `az login`.") from None
             if not is_transient(exc):
                 raise
-            last = exc
-            if attempt + 1 < budget:
-                time.sleep(backoff_seconds(attempt))
-    raise InfraError(f"{what}: the service kept failing after {budget} attempts "
-                     f"({describe(last)}). Nothing is lost: {rerun_hint}")
+            attempt += 1
+            # A connection that cannot be made was already retried by azure-core; a few
+            # more tries cover a blip, more would only delay telling the user.
+            limit = min(budget, UNREACHABLE_ATTEMPTS) if isinstance(
+                exc, ServiceRequestError) else budget
+            if attempt >= limit:
+                raise InfraError(f"{what}: the service kept failing after {attempt} attempts "
+                                 f"({describe(exc)}). Nothing is lost: {rerun_hint}") from None
+            time.sleep(backoff_seconds(attempt - 1))
 
 
 def describe(exc: BaseException) -> str:

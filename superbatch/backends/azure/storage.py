@@ -13,6 +13,7 @@ from pathlib import Path
 
 from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import (BlobSasPermissions, BlobServiceClient, ContainerSasPermissions,
+                                ExponentialRetry,
                                 generate_blob_sas, generate_container_sas)
 
 from superbatch.backends.azure.credentials import StorageCredentials
@@ -35,8 +36,13 @@ class BlobStore:
 
     def __init__(self, credentials: StorageCredentials, container: str, concurrency: int = 16):
         self.credentials = credentials
+        # The SDK's default waits 15 s and more between tries (minutes for an unreachable
+        # endpoint); superbatch retries on its own budget on top, so keep this one short.
+        retry = ExponentialRetry(initial_backoff=0.5, increment_base=2, retry_total=2,
+                                 random_jitter_range=0.2)
         self.service: BlobServiceClient = credentials.service_client(
-            max_single_put_size=64 * 1024 * 1024, connection_timeout=20, read_timeout=60)
+            max_single_put_size=64 * 1024 * 1024, connection_timeout=20, read_timeout=60,
+            retry_policy=retry)
         self.container = self.service.get_container_client(container)
         self.concurrency = concurrency
         self._delegation_key = None
