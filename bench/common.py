@@ -7,7 +7,6 @@ import platform
 import re
 import resource
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -17,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-AZURITE_ACCOUNT = "devstoreaccount1"
-# The public, documented Azurite development key (not a secret).
-AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+# One Azurite launcher for the tests and the benchmarks (tests/services.py).
+sys.path.insert(0, str(REPO / "tests"))
+from services import Azurite, start_azurite  # noqa: E402
 CLI_TIMEOUT = 900  # seconds; every subprocess is bounded
 
 
@@ -95,12 +94,6 @@ def machine() -> dict:
 
 # -- processes ----------------------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def cli_env(extra: dict | None = None) -> dict:
     env = dict(os.environ)
     env.pop("SUPERBATCH_STATE_DIR", None)
@@ -161,29 +154,6 @@ def median_seconds(cmd: list[str], runs: int, env: dict | None = None, cwd=None)
 
 # -- services -----------------------------------------------------------------------------
 
-def azurite_binary() -> str:
-    local = REPO / "node_modules" / ".bin" / "azurite-blob"
-    if local.exists():
-        return str(local)
-    found = shutil.which("azurite-blob")
-    if found:
-        return found
-    raise RuntimeError("Azurite is not installed: run `npm install` (or `make setup`).")
-
-
-def wait_port(port: int, proc: subprocess.Popen, what: str, limit: float = 30.0) -> None:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited early (code {proc.returncode})")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{what} did not listen within {limit:.0f} s")
-
-
 def stop_process(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         proc.terminate()
@@ -204,21 +174,12 @@ class Services:
     def __init__(self, run_tasks: bool = False):
         self.run_tasks = run_tasks
         self.tmp = Path(tempfile.mkdtemp(prefix="superbatch-bench-"))
-        self.azurite: subprocess.Popen | None = None
+        self.azurite: Azurite | None = None
         self.emulator: subprocess.Popen | None = None
-        self.blob_port = 0
         self.endpoint = ""
 
     def __enter__(self) -> "Services":
-        self.blob_port = free_port()
-        location = self.tmp / "azurite"
-        location.mkdir()
-        self.azurite = subprocess.Popen(
-            [azurite_binary(), "--blobHost", "127.0.0.1", "--blobPort", str(self.blob_port),
-             "--location", str(location), "--silent", "--skipApiVersionCheck",
-             "--disableTelemetry"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
-        wait_port(self.blob_port, self.azurite, "Azurite")
+        self.azurite = start_azurite()
         cmd = [sys.executable, "-m", "superbatch.emulator", "--port", "0",
                "--root", str(self.tmp / "nodes")]
         if not self.run_tasks:
@@ -233,16 +194,15 @@ class Services:
         return self
 
     def __exit__(self, *exc) -> None:
-        for proc in (self.emulator, self.azurite):
-            if proc is not None:
-                stop_process(proc)
+        if self.emulator is not None:
+            stop_process(self.emulator)
+        if self.azurite is not None:
+            self.azurite.stop()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     @property
     def connection_string(self) -> str:
-        return ("DefaultEndpointsProtocol=http;"
-                f"AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
-                f"BlobEndpoint=http://127.0.0.1:{self.blob_port}/{AZURITE_ACCOUNT};")
+        return self.azurite.connection_string
 
     @property
     def env(self) -> dict:

@@ -191,3 +191,31 @@ def test_validate_plan_and_local_runs_do_not_import_the_azure_sdks(demo_rig):
     proc = subprocess.run([sys.executable, "-c", code, str(demo_rig.spec)], capture_output=True,
                           text=True)
     assert proc.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_private_registry_credentials_come_from_the_environment(demo_rig):
+    rig = demo_rig
+    spec = rig.spec
+    spec.write_text(spec.read_text().replace(
+        "  storage:", "  registry: {server: myregistry.azurecr.io}\n  cleanup: {job: false}\n"
+        "  storage:"))
+    half = rig.run("submit", spec, "--backend", "azure",
+                   env={"AZURE_REGISTRY_USERNAME": "puller"})
+    assert half.code == 2 and "AZURE_REGISTRY_PASSWORD" in half.stderr
+    assert not (spec.parent / ".superbatch").exists()
+    password = "registry-password-7f3a9"
+    result = rig.run("run", spec, "--backend", "azure", "--json",
+                     env={"AZURE_REGISTRY_USERNAME": "puller",
+                          "AZURE_REGISTRY_PASSWORD": password})
+    assert result.code == 0, result.stderr
+    assert password not in result.stdout + result.stderr
+    client = rig.client()
+    registries = client.get_pool("superbatch").virtual_machine_configuration \
+        .container_configuration.container_registries
+    assert [(r.registry_server, r.username) for r in registries] == [
+        ("myregistry.azurecr.io", "puller")]
+    task = client.get_task(job_id_of(rig, spec), "task-00000")
+    assert task.container_settings.registry.registry_server == "myregistry.azurecr.io"
+    for path in (spec.parent / ".superbatch").rglob("*"):
+        if path.is_file():
+            assert password not in path.read_bytes().decode(errors="replace")

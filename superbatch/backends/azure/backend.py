@@ -140,18 +140,11 @@ class AzureBackend(Backend):
         return datetime.now(timezone.utc) + min(needed, timedelta(days=30))
 
     def _task_context(self, config_blob: str, expiry: datetime) -> TaskContext:
-        model = self.spec.model
-        registry = None
-        if model.azure.registry:
-            rc = creds.registry_credentials(model.azure.registry.server)
-            registry = bm.ContainerRegistryReference(
-                registry_server=model.azure.registry.server,
-                username=model.azure.registry.username or rc.username, password=rc.password)
-        return TaskContext(job_id=self.state.job_id, spec=model, names=self._names,
+        return TaskContext(job_id=self.state.job_id, spec=self.spec.model, names=self._names,
                            command=self.manifest["command"],
                            config_url=self.store.blob_read_url(config_blob, expiry),
                            output_container_url=self.store.container_write_url(expiry),
-                           prefix=self.prefix, registry=registry)
+                           prefix=self.prefix, registry=self._registry())
 
     def _submit_progress(self) -> set:
         """What earlier (interrupted) submits finished: "config" and added chunk numbers."""
@@ -186,7 +179,7 @@ class AzureBackend(Backend):
         try:
             pool = self._call(lambda: self.client.get_pool(pool_id), f"pool {pool_id}")
         except ResourceNotFoundError:
-            definition = pool_definition(model, self._task_context_registry())
+            definition = pool_definition(model, self._registry())
             try:
                 self._call(lambda: self.client.create_pool(definition), f"create pool {pool_id}")
             except ResourceExistsError:
@@ -200,7 +193,8 @@ class AzureBackend(Backend):
 
             click.echo(f"note: {note}", err=True)
 
-    def _task_context_registry(self):
+    def _registry(self) -> bm.ContainerRegistryReference | None:
+        """The spec's private registry, with credentials from the environment."""
         registry = self.spec.model.azure.registry
         if not registry:
             return None
