@@ -35,7 +35,8 @@ class Codec:
     def dumps(self, value: Any) -> bytes:  # pragma: no cover - interface
         raise NotImplementedError
 
-    def loads(self, data: bytes) -> Any:  # pragma: no cover - interface
+    def loads(self, data: bytes, allow: tuple[str, ...] = ()) -> Any:  # pragma: no cover
+        """Decode an output; ``allow`` widens what a pickle may reference (safepickle)."""
         raise NotImplementedError
 
 
@@ -49,10 +50,10 @@ class JoblibCodec(Codec):
         joblib.dump(value, buf)
         return buf.getvalue()
 
-    def loads(self, data: bytes) -> Any:
-        import joblib
+    def loads(self, data: bytes, allow: tuple[str, ...] = ()) -> Any:
+        from superbatch import safepickle
 
-        return joblib.load(io.BytesIO(data))
+        return safepickle.load(data, allow)
 
 
 class JsonCodec(Codec):
@@ -61,7 +62,7 @@ class JsonCodec(Codec):
     def dumps(self, value: Any) -> bytes:
         return json.dumps(to_jsonable(value), separators=(",", ":")).encode()
 
-    def loads(self, data: bytes) -> Any:
+    def loads(self, data: bytes, allow: tuple[str, ...] = ()) -> Any:
         return json.loads(data.decode("utf-8"))
 
 

@@ -1,10 +1,21 @@
-"""Errors that end a command, each with the exit code of the contract (DESIGN.md)."""
+"""Errors that end a command, each with the exit code of the contract (README, "Exit codes").
+
+0 success; 1 the job ran but some tasks failed or outputs are missing; 2 bad input (spec,
+arguments, credentials, a reducer or result file that cannot take the results); 3 an
+infrastructure error after retries (service unreachable, throttled, disk full); 4 a
+``--timeout`` passed before the job finished (nothing is wrong: wait again); 70 an internal
+error (a bug); 130 interrupted (Ctrl-C); 143 terminated (SIGTERM).
+"""
 from __future__ import annotations
 
 EXIT_OK = 0
 EXIT_TASKS_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_INFRA = 3
+EXIT_TIMEOUT = 4
+EXIT_INTERNAL = 70
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
 
 
 class SuperbatchError(Exception):
@@ -35,6 +46,12 @@ class TasksFailed(SuperbatchError):
 
 
 class InfraError(SuperbatchError):
-    """The service was unreachable or throttled past the retry budget."""
+    """The service was unreachable or throttled past the retry budget, or the disk is full."""
 
     exit_code = EXIT_INFRA
+
+
+class TimedOut(SuperbatchError):
+    """``--timeout`` passed before the job finished; nothing is wrong."""
+
+    exit_code = EXIT_TIMEOUT

@@ -9,6 +9,7 @@ import csv
 import itertools
 import json
 import math
+import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ class Grid:
                     self._axes.append((names, [axis_values(a) for a in param.zip.values()]))
                 else:
                     self._axes.append(((key,), [axis_values(param)]))
-            self._count = math.prod(len(cols[0]) for _, cols in self._axes) if self._axes else 1
+            self._count = self._product_size(spec)
         elif m.points is not None:
             self._count = len(m.points)
         else:
@@ -43,6 +44,24 @@ class Grid:
         if self._count == 0:
             raise SpecError(f"{spec.where(*self._grid_key())}: the grid has no points; "
                             f"every parameter needs at least one value.")
+        ceiling = m.tasks.max_points
+        if self._count > ceiling:
+            raise SpecError(f"{spec.where(*self._grid_key())}: the grid has {self._count:,} "
+                            f"points, more than tasks.max_points ({ceiling:,}); raise "
+                            f"tasks.max_points if you mean it.")
+
+    def _product_size(self, spec: Spec) -> int:
+        """The product of the axes' lengths (an axis too long to count is named)."""
+        total = 1
+        for names, cols in self._axes:
+            try:
+                size = len(cols[0])
+            except (OverflowError, ValueError):
+                raise SpecError(f"{spec.where('parameters', names[0])}: parameters."
+                                f"{names[0]}: the range has more values than can be counted "
+                                f"(more than {sys.maxsize:,}).") from None
+            total *= size
+        return total
 
     def _grid_key(self) -> tuple:
         m = self.spec.model

@@ -1,122 +1,182 @@
 """The operations behind the commands, shared by every backend.
 
-validate/plan -> submit (resume or new) -> wait -> collect; plus finding a job's state.
+validate/plan -> submit (a new job, or the same job resumed or reused) -> wait -> collect;
+plus finding a job. "The same job" means the same identity (identity.py): the spec, the
+points file and the worker's files; "latest" means the highest submission number.
 """
 from __future__ import annotations
 
-import hashlib
-import json
+import errno
 import os
-import shlex
+import secrets
+import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from superbatch.backends.base import Backend, JobStatus
+from superbatch.backends.registry import backend_class
 from superbatch.codec import get_codec
 from superbatch.errors import SpecError, TasksFailed, UserError
-from superbatch.plan import JobPlan
+from superbatch.identity import Identity, changed_parts, job_identity
+from superbatch.plan import Chunking, JobPlan, plan_from_record
 from superbatch.progress import Progress
+from superbatch.record import JobRecord
 from superbatch.reduce import make_reducer
 from superbatch.results import write_result
 from superbatch.spec import Spec
-from superbatch.state import JobState, latest_job_id, new_job_id, state_root
+from superbatch.state import (JobEntry, JobState, file_lock, list_jobs, new_job_id,
+                              next_sequence, note_result_written, spec_lock_path, state_root)
 
-BACKENDS = ("local", "azure")
-
-
-def choose_backend(spec: Spec, override: str | None) -> str:
-    return override or spec.model.backend
+SHOWN_FAILURES = 20
 
 
-def check_for_backend(spec: Spec, backend: str) -> None:
-    """Checks that depend on where the job will run (raise SpecError)."""
-    worker = spec.model.worker
-    if backend == "local":
-        directory = spec.worker_directory
-        if not directory.is_dir():
-            raise SpecError(f"{spec.where('worker', 'directory')}: worker.directory: "
-                            f"{directory} does not exist (it is relative to the spec).")
-    if backend == "azure" and not worker.image:
-        raise SpecError(f"{spec.where('worker')}: worker.image: the azure backend runs the "
-                        f"worker in a container; give the image (e.g. "
-                        f"myregistry.azurecr.io/my-worker:v1).")
-
-
-def worker_command(spec: Spec, backend: str) -> str:
+def worker_command(spec: Spec, backend: type[Backend]) -> str:
     """The worker command with ``{worker_dir}`` resolved for the backend."""
-    worker = spec.model.worker
-    directory = str(spec.worker_directory) if backend == "local" else worker.image_directory
-    directory = directory.rstrip("/") or "/"
-    if backend == "local":
-        directory = shlex.quote(directory)
-    return worker.command.replace("{worker_dir}", directory if directory != "/" else "")
-
-
-def run_digest(spec: Spec) -> str:
-    """A digest of everything that decides what the tasks compute.
-
-    ``collect`` and ``backend`` are left out: changing the reducer re-collects the same job.
-    """
-    data = spec.model.model_dump(mode="json", exclude={"collect", "backend"})
-    if spec.model.points_file:
-        data["points_file_sha256"] = hashlib.sha256(
-            spec.resolve(spec.model.points_file).read_bytes()).hexdigest()
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+    return spec.model.worker.command.replace("{worker_dir}", backend.worker_dir(spec))
 
 
 @dataclass
 class Context:
-    """What every command needs: the spec, the backend name and where state lives."""
+    """What every command needs: the spec, the backend and where state lives."""
 
     spec: Spec
-    backend: str
+    backend_name: str
     state_root: Path
     parallel: int | None = None
     progress: Progress = field(default_factory=Progress)
+    notes: list[str] = field(default_factory=list)  # side information for the user
+
+    @property
+    def backend(self) -> type[Backend]:
+        return backend_class(self.backend_name)
 
     def state(self, job_id: str) -> JobState:
         return JobState(self.state_root, job_id)
 
-    def find_job(self, job_id: str | None) -> JobState:
-        """The job named by ``--job-id``, else the latest submission of this spec."""
+    def submissions(self) -> list[JobEntry]:
+        """This spec's jobs on this backend, oldest first (damaged ones reported once)."""
+        found = []
+        for entry in list_jobs(self.state_root):
+            if entry.record is None:
+                note = f"skipped {self.state_root / entry.job_id}: {entry.problem}"
+                if note not in self.notes:
+                    self.notes.append(note)
+            elif entry.record.spec_path == str(self.spec.path) \
+                    and entry.record.backend == self.backend_name:
+                found.append(entry)
+        return found
+
+    def find_job(self, job_id: str | None, for_results: bool = False) -> JobState:
+        """The job named by ``--job-id``; else the latest submission of this spec (with
+        ``for_results``, the latest whose computation is the spec's as it is now)."""
         if job_id:
             state = self.state(job_id)
             if not state.exists():
                 raise UserError(f"no job {job_id!r} in {self.state_root}; `superbatch status "
                                 f"{self.spec.path}` without --job-id shows the latest one.")
             return state
-        found = latest_job_id(self.state_root, self.spec.path, self.backend)
-        if found is None:
-            raise UserError(f"{self.spec.path} has not been submitted to the {self.backend} "
+        entries = self.submissions()
+        if not entries:
+            raise UserError(f"{self.spec.path} has not been submitted to the {self.backend_name} "
                             f"backend yet (no state in {self.state_root}); run `superbatch "
                             f"submit {self.spec.path}` or `superbatch run` first.")
-        return self.state(found)
+        if not for_results:
+            return self.state(entries[-1].job_id)
+        identity = self.identity()
+        for entry in reversed(entries):
+            if entry.record.identity == identity.digest:
+                return self.state(entry.job_id)
+            state = self.state(entry.job_id)
+            if identity.digest in state.read_progress().retried_as:
+                self.notes.append(f"job {entry.job_id} ran some tasks before and some after "
+                                  f"its spec or worker changed (they were retried)")
+                return state
+        latest = entries[-1].record
+        what = " and ".join(changed_parts(latest.identity_parts, identity.parts)) or "the spec"
+        raise UserError(f"{what} changed since job {latest.job_id} was submitted from "
+                        f"{self.spec.path}, so that job's results are for another computation. Run "
+                        f"`superbatch run {self.spec.path}` to compute the current one, or "
+                        f"pass --job-id {latest.job_id} to collect that job as it was.")
 
-    def backend_for(self, state: JobState, manifest: dict | None = None) -> Backend:
-        manifest = manifest or state.read_manifest()
-        name = manifest.get("backend", "local")
-        if name == "local":
-            from superbatch.backends.local import LocalBackend
+    def identity(self) -> Identity:
+        return job_identity(self.spec, self.state_root)
 
-            return LocalBackend(state, manifest)
-        from superbatch.backends.azure import AzureBackend  # imported only when needed
-
-        return AzureBackend(state, manifest, self.spec)
+    def backend_for(self, state: JobState, record: JobRecord | None = None) -> Backend:
+        record = record or state.read_record()
+        return backend_class(record.backend)(state, record)
 
 
 def make_context(spec: Spec, backend: str | None, state_dir: str | None,
                  parallel: int | None = None, progress: Progress | None = None) -> Context:
-    name = choose_backend(spec, backend)
-    check_for_backend(spec, name)
+    name = backend or spec.model.backend
+    backend_class(name).check_spec(spec)
     return Context(spec, name, state_root(spec.directory, state_dir), parallel,
                    progress or Progress())
 
 
 def build_plan(ctx: Context) -> JobPlan:
-    slots = ctx.parallel if ctx.backend == "local" else None
-    return JobPlan.build(ctx.spec, ctx.backend, slots)
+    """The spec's tasks, checked against what the backend's service accepts."""
+    backend = ctx.backend
+    plan = JobPlan.build(ctx.spec, backend.slots(ctx.spec, ctx.parallel))
+    backend.check_plan(ctx.spec, plan)
+    return plan
+
+
+def check_everything(ctx: Context, output: str | None) -> JobPlan:
+    """Everything that can be checked before anything is created: the grid and its
+    tasks, the reducer (imported), the result file (writable)."""
+    plan = build_plan(ctx)
+    spec = ctx.spec
+    collect = spec.model.collect
+    if collect.reduce == "none" and (output or collect.output):
+        raise SpecError(f"{spec.where('collect', 'reduce')}: collect.reduce: none leaves the "
+                        f"outputs as files, so no result file is written; remove "
+                        f"collect.output (and --output) or choose a reducer.")
+    make_reducer(collect.reduce, [spec.directory, spec.worker_directory])
+    if output:
+        check_writable(Path(output), "--output")
+    elif collect.output:
+        check_writable(spec.resolve(collect.output),
+                       f"{spec.where('collect', 'output')}: collect.output")
+    return plan
+
+
+def check_writable(path: Path, what: str) -> None:
+    """Whether a file can be written at ``path`` (its directory may still be created)."""
+    if path.is_dir():
+        raise UserError(f"{what}: {path} is a directory; give a file name.")
+    ancestor = path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    try:
+        if not ancestor.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, "not a directory", str(ancestor))
+        fd, probe = tempfile.mkstemp(dir=ancestor, prefix=".superbatch-probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise UserError(f"{what}: cannot write {path} ({exc.strerror or exc}).") from None
+
+
+def status(ctx: Context, state: JobState) -> JobStatus:
+    """The job's status, with the points (parameters) of the first failed tasks."""
+    backend = ctx.backend_for(state)
+    st = backend.status()
+    if st.failures:
+        try:
+            plan = plan_from_record(backend.record)
+        except UserError:
+            return st  # the points file changed: the ids and codes still tell
+        for failure in st.failures[:SHOWN_FAILURES]:
+            index = plan.task_index(failure.task_id)
+            if index is not None:
+                task = plan.task(index)
+                failure.points = list(plan.grid.points(task.first_point,
+                                                       task.first_point + task.point_count))
+    return st
 
 
 # -- submit ------------------------------------------------------------------------------
@@ -126,68 +186,137 @@ class Submission:
     job_id: str
     tasks: int
     points: int
-    resumed: bool
-    already_submitted: bool
+    resumed: bool = False
+    reused: bool = False
+    submitted_at: float | None = None
+    finished_at: float | None = None
+    notes: list[str] = field(default_factory=list)
 
 
-def new_manifest(ctx: Context, plan: JobPlan, job_id: str, digest: str) -> dict:
-    model = ctx.spec.model
-    wall = model.tasks.max_wall_time
-    return {
-        "job_id": job_id, "name": model.name, "backend": ctx.backend,
-        "spec_path": str(ctx.spec.path), "run_digest": digest, "created": time.time(),
-        "format": model.worker.format, "point_count": plan.point_count,
-        "task_count": plan.task_count, "points_per_task": plan.points_per_task,
-        "task_id_width": plan.id_width, "max_retries": model.tasks.max_retries,
-        "max_wall_time_s": wall.total_seconds() if wall else None,
-        "command": worker_command(ctx.spec, ctx.backend),
-        "submit_state": "submitting", "job_state": "active",
-        "local": {"command": worker_command(ctx.spec, "local"), "parallel": ctx.parallel},
-    }
+def submit(ctx: Context, new: bool = False) -> tuple[Submission, Backend]:
+    """Submit the spec, or resume/reuse the job that computes the same (idempotent).
 
-
-def submit(ctx: Context, new: bool = False) -> tuple[Submission, Backend, JobPlan]:
-    """Submit the spec, or resume/confirm its latest submission (idempotent)."""
+    One submit per spec at a time: a second caller waits, then joins the first's job.
+    """
     plan = build_plan(ctx)
-    digest = run_digest(ctx.spec)
-    existing = None if new else latest_job_id(ctx.state_root, ctx.spec.path, ctx.backend)
-    if existing:
-        state = ctx.state(existing)
-        manifest = state.read_manifest()
-        finished = manifest.get("submit_state") == "submitted"
-        if manifest.get("run_digest") != digest:
-            if not finished or not _job_done(ctx, state, manifest):
-                raise UserError(
-                    f"{ctx.spec.path} changed since job {existing} was submitted, and that "
-                    f"job is not finished. Run `superbatch submit --new` to submit the "
-                    f"changed spec as a new job (or `superbatch cancel` the old one first).")
-            existing = None  # the old job is done: the changed spec is a new job
-        else:
-            backend = ctx.backend_for(state, manifest)
-            if not finished:
-                # `points_per_task: auto` may pick another size now (e.g. other --parallel):
-                # resume with the submission's own chunking so task ids stay the same.
-                plan = JobPlan(ctx.spec, plan.grid, manifest["points_per_task"])
-                backend.submit(plan, ctx.progress)
-                state.update_manifest(submit_state="submitted")
-            return Submission(existing, plan.task_count, plan.point_count, not finished,
-                              finished), backend, plan
+    identity = ctx.identity()
+    # Credentials are tried (read-only) before anything, even the state directory, exists.
+    job_id = _free_job_id(ctx)
+    target = ctx.backend.connect(ctx.spec, job_id, ctx.parallel)
+    waited = []
+    lock = spec_lock_path(ctx.state_root, ctx.spec.path)
+    with file_lock(lock, "submit", wait=lambda: waited.append(True)):
+        if waited:
+            ctx.notes.append(f"waited for another submit of {ctx.spec.path} to finish")
+        if not new:
+            found = _same_job(ctx, identity)
+            if found is not None:
+                return _resume(ctx, found, plan)
+        if ctx.state(job_id).dir.exists():  # taken meanwhile by another process
+            job_id = _free_job_id(ctx)
+            target = ctx.backend.connect(ctx.spec, job_id, ctx.parallel)
+        return _new_job(ctx, plan, identity, job_id, target)
+
+
+def _free_job_id(ctx: Context) -> str:
     job_id = new_job_id(ctx.spec.name)
-    state = ctx.state(job_id)
-    manifest = new_manifest(ctx, plan, job_id, digest)
-    backend = ctx.backend_for(state, manifest)
-    backend.preflight()  # credentials are checked before anything is created
-    state.write_manifest(manifest)
-    backend.submit(plan, ctx.progress)
-    backend.manifest = state.update_manifest(submit_state="submitted")
-    return Submission(job_id, plan.task_count, plan.point_count, False, False), backend, plan
+    while ctx.state(job_id).dir.exists():
+        job_id = new_job_id(ctx.spec.name)
+    return job_id
 
 
-def _job_done(ctx: Context, state: JobState, manifest: dict) -> bool:
-    try:
-        return ctx.backend_for(state, manifest).status(with_failures=False).done
-    except Exception:  # noqa: BLE001 - an unreachable job counts as not done
+def _same_job(ctx: Context, identity: Identity) -> JobEntry | None:
+    entries = ctx.submissions()
+    if not entries:
+        return None
+    latest = entries[-1]
+    if latest.record.identity != identity.digest:
+        state = ctx.state(latest.job_id)
+        if not _finished(ctx, state):
+            what = " and ".join(changed_parts(latest.record.identity_parts, identity.parts))
+            raise UserError(
+                f"{what} changed since job {latest.job_id} was submitted from "
+                f"{ctx.spec.path}, and that job is not finished. Run `superbatch submit --new` to submit the "
+                f"changed spec as a new job (or `superbatch cancel` the old one first).")
+    for entry in reversed(entries):
+        if entry.record.identity == identity.digest:
+            return entry
+    return None
+
+
+def _finished(ctx: Context, state: JobState) -> bool:
+    if state.read_progress().submit_state != "submitted":
         return False
+    try:
+        return ctx.backend_for(state).status(with_failures=False).done
+    except Exception:  # noqa: BLE001 - an unreachable job counts as not finished
+        return False
+
+
+def _resume(ctx: Context, entry: JobEntry, plan: JobPlan) -> tuple[Submission, Backend]:
+    state = ctx.state(entry.job_id)
+    record = entry.record
+    backend = ctx.backend_for(state, record)
+    progress = state.read_progress()
+    sub = Submission(record.job_id, record.task_count, record.point_count,
+                     submitted_at=record.created)
+    if progress.submit_state != "submitted":
+        # Resume with the submission's own chunking (auto may pick another size now).
+        sub.notes += backend.submit(JobPlan(plan.grid, record.points_per_task), ctx.progress)
+        state.update_progress(submit_state="submitted")
+        sub.resumed = True
+    else:
+        sub.reused = True
+        sub.finished_at = progress.finished_at
+    return sub, backend
+
+
+def _new_job(ctx: Context, plan: JobPlan, identity: Identity, job_id: str,
+             target: dict) -> tuple[Submission, Backend]:
+    spec = ctx.spec
+    record = JobRecord(
+        job_id=job_id, sequence=next_sequence(ctx.state_root), token=secrets.token_hex(16),
+        backend=ctx.backend_name, spec_path=str(spec.path), spec=spec.model,
+        identity=identity.digest, identity_parts=identity.parts,
+        points_sha256=identity.points_sha256, created=time.time(),
+        point_count=plan.point_count, task_count=plan.task_count,
+        points_per_task=plan.points_per_task, command=worker_command(spec, ctx.backend),
+        parallel=ctx.parallel, target=target)
+    state = ctx.state(job_id)
+    state.write_record(record)
+    state.update_progress(submit_state="submitting")
+    backend = ctx.backend_for(state, record)
+    notes = backend.submit(plan, ctx.progress)
+    state.update_progress(submit_state="submitted")
+    return Submission(job_id, plan.task_count, plan.point_count, notes=notes,
+                      submitted_at=record.created), backend
+
+
+# -- retry -------------------------------------------------------------------------------
+
+def retry(ctx: Context, state: JobState, task_ids: list[str] | None) -> list[str]:
+    """Run failed tasks (or, after a cancel, unfinished ones) again."""
+    if task_ids:
+        chunks = Chunking(state.read_record().point_count, state.read_record().points_per_task)
+        unknown = [t for t in task_ids if chunks.task_index(t) is None]
+        if unknown:
+            raise UserError(f"not tasks of job {state.job_id}: {', '.join(unknown[:10])} "
+                            f"(ids look like {chunks.task_id(0)}); `superbatch status` lists "
+                            f"the failed ones.")
+    record = state.read_record()
+    current = ctx.identity()
+    requeued = ctx.backend_for(state, record).retry(task_ids or None)
+    if requeued:
+        changed = current.digest != record.identity
+        if changed:
+            what = " and ".join(changed_parts(record.identity_parts, current.parts))
+            ctx.notes.append(f"{what} changed since job {state.job_id} was submitted: the "
+                             f"retried tasks run with the changes")
+        state.update_progress(lambda p: p.model_copy(update={
+            "finished_at": None, "final_status": None,
+            "retried_as": sorted({*p.retried_as, current.digest}) if changed
+            else p.retried_as}))
+    return requeued
 
 
 # -- collect -----------------------------------------------------------------------------
@@ -200,63 +329,112 @@ class Collected:
     missing: list[int]
     output: str | None
     status: JobStatus
+    notes: list[str] = field(default_factory=list)
     cleaned: list[str] = field(default_factory=list)
 
 
 def collect(ctx: Context, state: JobState, wait: bool, timeout: float | None = None,
             allow_missing: bool = False, output: str | None = None) -> Collected:
     """Fetch every point's output, reduce them in point order, write the result file."""
-    manifest = state.read_manifest()
-    backend = ctx.backend_for(state, manifest)
+    record = state.read_record()
+    backend = ctx.backend_for(state, record)
     status = backend.wait(timeout, ctx.progress) if wait else backend.status()
-    points = manifest["point_count"]
-    backend.fetch_outputs(range(points), ctx.progress)
+    notes: list[str] = []
+    if status.done:
+        notes += backend.seal()
+        if state.read_progress().finished_at is None:
+            state.update_progress(finished_at=time.time())
+    points = record.point_count
+    notes += backend.fetch_outputs(range(points), ctx.progress)
     missing = [i for i in range(points) if not backend.output_path(i).exists()]
     if missing and not allow_missing:
         raise TasksFailed(_missing_message(state.job_id, status, missing, points),
                           details={"status": status.to_json(), "missing_points": missing[:1000]})
     model = ctx.spec.model
     reducer = make_reducer(model.collect.reduce, [ctx.spec.directory, ctx.spec.worker_directory])
-    codec = get_codec(manifest["format"])
     if reducer is None:
         result: Any = str(state.outputs_dir)
     else:
-        present = (i for i in range(points) if backend.output_path(i).exists()) if missing \
-            else range(points)
-        for index in present:
-            path = backend.output_path(index)
-            try:
-                value = codec.loads(path.read_bytes())
-            except Exception as exc:  # noqa: BLE001 - any decode failure is a corrupt file
-                raise TasksFailed(f"the output of point {index} ({path}) cannot be decoded as "
-                                  f"{codec.name} ({type(exc).__name__}: {exc}); re-run its "
-                                  f"task with `superbatch retry`, or check what the worker "
-                                  f"writes.") from None
-            reducer.add(value)
-        result = reducer.result()
+        absent = set(missing)
+        present = [i for i in range(points) if i not in absent] if missing else range(points)
+        result = _reduce(reducer, model.collect.reduce, _values(backend, record, present,
+                                                                tuple(model.collect.allow_pickle)))
     target = output or model.collect.output
     written = None
     if target and reducer is not None:
         path = Path(target) if output else ctx.spec.resolve(target)
+        note_result_written(ctx.state_root, path)
         write_result(result, path)
         written = str(path)
     cleaned = backend.cleanup_after_collect() if not missing and status.done else []
-    return Collected(state.job_id, result, points, missing, written, status, cleaned)
+    state.update_progress(collected_at=time.time())
+    return Collected(state.job_id, result, points, missing, written, status, notes, cleaned)
+
+
+class _Cursor:
+    """Remembers which point is being decoded or reduced, for error messages."""
+
+    point: int | None = None
+
+
+def _values(backend: Backend, record: JobRecord, points, allow: tuple[str, ...]
+            ) -> tuple[Iterator[Any], _Cursor]:
+    from superbatch.safepickle import UntrustedPickle
+
+    codec = get_codec(record.format)
+    cursor = _Cursor()
+
+    def decoded() -> Iterator[Any]:
+        for index in points:
+            cursor.point = index
+            path = backend.output_path(index)
+            try:
+                value = codec.loads(path.read_bytes(), allow)
+            except UntrustedPickle as exc:
+                raise TasksFailed(
+                    f"the output of point {index} ({path}) references {exc}, which superbatch "
+                    f"does not unpickle: a pickle can run code on this machine. If your worker "
+                    f"returns such objects and you trust everyone who can write the job's "
+                    f"storage, list it in collect.allow_pickle (e.g. [\"{exc.module}.*\"]); "
+                    f"see docs/worker.md.") from None
+            except Exception as exc:  # noqa: BLE001 - any decode failure is a corrupt file
+                raise TasksFailed(f"the output of point {index} ({path}) cannot be decoded as "
+                                  f"{codec.name} ({type(exc).__name__}: {exc}). Check what "
+                                  f"the worker writes; if the file was damaged after it was "
+                                  f"collected, delete it and collect again (a cloud backend "
+                                  f"fetches it again).") from None
+            yield value
+
+    return decoded(), cursor
+
+
+def _reduce(reducer, name: str, values: tuple[Iterator[Any], _Cursor]) -> Any:
+    iterator, cursor = values
+    try:
+        return reducer(iterator)
+    except (TasksFailed, UserError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - the reducer met values it cannot combine
+        where = f" at point {cursor.point}" if cursor.point is not None else ""
+        raise UserError(f"collect.reduce {name!r} failed{where}: {type(exc).__name__}: "
+                        f"{str(exc).splitlines()[0] if str(exc) else ''}. The outputs are "
+                        f"kept: change collect.reduce (e.g. to list) and run `superbatch "
+                        f"collect` again.") from None
 
 
 def _missing_message(job_id: str, status: JobStatus, missing: list[int], points: int) -> str:
     shown = ", ".join(str(i) for i in missing[:10]) + (" ..." if len(missing) > 10 else "")
     parts = [f"job {job_id}: {len(missing)} of {points} outputs are missing (points {shown})."]
-    if not status.done:
+    if status.cancelled:
+        parts.append("The job was cancelled; `superbatch retry` runs its unfinished and "
+                     "failed tasks.")
+    elif not status.done:
         parts.append(f"The job is not finished ({status.completed} of {status.total} tasks "
                      f"completed): use `collect --wait`.")
     if status.failures:
         ids = ", ".join(f.task_id for f in status.failures[:5])
-        parts.append(f"{status.failed} tasks failed ({ids}{' ...' if status.failed > 5 else ''}):"
-                     f" see `superbatch status` and `superbatch logs`, then `superbatch retry`.")
+        parts.append(f"{status.failed} task{'s' if status.failed != 1 else ''} failed "
+                     f"({ids}{' ...' if status.failed > 5 else ''}): see `superbatch status` "
+                     f"and `superbatch logs`, then `superbatch retry`.")
     parts.append("`collect --allow-missing` reduces the outputs that exist.")
     return " ".join(parts)
-
-
-def env_flag(name: str) -> bool:
-    return os.environ.get(name, "").lower() in ("1", "true", "yes")

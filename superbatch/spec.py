@@ -37,6 +37,8 @@ CONTAINER_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
 BUILTIN_REDUCERS = ("sum", "mean", "min", "max", "list", "stack", "concat", "none")
 OUTPUT_SUFFIXES = (".json", ".npy", ".pkl", ".csv")
 MAX_WALL_TIME = timedelta(days=7)
+INT32_MAX = 2**31 - 1  # the Batch REST API's int32 fields
+DEFAULT_MAX_POINTS = 10_000_000
 
 
 class StrictModel(BaseModel):
@@ -171,8 +173,11 @@ def _points_per_task(v: Any) -> Any:
 
 class TasksSpec(StrictModel):
     points_per_task: Annotated[Union[int, Literal["auto"]], BeforeValidator(_points_per_task)] = 1
-    max_retries: int = Field(0, ge=-1, description="-1: unlimited (as the service).")
+    max_retries: int = Field(0, ge=-1, le=INT32_MAX,
+                             description="-1: unlimited (as the service).")
     max_wall_time: Duration | None = None
+    max_points: int = Field(DEFAULT_MAX_POINTS, ge=1, description="A ceiling on the grid's "
+                            "size, so a typo cannot start a billion tasks; raise it on purpose.")
 
     @field_validator("max_wall_time")
     @classmethod
@@ -187,6 +192,9 @@ class CollectSpec(StrictModel):
                         "| none | module:function")
     output: str | None = Field(None, description="Result file (.json .npy .pkl .csv), "
                                "relative to the spec.")
+    allow_pickle: list[Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*\.(\*|[A-Za-z_]\w*)$")]] \
+        = Field(default_factory=list, description="Classes or functions (module.Name, "
+                "module.*) that pickled outputs may reference beyond plain values and NumPy.")
 
     @field_validator("reduce")
     @classmethod
@@ -219,8 +227,8 @@ class PoolImage(StrictModel):
 class PoolSpec(StrictModel):
     id: str = Field("superbatch", pattern=BATCH_ID_PATTERN)
     vm_size: str = "standard_d2s_v3"
-    dedicated_nodes: int = Field(1, ge=0)
-    low_priority_nodes: int = Field(0, ge=0)
+    dedicated_nodes: int = Field(1, ge=0, le=INT32_MAX)
+    low_priority_nodes: int = Field(0, ge=0, le=INT32_MAX)
     autoscale_formula: str | None = None
     task_slots_per_node: int = Field(1, ge=1, le=256)
     subnet_id: str | None = None
@@ -266,7 +274,7 @@ class JobSpec(StrictModel):
 
     name: str = Field(pattern=NAME_PATTERN, description="Lowercase letters, digits and '-' "
                       "(at most 40); job ids derive from it.")
-    backend: Literal["local", "azure"] = "local"
+    backend: str = Field("local", description="Where the tasks run: local or azure.")
     worker: WorkerSpec
     globals: dict[str, Any] = Field(default_factory=dict)
     parameters: dict[str, Parameter] | None = None
@@ -283,6 +291,15 @@ class JobSpec(StrictModel):
         if isinstance(v, dict) and isinstance(v.get("zip"), dict) and "zip" not in v["zip"]:
             v = dict(v)
             v["zip"] = {"zip": v["zip"]}
+        return v
+
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, v: str) -> str:
+        from superbatch.backends.registry import names
+
+        if v not in names():
+            raise ValueError(f"unknown backend {v!r}: use one of {', '.join(names())}")
         return v
 
     @model_validator(mode="after")
@@ -326,6 +343,11 @@ class Spec:
     def where(self, *loc: Any) -> str:
         """``file, line N`` for a field path, for error messages."""
         return self.source.where(loc)
+
+    @classmethod
+    def from_model(cls, model: JobSpec, path: Path) -> "Spec":
+        """A spec rebuilt from a job's record (no line numbers: the file may have changed)."""
+        return cls(model=model, path=path, source=SourceMap(path), digest="")
 
 
 def _model_at(loc: tuple) -> type[BaseModel] | None:

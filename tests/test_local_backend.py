@@ -162,7 +162,7 @@ def test_failed_task_status_logs_and_collect_exit_codes(tmp_path):
 
 
 def test_retry_reruns_only_failed_tasks(tmp_path):
-    marker = tmp_path / "runs.log"
+    marker = tmp_path.parent / f"{tmp_path.name}-runs.log"  # outside the worker's files
     (tmp_path / "w.py").write_text(
         "import joblib, os, sys\nx = joblib.load('inputs.pickle')['x']\n"
         f"open({str(marker)!r}, 'a').write(str(x) + '\\n')\n"
@@ -215,7 +215,7 @@ def test_submit_runs_in_background_and_collect_waits(tmp_path):
 
 
 def test_interrupted_run_finishes_only_what_is_unfinished(tmp_path):
-    marker = tmp_path / "runs.log"
+    marker = tmp_path.parent / f"{tmp_path.name}-runs.log"  # outside the worker's files
     (tmp_path / "w.py").write_text(
         "import joblib, time\nx = joblib.load('inputs.pickle')['x']\ntime.sleep(0.4)\n"
         f"open({str(marker)!r}, 'a').write(str(x) + '\\n')\n"
@@ -237,9 +237,9 @@ def test_interrupted_run_finishes_only_what_is_unfinished(tmp_path):
     assert result.code == 0, result.stderr
     assert result.json["result"] == list(range(12))
     runs = marker.read_text().split()
-    finished_first = {e["task"] for e in map(json.loads, next(
-        (tmp_path / ".superbatch").glob("*/journal.jsonl")).read_text().splitlines())
-        if e.get("state") == "completed"}
+    journal = next((tmp_path / ".superbatch").glob("*/journal.jsonl")).read_text()
+    finished_first = {e["task"] for e in map(json.loads, filter(None, journal.splitlines()))
+                      if e.get("state") == "completed"}
     assert len(finished_first) == 12
     # Every point ran at most twice (once if it had finished before the kill).
     assert sorted(set(runs)) == sorted(str(i) for i in range(12))

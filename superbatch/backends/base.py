@@ -1,15 +1,26 @@
-"""The one small interface every backend implements, and the status it reports."""
+"""The interface every backend implements, and the status it reports.
+
+A backend answers two kinds of questions. Before a job exists, about a spec (class methods):
+can it run this spec, what does ``{worker_dir}`` mean, how many tasks run at once, would the
+service accept these tasks, and do the credentials work (a read-only call). For a job (an
+instance built from the job's frozen record): submit, start, status, wait, outputs, logs,
+retry, cancel, delete. Backends return data (notes, lists); the commands print it.
+"""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from superbatch.progress import Progress
+from superbatch.record import JobRecord
 from superbatch.state import JobState
 
-TASK_STATES = ("active", "running", "completed")
+if TYPE_CHECKING:
+    from superbatch.plan import JobPlan
+    from superbatch.spec import Spec
 
 
 @dataclass
@@ -21,6 +32,7 @@ class TaskFailure:
     code: str | None = None
     message: str | None = None
     stderr_tail: str | None = None
+    points: list[dict] | None = None
 
     def to_json(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if v is not None}
@@ -28,7 +40,11 @@ class TaskFailure:
 
 @dataclass
 class JobStatus:
-    """Counts of tasks by state, and the failed ones."""
+    """Counts of tasks by state, and the failed ones.
+
+    ``missing`` counts tasks of the plan that the service does not hold (never added, or
+    deleted outside superbatch): a job with missing tasks is never done.
+    """
 
     job_id: str
     total: int
@@ -36,6 +52,7 @@ class JobStatus:
     running: int = 0
     succeeded: int = 0
     failed: int = 0
+    missing: int = 0
     job_state: str = "active"  # active | completed | terminated
     failures: list[TaskFailure] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -47,14 +64,22 @@ class JobStatus:
     @property
     def done(self) -> bool:
         """Nothing more will run: every task completed, or the job was stopped."""
-        return self.completed >= self.total or self.job_state == "terminated"
+        if self.missing:
+            return False
+        return self.completed >= self.total or (self.job_state == "terminated"
+                                                and self.running == 0)
+
+    @property
+    def cancelled(self) -> bool:
+        return self.job_state == "terminated" and self.completed < self.total
 
     def to_json(self) -> dict:
         return {
             "job_id": self.job_id, "job_state": self.job_state, "total": self.total,
             "active": self.active, "running": self.running, "completed": self.completed,
-            "succeeded": self.succeeded, "failed": self.failed,
-            "failures": [f.to_json() for f in self.failures], "notes": self.notes,
+            "succeeded": self.succeeded, "failed": self.failed, "missing": self.missing,
+            "done": self.done, "failures": [f.to_json() for f in self.failures],
+            "notes": self.notes,
         }
 
 
@@ -68,15 +93,50 @@ class TaskLogs:
 class Backend(ABC):
     """Where tasks run and their files live. One instance serves one job."""
 
-    name = ""
+    name: ClassVar[str] = ""
 
-    def __init__(self, state: JobState, manifest: dict):
+    # -- questions about a spec, before any job exists ------------------------------------
+
+    @classmethod
+    def check_spec(cls, spec: "Spec") -> None:
+        """Raise SpecError (file, line, field) for what this backend cannot run."""
+
+    @classmethod
+    @abstractmethod
+    def worker_dir(cls, spec: "Spec") -> str:
+        """What ``{worker_dir}`` in the worker command stands for on this backend."""
+
+    @classmethod
+    @abstractmethod
+    def slots(cls, spec: "Spec", parallel: int | None) -> int:
+        """How many tasks can run at once (sizes ``points_per_task: auto``)."""
+
+    @classmethod
+    def check_plan(cls, spec: "Spec", plan: "JobPlan") -> None:
+        """Raise SpecError if the service would refuse these tasks (e.g. their size)."""
+
+    @classmethod
+    def connect(cls, spec: "Spec", job_id: str | None, parallel: int | None) -> dict[str, Any]:
+        """Check credentials and settings with read-only calls; nothing is created.
+
+        Returns the facts the record of job ``job_id`` keeps about where it runs (never a
+        secret).
+        """
+        return {}
+
+    # -- one job ---------------------------------------------------------------------------
+
+    def __init__(self, state: JobState, record: JobRecord):
         self.state = state
-        self.manifest = manifest
+        self.record = record
 
     @abstractmethod
-    def submit(self, plan, progress: Progress) -> None:
-        """Store the inputs, create what the job needs, and add every task (idempotent)."""
+    def submit(self, plan: "JobPlan", progress: Progress) -> list[str]:
+        """Store the inputs, create what the job needs and add every task (idempotent,
+        resumable). Returns notes for the user."""
+
+    def start(self, foreground: bool, progress: Progress) -> None:
+        """Make the job's pending tasks run (here and now when ``foreground``)."""
 
     @abstractmethod
     def status(self, with_failures: bool = True) -> JobStatus:
@@ -87,27 +147,36 @@ class Backend(ABC):
         """Block until the job is done (or ``timeout`` seconds pass); return its status."""
 
     @abstractmethod
-    def fetch_outputs(self, point_indices: Iterable[int], progress: Progress) -> None:
-        """Make the outputs of these points present in ``state.outputs_dir`` (skip present)."""
+    def fetch_outputs(self, point_indices: Iterable[int], progress: Progress) -> list[str]:
+        """Make the verified outputs of these points present in ``state.outputs_dir``.
+
+        A local copy that was verified is final: it is never replaced by a remote one.
+        Returns notes (e.g. outputs refused because they were not the task's own).
+        """
+
+    def seal(self) -> list[str]:
+        """The job is over: take back the tasks' access to its storage (where there is any).
+
+        Returns notes."""
+        return []
 
     @abstractmethod
     def logs(self, task_id: str) -> TaskLogs:
         """A task's stdout and stderr."""
 
     @abstractmethod
-    def retry(self, task_ids: list[str]) -> list[str]:
-        """Re-run these failed tasks; return the ids that were requeued."""
+    def retry(self, task_ids: list[str] | None) -> list[str]:
+        """Run tasks again: the failed ones and, after a cancel, the unfinished ones (None),
+        or exactly ``task_ids`` (UserError naming any that is neither). Returns the ids
+        requeued."""
 
     @abstractmethod
     def cancel(self) -> None:
-        """Stop the job: no task starts any more, running ones are terminated."""
+        """Stop the job: no task starts any more, running ones end as failed."""
 
     @abstractmethod
     def delete(self, include_pool: bool) -> list[str]:
         """Remove what the job created outside the state directory; describe what went."""
-
-    def preflight(self) -> None:
-        """Check credentials and settings before anything is created (raise UserError)."""
 
     def cleanup_after_collect(self) -> list[str]:
         """Remove what the spec's cleanup settings ask for after a complete collect."""
@@ -116,5 +185,18 @@ class Backend(ABC):
     def output_path(self, point_index: int) -> Path:
         from superbatch.contract import file_names
 
-        return self.state.outputs_dir / file_names(self.manifest["format"]).local_outputs(
-            point_index)
+        return self.state.outputs_dir / file_names(self.record.format).local_outputs(point_index)
+
+
+def pick_retries(job_id: str, asked: list[str] | None, retryable: set[str]) -> list[str]:
+    """The tasks a retry runs: every retryable one, or those asked for (all retryable)."""
+    if asked is None:
+        return sorted(retryable)
+    unknown = sorted(set(asked) - retryable)
+    if unknown:
+        from superbatch.errors import UserError
+
+        raise UserError(f"not failed (or, after a cancel, unfinished) tasks of job {job_id}: "
+                        f"{', '.join(unknown[:10])}{' ...' if len(unknown) > 10 else ''}; "
+                        f"`superbatch status` lists the failed ones.")
+    return sorted(set(asked))

@@ -17,7 +17,14 @@ def container_name(rig):
 
 
 def job_id_of(rig, spec):
-    return next((spec.parent / ".superbatch").iterdir()).name
+    return next(p.parent.name for p in (spec.parent / ".superbatch").glob("*/record.json"))
+
+
+def job_container(rig, spec):
+    import json
+
+    record = json.loads(next((spec.parent / ".superbatch").glob("*/record.json")).read_text())
+    return record["target"]["job_container"]
 
 
 def test_demo_on_azure_prints_the_same_value_as_local(demo_rig):
@@ -41,11 +48,14 @@ def test_uploaded_blobs_and_task_definitions(demo_rig):
     job_id = job_id_of(rig, spec)
     blobs = sorted(b.name for b in rig.container(container_name(rig)).list_blobs(
         name_starts_with=job_id + "/"))
-    expected = {f"{job_id}/config.pickle"}
-    expected |= {f"{job_id}/inputs/task_{i}_inputs.pickle" for i in range(4)}
-    expected |= {f"{job_id}/outputs/task_{i}_outputs.pickle" for i in range(4)}
-    assert expected <= set(blobs)
-    assert all(b in expected or b.startswith(f"{job_id}/logs/") for b in blobs)
+    assert blobs == sorted([f"{job_id}/config.pickle"]
+                           + [f"{job_id}/inputs/task-{i:05d}" for i in range(4)])
+    # Outputs and logs go to the job's own container, which only this job's tasks can write.
+    own = job_container(rig, spec)
+    assert own != container_name(rig) and own.startswith(container_name(rig) + "-")
+    written = sorted(b.name for b in rig.container(own).list_blobs())
+    assert [b for b in written if b.startswith("out/")] == [f"out/task-{i:05d}" for i in range(4)]
+    assert all(b.startswith("out/") or b.startswith(f"logs/{job_id}/") for b in written)
 
     client = rig.client()
     pool = client.get_pool("superbatch")
@@ -68,14 +78,19 @@ def test_uploaded_blobs_and_task_definitions(demo_rig):
         assert query["sr"] == ["b"], path  # one blob, not the container
         expiry = datetime.fromisoformat(query["se"][0].replace("Z", "+00:00"))
         assert (expiry - started).total_seconds() < 3 * 86400  # wall time x tries + 1 day
-    assert urlparse(files["inputs.pickle"]).path.endswith(f"/{job_id}/inputs/task_2_inputs.pickle")
+    assert urlparse(files["inputs.pickle"]).path.endswith(f"/{job_id}/inputs/task-00002")
     outputs = {o.file_pattern: o for o in task.output_files}
     out = outputs["outputs.pickle"]
-    assert out.destination.container.path == f"{job_id}/outputs/task_2_outputs.pickle"
+    assert out.destination.container.path == "out/task-00002"
     assert out.upload_options.upload_condition.lower() == "tasksuccess"
-    query = parse_qs(urlparse(out.destination.container.container_url).query)
-    assert sorted(query["sp"][0]) == sorted("cw")  # create + write: no read, list or delete
-    assert query["sr"] == ["c"]
+    url = urlparse(out.destination.container.container_url)
+    assert url.path.endswith(f"/{own}")
+    query = parse_qs(url.query)
+    # The SAS refers to the container's stored access policy (create + write only), so that
+    # superbatch can revoke it when the job is over.
+    assert query["si"] == ["superbatch-tasks"] and query["sr"] == ["c"] and "sp" not in query
+    policies = rig.container(own).get_container_access_policy()["signed_identifiers"]
+    assert policies == []  # revoked: collect ran and the job is over
 
 
 def test_inline_inputs_need_no_blob_per_task(demo_rig):

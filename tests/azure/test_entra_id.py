@@ -166,7 +166,7 @@ def superbatch(*args):
 
 
 def job_id_of(rig) -> str:
-    return next((rig.spec.parent / ".superbatch").iterdir()).name
+    return next(p.parent.name for p in (rig.spec.parent / ".superbatch").glob("*/record.json"))
 
 
 def check_user_delegation_sas(rig) -> None:
@@ -195,9 +195,12 @@ def check_user_delegation_sas(rig) -> None:
         query = parse_qs(urlparse(url).query)
         assert query["sp"] == ["r"] and query["sr"] == ["b"]
     assert urlparse(files["inputs.pickle"]).path.endswith(
-        f"/{rig.container}/{job_id}/inputs/task_2_inputs.pickle")
+        f"/{rig.container}/{job_id}/inputs/task-00002")
     query = parse_qs(urlparse(container_url).query)
+    # No stored access policy with Entra ID: an ad-hoc create + write SAS on the job's own
+    # container, which expires (docs/reliability.md, threat model).
     assert sorted(query["sp"][0]) == sorted("cw") and query["sr"] == ["c"]
+    assert urlparse(container_url).path.split("/")[-1].startswith(rig.container + "-")
     # Every Storage call went out with the Entra token, for Storage's scope.
     assert rig.credential.scopes and all(s == (STORAGE_SCOPE,) for s in rig.credential.scopes)
 
@@ -214,7 +217,7 @@ def test_submit_with_entra_id_signs_sas_with_a_user_delegation_key(entra_rig):
     job_id = job_id_of(rig)
     names = {b.name for b in service.get_container_client(rig.container).list_blobs(
         name_starts_with=job_id + "/")}
-    assert {f"{job_id}/config.pickle"} | {f"{job_id}/inputs/task_{i}_inputs.pickle"
+    assert {f"{job_id}/config.pickle"} | {f"{job_id}/inputs/task-{i:05d}"
                                          for i in range(4)} <= names
 
 

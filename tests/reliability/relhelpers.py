@@ -49,14 +49,14 @@ def job_ids(spec: Path) -> list[str]:
     """The ids of the jobs submitted from ``spec`` that have state beside it."""
     root = spec.parent / ".superbatch"
     found = []
-    for path in sorted(root.glob("*/manifest.json")) if root.is_dir() else []:
+    for path in sorted(root.glob("*/record.json")) if root.is_dir() else []:
         if json.loads(path.read_text()).get("spec_path") == str(spec):
             found.append(path.parent.name)
     return found
 
 
-def manifest(spec: Path, job_id: str) -> dict:
-    return json.loads((spec.parent / ".superbatch" / job_id / "manifest.json").read_text())
+def progress(spec: Path, job_id: str) -> dict:
+    return json.loads((spec.parent / ".superbatch" / job_id / "progress.json").read_text())
 
 
 def start(args: list, env: dict, cwd=None) -> subprocess.Popen:

@@ -44,10 +44,10 @@ def test_unknown_job_id_task_id_and_corrupt_state(local_job):
     job_dir = spec.parent / ".superbatch" / job_ids(spec)[0]
     # a corrupt output: exit 1, naming the point and what to do
     (job_dir / "outputs" / "task_1_outputs.pickle").write_bytes(b"not a pickle")
-    check(superbatch("collect", spec), 1, "point 1", "superbatch retry")
-    # an unreadable manifest: exit 2, saying how to start again
-    (job_dir / "manifest.json").write_text("{ torn")
-    check(superbatch("status", spec, "--job-id", job_dir.name), 2, "manifest", "superbatch delete")
+    check(superbatch("collect", spec), 1, "point 1", "the worker writes")
+    # an unreadable record: exit 2, saying how to start again
+    (job_dir / "record.json").write_text("{ torn")
+    check(superbatch("status", spec, "--job-id", job_dir.name), 2, "record", "superbatch delete")
 
 
 def test_bad_spec_and_arguments_exit_2(tmp_path):
@@ -70,10 +70,15 @@ def test_azure_job_without_credentials_or_service(rig):
           "AZURE_STORAGE")
     check(rig.run("logs", spec, "task-09999", *azure), 2, "task-09999")
     check(rig.run("retry", spec, "task-09999", *azure), 2, "task-09999")
-    closed = {"AZURE_BATCH_ENDPOINT": f"http://127.0.0.1:{free_port()}",
-              "SUPERBATCH_RETRY_ATTEMPTS": "2", "SUPERBATCH_RETRY_BACKOFF": "0.01"}
-    for command in (["status"], ["logs", "task-00000"]):
-        check(rig.run(command[0], spec, *command[1:], *azure, env=closed), 3, "again")
+    # another account's endpoint than the job's: exit 2, naming both
+    other = {"AZURE_BATCH_ENDPOINT": f"http://127.0.0.1:{free_port()}"}
+    check(rig.run("status", spec, *azure, env=other), 2, "AZURE_BATCH_ENDPOINT",
+          rig.emulator.endpoint)
     # the Batch job was deleted behind superbatch's back
     rig.client().begin_delete_job(job_ids(spec)[0]).result()
     check(rig.run("status", spec, *azure), 2, "--new")
+    # the service is unreachable: exit 3, saying to run the command again
+    rig.emulator.stop()
+    quick = {"SUPERBATCH_RETRY_ATTEMPTS": "2", "SUPERBATCH_RETRY_BACKOFF": "0.01"}
+    for command in (["status"], ["logs", "task-00000"]):
+        check(rig.run(command[0], spec, *command[1:], *azure, env=quick), 3, "again")

@@ -14,7 +14,7 @@ SLEEPY = ("import joblib, time\nx = joblib.load('inputs.pickle')['x']\ntime.slee
 
 def journal(spec, job_id) -> list[dict]:
     path = spec.parent / ".superbatch" / job_id / "journal.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()]
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def test_local_retry_reruns_only_failed_tasks(tmp_path):
@@ -34,7 +34,7 @@ def test_local_retry_reruns_only_failed_tasks(tmp_path):
 
 
 def test_local_cancel_stops_the_runner(tmp_path):
-    from superbatch.backends.local_runner import runner_alive
+    from superbatch.backends.local.runner import runner_alive
     from superbatch.state import JobState
 
     spec = job_spec(tmp_path, "lcancel", 4, worker=SLEEPY)

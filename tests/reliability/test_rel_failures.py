@@ -2,7 +2,9 @@
 naming the missing outputs unless --allow-missing; downloads are checked and resumable."""
 from __future__ import annotations
 
-from relhelpers import FAILING, container_of, job_ids, job_spec
+import json
+
+from relhelpers import FAILING, job_ids, job_spec
 
 
 def failing(rig):
@@ -30,7 +32,7 @@ def test_failed_tasks_status_collect_allow_missing_and_retry(rig):
     retried = rig.run("retry", spec, "--backend", "azure", "--json")
     assert retried.code == 0 and retried.json["requeued"] == ["task-00001"]
     job_id = job_ids(spec)[0]
-    retry_tasks = [t.id for t in rig.client().list_tasks(f"{job_id}-retry1", select=["id"])]
+    retry_tasks = [t.id for t in rig.client().list_tasks(f"{job_id}-r1", select=["id"])]
     assert retry_tasks == ["task-00001"]
     result = rig.run("collect", spec, "--backend", "azure", "--wait", "--json")
     assert result.code == 0, result.stderr
@@ -39,23 +41,25 @@ def test_failed_tasks_status_collect_allow_missing_and_retry(rig):
     assert again.code == 0 and again.json["requeued"] == []
 
 
-def test_collect_resumes_from_local_copies_and_refetches_bad_ones(rig):
+def test_collect_keeps_verified_local_copies_and_fetches_deleted_ones(rig):
     spec = job_spec(rig.root, "fetch", 6, extra="  cleanup: {job: false}\n")
     assert rig.run("run", spec, "--backend", "azure").code == 0
     job_id = job_ids(spec)[0]
     outputs = spec.parent / ".superbatch" / job_id / "outputs"
-    container = rig.container(container_of(spec))
-    # a truncated copy, and a same-size copy with one byte changed: both fetched again
-    truncated, flipped = outputs / "task_1_outputs.pickle", outputs / "task_2_outputs.pickle"
-    truncated.write_bytes(truncated.read_bytes()[:-3])
-    data = bytearray(flipped.read_bytes())
-    data[-2] ^= 0x01
-    flipped.write_bytes(bytes(data))
+    record = json.loads((outputs.parent / "record.json").read_text())
+    container = rig.container(record["target"]["job_container"])
+    # A verified local copy is final: damaged here, it is not silently replaced by the
+    # blob; collect names it, and deleting it fetches (and checks) the blob again.
+    damaged = outputs / "task_1_outputs.pickle"
+    damaged.write_bytes(damaged.read_bytes()[:-3])
     again = rig.run("collect", spec, "--backend", "azure", "--json")
-    assert again.code == 0, again.stderr
-    assert again.json["result"] == [x * 2 for x in range(6)]
+    assert again.code == 1 and "point 1" in again.stderr and "delete" in again.stderr
+    damaged.unlink()
+    fetched = rig.run("collect", spec, "--backend", "azure", "--json")
+    assert fetched.code == 0, fetched.stderr
+    assert fetched.json["result"] == [x * 2 for x in range(6)]
     # the blobs are gone: collect still succeeds from the local copies (no download needed)
-    for blob in container.list_blobs(name_starts_with=f"{job_id}/outputs/"):
+    for blob in container.list_blobs(name_starts_with="out/"):
         container.delete_blob(blob.name)
     local = rig.run("collect", spec, "--backend", "azure", "--json")
     assert local.code == 0, local.stderr

@@ -7,7 +7,7 @@ import threading
 import time
 
 from clihelp import superbatch
-from relhelpers import container_of, job_ids, job_spec, kill_after, manifest, start
+from relhelpers import container_of, job_ids, job_spec, kill_after, progress, start
 
 POINTS = 1500
 
@@ -15,13 +15,13 @@ POINTS = 1500
 def progress_chunks(spec, job_id) -> set[int]:
     path = spec.parent / ".superbatch" / job_id / "azure_submit.jsonl"
     chunks = set()
-    for line in path.read_text().splitlines() if path.exists() else []:
+    for line in filter(None, path.read_text().splitlines() if path.exists() else []):
         try:
             entry = json.loads(line)
         except json.JSONDecodeError:
             continue
-        if "chunk" in entry and entry.get("job") == job_id:
-            chunks.add(entry["chunk"])
+        if isinstance(entry.get("tasks"), list) and entry.get("job") == job_id:
+            chunks.update(index // 100 for index in entry["tasks"])
     return chunks
 
 
@@ -58,7 +58,7 @@ def test_azure_submit_killed_at_several_points_resumes_exactly_once(rig_factory)
     assert final.code == 0, final.stderr
     job_id = final.json["job_id"]
     assert job_ids(spec) == [job_id] and (not ids or ids[0] == job_id)
-    assert manifest(spec, job_id)["submit_state"] == "submitted"
+    assert progress(spec, job_id)["submit_state"] == "submitted"
     tasks = [t.id for t in rig.client().list_tasks(job_id, select=["id"])]
     assert len(tasks) == len(set(tasks)) == POINTS
     assert set(tasks) == {f"task-{i:05d}" for i in range(POINTS)}
@@ -105,7 +105,7 @@ def test_resumed_submit_does_not_upload_finished_chunks_again(rig_factory):
     blobs = list(container.list_blobs(name_starts_with=job_id + "/inputs/"))
     assert len(blobs) == 400
     for blob in blobs:
-        if int(blob.name.split("_")[-2]) // 100 in before:
+        if int(blob.name.rsplit("-", 1)[1]) // 100 in before:
             assert blob.last_modified == uploaded[blob.name], blob.name
     tasks = [t.id for t in rig.client().list_tasks(job_id, select=["id"])]
     assert sorted(tasks) == [f"task-{i:05d}" for i in range(400)]

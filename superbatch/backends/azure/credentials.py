@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
 from superbatch.errors import UserError
+from superbatch.redact import strip_userinfo
 
 
 def _env(name: str) -> str | None:
@@ -112,6 +113,8 @@ def batch_credentials() -> BatchCredentials:
                         "show -n NAME -g GROUP --query accountEndpoint`).")
     if "://" not in endpoint:
         endpoint = "https://" + endpoint
+    # user:password@ is not how Batch authenticates, and must never be stored or printed.
+    endpoint = strip_userinfo(endpoint)
     parsed = urlparse(endpoint)
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
         raise UserError("AZURE_BATCH_ENDPOINT is not a URL such as "
@@ -137,6 +140,16 @@ def storage_credentials() -> StorageCredentials:
                             "AccountName=...;AccountKey=... (or a BlobEndpoint).")
         if "AccountKey" in parts:
             _check_key("AZURE_STORAGE_CONNECTION_STRING's AccountKey", parts["AccountKey"])
+        elif "SharedAccessSignature" in parts:
+            raise UserError("AZURE_STORAGE_CONNECTION_STRING holds a shared access signature, "
+                            "but superbatch signs a narrow SAS for each task itself and needs "
+                            "the account key for that: use a connection string with "
+                            "AccountKey=..., or AZURE_STORAGE_ACCOUNT with Microsoft Entra ID "
+                            "(`az login`).")
+        else:
+            raise UserError("AZURE_STORAGE_CONNECTION_STRING has no AccountKey=...: superbatch "
+                            "needs the account key to sign each task's SAS (or use "
+                            "AZURE_STORAGE_ACCOUNT with Microsoft Entra ID).")
         return StorageCredentials(connection_string=conn, account=parts.get("AccountName"))
     account = _env("AZURE_STORAGE_ACCOUNT")
     if not account:
@@ -154,6 +167,7 @@ def _blob_endpoint(with_key: bool) -> str | None:
     endpoint = _env("AZURE_STORAGE_SERVICE_ENDPOINT")
     if not endpoint:
         return None
+    endpoint = strip_userinfo(endpoint)
     parsed = urlparse(endpoint)
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
         raise UserError("AZURE_STORAGE_SERVICE_ENDPOINT is not a URL such as "

@@ -1,41 +1,64 @@
-"""Batch request bodies built from the spec: the pool, the job and each task."""
+"""Batch request bodies built from the record: the pool, the job and each task.
+
+Tasks are built as REST documents (what is built is exactly what is sent, and its size is
+known before sending). A task's definition does not grow with its points: a single point's
+inputs travel inline (when small) or as one blob; a task of several points gets one tar of
+its points' inputs and uploads one tar of their outputs, and its command line is a loop.
+"""
 from __future__ import annotations
 
 import base64
+import io
+import json
 import shlex
+import tarfile
 from dataclasses import dataclass
 from datetime import timedelta
 
 from azure.batch import models as bm
 
+from superbatch.backends.azure.target import log_prefix, output_blob
 from superbatch.contract import FileNames
+from superbatch.durations import iso8601
+from superbatch.plan import TaskPlan, point_dirname
 from superbatch.spec import JobSpec, PoolImage
 
-INLINE_LIMIT = 1024  # bytes of encoded inputs carried in the task definition itself
+INLINE_LIMIT = 1024  # bytes of a single point's encoded inputs carried in the definition
 INPUTS_VAR = "SUPERBATCH_INPUTS"
+INPUTS_TAR = "inputs.tar"
+OUTPUTS_TAR = "outputs.tar"
+OUTPUTS_LIST = "outputs.list"
+NO_OUTPUT_EXIT = 90
+TOKEN_METADATA = "superbatch-token"
+# The service's documented bound on one add-task-collection request ("less than 1MB"), and
+# the bound the emulator applies to one property of a task (the service publishes none).
+MAX_REQUEST_BYTES = 1_000_000
+MAX_PROPERTY_BYTES = 64 * 1024
+MAX_TASKS_PER_REQUEST = 100
 
 
 @dataclass(frozen=True)
 class TaskContext:
-    """What every task of a job shares."""
+    """What every task added to one Batch job shares."""
 
-    job_id: str
+    job_id: str          # the submission (superbatch's job id)
+    batch_job_id: str    # the Batch job the tasks go to (the job itself or a retry round)
     spec: JobSpec
     names: FileNames
     command: str
     config_url: str
     output_container_url: str
-    prefix: str  # "<job-id>/"
-    registry: bm.ContainerRegistryReference | None
+    registry: dict | None
+    multi_point: bool
 
 
-def pool_definition(spec: JobSpec, registry: bm.ContainerRegistryReference | None
-                    ) -> bm.BatchPoolCreateOptions:
+def pool_definition(spec: JobSpec, registry: dict | None) -> bm.BatchPoolCreateOptions:
     pool = spec.azure.pool
     image = pool.image or PoolImage()
     container = bm.BatchContainerConfiguration(
         type="dockerCompatible", container_image_names=[spec.worker.image],
-        container_registries=[registry] if registry else None)
+        container_registries=[bm.ContainerRegistryReference(**_registry_model(registry))]
+        if registry else None)
     vm = bm.VirtualMachineConfiguration(
         image_reference=bm.BatchVmImageReference(publisher=image.publisher, offer=image.offer,
                                                  sku=image.sku, version=image.version),
@@ -55,75 +78,151 @@ def pool_definition(spec: JobSpec, registry: bm.ContainerRegistryReference | Non
     return options
 
 
-def job_definition(job_id: str, pool_id: str) -> bm.BatchJobCreateOptions:
+def _registry_model(registry: dict) -> dict:
+    return {"registry_server": registry["registryServer"], "username": registry.get("username"),
+            "password": registry.get("password")}
+
+
+def job_definition(batch_job_id: str, pool_id: str, token: str) -> bm.BatchJobCreateOptions:
     # Created with noaction: a job with no tasks yet counts as complete, so terminatejob
-    # is set only after every task has been added (see AZURE_FACTS.md).
-    return bm.BatchJobCreateOptions(id=job_id, pool_info=bm.BatchPoolInfo(pool_id=pool_id),
-                                    all_tasks_complete_mode="noaction")
+    # is set only after every task has been added (see docs/azure.md). The token tells this
+    # submission's job from another's that happens to have the same id.
+    return bm.BatchJobCreateOptions(id=batch_job_id, pool_info=bm.BatchPoolInfo(pool_id=pool_id),
+                                    all_tasks_complete_mode="noaction",
+                                    metadata=[bm.BatchMetadataItem(name=TOKEN_METADATA,
+                                                                   value=token)])
 
 
-def input_blob(prefix: str, names: FileNames, point: int) -> str:
-    return f"{prefix}inputs/{names.local_inputs(point)}"
-
-
-def output_blob(prefix: str, names: FileNames, point: int) -> str:
-    return f"{prefix}outputs/{names.local_outputs(point)}"
+def inputs_tar(task: TaskPlan, encoded: list[bytes], names: FileNames) -> bytes:
+    """``p<point>/<inputs file>`` for each point of a multi-point task (deterministic)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for point, data in zip(task.point_indices, encoded):
+            info = tarfile.TarInfo(f"{point_dirname(point)}/{names.inputs}")
+            info.size, info.mode, info.mtime = len(data), 0o644, 0
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
 
 
 def is_inline(encoded: bytes) -> bool:
     return len(encoded) <= INLINE_LIMIT
 
 
-def task_definition(ctx: TaskContext, task_id: str, points: list[tuple[int, bytes]],
-                    input_urls: dict[int, str], inline: bool) -> bm.BatchTaskCreateOptions:
-    """One task: the worker once per point, each point in a directory with its two files.
-
-    A point's inputs travel inline (base64 in an environment variable, decoded by the task's
-    shell) when ``inline`` and small, else as a resource file from ``input_urls``.
-    """
-    names = ctx.names
-    single = len(points) == 1
-    env = [bm.EnvironmentSetting(name="SUPERBATCH_JOB_ID", value=ctx.job_id)]
-    resources = [bm.ResourceFile(http_url=ctx.config_url, file_path=names.config)]
+def _single_point_script(names: FileNames, command: str, inline: bool, point: int) -> str:
     steps = ["set -e"]
-    for index, encoded in points:
-        where = "." if single else f"p{index}"
-        inputs_path = names.inputs if single else f"{where}/{names.inputs}"
-        if not single:
-            steps.append(f"mkdir -p {where}")
-        if inline and is_inline(encoded):
-            var = INPUTS_VAR if single else f"{INPUTS_VAR}_{index}"
-            env.append(bm.EnvironmentSetting(name=var, value=base64.b64encode(encoded).decode()))
-            steps.append(f'printf "%s" "${var}" | base64 -d > {inputs_path}')
-        else:
-            resources.append(bm.ResourceFile(http_url=input_urls[index], file_path=inputs_path))
-        if single:
-            env.append(bm.EnvironmentSetting(name="SUPERBATCH_POINT", value=str(index)))
-            steps.append(ctx.command)
-        else:
-            steps.append(f"cp {names.config} {where}/{names.config}")
-            steps.append(f"(cd {where} && SUPERBATCH_POINT={index} && export SUPERBATCH_POINT"
-                         f" && {ctx.command})")
-            steps.append(f"mv {where}/{names.outputs} {names.local_outputs(index)}")
-    write = bm.OutputFileDestination(container=bm.OutputFileBlobContainerDestination(
-        container_url=ctx.output_container_url,
-        path=output_blob(ctx.prefix, names, points[0][0]) if single
-        else f"{ctx.prefix}outputs"))
-    outputs = [
-        bm.OutputFile(file_pattern=names.outputs if single else names.local_outputs("*"),
-                      destination=write,
-                      upload_options=bm.OutputFileUploadConfiguration(upload_condition="tasksuccess")),
-        bm.OutputFile(file_pattern="../std*.txt", destination=bm.OutputFileDestination(
-            container=bm.OutputFileBlobContainerDestination(
-                container_url=ctx.output_container_url, path=f"{ctx.prefix}logs/{task_id}")),
-            upload_options=bm.OutputFileUploadConfiguration(upload_condition="taskcompletion")),
+    if inline:
+        steps.append(f'printf "%s" "${INPUTS_VAR}" | base64 -d > {names.inputs}')
+    steps += [
+        command,
+        f'[ -f {names.outputs} ] || {{ echo "superbatch: the worker exited 0 but wrote no '
+        f'{names.outputs} (point {point})" >&2; exit {NO_OUTPUT_EXIT}; }}',
     ]
+    return "\n".join(steps)
+
+
+def _multi_point_script(names: FileNames, command: str, first: int, last: int) -> str:
+    out = f'"p$i/{names.outputs}"'
+    return "\n".join([
+        "set -e",
+        f"tar -xf {INPUTS_TAR}",
+        f": > {OUTPUTS_LIST}",
+        f"i={first}",
+        f'while [ "$i" -le {last} ]; do',
+        f'  ln -f {names.config} "p$i/{names.config}" 2>/dev/null || '
+        f'cp {names.config} "p$i/{names.config}"',
+        f'  (cd "p$i" && SUPERBATCH_POINT=$i && export SUPERBATCH_POINT && {command})',
+        f'  [ -f {out} ] || {{ echo "superbatch: the worker exited 0 but wrote no '
+        f'{names.outputs} (point $i)" >&2; exit {NO_OUTPUT_EXIT}; }}',
+        f'  echo {out} >> {OUTPUTS_LIST}',
+        "  i=$((i + 1))",
+        "done",
+        f"tar -cf {OUTPUTS_TAR} -T {OUTPUTS_LIST}",
+    ])
+
+
+def task_body(ctx: TaskContext, task: TaskPlan, inputs: bytes, input_url: str | None) -> dict:
+    """The REST document of one task. ``inputs`` is the encoded point of a single-point task
+    (inline when small) or the tar of a multi-point task's inputs (at ``input_url``)."""
+    names = ctx.names
+    env = [{"name": "SUPERBATCH_JOB_ID", "value": ctx.job_id},
+           {"name": "SUPERBATCH_TASK_ID", "value": task.id}]
+    resources = [{"httpUrl": ctx.config_url, "filePath": names.config}]
+    if ctx.multi_point:
+        script = _multi_point_script(names, ctx.command, task.first_point, task.last_point)
+        resources.append({"httpUrl": input_url, "filePath": INPUTS_TAR})
+        produced = OUTPUTS_TAR
+    else:
+        inline = input_url is None
+        script = _single_point_script(names, ctx.command, inline, task.first_point)
+        env.append({"name": "SUPERBATCH_POINT", "value": str(task.first_point)})
+        if inline:
+            env.append({"name": INPUTS_VAR, "value": base64.b64encode(inputs).decode()})
+        else:
+            resources.append({"httpUrl": input_url, "filePath": names.inputs})
+        produced = names.outputs
+    body = {
+        "id": task.id,
+        "commandLine": "/bin/sh -c " + shlex.quote(script),
+        "containerSettings": {"imageName": ctx.spec.worker.image,
+                              "workingDirectory": "taskWorkingDirectory"},
+        "resourceFiles": resources,
+        "outputFiles": [
+            {"filePattern": produced,
+             "destination": {"container": {"containerUrl": ctx.output_container_url,
+                                           "path": output_blob(task.id)}},
+             "uploadOptions": {"uploadCondition": "tasksuccess"}},
+            {"filePattern": "../std*.txt",
+             "destination": {"container": {"containerUrl": ctx.output_container_url,
+                                           "path": log_prefix(ctx.batch_job_id, task.id)}},
+             "uploadOptions": {"uploadCondition": "taskcompletion"}},
+        ],
+        "environmentSettings": env,
+        "constraints": {"maxTaskRetryCount": ctx.spec.tasks.max_retries},
+    }
+    if ctx.registry:
+        body["containerSettings"]["registry"] = ctx.registry
     wall = ctx.spec.tasks.max_wall_time
-    return bm.BatchTaskCreateOptions(
-        id=task_id, command_line="/bin/sh -c " + shlex.quote("\n".join(steps)),
-        container_settings=bm.BatchTaskContainerSettings(
-            image_name=ctx.spec.worker.image, working_directory="taskWorkingDirectory",
-            registry=ctx.registry),
-        resource_files=resources, output_files=outputs, environment_settings=env,
-        constraints=bm.BatchTaskConstraints(max_task_retry_count=ctx.spec.tasks.max_retries,
-                                            max_wall_clock_time=wall))
+    if wall:
+        body["constraints"]["maxWallClockTime"] = iso8601(wall)
+    return body
+
+
+def body_size(body: dict) -> int:
+    return len(json.dumps(body, separators=(",", ":")).encode())
+
+
+def largest_property(value, path: str = "") -> tuple[str, int]:
+    """The path and size in bytes of the largest string in a document."""
+    if isinstance(value, str):
+        return path, len(value.encode())
+    items = value.items() if isinstance(value, dict) else enumerate(value) \
+        if isinstance(value, list) else ()
+    best = (path, 0)
+    for key, item in items:
+        found = largest_property(item, f"{path}.{key}" if path else str(key))
+        if found[1] > best[1]:
+            best = found
+    return best
+
+
+def tasks_per_request(task_bytes: int) -> int:
+    """How many tasks of at most ``task_bytes`` fit in one add-collection request."""
+    return max(1, min(MAX_TASKS_PER_REQUEST, (MAX_REQUEST_BYTES - 64) // (task_bytes + 1)))
+
+
+def placeholder_context(spec: JobSpec, names: FileNames, command: str,
+                        multi_point: bool) -> TaskContext:
+    """A context whose URLs are as long as real ones can be, to size definitions early."""
+    url = ("https://" + "a" * 24 + ".blob.core.windows.net/" + "c" * 63 + "/" + "j" * 64
+           + "/inputs/" + "t" * 32 + "?" + "s" * 400)
+    registry = {"registryServer": "r" * 128, "username": "u" * 128, "password": "p" * 256} \
+        if spec.azure.registry else None
+    return TaskContext("j" * 64, "j" * 64, spec, names, command, url, url, registry,
+                       multi_point)
+
+
+def largest_task(ctx: TaskContext, task: TaskPlan) -> dict:
+    """The largest definition a task like ``task`` can have (inline inputs at the limit)."""
+    if ctx.multi_point:
+        return task_body(ctx, task, b"", ctx.config_url)
+    return task_body(ctx, task, b"x" * INLINE_LIMIT, None)

@@ -1,0 +1,172 @@
+"""An azure job after submit: retry rounds, cancel, sealing, cleanup and deletion.
+
+A completed Batch job cannot take tasks again, so a retry adds the tasks to a new Batch job on
+the same pool, ``<job-id>-r<N>`` (a retry round), whose outputs land beside the others.
+"""
+from __future__ import annotations
+
+import time
+
+from azure.batch import models as bm
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+
+from superbatch.backends.azure import observe
+from superbatch.backends.azure.session import Session, error_code
+from superbatch.backends.azure.submit import Submitter, reconcile
+from superbatch.backends.azure.target import retry_job_id
+from superbatch.backends.base import JobStatus, pick_retries
+from superbatch.plan import JobPlan, plan_from_record
+from superbatch.progress import Progress
+from superbatch.record import FinalStatus, JobProgress, RetryRound
+
+
+def grant_writes(session: Session, tasks: int) -> None:
+    """Let the tasks write the job's container until the SAS expiry (again, after a seal)."""
+    if session.policy_id:
+        expiry = session.sas_expiry(tasks)
+        session.call(lambda: session.outputs.grant_task_writes(session.policy_id, expiry),
+                     "set the job container's access policy")
+
+
+def seal(session: Session) -> list[str]:
+    """Revoke the tasks' write access (a no-op with Entra ID, whose SAS only expire)."""
+    if not session.policy_id:
+        return []
+    session.call(session.outputs.revoke_task_writes, "revoke the tasks' write access")
+    return []
+
+
+def points_of(plan: JobPlan):
+    def get(task):
+        return list(plan.grid.points(task.first_point, task.first_point + task.point_count))
+    return get
+
+
+def add_round(session: Session, plan: JobPlan, round_: RetryRound) -> None:
+    """Put every task of a retry round into its Batch job, then let the job end."""
+    tasks = [plan.task(plan.task_index(t)) for t in round_.task_ids]
+    expiry = session.sas_expiry(len(tasks))
+    grant_writes(session, len(tasks))
+    sub = Submitter(session, round_.job, Progress(enabled=False))
+    sub.ensure_job()
+    ctx = sub.context(expiry, plan.multi_point)
+    sub.add(((t, points_of(plan)(t)) for t in tasks), len(tasks), ctx, expiry,
+            skip_recorded=False)
+    reconcile(sub, tasks, points_of(plan), ctx, expiry)
+    sub.finish_job()
+
+    def mark(progress: JobProgress) -> JobProgress:
+        rounds = [r.model_copy(update={"submitted": True}) if r.job == round_.job else r
+                  for r in progress.retries]
+        return progress.model_copy(update={"retries": rounds})
+
+    session.state.update_progress(mark)
+
+
+def finish_rounds(session: Session) -> None:
+    """Complete retry rounds an interrupted command left half-added."""
+    pending = [r for r in session.state.read_progress().retries if not r.submitted]
+    if pending:
+        plan = plan_from_record(session.record)
+        for round_ in pending:
+            add_round(session, plan, round_)
+
+
+def retry(session: Session, task_ids: list[str] | None) -> list[str]:
+    finish_rounds(session)
+    st = observe.status(session)
+    failed = {f.task_id for f in st.failures}
+    unfinished: set[str] = set()
+    if st.job_state == "terminated":
+        unfinished = _unfinished(session) - failed
+    chosen = pick_retries(session.job_id, task_ids, failed | unfinished)
+    if not chosen:
+        return []
+    plan = plan_from_record(session.record)
+    progress = session.state.read_progress()
+    round_ = RetryRound(job=retry_job_id(session.job_id, len(progress.retries) + 1),
+                        task_ids=chosen, from_failed=len(set(chosen) & failed),
+                        from_unfinished=len(set(chosen) & unfinished))
+    session.state.update_progress(lambda p: p.model_copy(update={
+        "retries": [*p.retries, round_], "job_state": "active", "finished_at": None,
+        "final_status": None}))
+    add_round(session, plan, round_)
+    return chosen
+
+
+def _unfinished(session: Session) -> set[str]:
+    """Tasks whose latest Batch job did not complete them (they never ran or never ended)."""
+    latest: dict[str, str] = {}
+    for job_id in session.batch_jobs():
+        for task in session.call(lambda j=job_id: list(session.client.list_tasks(
+                j, select=["id", "state"])), f"list tasks of {job_id}"):
+            latest[task.id] = task.state
+    plan_ids = set(plan_from_record(session.record).task_ids())
+    return {t for t in plan_ids if latest.get(t) != "completed"}
+
+
+def cancel(session: Session) -> None:
+    session.state.update_progress(job_state="terminated", finished_at=time.time())
+    for job_id in session.batch_jobs():
+        try:
+            # azure-batch 15.1 cannot send a terminate without options (it fails to
+            # serialize the missing body), and does not export the options model.
+            options = bm._models.BatchJobTerminateOptions(termination_reason="UserCancelled")
+            session.call(lambda j=job_id: session.client.begin_terminate_job(j, options),
+                         f"terminate {job_id}")
+        except ResourceNotFoundError:
+            pass
+        except HttpResponseError as exc:
+            if error_code(exc) not in ("JobCompleted", "JobTerminating", "JobNotFound"):
+                raise session.refused(exc, f"terminating job {job_id}") from None
+    seal(session)
+
+
+def delete_batch_jobs(session: Session) -> list[str]:
+    """Delete the job's Batch jobs (the job and its retry rounds); gone ones are skipped."""
+    removed = []
+    for job_id in session.batch_jobs():
+        try:
+            session.call(lambda j=job_id: session.client.begin_delete_job(j), f"delete {job_id}")
+            removed.append(f"batch job {job_id}")
+        except ResourceNotFoundError:
+            pass
+    return removed
+
+
+def delete_blobs(session: Session) -> list[str]:
+    """The job's inputs folder in the shared container, and the job's own container."""
+    removed = []
+    prefix = f"{session.job_id}/"
+    count = session.call(lambda: session.inputs.delete_prefix(prefix), "delete inputs")
+    removed.append(f"{count} blobs under {session.target.container}/{prefix}")
+    if session.call(session.outputs.delete, "delete the job's container"):
+        removed.append(f"container {session.target.job_container}")
+    return removed
+
+
+def delete(session: Session, include_pool: bool) -> list[str]:
+    removed = delete_batch_jobs(session)
+    removed += delete_blobs(session)
+    if include_pool or session.record.spec.azure.pool.delete_when_done:
+        pool_id = session.target.pool_id
+        try:
+            session.call(lambda: session.client.begin_delete_pool(pool_id), f"delete {pool_id}")
+            removed.append(f"pool {pool_id}")
+        except ResourceNotFoundError:
+            pass
+    return removed
+
+
+def cleanup_after_collect(session: Session, status: JobStatus) -> list[str]:
+    """What ``azure.cleanup`` asks for once every output is safely on this machine."""
+    cleanup = session.record.spec.azure.cleanup
+    removed = []
+    if cleanup.job:
+        final = FinalStatus(total=status.total, succeeded=status.succeeded,
+                            failed=status.failed, job_state=status.job_state)
+        session.state.update_progress(final_status=final)
+        removed += delete_batch_jobs(session)
+    if cleanup.container:
+        removed += delete_blobs(session)
+    return removed

@@ -1,0 +1,155 @@
+"""Watching an azure job: counts across its Batch jobs (the job and its retry rounds),
+failed tasks with their stderr, logs, and waiting."""
+from __future__ import annotations
+
+import time
+
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+
+from superbatch.backends.azure.pool import check_pool_health
+from superbatch.backends.azure.session import Session, poll_seconds
+from superbatch.backends.azure.target import log_prefix
+from superbatch.backends.base import JobStatus, TaskFailure, TaskLogs
+from superbatch.errors import UserError
+from superbatch.progress import Progress
+from superbatch.redact import redact
+
+STDERR_TAIL = 400
+FAILURES_WITH_STDERR = 10
+POOL_CHECK_EVERY = 6  # polls
+
+
+def status(session: Session, with_failures: bool = True) -> JobStatus:
+    progress = session.state.read_progress()
+    final = progress.final_status
+    if final:  # the Batch jobs were deleted after a complete collect
+        st = JobStatus(session.job_id, final.total, succeeded=final.succeeded,
+                       failed=final.failed, job_state=final.job_state)
+        st.notes.append("the Batch job was deleted after collect (azure.cleanup.job); "
+                        "this is its final status")
+        return st
+    try:
+        return _live_status(session, progress, with_failures)
+    except ResourceNotFoundError:
+        raise UserError(f"job {session.job_id} no longer exists on the Batch account "
+                        f"(deleted outside superbatch?); `superbatch submit --new` starts it "
+                        f"again.") from None
+
+
+def _live_status(session: Session, progress, with_failures: bool) -> JobStatus:
+    total = session.record.task_count
+    st = JobStatus(session.job_id, total)
+    jobs = session.batch_jobs()
+    latest: dict[str, tuple[str, TaskFailure]] = {}
+    held = 0
+    for number, job_id in enumerate(jobs):
+        counts = session.call(lambda j=job_id: session.client.get_job_task_counts(j),
+                              f"task counts of {job_id}").task_counts
+        if number == 0:
+            held = counts.active + counts.running + counts.completed
+        else:  # a retry round re-runs tasks of earlier jobs: theirs is the latest word
+            round_ = progress.retries[number - 1]
+            st.failed -= round_.from_failed
+            st.active -= round_.from_unfinished
+            for task_id in round_.task_ids:
+                latest.pop(task_id, None)
+        st.active += counts.active
+        st.running += counts.running
+        st.succeeded += counts.succeeded
+        st.failed += counts.failed
+        if with_failures and counts.failed:
+            for failure in _failures(session, job_id):
+                latest[failure.task_id] = (job_id, failure)
+    if progress.submit_state == "submitted" and held < total:
+        # Task counts may lag behind; the listing is authoritative.
+        held = len(session.call(lambda: list(session.client.list_tasks(jobs[0], select=["id"])),
+                                f"list tasks of {jobs[0]}"))
+        st.missing = max(0, total - held)
+        if st.missing:
+            st.notes.append(f"{st.missing} of the job's {total} tasks are missing on the "
+                            f"service: `superbatch submit` adds them")
+    if progress.job_state == "terminated":
+        st.job_state = "terminated"
+    elif st.completed >= total and not st.missing:
+        st.job_state = "completed"
+    else:
+        job = session.call(lambda: session.client.get_job(jobs[-1]), "get job")
+        if job.state in ("completed", "terminating") and st.running == 0 \
+                and progress.submit_state == "submitted":
+            st.job_state = "terminated"  # ended before its tasks did (e.g. terminated)
+            reason = job.execution_info.terminate_reason if job.execution_info else None
+            if reason and reason != "AllTasksComplete":
+                st.notes.append(f"the Batch job ended early: {reason}")
+    if with_failures:
+        for job_id, failure in sorted(latest.values(), key=lambda jf: jf[1].task_id):
+            if len(st.failures) < FAILURES_WITH_STDERR:
+                failure.stderr_tail = _stderr_tail(session, job_id, failure.task_id)
+            st.failures.append(failure)
+    return st
+
+
+def _failures(session: Session, job_id: str) -> list[TaskFailure]:
+    tasks = session.call(lambda: list(session.client.list_tasks(
+        job_id, filter="state eq 'completed'", select=["id", "executionInfo"])),
+        f"list tasks of {job_id}")
+    out = []
+    for task in tasks:
+        info = task.execution_info
+        if info is None or info.result == "success":
+            continue
+        fi = info.failure_info
+        out.append(TaskFailure(task.id, info.exit_code, fi.code if fi else "NonZeroExitCode",
+                               redact(fi.message) if fi and fi.message else None))
+    return out
+
+
+def _stderr_tail(session: Session, job_id: str, task_id: str) -> str | None:
+    text = (task_file(session, job_id, task_id, "stderr.txt") or "").strip()
+    if not text:
+        return None
+    return text if len(text) <= STDERR_TAIL else "..." + text[-STDERR_TAIL:]
+
+
+def task_file(session: Session, job_id: str, task_id: str, name: str) -> str | None:
+    """From the node while it exists, else the copy the task uploaded to the job's container."""
+    try:
+        data = session.call(lambda: b"".join(session.client.download_task_file(
+            job_id, task_id, name)), f"read {name} of task {task_id}")
+        return data.decode(errors="replace")
+    except (ResourceNotFoundError, HttpResponseError):
+        pass
+    data = session.outputs.download(f"{log_prefix(job_id, task_id)}/{name}")
+    return None if data is None else data.decode(errors="replace")
+
+
+def logs(session: Session, task_id: str) -> TaskLogs:
+    job_id = session.job_id
+    for round_ in session.state.read_progress().retries:
+        if task_id in round_.task_ids:
+            job_id = round_.job
+    stdout = task_file(session, job_id, task_id, "stdout.txt")
+    stderr = task_file(session, job_id, task_id, "stderr.txt")
+    if stdout is None and stderr is None:
+        raise UserError(f"no logs for task {task_id!r} of job {session.job_id} (not run yet, "
+                        f"or not one of its tasks); `superbatch status` lists the failed ones.")
+    return TaskLogs(task_id, stdout or "", stderr or "")
+
+
+def wait(session: Session, timeout: float | None, progress: Progress) -> JobStatus:
+    deadline = None if timeout is None else time.monotonic() + timeout
+    st = status(session, with_failures=False)
+    polls = 0
+    with progress.bar("waiting for tasks", st.total) as bar:
+        while not st.done:
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            if polls % POOL_CHECK_EVERY == 0:
+                check_pool_health(session)
+            polls += 1
+            pause = poll_seconds()
+            if deadline is not None:
+                pause = max(0.0, min(pause, deadline - time.monotonic()))
+            time.sleep(pause)
+            st = status(session, with_failures=False)
+            bar.update(st.completed)
+    return status(session)

@@ -1,0 +1,121 @@
+"""Fetching outputs, trusting only what the tasks themselves wrote.
+
+Whoever can read a task's definition holds its write SAS, so a blob in the job's container is
+not trusted because of where it is. Before an output is downloaded and decoded, the Batch
+service (which no SAS can write to) must say that its task succeeded, and the blob must have
+been written no later than the service recorded that task's end. A local copy that passed
+these checks is final and is never replaced by a remote blob.
+"""
+from __future__ import annotations
+
+import io
+import tarfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from superbatch.backends.azure.session import Session
+from superbatch.backends.azure.target import output_blob
+from superbatch.errors import TasksFailed
+from superbatch.plan import Chunking, point_dirname
+from superbatch.progress import Progress
+from superbatch.state import atomic_write_bytes
+
+# Blob times have whole seconds, and two services' clocks never agree to the millisecond.
+CLOCK_TOLERANCE = timedelta(seconds=2)
+
+
+@dataclass(frozen=True)
+class TaskEnd:
+    succeeded: bool
+    end_time: datetime | None
+
+
+def task_ends(session: Session) -> dict[str, TaskEnd]:
+    """Each task's latest outcome across the submission's Batch jobs (later jobs win)."""
+    ends: dict[str, TaskEnd] = {}
+    for job_id in session.batch_jobs():
+        tasks = session.call(lambda j=job_id: list(session.client.list_tasks(
+            j, filter="state eq 'completed'", select=["id", "executionInfo"])),
+            f"list tasks of {job_id}")
+        for task in tasks:
+            info = task.execution_info
+            if info is not None:
+                ends[task.id] = TaskEnd(info.result == "success", info.end_time)
+    return ends
+
+
+def fetch_outputs(session: Session, backend, point_indices: Iterable[int],
+                  progress: Progress) -> list[str]:
+    """Download and verify the outputs of these points that are not here yet."""
+    record = session.record
+    chunks = Chunking(record.point_count, record.points_per_task)
+    wanted = sorted({chunks.task_of_point(i).index for i in point_indices
+                     if not backend.output_path(i).exists()})
+    if not wanted:
+        return []
+    ends = task_ends(session)
+    blobs = {b.name: b for b in session.call(lambda: session.outputs.list("out/"),
+                                             "list outputs")}
+    refused: list[str] = []
+    todo: list[str] = []
+    for index in wanted:
+        task = chunks.task(index)
+        end = ends.get(task.id)
+        blob = blobs.get(output_blob(task.id))
+        if end is None or not end.succeeded or blob is None:
+            continue  # not (successfully) done: its points stay missing
+        if end.end_time is None or blob.last_modified is None:
+            refused.append(f"{task.id} (the service gave no time to check it against)")
+            continue
+        if blob.last_modified > end.end_time + CLOCK_TOLERANCE:
+            refused.append(f"{task.id} (blob written {blob.last_modified:%Y-%m-%d %H:%M:%S}, "
+                           f"task ended {end.end_time:%Y-%m-%d %H:%M:%S} UTC)")
+            continue
+        todo.append(task.id)
+    if refused:
+        raise TasksFailed(
+            f"job {session.job_id}: the outputs of {len(refused)} tasks were written after "
+            f"their tasks ended, so they are not the tasks' own and were not read: "
+            f"{'; '.join(refused[:5])}{' ...' if len(refused) > 5 else ''}. Someone holding a "
+            f"task's SAS may have changed them; see docs/reliability.md (threat model). The "
+            f"verified outputs already here were kept; run the job again with `superbatch "
+            f"run --new` to recompute.", details={"refused_tasks": len(refused)})
+    by_name = {output_blob(t): chunks.task(chunks.task_index(t)) for t in todo}
+    session.state.outputs_dir.mkdir(parents=True, exist_ok=True)
+    with progress.bar("downloading outputs", len(todo)) as bar:
+        def store(name: str, data: bytes | None) -> None:
+            if data is not None:
+                task = by_name[name]
+                if task.multi_point:
+                    _unpack(data, task, backend, session)
+                else:
+                    atomic_write_bytes(backend.output_path(task.first_point), data)
+            bar.advance()
+
+        session.call(lambda: session.outputs.download_many(list(by_name), store),
+                     "download outputs")
+    return []
+
+
+def _unpack(data: bytes, task, backend, session: Session) -> None:
+    """Take exactly ``p<point>/<outputs>`` for each of the task's points from its tar."""
+    names = session.names
+    expected = {f"{point_dirname(p)}/{names.outputs}": p for p in task.point_indices}
+    found: dict[int, bytes] = {}
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
+            for member in tar:
+                point = expected.get(member.name)
+                if point is None or not member.isreg():
+                    continue
+                handle = tar.extractfile(member)
+                if handle is not None:
+                    found[point] = handle.read()
+    except tarfile.TarError as exc:
+        raise TasksFailed(f"job {session.job_id}: the outputs of task {task.id} are not a "
+                          f"readable tar ({exc}); run the job again with --new.") from None
+    for point, content in found.items():
+        path = backend.output_path(point)
+        if not path.exists():  # a verified local copy is final
+            atomic_write_bytes(path, content)

@@ -1,0 +1,254 @@
+"""The submit pipeline: containers, config, pool, job, every task in, then a reconciliation.
+
+A task is either added or the command fails: chunks that the service finds too large are
+split (both halves are sent), tasks it answers with a server error are re-sent, and the end
+of every submit lists the tasks the Batch job holds and adds whatever the plan has that the
+job lacks. An interrupted submit resumes from ``azure_submit.jsonl`` (chunks known added).
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+
+from azure.core.exceptions import HttpResponseError, ResourceExistsError
+
+from superbatch.backends.azure import credentials as creds
+from superbatch.backends.azure.definitions import (TOKEN_METADATA, TaskContext, body_size,
+                                                   inputs_tar, is_inline, job_definition,
+                                                   largest_task, task_body, tasks_per_request)
+from superbatch.backends.azure.session import Session, error_code
+from superbatch.backends.azure.target import config_blob, input_blob
+from superbatch.codec import get_codec
+from superbatch.errors import InfraError, UserError
+from superbatch.plan import TaskPlan
+from superbatch.progress import Progress
+from superbatch.redact import redact
+from superbatch.state import append_lines, read_json_lines
+
+REQUESTS_IN_FLIGHT = 4
+PROGRESS_FILE = "azure_submit.jsonl"
+SERVER_ERROR_ROUNDS = 8
+
+
+def registry_reference(session: Session) -> dict | None:
+    """The spec's private registry with credentials from the environment (REST shape)."""
+    registry = session.record.spec.azure.registry
+    if not registry:
+        return None
+    rc = creds.registry_credentials(registry.server)
+    reference = {"registryServer": registry.server}
+    if registry.username or rc.username:
+        reference["username"] = registry.username or rc.username
+    if rc.password:
+        reference["password"] = rc.password
+    return reference
+
+
+class Submitter:
+    """Adds a set of the plan's tasks to one Batch job of the submission."""
+
+    def __init__(self, session: Session, batch_job_id: str, progress: Progress):
+        self.session = session
+        self.batch_job_id = batch_job_id
+        self.progress = progress
+        self.codec = get_codec(session.record.format)
+        self._lock = threading.Lock()
+
+    # -- the Batch job -------------------------------------------------------------------
+
+    def ensure_job(self) -> None:
+        s = self.session
+        definition = job_definition(self.batch_job_id, s.target.pool_id, s.record.token)
+        try:
+            s.call(lambda: s.client.create_job(definition), f"create job {self.batch_job_id}")
+            return
+        except ResourceExistsError:
+            pass
+        except HttpResponseError as exc:
+            if error_code(exc) != "JobExists":
+                raise s.refused(exc, f"creating job {self.batch_job_id}") from None
+        # Ours (an earlier, interrupted submit) or someone else's with the same id?
+        job = s.call(lambda: s.client.get_job(self.batch_job_id), f"get job {self.batch_job_id}")
+        tokens = {m.name: m.value for m in (job.metadata or [])}
+        if tokens.get(TOKEN_METADATA) != s.record.token:
+            raise UserError(f"a Batch job named {self.batch_job_id} already exists and was not "
+                            f"created by this submission; submit again with --new for a new "
+                            f"job id.")
+
+    def finish_job(self) -> None:
+        """Now that every task is in, let the job end by itself when they complete."""
+        from azure.batch import models as bm
+
+        s = self.session
+        update = bm.BatchJobUpdateOptions(all_tasks_complete_mode="terminatejob")
+        try:
+            s.call(lambda: s.client.update_job(self.batch_job_id, update),
+                   f"update job {self.batch_job_id}")
+        except HttpResponseError as exc:
+            if error_code(exc) not in ("JobCompleted", "JobTerminating"):
+                raise s.refused(exc, f"updating job {self.batch_job_id}") from None
+
+    # -- tasks ---------------------------------------------------------------------------
+
+    def context(self, expiry: datetime, multi_point: bool) -> TaskContext:
+        s = self.session
+        return TaskContext(
+            job_id=s.job_id, batch_job_id=self.batch_job_id, spec=s.record.spec, names=s.names,
+            command=s.record.command,
+            config_url=s.inputs.read_url(config_blob(s.job_id, s.names), expiry),
+            output_container_url=s.outputs.write_url(expiry, s.policy_id),
+            registry=registry_reference(s), multi_point=multi_point)
+
+    def add(self, tasks: Iterable[tuple[TaskPlan, list]], total: int, ctx: TaskContext,
+            expiry: datetime, skip_recorded: bool = True) -> None:
+        """Upload inputs and add tasks, several requests in flight.
+
+        With ``skip_recorded``, tasks an interrupted submit recorded as added are skipped
+        (the reconciliation at the end checks them against the service anyway).
+        """
+        done = self._done_tasks() if skip_recorded else set()
+        per_request = tasks_per_request(body_size(largest_task(ctx, _sample_task(ctx))))
+        with self.progress.bar("adding tasks", total) as bar, \
+                ThreadPoolExecutor(self.session.storage.concurrency) as uploads, \
+                ThreadPoolExecutor(REQUESTS_IN_FLIGHT) as requests:
+            in_flight: deque = deque()
+            for chunk in _batched(tasks, per_request):
+                todo = [(t, p) for t, p in chunk if t.index not in done]
+                if not todo:
+                    bar.advance(len(chunk))
+                    continue
+                in_flight.append(requests.submit(self._chunk, todo, ctx, expiry, uploads))
+                bar.advance(len(chunk) - len(todo))
+                while len(in_flight) >= 2 * REQUESTS_IN_FLIGHT:  # bounded memory
+                    bar.advance(in_flight.popleft().result())
+            while in_flight:
+                bar.advance(in_flight.popleft().result())
+
+    def _chunk(self, chunk: list[tuple[TaskPlan, list]], ctx: TaskContext, expiry: datetime,
+               uploads: ThreadPoolExecutor) -> int:
+        s = self.session
+        bodies, blobs = [], []
+        for task, points in chunk:
+            encoded = [self.codec.dumps(p) for p in points]
+            url = None
+            if ctx.multi_point:
+                data = inputs_tar(task, encoded, s.names)
+            else:
+                data = encoded[0]
+            if ctx.multi_point or not (s.record.spec.azure.inline_inputs and is_inline(data)):
+                name = input_blob(s.job_id, task.id)
+                blobs.append((name, data))
+                url = s.inputs.read_url(name, expiry)
+            bodies.append(task_body(ctx, task, data, url))
+        if blobs:
+            s.call(lambda: s.inputs.upload_many(blobs, uploads), "upload inputs")
+        self.add_collection(bodies)
+        with self._lock:
+            append_lines(s.state.dir / PROGRESS_FILE, [json.dumps(
+                {"job": self.batch_job_id, "tasks": [t.index for t, _ in chunk]})])
+        return len(chunk)
+
+    def add_collection(self, bodies: list[dict]) -> None:
+        """Add these tasks until every one is in, or fail. Never drops a task."""
+        s = self.session
+        queue: deque[list[dict]] = deque([bodies])
+        rounds = 0
+        while queue:
+            part = queue.popleft()
+            try:
+                result = s.call(lambda: s.client.create_task_collection(
+                    self.batch_job_id, {"value": part}), f"add tasks to {self.batch_job_id}")
+            except HttpResponseError as exc:
+                if error_code(exc) == "RequestBodyTooLarge":
+                    if len(part) == 1:
+                        raise UserError(f"the service refused task {part[0]['id']} of job "
+                                        f"{self.batch_job_id} as too large "
+                                        f"({body_size(part[0])} bytes); shorten the worker "
+                                        f"command or its environment.") from None
+                    middle = len(part) // 2
+                    queue.appendleft(part[middle:])
+                    queue.appendleft(part[:middle])
+                    continue
+                raise s.refused(exc, f"adding tasks to job {self.batch_job_id}") from None
+            by_id = {b["id"].lower(): b for b in part}
+            again = []
+            for item in result.result_values or []:
+                body = by_id.pop((item.task_id or "").lower(), None)
+                if item.status == "success":
+                    continue
+                code = item.error.code if item.error else None
+                if code == "TaskExists":
+                    continue  # added by an earlier attempt: ids are deterministic
+                if item.status == "serverError":
+                    if body is not None:
+                        again.append(body)
+                    continue
+                message = item.error.message.value if item.error and item.error.message else ""
+                raise UserError(redact(f"the service refused task {item.task_id} of job "
+                                       f"{self.batch_job_id}: {code}: {message}"))
+            again += by_id.values()  # tasks the answer did not mention: send them again
+            if again:
+                rounds += 1
+                if rounds > SERVER_ERROR_ROUNDS:
+                    raise InfraError(f"adding tasks to job {self.batch_job_id}: the service "
+                                     f"kept failing for {len(again)} tasks. Nothing is lost: "
+                                     f"run the same command again to resume.")
+                time.sleep(min(10.0, 0.25 * 2 ** rounds))
+                queue.append(again)
+
+    def held_task_ids(self) -> set[str]:
+        """The ids of every task the Batch job holds (lowercase)."""
+        s = self.session
+        return s.call(lambda: {t.id.lower() for t in s.client.list_tasks(
+            self.batch_job_id, select=["id"])}, f"list tasks of {self.batch_job_id}")
+
+    def _done_tasks(self) -> set[int]:
+        done: set[int] = set()
+        for entry in read_json_lines(self.session.state.dir / PROGRESS_FILE):
+            if entry.get("job") == self.batch_job_id and isinstance(entry.get("tasks"), list):
+                done.update(i for i in entry["tasks"] if isinstance(i, int))
+        return done
+
+
+def missing_tasks(wanted: Iterable[TaskPlan], held: set[str]) -> list[TaskPlan]:
+    return [t for t in wanted if t.id.lower() not in held]
+
+
+def _sample_task(ctx: TaskContext) -> TaskPlan:
+    points = ctx.spec.tasks.points_per_task
+    count = points if isinstance(points, int) else 2
+    return TaskPlan(0, "task-" + "9" * 10, 10 ** 9, count if ctx.multi_point else 1,
+                    ctx.multi_point)
+
+
+def _batched(items: Iterable, size: int) -> Iterator[list]:
+    batch: list = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def reconcile(submitter: Submitter, wanted: list[TaskPlan], points_of, ctx: TaskContext,
+              expiry: datetime) -> None:
+    """Add what the Batch job lacks of ``wanted``; fail if it still lacks any."""
+    for _ in range(3):
+        missing = missing_tasks(wanted, submitter.held_task_ids())
+        if not missing:
+            return
+        submitter.add(((t, points_of(t)) for t in missing), len(missing), ctx, expiry,
+                      skip_recorded=False)
+    missing = missing_tasks(wanted, submitter.held_task_ids())
+    if missing:
+        shown = ", ".join(t.id for t in missing[:5])
+        raise InfraError(f"job {submitter.batch_job_id} still lacks {len(missing)} of its "
+                         f"{len(wanted)} tasks ({shown}{' ...' if len(missing) > 5 else ''}) "
+                         f"after adding them again. Run the same command again.")

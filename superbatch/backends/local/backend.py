@@ -1,0 +1,208 @@
+"""The local backend: tasks run as processes on this machine, with the same file contract."""
+from __future__ import annotations
+
+import os
+import shlex
+import time
+from collections.abc import Iterable
+
+from superbatch.backends.base import Backend, JobStatus, TaskFailure, TaskLogs, pick_retries
+from superbatch.backends.local.runner import (LOG_FILE, Runner, RunnerError, read_runner_error,
+                                              runner_alive, start_detached, stop_runner)
+from superbatch.codec import get_codec
+from superbatch.contract import file_names
+from superbatch.errors import InfraError, SpecError, UserError
+from superbatch.plan import Chunking, JobPlan
+from superbatch.progress import Progress
+from superbatch.state import atomic_write_bytes
+
+POLL_SECONDS = 0.2
+STDERR_TAIL = 400
+# A detached runner that dies this many times in a row without completing a task is
+# not restarted again: its error is reported instead (exit 3).
+MAX_FRUITLESS_RESTARTS = 3
+
+
+def tail(text: str, limit: int = STDERR_TAIL) -> str:
+    text = text.strip()
+    return text if len(text) <= limit else "..." + text[-limit:]
+
+
+class LocalBackend(Backend):
+    name = "local"
+
+    @classmethod
+    def check_spec(cls, spec) -> None:
+        directory = spec.worker_directory
+        if not directory.is_dir():
+            raise SpecError(f"{spec.where('worker', 'directory')}: worker.directory: "
+                            f"{directory} does not exist (it is relative to the spec).")
+
+    @classmethod
+    def worker_dir(cls, spec) -> str:
+        return shlex.quote(str(spec.worker_directory))
+
+    @classmethod
+    def slots(cls, spec, parallel: int | None) -> int:
+        return parallel or os.cpu_count() or 1
+
+    # -- submit ----------------------------------------------------------------------------
+
+    def submit(self, plan: JobPlan, progress: Progress) -> list[str]:
+        """Write the global config and one inputs file per point into the state directory."""
+        codec = get_codec(self.record.format)
+        names = file_names(self.record.format)
+        inputs = self.state.inputs_dir
+        inputs.mkdir(parents=True, exist_ok=True)
+        config = inputs / names.config
+        if not config.exists():
+            atomic_write_bytes(config, codec.dumps(self.record.spec.globals))
+        existing = {p.name for p in inputs.iterdir()}
+        count = 0
+        with progress.bar("writing inputs", plan.point_count) as bar:
+            for index, point in enumerate(plan.grid.points()):
+                name = names.local_inputs(index)
+                if name not in existing:
+                    atomic_write_bytes(inputs / name, codec.dumps(point))
+                count += 1
+                bar.advance()
+        if count != plan.point_count:
+            raise UserError(f"the grid gave {count} points while submitting, not the "
+                            f"{plan.point_count} counted before: was the points file changed "
+                            f"during the submit? Submit again.")
+        return []
+
+    def start(self, foreground: bool, progress: Progress) -> None:
+        """Run the pending tasks: here and now (foreground) or in a detached runner."""
+        if not foreground:
+            if not runner_alive(self.state):
+                start_detached(self.state, self.record.parallel)
+            return
+        runner = Runner(self.state, self.record.parallel, progress)
+        try:
+            if not runner.run():
+                self.wait(None, progress)  # a background runner has the job: follow it
+        except RunnerError as exc:
+            raise InfraError(str(exc)) from None
+        except KeyboardInterrupt:
+            runner.stop()
+            raise
+
+    # -- observe ---------------------------------------------------------------------------
+
+    def status(self, with_failures: bool = True) -> JobStatus:
+        total = self.record.task_count
+        status = JobStatus(self.state.job_id, total)
+        alive = runner_alive(self.state)
+        journal = self.state.read_journal()
+        for task_id, entry in journal.items():
+            state = entry.get("state")
+            if state == "completed":
+                if entry.get("result") == "success":
+                    status.succeeded += 1
+                else:
+                    status.failed += 1
+                    if with_failures:
+                        status.failures.append(self._failure(task_id, entry))
+            elif state == "running" and alive:
+                status.running += 1
+        status.active = total - status.running - status.completed
+        if self.state.read_progress().job_state == "terminated":
+            status.job_state = "terminated"
+        elif status.completed >= total:
+            status.job_state = "completed"
+        elif not alive and status.active:
+            error = read_runner_error(self.state)
+            status.notes.append(
+                f"no runner is working on this job: {error['message']}" if error else
+                "no runner is working on this job (interrupted?): `superbatch collect --wait` "
+                "or `superbatch run` resumes it")
+        status.failures.sort(key=lambda f: f.task_id)
+        return status
+
+    def _failure(self, task_id: str, entry: dict) -> TaskFailure:
+        try:
+            stderr = (self.state.task_dir(task_id) / "stderr.txt").read_text(errors="replace")
+        except OSError:
+            stderr = ""
+        return TaskFailure(task_id, entry.get("exit_code"), entry.get("code"),
+                           entry.get("message"), tail(stderr) or None)
+
+    def wait(self, timeout: float | None, progress: Progress) -> JobStatus:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        status = self.status(with_failures=False)
+        restarts, completed_at_restart = 0, status.completed
+        with progress.bar("waiting for tasks", status.total) as bar:
+            while not status.done:
+                if not runner_alive(self.state):
+                    # Nobody is running the job (e.g. the runner was killed): resume it,
+                    # unless restarting has stopped helping.
+                    if status.completed > completed_at_restart:
+                        restarts, completed_at_restart = 0, status.completed
+                    if restarts >= MAX_FRUITLESS_RESTARTS:
+                        raise InfraError(self._runner_failure(restarts))
+                    restarts += 1
+                    start_detached(self.state, self.record.parallel)
+                    time.sleep(POLL_SECONDS)
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+                time.sleep(POLL_SECONDS)
+                status = self.status(with_failures=False)
+                bar.update(status.completed)
+        return self.status()
+
+    def _runner_failure(self, restarts: int) -> str:
+        error = read_runner_error(self.state)
+        if error:
+            return error["message"]
+        try:
+            log = (self.state.dir / LOG_FILE).read_text(errors="replace").strip()
+        except OSError:
+            log = ""
+        detail = f" Its log ends: {tail(log, 600)}" if log else ""
+        return (f"the local runner of job {self.state.job_id} stopped {restarts} times "
+                f"without completing a task; see {self.state.dir / LOG_FILE}.{detail}")
+
+    def fetch_outputs(self, point_indices: Iterable[int], progress: Progress) -> list[str]:
+        """Nothing to fetch: the runner moves outputs into the state directory itself."""
+        return []
+
+    def logs(self, task_id: str) -> TaskLogs:
+        task_dir = self.state.task_dir(task_id)
+        if not task_dir.is_dir():
+            raise UserError(f"task {task_id!r} of job {self.state.job_id} has not run (yet); "
+                            f"`superbatch status` lists the job's tasks.")
+
+        def read(name: str) -> str:
+            path = task_dir / name
+            return path.read_text(errors="replace") if path.exists() else ""
+
+        return TaskLogs(task_id, read("stdout.txt"), read("stderr.txt"))
+
+    # -- control ---------------------------------------------------------------------------
+
+    def retry(self, task_ids: list[str] | None) -> list[str]:
+        """Requeue failed tasks and, after a cancel, the unfinished ones; start a runner."""
+        journal = self.state.read_journal()
+        failed = {t for t, e in journal.items()
+                  if e.get("state") == "completed" and e.get("result") != "success"}
+        unfinished: set[str] = set()
+        if self.state.read_progress().job_state == "terminated":
+            chunks = Chunking(self.record.point_count, self.record.points_per_task)
+            unfinished = {t for t in chunks.task_ids()
+                          if journal.get(t, {}).get("state") != "completed"}
+        requeue = pick_retries(self.state.job_id, task_ids, failed | unfinished)
+        self.state.append_journal([{"task": t, "state": "active", "t": time.time()}
+                                   for t in requeue if t in failed])
+        if requeue:
+            self.state.update_progress(job_state="active", finished_at=None)
+            self.start(foreground=False, progress=Progress(enabled=False))
+        return requeue
+
+    def cancel(self) -> None:
+        self.state.update_progress(job_state="terminated", finished_at=time.time())
+        stop_runner(self.state)
+
+    def delete(self, include_pool: bool) -> list[str]:
+        stop_runner(self.state)
+        return []

@@ -1,0 +1,432 @@
+"""The local executor: runs a job's tasks as processes, like a small compute node.
+
+One runner per job at a time (an exclusive lock on ``runner.lock``). Every task state change
+is appended to the job's journal, so an interrupted runner (Ctrl-C, SIGTERM, SIGKILL) leaves
+consistent state and a new runner executes only what has not completed. Each task holds a lock
+(``tasks/<id>/running.lock``) that its worker processes inherit: a new runner that finds it
+held ends the leftover workers before it starts the task again, so a point never runs twice
+at once. A runner that cannot go on (damaged state, a full disk) writes ``runner-error.json``
+and exits with status 3; whoever waits reports that message.
+"""
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from superbatch.backends.local.nanny import Nanny, kill_group
+from superbatch.contract import FileNames, file_names
+from superbatch.plan import Chunking, TaskPlan
+from superbatch.progress import SILENT, Progress
+from superbatch.state import JobState, atomic_write_json, describe_os_error
+
+LOCK_FILE = "runner.lock"
+PID_FILE = "runner.pid"
+ERROR_FILE = "runner-error.json"
+LOG_FILE = "runner.log"
+TASK_LOCK = "running.lock"
+SHARED_CONFIG = "shared"
+EXIT_RUNNER_ERROR = 3
+# Thread-pool sizes of the common native libraries (OpenMP, OpenBLAS, MKL, ...). With several
+# workers at once, each gets its share of the CPUs, as joblib's loky workers do; otherwise
+# every numpy import spawns a thread per CPU and the workers oversubscribe the machine. A
+# value the user set wins.
+THREAD_LIMIT_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                     "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+
+class RunnerError(Exception):
+    """The runner cannot make progress (not a task's failure)."""
+
+
+def runner_alive(state: JobState) -> bool:
+    """Whether a runner holds this job's lock right now."""
+    path = state.dir / LOCK_FILE
+    if not path.is_file():
+        return False
+    with path.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return False
+
+
+def read_runner_error(state: JobState) -> dict | None:
+    try:
+        data = json.loads((state.dir / ERROR_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and isinstance(data.get("message"), str) else None
+
+
+def start_detached(state: JobState, parallel: int | None = None) -> None:
+    """Start a runner for the job in the background (it outlives this process)."""
+    cmd = [sys.executable, "-m", "superbatch.backends.local.runner", str(state.dir)]
+    if parallel:
+        cmd += ["--parallel", str(parallel)]
+    with (state.dir / LOG_FILE).open("ab") as log:
+        subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                         start_new_session=True, close_fds=True)
+
+
+def stop_runner(state: JobState, timeout: float = 10.0) -> None:
+    """Ask a running runner to stop (SIGTERM) and wait until it has released the lock."""
+    try:
+        pid = int((state.dir / PID_FILE).read_text())
+    except (OSError, ValueError):
+        return
+    if not runner_alive(state):
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while runner_alive(state) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+@dataclass
+class Attempt:
+    ok: bool
+    exit_code: int | None
+    code: str | None = None
+    message: str | None = None
+
+
+class Runner:
+    """Executes the job's unfinished tasks with bounded parallelism."""
+
+    def __init__(self, state: JobState, parallel: int | None = None,
+                 progress: Progress = SILENT):
+        self.state = state
+        record = state.read_record()
+        self.record = record
+        self.command = record.command
+        self.max_retries = record.max_retries
+        self.wall_time = record.max_wall_time_s
+        self.parallel = max(1, parallel or record.parallel or os.cpu_count() or 1)
+        self.names: FileNames = file_names(record.format)
+        self.chunks = Chunking(record.point_count, record.points_per_task)
+        self.progress = progress
+        self._stopping = threading.Event()
+        self._groups: set[int] = set()
+        self._lock = threading.Lock()
+        self._nanny: Nanny | None = None
+        self.env = dict(os.environ)
+        # `python` in a worker command means the interpreter superbatch runs under.
+        self.env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + self.env.get("PATH", "")
+        self.env["SUPERBATCH_JOB_ID"] = state.job_id
+        if self.parallel > 1:
+            share = str(max(1, (os.cpu_count() or 1) // self.parallel))
+            for var in THREAD_LIMIT_VARS:
+                self.env.setdefault(var, share)
+
+    # -- the task list -------------------------------------------------------------------
+
+    def pending(self) -> list[int]:
+        """Indices of tasks that have not completed (never run, interrupted or requeued)."""
+        journal = self.state.read_journal()
+        return [i for i in range(self.chunks.task_count)
+                if journal.get(self.chunks.task_id(i), {}).get("state") != "completed"]
+
+    def _cancelled(self) -> bool:
+        return self.state.read_progress().job_state == "terminated"
+
+    # -- running -------------------------------------------------------------------------
+
+    def run(self) -> bool:
+        """Run until no task is pending. False if another runner holds the job.
+
+        Raises RunnerError (after writing ``runner-error.json``) when it cannot go on.
+        """
+        self.state.dir.mkdir(parents=True, exist_ok=True)
+        lock_path = self.state.dir / LOCK_FILE
+        if lock_path.is_dir():
+            self._fail(f"{lock_path} is a directory, not the runner's lock file; remove it.")
+        lock = lock_path.open("a")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            return False
+        try:
+            with contextlib.suppress(FileNotFoundError):
+                (self.state.dir / ERROR_FILE).unlink()
+            (self.state.dir / PID_FILE).write_text(str(os.getpid()))
+            self._nanny = Nanny()
+            try:
+                self._loop()
+            except RunnerError:
+                raise
+            except OSError as exc:
+                self._fail(_os_error_message(exc, self.state))
+        finally:
+            self.kill_all()
+            if self._nanny:
+                self._nanny.close()
+            fcntl.flock(lock, fcntl.LOCK_UN)
+            lock.close()
+        return True
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            if self._cancelled():
+                return
+            todo = self.pending()
+            if not todo:
+                return
+            self._run_all(todo)
+
+    def _fail(self, message: str) -> None:
+        with contextlib.suppress(OSError):
+            atomic_write_json(self.state.dir / ERROR_FILE, {"message": message,
+                                                            "time": time.time()})
+        raise RunnerError(message)
+
+    def _run_all(self, todo: list[int]) -> None:
+        queue = iter(todo)
+        queue_lock = threading.Lock()
+        errors: list[BaseException] = []
+
+        def work(bar) -> None:
+            while not self._stopping.is_set():
+                with queue_lock:
+                    index = next(queue, None)
+                if index is None:
+                    return
+                try:
+                    if self.run_task(self.chunks.task(index)):
+                        bar.advance()
+                except BaseException as exc:  # surfaced after the threads stop
+                    errors.append(exc)
+                    self._stopping.set()
+                    return
+
+        with self.progress.bar("running tasks", len(todo)) as bar:
+            threads = [threading.Thread(target=work, args=(bar,), daemon=True)
+                       for _ in range(min(self.parallel, len(todo)))]
+            for t in threads:
+                t.start()
+            try:
+                for t in threads:
+                    while t.is_alive():
+                        t.join(0.2)
+            except BaseException:
+                self._stopping.set()
+                self.kill_all()
+                raise
+        if errors:
+            raise errors[0]
+
+    def run_task(self, task: TaskPlan) -> bool:
+        """Run one task with retries; journal the outcome. False if interrupted."""
+        task_dir = self.state.task_dir(task.id)
+        task_lock = self._claim(task.id, task_dir)
+        try:
+            self.state.append_journal([{"task": task.id, "state": "running", "t": time.time()}])
+            retries = 0
+            started = time.time()
+            while True:
+                attempt = self._attempt(task, task_dir, task_lock)
+                if attempt is None:  # interrupted
+                    if not self._cancelled():
+                        return False  # stays unfinished: a later runner runs it again
+                    attempt = Attempt(False, None, "TaskEnded",
+                                      "the task was ended by `superbatch cancel`")
+                    break
+                if attempt.ok or (self.max_retries != -1 and retries >= self.max_retries):
+                    break
+                retries += 1
+            self.state.append_journal([{
+                "task": task.id, "state": "completed",
+                "result": "success" if attempt.ok else "failure",
+                "exit_code": attempt.exit_code, "retries": retries,
+                "code": attempt.code, "message": attempt.message,
+                "start": started, "end": time.time(),
+            }])
+            return True
+        finally:
+            os.close(task_lock)
+
+    def _claim(self, task_id: str, task_dir: Path) -> int:
+        """Lock the task; end the workers an earlier (killed) runner left running it."""
+        task_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(task_dir / TASK_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            pass
+        try:
+            pgid = int(os.pread(fd, 32, 0).decode().strip() or 0)
+        except ValueError:
+            pgid = 0
+        if pgid > 0:
+            kill_group(pgid)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return fd
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    os.close(fd)
+                    self._fail(f"task {task_id} is still being run by processes of an "
+                               f"earlier runner (process group {pgid}) that did not end.")
+                time.sleep(0.05)
+
+    def _shared_config(self) -> Path:
+        """One read-only copy of the global config that every point's directory links to."""
+        shared = self.state.tasks_dir / SHARED_CONFIG / self.names.config
+        if not shared.exists():
+            source = self.state.inputs_dir / self.names.config
+            if not source.exists():
+                self._fail(f"{source} is missing: the job's state was changed outside "
+                           f"superbatch; submit the spec again with --new.")
+            shared.parent.mkdir(parents=True, exist_ok=True)
+            tmp = shared.with_name(f".{shared.name}.{os.getpid()}.{threading.get_ident()}")
+            shutil.copyfile(source, tmp)
+            os.chmod(tmp, 0o444)
+            os.replace(tmp, shared)
+        return shared
+
+    def _place_config(self, wd: Path) -> None:
+        target = wd / self.names.config
+        try:
+            os.link(self._shared_config(), target)
+        except OSError as exc:
+            if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+                raise
+            shutil.copyfile(self._shared_config(), target)
+
+    def _attempt(self, task: TaskPlan, task_dir: Path, task_lock: int) -> Attempt | None:
+        shutil.rmtree(task_dir / "wd", ignore_errors=True)
+        deadline = time.monotonic() + self.wall_time if self.wall_time else None
+        outputs: list[tuple[Path, int]] = []
+        with (task_dir / "stdout.txt").open("wb") as out, \
+                (task_dir / "stderr.txt").open("wb") as err:
+            for point in task.point_indices:
+                wd = task_dir / "wd" / task.point_dir(point)
+                wd.mkdir(parents=True, exist_ok=True)
+                self._place_config(wd)
+                source = self.state.inputs_dir / self.names.local_inputs(point)
+                try:
+                    shutil.copyfile(source, wd / self.names.inputs)
+                except FileNotFoundError:
+                    self._fail(f"{source} is missing: the job's state was changed outside "
+                               f"superbatch; submit the spec again with --new.")
+                env = dict(self.env, SUPERBATCH_TASK_ID=task.id, SUPERBATCH_POINT=str(point),
+                           AZ_BATCH_TASK_WORKING_DIR=str(wd))
+                result = self._execute(wd, env, out, err, deadline, task_lock)
+                if result is None or not result.ok:
+                    return result
+                produced = wd / self.names.outputs
+                if not produced.is_file():
+                    return Attempt(False, 0, "OutputMissing",
+                                   f"the worker exited 0 but wrote no {self.names.outputs} "
+                                   f"(point {point})")
+                outputs.append((produced, point))
+        # As Azure Batch uploads on success: a task's outputs appear only when all its
+        # points succeeded, so both backends reduce the same points.
+        self.state.outputs_dir.mkdir(parents=True, exist_ok=True)
+        for produced, point in outputs:
+            os.replace(produced, self.state.outputs_dir / self.names.local_outputs(point))
+        return Attempt(True, 0)
+
+    def _execute(self, wd: Path, env: dict, out, err, deadline: float | None,
+                 task_lock: int) -> Attempt | None:
+        if self._stopping.is_set():
+            return None
+        proc = subprocess.Popen(self.command, shell=True, cwd=wd, env=env, stdout=out,
+                                stderr=err, stdin=subprocess.DEVNULL, start_new_session=True,
+                                pass_fds=(task_lock,))
+        os.pwrite(task_lock, f"{proc.pid:<31d}".encode(), 0)
+        with self._lock:
+            self._groups.add(proc.pid)
+        if self._nanny:
+            self._nanny.watch(proc.pid)
+        try:
+            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                code = proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                kill_group(proc.pid)
+                proc.wait()
+                return Attempt(False, None, "MaxWallClockTimeExceeded",
+                               f"the task ran longer than its max_wall_time "
+                               f"({self.wall_time:g} s) and was terminated")
+            finally:
+                kill_group(proc.pid)  # whatever the worker left running in its group
+        finally:
+            with self._lock:
+                self._groups.discard(proc.pid)
+            if self._nanny:
+                self._nanny.release(proc.pid)
+        if self._stopping.is_set() and code < 0:
+            return None  # killed because the runner is stopping
+        if code != 0:
+            return Attempt(False, code, "NonZeroExitCode" if code > 0 else "Killed",
+                           f"the worker exited with code {code}")
+        return Attempt(True, 0)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.kill_all()
+
+    def kill_all(self) -> None:
+        with self._lock:
+            groups = list(self._groups)
+        for pgid in groups:
+            kill_group(pgid)
+
+
+def _os_error_message(exc: OSError, state: JobState) -> str:
+    what = describe_os_error(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"the local runner of job {state.job_id} stopped: {what}. Free some space, " \
+               f"then run the same command again to resume."
+    return f"the local runner of job {state.job_id} stopped: {what}."
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the detached runner: ``python -m superbatch.backends.local.runner DIR``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="superbatch-local-runner")
+    parser.add_argument("job_dir")
+    parser.add_argument("--parallel", type=int, default=None)
+    args = parser.parse_args(argv)
+    job_dir = Path(args.job_dir)
+    try:
+        runner = Runner(JobState(job_dir.parent, job_dir.name), args.parallel)
+    except Exception as exc:  # noqa: BLE001 - reported to whoever waits for the job
+        message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+        with contextlib.suppress(OSError):
+            atomic_write_json(job_dir / ERROR_FILE, {"message": message, "time": time.time()})
+        return EXIT_RUNNER_ERROR
+
+    def on_signal(signum, frame):  # noqa: ARG001 - signal handler signature
+        runner.stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        runner.run()
+    except RunnerError:
+        return EXIT_RUNNER_ERROR
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,160 @@
+"""The ``superbatch`` group: one paragraph and the contract's exit code for every failure.
+
+Under ``--json`` a failure is also one JSON object on stdout (``ok: false``, ``error``,
+``exit_code``). Whether ``--json`` was given is read from the click context (each command's
+:class:`Output` records it), so in-process tests see exactly what a shell sees.
+"""
+from __future__ import annotations
+
+import errno
+import json
+import os
+import signal
+import sys
+import traceback
+from typing import Any
+
+import click
+
+from superbatch import __version__
+from superbatch.errors import (EXIT_BAD_INPUT, EXIT_INFRA, EXIT_INTERNAL, EXIT_INTERRUPTED,
+                               EXIT_TERMINATED, SuperbatchError)
+
+JSON_KEY = "superbatch.json"
+RERUN_KEY = "superbatch.rerun"
+INFRA_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EMFILE, errno.ENFILE, errno.ENOMEM}
+
+
+class Terminated(BaseException):
+    """SIGTERM, turned into an exception so that cleanup runs (workers are stopped)."""
+
+
+class Output:
+    """Human lines to stdout, or with ``--json`` exactly one JSON object."""
+
+    def __init__(self, as_json: bool, quiet: bool = False):
+        self.as_json = as_json
+        self.quiet = quiet
+        ctx = click.get_current_context(silent=True)
+        if ctx is not None:
+            ctx.meta[JSON_KEY] = as_json
+
+    def line(self, text: str = "") -> None:
+        if not self.as_json and not self.quiet:
+            click.echo(text)
+
+    def result(self, text: str) -> None:
+        """The last line: printed unless ``--json`` (which carries it) or ``--quiet``."""
+        self.line(text)
+
+    def note(self, text: str) -> None:
+        """Side information: stderr, so stdout stays parseable."""
+        click.echo(text, err=True)
+
+    def json(self, data: dict) -> None:
+        if self.as_json:
+            from superbatch.codec import to_jsonable
+
+            click.echo(json.dumps(to_jsonable(data)))
+
+
+def set_rerun(command: str) -> None:
+    """The command line that resumes what this command does (used in hints)."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.meta[RERUN_KEY] = command
+
+
+def _wants_json(ctx: click.Context) -> bool:
+    if JSON_KEY in ctx.meta:
+        return bool(ctx.meta[JSON_KEY])
+    pending = list(getattr(ctx, "_protected_args", []) or []) + list(ctx.args or [])
+    return "--json" in pending
+
+
+def _fail(ctx: click.Context, message: str, code: int, details: dict | None = None) -> None:
+    from superbatch.redact import redact
+
+    message = redact(message)
+    if _wants_json(ctx):
+        from superbatch.codec import to_jsonable
+
+        click.echo(json.dumps(to_jsonable({"ok": False, "error": message, "exit_code": code,
+                                           **(details or {})})))
+    click.echo(f"error: {message}", err=True)
+    ctx.exit(code)
+
+
+def _os_error(exc: OSError) -> tuple[str, int]:
+    from superbatch.state import describe_os_error
+
+    code = EXIT_INFRA if exc.errno in INFRA_ERRNOS else EXIT_BAD_INPUT
+    return describe_os_error(exc) + ".", code
+
+
+def _rerun(ctx: click.Context) -> str:
+    command = ctx.meta.get(RERUN_KEY)
+    return f" To resume: `{command}`." if command else ""
+
+
+class SuperbatchGroup(click.Group):
+    """Turns every failure into one paragraph on stderr and the contract's exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except click.ClickException as exc:
+            _fail(ctx, exc.format_message(), exc.exit_code if exc.exit_code else EXIT_BAD_INPUT)
+        except SuperbatchError as exc:
+            hint = _rerun(ctx) if exc.exit_code == EXIT_INFRA else ""
+            _fail(ctx, exc.message + hint, exc.exit_code, exc.details)
+        except OSError as exc:
+            message, code = _os_error(exc)
+            _fail(ctx, message + (_rerun(ctx) if code == EXIT_INFRA else ""), code)
+        except RecursionError:
+            _fail(ctx, "the input is nested too deeply to process.", EXIT_BAD_INPUT)
+        except KeyboardInterrupt:
+            _fail(ctx, "interrupted: the job's state is consistent." + _rerun(ctx),
+                  EXIT_INTERRUPTED)
+        except Terminated:
+            _fail(ctx, "terminated: the job's state is consistent." + _rerun(ctx),
+                  EXIT_TERMINATED)
+        except Exception as exc:  # noqa: BLE001 - the last word on anything unexpected
+            if type(exc).__module__.startswith("azure."):
+                text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                _fail(ctx, f"the Azure service failed: {type(exc).__name__}: {text}. Nothing "
+                           f"is lost: run the same command again." + _rerun(ctx), EXIT_INFRA)
+            if os.environ.get("SUPERBATCH_DEBUG"):
+                traceback.print_exc()
+            _fail(ctx, f"internal error ({type(exc).__name__}: {exc}); this is a bug in "
+                       f"superbatch. Set SUPERBATCH_DEBUG=1 for the traceback.", EXIT_INTERNAL)
+
+
+@click.group(cls=SuperbatchGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="superbatch")
+def cli() -> None:
+    """Turn a for-loop into an Azure Batch job (or a local one).
+
+    Split the loop into a worker and a YAML job spec, then `superbatch run job.yaml`.
+
+    Exit codes: 0 success; 1 tasks failed or outputs are missing; 2 bad input; 3
+    infrastructure error after retries; 4 --timeout passed (nothing wrong); 130 interrupted.
+    Defaults without flags: SUPERBATCH_BACKEND and SUPERBATCH_STATE_DIR.
+    """
+
+
+def _on_sigterm(signum, frame):  # noqa: ARG001 - signal handler signature
+    raise Terminated()
+
+
+def main() -> None:
+    """Console entry point."""
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        cli.main(prog_name="superbatch")
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else
+                                                           EXIT_BAD_INPUT)
+        sys.exit(code)

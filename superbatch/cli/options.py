@@ -1,0 +1,124 @@
+"""Options shared by the commands, and the glue from options to a :class:`Context`."""
+from __future__ import annotations
+
+import shlex
+
+import click
+
+from superbatch.cli.app import set_rerun
+
+OUTPUT_SUFFIXES = (".json", ".npy", ".pkl", ".csv")
+
+
+def _backend_names() -> list[str]:
+    from superbatch.backends.registry import names
+
+    return list(names())
+
+
+def json_option(f):
+    return click.option("--json", "as_json", is_flag=True,
+                        help="Print one JSON object on stdout (errors too).")(f)
+
+
+def backend_option(f):
+    return click.option("--backend", type=click.Choice(_backend_names()), default=None,
+                        envvar="SUPERBATCH_BACKEND", show_envvar=True,
+                        help="Where the tasks run (default: the spec's backend).")(f)
+
+
+def state_dir_option(f):
+    return click.option("--state-dir", type=click.Path(file_okay=False), default=None,
+                        envvar="SUPERBATCH_STATE_DIR", show_envvar=True,
+                        help="Where job state lives (default: .superbatch/ beside the spec).")(f)
+
+
+def _job_id(ctx, param, value):
+    if value is not None:
+        from superbatch.state import JOB_ID_PATTERN
+
+        if not JOB_ID_PATTERN.match(value):
+            raise click.BadParameter("not a job id (1-64 letters, digits, '-' or '_'; submit "
+                                     "prints the id)", ctx, param)
+    return value
+
+
+def job_id_option(f):
+    return click.option("--job-id", default=None, callback=_job_id,
+                        help="The job (default: the latest submission of the spec).")(f)
+
+
+def parallel_option(f):
+    return click.option("--parallel", type=click.IntRange(min=1, max=4096), default=None,
+                        help="Local backend: tasks at once (default: CPU count).")(f)
+
+
+def new_option(f):
+    return click.option("--new", is_flag=True,
+                        help="Start a fresh job instead of resuming or reusing the latest.")(f)
+
+
+def _output_path(ctx, param, value):
+    if value is None:
+        return None
+    from pathlib import Path
+
+    if Path(value).suffix.lower() not in OUTPUT_SUFFIXES:
+        raise click.BadParameter(f"{value}: the result's format comes from its extension, one "
+                                 f"of {', '.join(OUTPUT_SUFFIXES)}", ctx, param)
+    return value
+
+
+def timeout_option(f):
+    return click.option("--timeout", type=click.FloatRange(min=0), default=None,
+                        help="Seconds to wait at most; then exit 4 (nothing is wrong).")(f)
+
+
+def collect_options(f):
+    """--timeout, --allow-missing, --output and --quiet, shared by collect and run."""
+    f = click.option("--quiet", "-q", is_flag=True,
+                     help="Do not print the result (it is in --output or collect.output).")(f)
+    f = click.option("--output", "-o", type=click.Path(dir_okay=False), default=None,
+                     callback=_output_path,
+                     help="Write the result here (.json .npy .pkl .csv; overrides "
+                          "collect.output).")(f)
+    f = click.option("--allow-missing", is_flag=True, help="Reduce the outputs that exist.")(f)
+    return timeout_option(f)
+
+
+SPEC = click.argument("spec_path", metavar="JOB.yaml", type=click.Path(dir_okay=True))
+
+
+def rerun_command(command: str, spec_path: str, *, backend: str | None = None,
+                  state_dir: str | None = None, job_id: str | None = None,
+                  extra: tuple[str, ...] = ()) -> str:
+    """``superbatch COMMAND SPEC`` with the flags that matter to resume it."""
+    words = ["superbatch", command, spec_path, *extra]
+    for flag, value in (("--backend", backend), ("--state-dir", state_dir),
+                        ("--job-id", job_id)):
+        if value:
+            words += [flag, value]
+    return shlex.join(words)
+
+
+def load_context(spec_path: str, backend: str | None, state_dir: str | None,
+                 parallel: int | None = None):
+    """The spec, checked for its backend, and where its state lives."""
+    from superbatch.jobs import make_context
+    from superbatch.spec import load_spec
+
+    return make_context(load_spec(spec_path), backend, state_dir, parallel)
+
+
+def remember_rerun(command: str, spec_path: str, ctx, job_id: str | None,
+                   extra: tuple[str, ...] = ()) -> None:
+    set_rerun(rerun_command(command, spec_path, backend=ctx.backend_name
+                            if ctx.backend_name != ctx.spec.model.backend else None,
+                            state_dir=_explicit_state_dir(ctx), job_id=job_id, extra=extra))
+
+
+def _explicit_state_dir(ctx) -> str | None:
+    from superbatch.state import STATE_DIRNAME
+
+    default = ctx.spec.directory / STATE_DIRNAME
+    return None if ctx.state_root == default else str(ctx.state_root)

@@ -1,0 +1,72 @@
+"""What makes two submissions "the same job": the digest of everything that decides results.
+
+The digest covers the spec (except ``collect``, so a new reducer re-collects the same job, and
+``backend``, which is where it runs), the content of the points file and of the worker's
+files, and the image reference. Editing the worker's code therefore makes a new job.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from superbatch.errors import SpecError
+from superbatch.spec import Spec
+from superbatch.state import results_written
+from superbatch.workerfiles import digest_files, worker_files
+
+
+def file_sha256(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class Identity:
+    """The digest, and one digest per part (to say which part changed)."""
+
+    digest: str
+    parts: dict[str, str]
+    points_sha256: str | None
+
+
+PART_NAMES = {"spec": "the spec's worker, globals, grid, tasks or azure settings",
+              "points_file": "the points file", "worker_files": "the worker's files"}
+
+
+def _sha(data) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+def job_identity(spec: Spec, state_root=None) -> Identity:
+    """What names the computation ``spec`` describes (file, line on errors)."""
+    parts = {"spec": _sha(spec.model.model_dump(mode="json", exclude={"collect", "backend"}))}
+    points_sha = None
+    if spec.model.points_file:
+        path = spec.resolve(spec.model.points_file)
+        try:
+            points_sha = parts["points_file"] = file_sha256(path)
+        except OSError as exc:
+            raise SpecError(f"{spec.where('points_file')}: points_file: cannot read {path} "
+                            f"({exc.strerror}).") from None
+    directory = spec.worker_directory
+    if directory.is_dir():
+        exclude = [spec.path]
+        if state_root is not None:
+            exclude += [state_root, *results_written(state_root)]
+        if spec.model.collect.output:
+            exclude.append(spec.resolve(spec.model.collect.output))
+        try:
+            parts["worker_files"] = digest_files(list(worker_files(directory, tuple(exclude))))
+        except OSError as exc:
+            raise SpecError(f"{spec.where('worker', 'directory')}: worker.directory: cannot "
+                            f"read {exc.filename} ({exc.strerror}).") from None
+    return Identity(_sha(parts), parts, points_sha)
+
+
+def changed_parts(old: dict[str, str], new: dict[str, str]) -> list[str]:
+    """Human names of the parts that differ between two identities."""
+    return [PART_NAMES.get(k, k) for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]

@@ -1,0 +1,81 @@
+"""The worker's files: which files of ``worker.directory`` belong to the worker.
+
+One list serves the job's identity (editing a file makes a new job) and, on Azure without an
+image, the archive that ships the code. Excluded: the patterns of ``.superbatchignore`` in the
+worker directory if it exists, else of its ``.gitignore`` (both in .gitignore syntax), plus
+caches, virtual environments and superbatch's own state.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pathspec
+
+ALWAYS_EXCLUDED = (".git/", ".hg/", ".svn/", "__pycache__/", "*.pyc", ".superbatch/",
+                   ".venv/", "venv/", "node_modules/", ".pytest_cache/", ".mypy_cache/",
+                   ".ruff_cache/", ".ipynb_checkpoints/", ".DS_Store")
+IGNORE_FILES = (".superbatchignore", ".gitignore")
+
+
+@dataclass(frozen=True)
+class WorkerFile:
+    path: Path          # on this machine
+    relative: str       # POSIX path inside the worker directory
+    size: int
+    executable: bool
+
+
+def ignore_spec(directory: Path) -> pathspec.PathSpec:
+    lines = list(ALWAYS_EXCLUDED)
+    for name in IGNORE_FILES:
+        path = directory / name
+        if path.is_file():
+            lines += path.read_text(encoding="utf-8", errors="replace").splitlines()
+            break
+    return pathspec.GitIgnoreSpec.from_lines(lines)
+
+
+def worker_files(directory: Path, also_exclude: tuple[Path, ...] = ()) -> Iterator[WorkerFile]:
+    """The worker's files in a stable order; symbolic links are followed to files only.
+
+    ``also_exclude`` are paths of this machine (the spec file, the state directory, the
+    result file) that may lie inside the worker directory but are not the worker's.
+    """
+    directory = directory.resolve()
+    spec = ignore_spec(directory)
+    skip = {p.resolve() for p in also_exclude}
+    for current, dirs, files in os.walk(directory):
+        base = Path(current)
+        rel_dir = base.relative_to(directory).as_posix()
+        prefix = "" if rel_dir == "." else rel_dir + "/"
+        dirs[:] = sorted(d for d in dirs if not spec.match_file(prefix + d + "/")
+                         and (base / d).resolve() not in skip)
+        for name in sorted(files):
+            relative = prefix + name
+            path = base / name
+            if spec.match_file(relative) or path.resolve() in skip:
+                continue
+            try:
+                st = path.stat()
+            except OSError:
+                continue  # a dangling link is not a file of the worker
+            if not os.path.isfile(path):
+                continue
+            yield WorkerFile(path, relative, st.st_size, bool(st.st_mode & 0o111))
+
+
+def digest_files(files: list[WorkerFile]) -> str:
+    """SHA-256 over every file's path, executable bit and content."""
+    total = hashlib.sha256()
+    for f in files:
+        total.update(f.relative.encode() + b"\0" + (b"x" if f.executable else b"-") + b"\0")
+        h = hashlib.sha256()
+        with f.path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                h.update(block)
+        total.update(h.digest())
+    return total.hexdigest()
