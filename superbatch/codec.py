@@ -69,3 +69,26 @@ class JsonCodec(Codec):
 def get_codec(fmt: str) -> Codec:
     """The codec for a spec's ``worker.format``."""
     return {"joblib": JoblibCodec, "json": JsonCodec}[fmt]()
+
+
+def json_problem(value: Any, loc: tuple = ()) -> tuple[tuple, str] | None:
+    """Where ``value`` holds something a JSON worker could not read, and what; else None."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else (loc, f"{value} is not a JSON number")
+    if isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            found = json_problem(item, loc + (index,))
+            if found:
+                return found
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return loc + (key,), f"the key {key!r} is not a string"
+            found = json_problem(item, loc + (key,))
+            if found:
+                return found
+        return None
+    return loc, f"a {type(value).__name__} ({value!r}) has no JSON form"

@@ -18,6 +18,8 @@ from superbatch.errors import SpecError
 from superbatch.spec import Spec, ZipAxis, axis_values
 
 Point = dict[str, Any]
+CSV_FIELD_LIMIT = 16 * 1024 * 1024  # the csv module's default is 128 KiB per cell
+csv.field_size_limit(CSV_FIELD_LIMIT)
 
 
 class Grid:
@@ -112,14 +114,22 @@ class Grid:
             raise SpecError(f"{where}: points_file: {path.name} must be .csv (with a header "
                             f"row) or .jsonl (one JSON object per line).")
         try:
-            handle = path.open(newline="", encoding="utf-8")
+            handle = path.open(newline="", encoding="utf-8-sig")  # a byte-order mark is not data
         except OSError as exc:
-            raise SpecError(f"{where}: points_file: cannot read {path} ({exc.strerror}).") from None
+            raise SpecError(f"{where}: points_file: cannot read {path} "
+                            f"({exc.strerror or exc}).") from None
         with handle:
-            if suffix == ".csv":
-                yield from _csv_points(handle, path)
-            else:
-                yield from _jsonl_points(handle, path)
+            try:
+                if suffix == ".csv":
+                    yield from _csv_points(handle, path)
+                else:
+                    yield from _jsonl_points(handle, path)
+            except UnicodeDecodeError as exc:
+                raise SpecError(f"{path}: points_file: not UTF-8 text (byte {exc.start} of a "
+                                f"line); save it as UTF-8.") from None
+            except OSError as exc:
+                raise SpecError(f"{where}: points_file: cannot read {path} "
+                                f"({exc.strerror or exc}).") from None
 
 
 def _scalar(text: str) -> Any:
@@ -134,6 +144,14 @@ def _scalar(text: str) -> Any:
 
 def _csv_points(handle, path: Path) -> Iterator[Point]:
     reader = csv.reader(handle)
+    try:
+        yield from _csv_rows(reader, path)
+    except csv.Error as exc:
+        raise SpecError(f"{path}, line {reader.line_num}: points_file: not valid CSV "
+                        f"({exc}).") from None
+
+
+def _csv_rows(reader, path: Path) -> Iterator[Point]:
     header = next(reader, None)
     if not header or any(not h.strip() for h in header):
         raise SpecError(f"{path}, line 1: points_file: the first row must name every column.")
@@ -156,6 +174,8 @@ def _jsonl_points(handle, path: Path) -> Iterator[Point]:
         except json.JSONDecodeError as exc:
             raise SpecError(f"{path}, line {number}, column {exc.colno}: points_file: "
                             f"invalid JSON ({exc.msg}).") from None
+        except RecursionError:
+            raise SpecError(f"{path}, line {number}: points_file: nested too deeply.") from None
         if not isinstance(point, dict):
             raise SpecError(f"{path}, line {number}: points_file: each line must be a JSON "
                             f"object such as {{\"seed\": 1}}.")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from superbatch.errors import SpecError
 from superbatch.spec import Spec
@@ -31,6 +31,7 @@ class Identity:
     digest: str
     parts: dict[str, str]
     points_sha256: str | None
+    files: dict[str, str] = field(default_factory=dict)  # the worker's files, each digested
 
 
 PART_NAMES = {"spec": "the spec's worker, globals, grid, tasks or azure settings",
@@ -45,8 +46,10 @@ def job_identity(spec: Spec, state_root=None) -> Identity:
     """What names the computation ``spec`` describes (file, line on errors)."""
     parts = {"spec": _sha(spec.model.model_dump(mode="json", exclude={"collect", "backend"}))}
     points_sha = None
+    exclude = [spec.path]
     if spec.model.points_file:
         path = spec.resolve(spec.model.points_file)
+        exclude.append(path)
         try:
             points_sha = parts["points_file"] = file_sha256(path)
         except OSError as exc:
@@ -54,19 +57,36 @@ def job_identity(spec: Spec, state_root=None) -> Identity:
                             f"({exc.strerror}).") from None
     directory = spec.worker_directory
     if directory.is_dir():
-        exclude = [spec.path]
         if state_root is not None:
             exclude += [state_root, *results_written(state_root)]
         if spec.model.collect.output:
             exclude.append(spec.resolve(spec.model.collect.output))
         try:
-            parts["worker_files"] = digest_files(list(worker_files(directory, tuple(exclude))))
+            parts["worker_files"], files = digest_files(list(worker_files(directory,
+                                                                          tuple(exclude))))
         except OSError as exc:
             raise SpecError(f"{spec.where('worker', 'directory')}: worker.directory: cannot "
                             f"read {exc.filename} ({exc.strerror}).") from None
-    return Identity(_sha(parts), parts, points_sha)
+    else:
+        files = {}
+    return Identity(_sha(parts), parts, points_sha, files)
 
 
 def changed_parts(old: dict[str, str], new: dict[str, str]) -> list[str]:
     """Human names of the parts that differ between two identities."""
     return [PART_NAMES.get(k, k) for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+
+
+def describe_change(state, record, identity: Identity) -> str:
+    """What changed between a job's submission and the spec now, as precisely as known."""
+    from superbatch.workerfiles import describe_changes
+
+    what = " and ".join(changed_parts(record.identity_parts, identity.parts)) or "the spec"
+    if record.identity_parts.get("worker_files") != identity.parts.get("worker_files"):
+        old = state.read_worker_files()
+        if old is not None:
+            detail = describe_changes(old, identity.files)
+            if detail:
+                what += f" ({detail}; files that are not the worker's can be listed in " \
+                        f".superbatchignore)"
+    return what

@@ -6,10 +6,7 @@ points file and the worker's files; "latest" means the highest submission number
 """
 from __future__ import annotations
 
-import errno
-import os
 import secrets
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,8 +16,8 @@ from typing import Any
 from superbatch.backends.base import Backend, JobStatus
 from superbatch.backends.registry import backend_class
 from superbatch.codec import get_codec
-from superbatch.errors import SpecError, TasksFailed, UserError
-from superbatch.identity import Identity, changed_parts, job_identity
+from superbatch.errors import TasksFailed, TimedOut, UserError
+from superbatch.identity import Identity, changed_parts, describe_change, job_identity
 from superbatch.plan import Chunking, JobPlan, plan_from_record
 from superbatch.progress import Progress
 from superbatch.record import JobRecord
@@ -95,7 +92,7 @@ class Context:
                                   f"its spec or worker changed (they were retried)")
                 return state
         latest = entries[-1].record
-        what = " and ".join(changed_parts(latest.identity_parts, identity.parts)) or "the spec"
+        what = describe_change(self.state(latest.job_id), latest, identity)
         raise UserError(f"{what} changed since job {latest.job_id} was submitted from "
                         f"{self.spec.path}, so that job's results are for another computation. Run "
                         f"`superbatch run {self.spec.path}` to compute the current one, or "
@@ -123,42 +120,6 @@ def build_plan(ctx: Context) -> JobPlan:
     plan = JobPlan.build(ctx.spec, backend.slots(ctx.spec, ctx.parallel))
     backend.check_plan(ctx.spec, plan)
     return plan
-
-
-def check_everything(ctx: Context, output: str | None) -> JobPlan:
-    """Everything that can be checked before anything is created: the grid and its
-    tasks, the reducer (imported), the result file (writable)."""
-    plan = build_plan(ctx)
-    spec = ctx.spec
-    collect = spec.model.collect
-    if collect.reduce == "none" and (output or collect.output):
-        raise SpecError(f"{spec.where('collect', 'reduce')}: collect.reduce: none leaves the "
-                        f"outputs as files, so no result file is written; remove "
-                        f"collect.output (and --output) or choose a reducer.")
-    make_reducer(collect.reduce, [spec.directory, spec.worker_directory])
-    if output:
-        check_writable(Path(output), "--output")
-    elif collect.output:
-        check_writable(spec.resolve(collect.output),
-                       f"{spec.where('collect', 'output')}: collect.output")
-    return plan
-
-
-def check_writable(path: Path, what: str) -> None:
-    """Whether a file can be written at ``path`` (its directory may still be created)."""
-    if path.is_dir():
-        raise UserError(f"{what}: {path} is a directory; give a file name.")
-    ancestor = path.parent
-    while not ancestor.exists() and ancestor != ancestor.parent:
-        ancestor = ancestor.parent
-    try:
-        if not ancestor.is_dir():
-            raise NotADirectoryError(errno.ENOTDIR, "not a directory", str(ancestor))
-        fd, probe = tempfile.mkstemp(dir=ancestor, prefix=".superbatch-probe-")
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        raise UserError(f"{what}: cannot write {path} ({exc.strerror or exc}).") from None
 
 
 def status(ctx: Context, state: JobState) -> JobStatus:
@@ -233,7 +194,7 @@ def _same_job(ctx: Context, identity: Identity) -> JobEntry | None:
     if latest.record.identity != identity.digest:
         state = ctx.state(latest.job_id)
         if not _finished(ctx, state):
-            what = " and ".join(changed_parts(latest.record.identity_parts, identity.parts))
+            what = describe_change(state, latest.record, identity)
             raise UserError(
                 f"{what} changed since job {latest.job_id} was submitted from "
                 f"{ctx.spec.path}, and that job is not finished. Run `superbatch submit --new` to submit the "
@@ -265,6 +226,10 @@ def _resume(ctx: Context, entry: JobEntry, plan: JobPlan) -> tuple[Submission, B
         sub.notes += backend.submit(JobPlan(plan.grid, record.points_per_task), ctx.progress)
         state.update_progress(submit_state="submitted")
         sub.resumed = True
+    elif backend.status(with_failures=False).missing:
+        # Submitted, yet the service lacks tasks (lost, or deleted outside superbatch).
+        sub.notes += backend.submit(JobPlan(plan.grid, record.points_per_task), ctx.progress)
+        sub.resumed = True
     else:
         sub.reused = True
         sub.finished_at = progress.finished_at
@@ -284,6 +249,7 @@ def _new_job(ctx: Context, plan: JobPlan, identity: Identity, job_id: str,
         parallel=ctx.parallel, target=target)
     state = ctx.state(job_id)
     state.write_record(record)
+    state.write_worker_files(identity.files)
     state.update_progress(submit_state="submitting")
     backend = ctx.backend_for(state, record)
     notes = backend.submit(plan, ctx.progress)
@@ -339,6 +305,11 @@ def collect(ctx: Context, state: JobState, wait: bool, timeout: float | None = N
     record = state.read_record()
     backend = ctx.backend_for(state, record)
     status = backend.wait(timeout, ctx.progress) if wait else backend.status()
+    if wait and not status.done:
+        raise TimedOut(f"job {state.job_id} is not finished after {timeout:g} s "
+                       f"({status.completed} of {status.total} tasks completed); nothing is "
+                       f"wrong: `superbatch collect --wait` waits again.",
+                       details={"status": status.to_json()})
     notes: list[str] = []
     if status.done:
         notes += backend.seal()

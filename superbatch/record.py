@@ -61,13 +61,16 @@ class JobRecord(Frozen):
 
 
 class RetryRound(Frozen):
-    """Tasks sent to run again: ``from_failed`` had failed, ``from_unfinished`` never ended
-    (their job was cancelled). ``submitted`` once every task is in."""
+    """Tasks sent to run (again) in another Batch job: ``from_failed`` had failed,
+    ``from_unfinished`` never ended (their job was cancelled), ``from_missing`` were never
+    in the job (lost before the reconciliation existed, or deleted outside superbatch).
+    ``submitted`` once every task is in."""
 
     job: str
     task_ids: list[str]
     from_failed: int = 0
     from_unfinished: int = 0
+    from_missing: int = 0
     submitted: bool = False
 
 

@@ -9,17 +9,22 @@ from pathlib import Path
 from typing import Any
 
 from superbatch.codec import to_jsonable
+from superbatch.errors import UserError
 from superbatch.state import atomic_write_bytes
 
 
 def format_value(value: Any) -> str:
-    """The result as one line: a number as Python prints it, anything else as JSON."""
+    """The result as one line: a number as Python prints it, anything else as JSON (or, for
+    objects JSON cannot hold, as Python shows them)."""
     plain = to_jsonable(value)
     if isinstance(plain, float):
         return repr(plain)
     if isinstance(plain, (int, str)) and not isinstance(plain, bool):
         return str(plain)
-    return json.dumps(plain)
+    try:
+        return json.dumps(plain)
+    except (TypeError, ValueError):
+        return repr(value)
 
 
 def _csv_bytes(value: Any) -> bytes:
@@ -38,21 +43,34 @@ def _csv_bytes(value: Any) -> bytes:
     return buf.getvalue().encode()
 
 
-def write_result(value: Any, path: Path) -> None:
-    """Write ``value`` atomically in the format named by ``path``'s extension."""
-    suffix = path.suffix.lower()
+def _encode(value: Any, suffix: str) -> bytes:
     if suffix == ".json":
-        data = (json.dumps(to_jsonable(value), indent=2) + "\n").encode()
-    elif suffix == ".npy":
+        return (json.dumps(to_jsonable(value), indent=2) + "\n").encode()
+    if suffix == ".npy":
         import numpy as np
 
         buf = io.BytesIO()
         np.save(buf, np.asarray(value), allow_pickle=False)
-        data = buf.getvalue()
-    elif suffix == ".pkl":
-        data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-    elif suffix == ".csv":
-        data = _csv_bytes(value)
-    else:  # the spec model refuses other extensions
-        raise ValueError(f"unsupported result format {suffix!r}")
+        return buf.getvalue()
+    if suffix == ".pkl":
+        return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    if suffix == ".csv":
+        return _csv_bytes(value)
+    raise ValueError(f"unsupported result format {suffix!r}")  # the spec refuses others
+
+
+def write_result(value: Any, path: Path) -> None:
+    """Write ``value`` atomically in the format named by ``path``'s extension.
+
+    A value the format cannot hold (objects in .npy, a set in .json, ...) is a UserError
+    that says which format would.
+    """
+    suffix = path.suffix.lower()
+    try:
+        data = _encode(value, suffix)
+    except (TypeError, ValueError, pickle.PicklingError, AttributeError) as exc:
+        raise UserError(f"the result ({type(value).__name__}) cannot be written as {suffix} "
+                        f"to {path} ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); "
+                        f"choose another extension (.pkl holds any Python value) and collect "
+                        f"again: the outputs are kept.") from None
     atomic_write_bytes(path, data)

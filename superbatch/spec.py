@@ -6,7 +6,9 @@ downstream sees the raw YAML dicts.
 from __future__ import annotations
 
 import difflib
+import os
 import hashlib
+import math
 import re
 import typing
 from dataclasses import dataclass
@@ -60,6 +62,8 @@ class RangeAxis(StrictModel):
     @field_validator("range")
     @classmethod
     def _step_not_zero(cls, v: list) -> list:
+        if any(isinstance(x, float) and not math.isfinite(x) for x in v):
+            raise ValueError("a range takes finite numbers (not .inf, .nan or 1e400)")
         if len(v) == 3 and v[2] == 0:
             raise ValueError("the step of a range cannot be 0")
         return v
@@ -77,6 +81,13 @@ class LinspaceAxis(StrictModel):
     """``{linspace: [start, stop, count]}``: evenly spaced, stop inclusive."""
 
     linspace: tuple[float, float, Annotated[int, Field(ge=1)]]
+
+    @field_validator("linspace")
+    @classmethod
+    def _finite(cls, v: tuple) -> tuple:
+        if not (math.isfinite(v[0]) and math.isfinite(v[1])):
+            raise ValueError("linspace takes finite start and stop (not .inf, .nan or 1e400)")
+        return v
 
     def values(self) -> Sequence:
         start, stop, count = self.linspace
@@ -334,7 +345,11 @@ class Spec:
 
     def resolve(self, relative: str) -> Path:
         """A path from the spec, relative to the spec's directory."""
-        return (self.directory / relative).resolve()
+        path = self.directory / relative
+        try:
+            return path.resolve()
+        except (OSError, RuntimeError):  # a symbolic link loop: opening it will say so
+            return Path(os.path.abspath(path))
 
     @property
     def worker_directory(self) -> Path:

@@ -34,6 +34,8 @@ RECORD = "record.json"
 PROGRESS = "progress.json"
 JOURNAL = "journal.jsonl"
 LEGACY_MANIFEST = "manifest.json"
+WORKER_FILES = "worker-files.json"
+MAX_LISTED_FILES = 20_000
 JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 FILE_MODE = 0o666  # before the umask, as ordinary tools create files
 
@@ -264,6 +266,19 @@ class JobState:
             atomic_write_bytes(self.progress_path,
                                (progress.model_dump_json(indent=2) + "\n").encode())
             return progress
+
+    # -- the worker's files at submit (to say which changed) ----------------------------
+
+    def write_worker_files(self, files: dict[str, str]) -> None:
+        if len(files) <= MAX_LISTED_FILES:
+            atomic_write_json(self.dir / WORKER_FILES, files)
+
+    def read_worker_files(self) -> dict[str, str] | None:
+        try:
+            data = json.loads((self.dir / WORKER_FILES).read_text())
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
 
     # -- the journal --------------------------------------------------------------------
 

@@ -68,9 +68,10 @@ def worker_files(directory: Path, also_exclude: tuple[Path, ...] = ()) -> Iterat
             yield WorkerFile(path, relative, st.st_size, bool(st.st_mode & 0o111))
 
 
-def digest_files(files: list[WorkerFile]) -> str:
-    """SHA-256 over every file's path, executable bit and content."""
+def digest_files(files: list[WorkerFile]) -> tuple[str, dict[str, str]]:
+    """SHA-256 over every file's path, executable bit and content; and each file's own."""
     total = hashlib.sha256()
+    each: dict[str, str] = {}
     for f in files:
         total.update(f.relative.encode() + b"\0" + (b"x" if f.executable else b"-") + b"\0")
         h = hashlib.sha256()
@@ -78,4 +79,17 @@ def digest_files(files: list[WorkerFile]) -> str:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 h.update(block)
         total.update(h.digest())
-    return total.hexdigest()
+        each[f.relative] = h.hexdigest() + ("x" if f.executable else "")
+    return total.hexdigest(), each
+
+
+def describe_changes(old: dict[str, str], new: dict[str, str], limit: int = 5) -> str:
+    """``changed: a.py; added: b.py`` (the first few of each)."""
+    parts = []
+    for label, names in (("changed", [n for n in new if n in old and old[n] != new[n]]),
+                         ("added", [n for n in new if n not in old]),
+                         ("removed", [n for n in old if n not in new])):
+        if names:
+            more = f" and {len(names) - limit} more" if len(names) > limit else ""
+            parts.append(f"{label}: {', '.join(sorted(names)[:limit])}{more}")
+    return "; ".join(parts)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
+import shlex
 import signal
 import sys
 import traceback
@@ -22,6 +24,11 @@ from superbatch.errors import (EXIT_BAD_INPUT, EXIT_INFRA, EXIT_INTERNAL, EXIT_I
 
 JSON_KEY = "superbatch.json"
 RERUN_KEY = "superbatch.rerun"
+ARGS_KEY = "superbatch.args"
+SPEC_KEY = "superbatch.spec"
+FLAGS_KEY = "superbatch.flags"
+JOB_COMMANDS = ("validate", "plan", "submit", "status", "collect", "run", "logs", "retry",
+                "cancel", "delete")
 INFRA_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EMFILE, errno.ENFILE, errno.ENOMEM}
 
 
@@ -41,7 +48,7 @@ class Output:
 
     def line(self, text: str = "") -> None:
         if not self.as_json and not self.quiet:
-            click.echo(text)
+            click.echo(hinted(text))
 
     def result(self, text: str) -> None:
         """The last line: printed unless ``--json`` (which carries it) or ``--quiet``."""
@@ -49,13 +56,35 @@ class Output:
 
     def note(self, text: str) -> None:
         """Side information: stderr, so stdout stays parseable."""
-        click.echo(text, err=True)
+        click.echo(hinted(text), err=True)
 
     def json(self, data: dict) -> None:
         if self.as_json:
             from superbatch.codec import to_jsonable
 
-            click.echo(json.dumps(to_jsonable(data)))
+            try:
+                text = json.dumps(to_jsonable(data))
+            except (TypeError, ValueError) as exc:
+                from superbatch.errors import UserError
+
+                raise UserError(f"the result cannot be written as JSON ({exc}); drop --json, "
+                                f"or write it to a .pkl file with --output.") from None
+            click.echo(text)
+
+
+def set_hint_context(spec: str, flags: list[str]) -> None:
+    """The spec and the flags that every suggested command should repeat."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.meta[SPEC_KEY], ctx.meta[FLAGS_KEY] = spec, flags
+
+
+def hinted(text: str) -> str:
+    """``text`` with its suggested commands completed (for notes printed on success)."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return text
+    return complete_hints(text, ctx.meta.get(SPEC_KEY), ctx.meta.get(FLAGS_KEY, []))
 
 
 def set_rerun(command: str) -> None:
@@ -66,16 +95,38 @@ def set_rerun(command: str) -> None:
 
 
 def _wants_json(ctx: click.Context) -> bool:
+    """--json as the command parsed it; for a usage error before that, as it was given."""
     if JSON_KEY in ctx.meta:
         return bool(ctx.meta[JSON_KEY])
-    pending = list(getattr(ctx, "_protected_args", []) or []) + list(ctx.args or [])
-    return "--json" in pending
+    return "--json" in ctx.meta.get(ARGS_KEY, ())
+
+
+HINT = re.compile(r"`superbatch (" + "|".join(JOB_COMMANDS) + r")\b([^`]*)`")
+
+
+def complete_hints(message: str, spec: str | None, flags: list[str]) -> str:
+    """Make every ``superbatch CMD`` a message suggests name the spec and repeat the flags
+    that matter (--backend, --state-dir, --job-id), so that it can be run as it is."""
+    if not spec:
+        return message
+
+    def complete(match: re.Match) -> str:
+        command, rest = match.group(1), match.group(2)
+        words = shlex.split(rest) if rest.strip() else []
+        if not any(w.endswith((".yaml", ".yml")) or w == spec for w in words):
+            words.insert(0, spec)
+        for flag, value in zip(flags[::2], flags[1::2]):
+            if flag not in words:
+                words += [flag, value]
+        return "`" + shlex.join(["superbatch", command, *words]) + "`"
+
+    return HINT.sub(complete, message)
 
 
 def _fail(ctx: click.Context, message: str, code: int, details: dict | None = None) -> None:
     from superbatch.redact import redact
 
-    message = redact(message)
+    message = redact(complete_hints(message, ctx.meta.get(SPEC_KEY), ctx.meta.get(FLAGS_KEY, [])))
     if _wants_json(ctx):
         from superbatch.codec import to_jsonable
 
@@ -94,13 +145,15 @@ def _os_error(exc: OSError) -> tuple[str, int]:
 
 def _rerun(ctx: click.Context) -> str:
     command = ctx.meta.get(RERUN_KEY)
-    return f" To resume: `{command}`." if command else ""
+    return f" To go on: `{command}`." if command else ""
 
 
 class SuperbatchGroup(click.Group):
     """Turns every failure into one paragraph on stderr and the contract's exit code."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        # The command's own arguments, before click hands them on (for usage errors).
+        ctx.meta[ARGS_KEY] = [*(getattr(ctx, "_protected_args", None) or ()), *ctx.args]
         try:
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.exceptions.Abort):

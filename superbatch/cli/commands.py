@@ -13,7 +13,7 @@ from superbatch.cli.app import Output, cli
 from superbatch.cli.options import (SPEC, backend_option, collect_options, job_id_option,
                                     json_option, load_context, new_option, parallel_option,
                                     remember_rerun, state_dir_option)
-from superbatch.errors import EXIT_TASKS_FAILED, TimedOut, UserError
+from superbatch.errors import EXIT_TASKS_FAILED, UserError
 
 SHOWN_POINTS = 3
 
@@ -41,7 +41,7 @@ def _time(seconds: float | None) -> str:
 @json_option
 def validate(spec_path: str, backend: str | None, as_json: bool) -> None:
     """Parse and check the spec (nothing is created); print the task count."""
-    from superbatch.jobs import check_everything
+    from superbatch.checks import check_everything
 
     out = Output(as_json)
     ctx = load_context(spec_path, backend, None)
@@ -61,8 +61,9 @@ def validate(spec_path: str, backend: str | None, as_json: bool) -> None:
 @json_option
 def plan(spec_path: str, backend: str | None, limit: int, as_json: bool) -> None:
     """Dry run: show the tasks and their inputs; create nothing."""
+    from superbatch.checks import check_everything
     from superbatch.codec import to_jsonable
-    from superbatch.jobs import check_everything, worker_command
+    from superbatch.jobs import worker_command
 
     out = Output(as_json)
     ctx = load_context(spec_path, backend, None)
@@ -124,15 +125,16 @@ def _announce(out: Output, ctx, sub) -> None:
 @json_option
 def submit(spec_path, backend, state_dir, parallel, new, as_json) -> None:
     """Create everything and add the tasks; print the job id."""
+    from superbatch.checks import check_everything
     from superbatch import jobs
     from superbatch.progress import Progress
 
     out = Output(as_json)
     ctx = load_context(spec_path, backend, state_dir, parallel)
-    jobs.check_everything(ctx, None)
-    remember_rerun("submit", spec_path, ctx, None)
+    check_everything(ctx, None)
+    remember_rerun("submit", None)
     sub, be = jobs.submit(ctx, new=new)
-    remember_rerun("submit", spec_path, ctx, sub.job_id)
+    remember_rerun("submit", sub.job_id)
     be.start(foreground=False, progress=Progress(enabled=False))
     _announce(out, ctx, sub)
     out.line(sub.job_id)
@@ -165,12 +167,7 @@ def _report_collected(out: Output, collected) -> None:
 def _collect(ctx, out, state, wait, timeout, allow_missing, output):
     from superbatch import jobs
 
-    collected = jobs.collect(ctx, state, wait, timeout, allow_missing, output)
-    if wait and timeout is not None and not collected.status.done and collected.missing:
-        raise TimedOut(f"job {state.job_id} is not finished after {timeout:g} s "
-                       f"({collected.status.completed} of {collected.status.total} tasks "
-                       f"completed); nothing is wrong: run `superbatch collect --wait` again.")
-    _report_collected(out, collected)
+    _report_collected(out, jobs.collect(ctx, state, wait, timeout, allow_missing, output))
 
 
 @cli.command()
@@ -184,15 +181,16 @@ def _collect(ctx, out, state, wait, timeout, allow_missing, output):
 def collect(spec_path, backend, state_dir, job_id, wait, timeout, allow_missing, output, quiet,
             as_json) -> None:
     """Download every task's output, reduce, print the result as the last line."""
+    from superbatch.checks import check_everything
     from superbatch import jobs
 
     out = Output(as_json, quiet)
-    ctx = load_context(spec_path, backend, state_dir)
-    jobs.check_everything(ctx, output)
+    ctx = load_context(spec_path, backend, state_dir, job_id=job_id)
+    check_everything(ctx, output)
     state = ctx.find_job(job_id, for_results=True)
     for note in ctx.notes:
         out.note(f"note: {note}")
-    remember_rerun("collect", spec_path, ctx, state.job_id, ("--wait",) if wait else ())
+    remember_rerun("collect", state.job_id, ("--wait",) if wait else ())
     _collect(ctx, out, state, wait, timeout, allow_missing, output)
 
 
@@ -207,14 +205,15 @@ def collect(spec_path, backend, state_dir, job_id, wait, timeout, allow_missing,
 def run(spec_path, backend, state_dir, parallel, new, timeout, allow_missing, output, quiet,
         as_json) -> None:
     """Submit, wait and collect (reusing a finished job that computes the same)."""
+    from superbatch.checks import check_everything
     from superbatch import jobs
 
     out = Output(as_json, quiet)
     ctx = load_context(spec_path, backend, state_dir, parallel)
-    jobs.check_everything(ctx, output)
-    remember_rerun("run", spec_path, ctx, None)
+    check_everything(ctx, output)
+    remember_rerun("run", None)
     sub, be = jobs.submit(ctx, new=new)
-    remember_rerun("collect", spec_path, ctx, sub.job_id, ("--wait",))
+    remember_rerun("collect", sub.job_id, ("--wait",))
     _announce(out, ctx, sub)
     # With a timeout the job runs in the background, so that it goes on after we stop.
     be.start(foreground=timeout is None, progress=ctx.progress)
@@ -257,9 +256,9 @@ def status(spec_path, backend, state_dir, job_id, as_json) -> None:
     from superbatch import jobs
 
     out = Output(as_json)
-    ctx = load_context(spec_path, backend, state_dir)
+    ctx = load_context(spec_path, backend, state_dir, job_id=job_id)
     state = ctx.find_job(job_id)
-    remember_rerun("status", spec_path, ctx, state.job_id)
+    remember_rerun("status", state.job_id)
     st = jobs.status(ctx, state)
     for note in ctx.notes:
         out.note(f"note: {note}")
@@ -285,9 +284,9 @@ def logs(spec_path, task_id, backend, state_dir, job_id, stream, as_json) -> Non
     from superbatch.state import check_job_id
 
     out = Output(as_json)
-    ctx = load_context(spec_path, backend, state_dir)
+    ctx = load_context(spec_path, backend, state_dir, job_id=job_id)
     state = ctx.find_job(job_id)
-    remember_rerun("logs", spec_path, ctx, state.job_id, (task_id,) if task_id else ())
+    remember_rerun("logs", state.job_id, (task_id,) if task_id else ())
     be = ctx.backend_for(state)
     if task_id is None:
         st = be.status()
@@ -317,9 +316,9 @@ def retry(spec_path, task_ids, backend, state_dir, job_id, as_json) -> None:
     from superbatch import jobs
 
     out = Output(as_json)
-    ctx = load_context(spec_path, backend, state_dir)
+    ctx = load_context(spec_path, backend, state_dir, job_id=job_id)
     state = ctx.find_job(job_id)
-    remember_rerun("retry", spec_path, ctx, state.job_id, tuple(task_ids))
+    remember_rerun("retry", state.job_id, tuple(task_ids))
     requeued = jobs.retry(ctx, state, list(task_ids) or None)
     for note in ctx.notes:
         out.note(f"note: {note}")
@@ -338,7 +337,7 @@ def retry(spec_path, task_ids, backend, state_dir, job_id, as_json) -> None:
 def cancel(spec_path, backend, state_dir, job_id, as_json) -> None:
     """Stop the job: running tasks are ended (as failed), no more start; `retry` resumes."""
     out = Output(as_json)
-    ctx = load_context(spec_path, backend, state_dir)
+    ctx = load_context(spec_path, backend, state_dir, job_id=job_id)
     state = ctx.find_job(job_id)
     ctx.backend_for(state).cancel()
     out.line(f"job {state.job_id}: cancelled")
@@ -358,10 +357,10 @@ def cancel(spec_path, backend, state_dir, job_id, as_json) -> None:
 def delete(spec_path, backend, state_dir, job_id, include_pool, yes, as_json) -> None:
     """Remove what the job created (its cloud resources and its local state)."""
     out = Output(as_json)
-    ctx = load_context(spec_path, backend, state_dir)
+    ctx = load_context(spec_path, backend, state_dir, job_id=job_id)
     state = ctx.find_job(job_id)
     if not yes:
-        if not sys.stdin.isatty():
+        if not can_prompt():
             raise UserError(f"refusing to delete job {state.job_id} without --yes (no "
                             f"terminal to confirm on).")
         if not click.confirm(f"Delete job {state.job_id} and everything it created?",
@@ -373,6 +372,11 @@ def delete(spec_path, backend, state_dir, job_id, include_pool, yes, as_json) ->
     for item in removed:
         out.line(f"deleted {item}")
     out.json({"ok": True, "job_id": state.job_id, "deleted": removed})
+
+
+def can_prompt() -> bool:
+    """Whether a person can answer a question (stdin is a terminal)."""
+    return sys.stdin.isatty()
 
 
 # -- tools ---------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ import shlex
 
 import click
 
-from superbatch.cli.app import set_rerun
+from superbatch.cli.app import hinted, set_hint_context, set_rerun
 
 OUTPUT_SUFFIXES = (".json", ".npy", ".pkl", ".csv")
 
@@ -89,36 +89,27 @@ def collect_options(f):
 SPEC = click.argument("spec_path", metavar="JOB.yaml", type=click.Path(dir_okay=True))
 
 
-def rerun_command(command: str, spec_path: str, *, backend: str | None = None,
-                  state_dir: str | None = None, job_id: str | None = None,
-                  extra: tuple[str, ...] = ()) -> str:
-    """``superbatch COMMAND SPEC`` with the flags that matter to resume it."""
-    words = ["superbatch", command, spec_path, *extra]
-    for flag, value in (("--backend", backend), ("--state-dir", state_dir),
-                        ("--job-id", job_id)):
-        if value:
-            words += [flag, value]
-    return shlex.join(words)
-
-
 def load_context(spec_path: str, backend: str | None, state_dir: str | None,
-                 parallel: int | None = None):
-    """The spec, checked for its backend, and where its state lives."""
+                 parallel: int | None = None, job_id: str | None = None):
+    """The spec, checked for its backend, and where its state lives.
+
+    Every command suggested from here on names this spec and repeats --backend, --state-dir
+    and --job-id when they were given.
+    """
     from superbatch.jobs import make_context
     from superbatch.spec import load_spec
 
+    flags = []
+    for flag, value in (("--backend", backend), ("--state-dir", state_dir),
+                        ("--job-id", job_id)):
+        if value:
+            flags += [flag, value]
+    set_hint_context(spec_path, flags)
     return make_context(load_spec(spec_path), backend, state_dir, parallel)
 
 
-def remember_rerun(command: str, spec_path: str, ctx, job_id: str | None,
-                   extra: tuple[str, ...] = ()) -> None:
-    set_rerun(rerun_command(command, spec_path, backend=ctx.backend_name
-                            if ctx.backend_name != ctx.spec.model.backend else None,
-                            state_dir=_explicit_state_dir(ctx), job_id=job_id, extra=extra))
-
-
-def _explicit_state_dir(ctx) -> str | None:
-    from superbatch.state import STATE_DIRNAME
-
-    default = ctx.spec.directory / STATE_DIRNAME
-    return None if ctx.state_root == default else str(ctx.state_root)
+def remember_rerun(command: str, job_id: str | None = None, extra: tuple[str, ...] = ()
+                   ) -> None:
+    """The command that goes on with what this one does, for interruptions and failures."""
+    words = ["superbatch", command, *extra] + (["--job-id", job_id] if job_id else [])
+    set_rerun(hinted("`" + shlex.join(words) + "`").strip("`"))

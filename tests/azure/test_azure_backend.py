@@ -167,6 +167,17 @@ def test_wrong_key_is_exit_2_naming_the_variables(demo_rig):
                      env={"AZURE_BATCH_ACCESS_KEY": wrong})
     assert result.code == 2
     assert "AZURE_BATCH_ACCESS_KEY" in result.stderr and wrong not in result.stderr
+    # tried with a read-only call first: no container, no pool, no state
+    assert not rig.container(container_name(rig)).exists()
+    assert not (rig.spec.parent / ".superbatch").exists()
+    assert list(rig.client().list_pools()) == []
+    wrong_storage = rig.connection_string.replace("AccountKey=Eby8", "AccountKey=Xby8")
+    result = rig.run("submit", rig.spec, "--backend", "azure",
+                     env={"AZURE_STORAGE_CONNECTION_STRING": wrong_storage})
+    assert result.code == 2 and "AZURE_STORAGE" in result.stderr
+    assert not rig.container(container_name(rig)).exists()
+    assert not (rig.spec.parent / ".superbatch").exists()
+    assert list(rig.client().list_pools()) == []
 
 
 def test_existing_pool_that_differs_is_reported(demo_rig):

@@ -19,7 +19,8 @@ from superbatch.backends.azure.pool import ensure_pool
 from superbatch.backends.azure.retry import with_retries
 from superbatch.backends.azure.session import Session
 from superbatch.backends.azure.storage import Storage
-from superbatch.backends.azure.submit import Submitter, reconcile, registry_reference
+from superbatch.backends.azure.submit import (Submitter, missing_tasks, reconcile,
+                                              registry_reference)
 from superbatch.backends.azure.target import AzureTarget, config_blob, job_container_name
 from superbatch.backends.base import Backend, JobStatus, TaskLogs
 from superbatch.codec import get_codec
@@ -77,7 +78,7 @@ class AzureBackend(Backend):
         storage = Storage(creds.storage_credentials(), spec.model.azure.transfer_concurrency)
         if spec.model.azure.registry:
             creds.registry_credentials(spec.model.azure.registry.server)
-        hint = "Nothing was created; run the same command again."
+        hint = "Nothing was created: run the command again when the service answers."
         client = batch.client(retry_total=1, retry_backoff_factor=0.2)
         pool_id = spec.model.azure.pool.id
         try:
@@ -112,6 +113,17 @@ class AzureBackend(Backend):
         notes = ensure_pool(s, registry_reference(s))
         sub = Submitter(s, s.job_id, progress)
         sub.ensure_job()
+        if sub.job_completed():
+            # Every task it held has run; what it lacks goes to a new Batch job.
+            recovered = {t for r in s.state.read_progress().retries for t in r.task_ids}
+            lacking = [t.id for t in missing_tasks(plan.tasks(), sub.held_task_ids())
+                       if t.id not in recovered]
+            if lacking:
+                lifecycle.add_missing(s, lacking)
+                notes.append(f"job {s.job_id} lacked {len(lacking)} tasks; they run in "
+                             f"another Batch job of the submission")
+            lifecycle.finish_rounds(s)
+            return notes
         ctx = sub.context(expiry, plan.multi_point)
         sub.add(plan.points_with_tasks(), plan.task_count, ctx, expiry)
         reconcile(sub, list(plan.tasks()), lifecycle.points_of(plan), ctx, expiry)

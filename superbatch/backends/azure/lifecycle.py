@@ -94,6 +94,17 @@ def retry(session: Session, task_ids: list[str] | None) -> list[str]:
     return chosen
 
 
+def add_missing(session: Session, task_ids: list[str]) -> None:
+    """Tasks the job's Batch job lacks but can no longer take (it completed): a new round."""
+    finish_rounds(session)
+    progress = session.state.read_progress()
+    round_ = RetryRound(job=retry_job_id(session.job_id, len(progress.retries) + 1),
+                        task_ids=task_ids, from_missing=len(task_ids))
+    session.state.update_progress(lambda p: p.model_copy(update={
+        "retries": [*p.retries, round_], "finished_at": None, "final_status": None}))
+    add_round(session, plan_from_record(session.record), round_)
+
+
 def _unfinished(session: Session) -> set[str]:
     """Tasks whose latest Batch job did not complete them (they never ran or never ended)."""
     latest: dict[str, str] = {}

@@ -60,11 +60,12 @@ def _live_status(session: Session, progress, with_failures: bool) -> JobStatus:
         if with_failures and counts.failed:
             for failure in _failures(session, job_id):
                 latest[failure.task_id] = (job_id, failure)
-    if progress.submit_state == "submitted" and held < total:
+    recovered = sum(r.from_missing for r in progress.retries)
+    if progress.submit_state == "submitted" and held + recovered < total:
         # Task counts may lag behind; the listing is authoritative.
         held = len(session.call(lambda: list(session.client.list_tasks(jobs[0], select=["id"])),
                                 f"list tasks of {jobs[0]}"))
-        st.missing = max(0, total - held)
+        st.missing = max(0, total - held - recovered)
         if st.missing:
             st.notes.append(f"{st.missing} of the job's {total} tasks are missing on the "
                             f"service: `superbatch submit` adds them")
@@ -77,7 +78,7 @@ def _live_status(session: Session, progress, with_failures: bool) -> JobStatus:
         if job.state in ("completed", "terminating") and st.running == 0 \
                 and progress.submit_state == "submitted":
             st.job_state = "terminated"  # ended before its tasks did (e.g. terminated)
-            reason = job.execution_info.terminate_reason if job.execution_info else None
+            reason = job.execution_info.termination_reason if job.execution_info else None
             if reason and reason != "AllTasksComplete":
                 st.notes.append(f"the Batch job ended early: {reason}")
     if with_failures:

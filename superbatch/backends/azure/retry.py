@@ -20,7 +20,7 @@ from superbatch.redact import redact
 
 T = TypeVar("T")
 RETRYABLE_STATUS = {408, 429, 500, 502, 503, 504}
-UNREACHABLE_ATTEMPTS = 3
+UNREACHABLE_ATTEMPTS = 2
 
 
 def attempts() -> int:
@@ -44,8 +44,9 @@ def is_auth_failure(exc: BaseException) -> bool:
     return isinstance(exc, HttpResponseError) and exc.status_code in (401, 403)
 
 
-def with_retries(call: Callable[[], T], what: str, rerun_hint: str) -> T:
-    """Run ``call``, retrying transient failures; past the budget raise InfraError (exit 3)."""
+def with_retries(call: Callable[[], T], what: str, outcome: str) -> T:
+    """Run ``call``, retrying transient failures; past the budget raise InfraError (exit 3)
+    whose message ends with ``outcome`` (what state things are in)."""
     budget = attempts()
     attempt = 0
     while True:
@@ -67,7 +68,7 @@ def with_retries(call: Callable[[], T], what: str, rerun_hint: str) -> T:
                 exc, ServiceRequestError) else budget
             if attempt >= limit:
                 raise InfraError(f"{what}: the service kept failing after {attempt} attempts "
-                                 f"({describe(exc)}). Nothing is lost: {rerun_hint}") from None
+                                 f"({describe(exc)}). {outcome}") from None
             time.sleep(backoff_seconds(attempt - 1))
 
 

@@ -81,8 +81,8 @@ class Session:
 
     def call(self, fn, what: str):
         """``fn()`` with superbatch's retry budget (exit 3 past it, exit 2 on credentials)."""
-        return with_retries(fn, what, f"Nothing is lost: run the same command again to "
-                                      f"resume (job {self.job_id}).")
+        return with_retries(fn, what, f"Nothing is lost (job {self.job_id}): run the same "
+                                      f"command again to resume.")
 
     def refused(self, exc: HttpResponseError, what: str) -> Exception:
         if exc.status_code in (401, 403):

@@ -80,6 +80,12 @@ class Submitter:
                             f"created by this submission; submit again with --new for a new "
                             f"job id.")
 
+    def job_completed(self) -> bool:
+        s = self.session
+        job = s.call(lambda: s.client.get_job(self.batch_job_id, select=["id", "state"]),
+                     f"get job {self.batch_job_id}")
+        return job.state in ("completed", "terminating")
+
     def finish_job(self) -> None:
         """Now that every task is in, let the job end by itself when they complete."""
         from azure.batch import models as bm

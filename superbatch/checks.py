@@ -1,0 +1,76 @@
+"""Everything that can be checked before anything is created: the grid and its tasks (with
+the backend's limits), values a JSON worker could not read, the reducer (imported), and the
+result file (writable). ``validate`` runs exactly these, and so does every command before it
+creates or runs anything."""
+from __future__ import annotations
+
+import errno
+import os
+import tempfile
+from pathlib import Path
+
+from superbatch.codec import json_problem
+from superbatch.errors import SpecError, UserError
+from superbatch.plan import JobPlan
+from superbatch.reduce import make_reducer
+from superbatch.spec import Spec, ZipAxis
+
+
+def check_everything(ctx, output: str | None) -> JobPlan:
+    """The spec's plan, once every check passed (SpecError/UserError, exit 2, otherwise)."""
+    from superbatch.jobs import build_plan
+
+    plan = build_plan(ctx)
+    spec = ctx.spec
+    if spec.model.worker.format == "json":
+        check_json_values(spec)
+    collect = spec.model.collect
+    if collect.reduce == "none" and (output or collect.output):
+        raise SpecError(f"{spec.where('collect', 'reduce')}: collect.reduce: none leaves the "
+                        f"outputs as files, so no result file is written; remove "
+                        f"collect.output (and --output) or choose a reducer.")
+    make_reducer(collect.reduce, [spec.directory, spec.worker_directory])
+    if output:
+        check_writable(Path(output), "--output")
+    elif collect.output:
+        check_writable(spec.resolve(collect.output),
+                       f"{spec.where('collect', 'output')}: collect.output")
+    return plan
+
+
+def check_json_values(spec: Spec) -> None:
+    """With ``format: json`` the globals and the points travel as JSON: no dates, no sets..."""
+    model = spec.model
+    sources: list[tuple[tuple, object]] = [(("globals",), model.globals)]
+    for name, axis in (model.parameters or {}).items():
+        axes = axis.zip.items() if isinstance(axis, ZipAxis) else [(name, axis)]
+        for key, values in axes:
+            if isinstance(values, list):
+                sources.append((("parameters", name) if key == name
+                                else ("parameters", name, key), values))
+    if model.points is not None:
+        sources.append((("points",), model.points))
+    for loc, value in sources:
+        found = json_problem(value, loc)
+        if found:
+            where, reason = found
+            raise SpecError(f"{spec.where(*where)}: {'.'.join(str(p) for p in where)}: "
+                            f"{reason}, but worker.format is json (quote a date to keep it "
+                            f"as text).")
+
+
+def check_writable(path: Path, what: str) -> None:
+    """Whether a file can be written at ``path`` (its directory may still be created)."""
+    if path.is_dir():
+        raise UserError(f"{what}: {path} is a directory; give a file name.")
+    ancestor = path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    try:
+        if not ancestor.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, "not a directory", str(ancestor))
+        fd, probe = tempfile.mkstemp(dir=ancestor, prefix=".superbatch-probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise UserError(f"{what}: cannot write {path} ({exc.strerror or exc}).") from None
