@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test setup setup-python setup-node bench clean
+.PHONY: demo test test-fast lint format setup setup-python setup-node bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,8 +27,21 @@ setup: setup-python setup-node
 demo: setup-python
 	$(BIN)/superbatch run jobs/sum-of-powers.yaml
 
-test: setup
+# Everything (what CI runs): the linter, then every test tier.
+test: setup lint
 	$(BIN)/python -m pytest -q
+
+# The unit tier alone: in-process, no services, well under a minute.
+test-fast: setup-python
+	$(BIN)/python -m pytest -q tests/unit
+
+lint: setup-python
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check superbatch tests bench
+
+format: setup-python
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format superbatch tests bench
 
 bench: setup
 	$(BIN)/python -m bench

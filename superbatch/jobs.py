@@ -7,12 +7,12 @@ points file and the worker's files; "latest" means the highest submission number
 from __future__ import annotations
 
 import secrets
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from superbatch import clock
 from superbatch.backends.base import Backend, JobStatus
 from superbatch.backends.registry import backend_class
 from superbatch.codec import get_codec
@@ -243,7 +243,7 @@ def _new_job(ctx: Context, plan: JobPlan, identity: Identity, job_id: str,
         job_id=job_id, sequence=next_sequence(ctx.state_root), token=secrets.token_hex(16),
         backend=ctx.backend_name, spec_path=str(spec.path), spec=spec.model,
         identity=identity.digest, identity_parts=identity.parts,
-        points_sha256=identity.points_sha256, created=time.time(),
+        points_sha256=identity.points_sha256, created=clock.now(),
         point_count=plan.point_count, task_count=plan.task_count,
         points_per_task=plan.points_per_task, command=worker_command(spec, ctx.backend),
         parallel=ctx.parallel, target=target)
@@ -314,7 +314,7 @@ def collect(ctx: Context, state: JobState, wait: bool, timeout: float | None = N
     if status.done:
         notes += backend.seal()
         if state.read_progress().finished_at is None:
-            state.update_progress(finished_at=time.time())
+            state.update_progress(finished_at=clock.now())
     points = record.point_count
     notes += backend.fetch_outputs(range(points), ctx.progress)
     missing = [i for i in range(points) if not backend.output_path(i).exists()]
@@ -338,7 +338,7 @@ def collect(ctx: Context, state: JobState, wait: bool, timeout: float | None = N
         write_result(result, path)
         written = str(path)
     cleaned = backend.cleanup_after_collect() if not missing and status.done else []
-    state.update_progress(collected_at=time.time())
+    state.update_progress(collected_at=clock.now())
     return Collected(state.job_id, result, points, missing, written, status, notes, cleaned)
 
 

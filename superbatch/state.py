@@ -173,7 +173,10 @@ def state_root(spec_dir: Path, override: str | Path | None = None) -> Path:
 
 def new_job_id(name: str) -> str:
     """``<name>-<UTC yyyymmdd-hhmmss>-<4 hex>``: at most 61 characters, a valid Batch id."""
-    return f"{name}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{secrets.token_hex(2)}"
+    from superbatch import clock
+
+    stamp = time.strftime('%Y%m%d-%H%M%S', time.gmtime(clock.now()))
+    return f"{name}-{stamp}-{secrets.token_hex(2)}"
 
 
 @dataclass

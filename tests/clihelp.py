@@ -30,11 +30,26 @@ class Result:
 def superbatch(*args, cwd=None, env=None, timeout=120) -> Result:
     full_env = dict(os.environ)
     full_env.pop("SUPERBATCH_STATE_DIR", None)
+    full_env.pop("SUPERBATCH_BACKEND", None)
     full_env.update(env or {})
     proc = subprocess.run([sys.executable, "-m", "superbatch", *map(str, args)], cwd=cwd,
                           env=full_env, capture_output=True, text=True, timeout=timeout,
                           stdin=subprocess.DEVNULL)
     return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def invoke(*args, env=None) -> Result:
+    """The command line in this process (click's CliRunner): fast, and what --json, exit
+    codes and messages are is decided exactly as in a shell."""
+    from click.testing import CliRunner
+
+    from superbatch.cli import cli
+
+    full_env = {"SUPERBATCH_STATE_DIR": None, "SUPERBATCH_BACKEND": None, **(env or {})}
+    result = CliRunner().invoke(cli, [str(a) for a in args], env=full_env)
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return Result(result.exit_code, result.stdout, result.stderr)
 
 
 def seed_loop(seeds=(1, 12, 123, 1234), power=3, size=(10,)):

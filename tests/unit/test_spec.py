@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from clihelp import REPO, superbatch, write_spec
+from clihelp import REPO, invoke, write_spec
 from superbatch.errors import SpecError
 from superbatch.spec import load_spec
 
@@ -87,7 +87,7 @@ def test_bad_parameter_shapes(tmp_path):
 def test_cli_reports_spec_errors_with_exit_2_and_no_traceback(tmp_path):
     path = write_spec(tmp_path, GOOD + "tasks:\n  max_retrys: 3\n")
     for command in ("validate", "plan", "submit", "run"):
-        result = superbatch(command, path)
+        result = invoke(command, path)
         assert result.code == 2, (command, result)
         assert "Traceback" not in result.stderr
         assert "did you mean 'max_retries'?" in result.stderr
@@ -96,27 +96,27 @@ def test_cli_reports_spec_errors_with_exit_2_and_no_traceback(tmp_path):
 
 def test_json_error_object_on_stdout(tmp_path):
     path = write_spec(tmp_path, GOOD + "bogus: 1\n")
-    result = superbatch("validate", path, "--json")
+    result = invoke("validate", path, "--json")
     assert result.code == 2
     body = result.json
     assert body["ok"] is False and body["exit_code"] == 2 and "bogus" in body["error"]
 
 
 def test_missing_spec_file_is_exit_2(tmp_path):
-    result = superbatch("validate", tmp_path / "nope.yaml")
+    result = invoke("validate", tmp_path / "nope.yaml")
     assert result.code == 2 and "no such file" in result.stderr
 
 
 def test_missing_worker_directory_is_reported_for_local(tmp_path):
     path = write_spec(tmp_path, GOOD.replace("directory: .", "directory: ./missing"))
-    result = superbatch("validate", path)
+    result = invoke("validate", path)
     assert result.code == 2
     assert "worker.directory" in result.stderr and "line 4" in result.stderr
 
 
 def test_azure_backend_requires_an_image(tmp_path):
     path = write_spec(tmp_path, GOOD)
-    result = superbatch("validate", path, "--backend", "azure")
+    result = invoke("validate", path, "--backend", "azure")
     assert result.code == 2 and "worker.image" in result.stderr
 
 
@@ -124,7 +124,7 @@ def test_schema_is_valid_json_schema_and_checks_the_demo():
     import jsonschema
     import yaml
 
-    result = superbatch("schema")
+    result = invoke("schema")
     assert result.code == 0
     schema = json.loads(result.stdout)
     jsonschema.Draft202012Validator.check_schema(schema)

@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from clihelp import superbatch, write_spec
+from clihelp import invoke, write_spec
 from superbatch.errors import SpecError
 from superbatch.grid import Grid
 from superbatch.plan import JobPlan, auto_points_per_task
@@ -110,11 +110,11 @@ def test_million_point_grid_validates_in_bounded_memory(tmp_path):
 
 def test_plan_shows_tasks_and_creates_nothing(tmp_path):
     path = write_spec(tmp_path, HEAD + "parameters:\n  a: {range: [100]}\n")
-    result = superbatch("plan", path, "--limit", "3", "--json")
+    result = invoke("plan", path, "--limit", "3", "--json")
     assert result.code == 0
     body = result.json
     assert body["tasks"] == 100
     assert [t["inputs"] for t in body["shown"]] == [[{"a": 0}], [{"a": 1}], [{"a": 2}]]
     assert not (tmp_path / ".superbatch").exists()
-    human = superbatch("plan", path, "--limit", "2")
+    human = invoke("plan", path, "--limit", "2")
     assert "task-00001  {\"a\": 1}" in human.stdout and "98 more tasks" in human.stdout

@@ -1,0 +1,159 @@
+"""A backend for the unit tier: tasks run as Python functions, in this process, at once.
+
+Registered as ``fake`` by tests/unit/conftest.py. The worker command names a function of
+``WORKERS`` (point, globals -> output; raising fails the task; ``hold`` leaves tasks active
+until ``release``). Its state is a JSON file in the job's state directory, so that every
+command (a new Backend instance each time) sees the same job, as with a real service.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+from superbatch.backends.base import Backend, JobStatus, TaskFailure, TaskLogs, pick_retries
+from superbatch.codec import get_codec
+from superbatch.errors import UserError
+from superbatch.plan import JobPlan
+from superbatch.progress import Progress
+from superbatch.state import atomic_write_json
+
+
+class Hold(Exception):
+    """Raised by a worker to leave its task active (it 'runs' until released)."""
+
+
+def _double(point, config):
+    return point["x"] * config.get("scale", 2)
+
+
+def _fail_on_two(point, config):
+    if point["x"] == 2 and not config.get("fixed"):
+        raise RuntimeError(f"bad point {point['x']}")
+    return point["x"] * 2
+
+
+HELD: set[str] = set()
+
+
+def _hold(point, config):
+    if "all" in HELD:
+        raise Hold()
+    return point["x"]
+
+
+WORKERS = {"double": _double, "fail-on-2": _fail_on_two, "hold": _hold}
+
+
+class FakeBackend(Backend):
+    name = "fake"
+
+    @classmethod
+    def worker_dir(cls, spec) -> str:
+        return str(spec.worker_directory)
+
+    @classmethod
+    def slots(cls, spec, parallel):
+        return parallel or 4
+
+    # -- state --------------------------------------------------------------------------
+
+    @property
+    def _path(self):
+        return self.state.dir / "fake-service.json"
+
+    def _load(self) -> dict:
+        try:
+            return json.loads(self._path.read_text())
+        except FileNotFoundError:
+            return {"tasks": {}}
+
+    def _save(self, data: dict) -> None:
+        atomic_write_json(self._path, data)
+
+    # -- the interface ------------------------------------------------------------------
+
+    def submit(self, plan: JobPlan, progress: Progress) -> list[str]:
+        data = self._load()
+        for task, points in plan.points_with_tasks():
+            data["tasks"].setdefault(task.id, {"state": "active", "points": points,
+                                               "first": task.first_point})
+        self._save(data)
+        return []
+
+    def start(self, foreground: bool, progress: Progress) -> None:
+        data = self._load()
+        if self.state.read_progress().job_state == "terminated":
+            return
+        codec = get_codec(self.record.format)
+        function = WORKERS[self.record.command.split()[0]]
+        for task_id, task in sorted(data["tasks"].items()):
+            if task["state"] != "active":
+                continue
+            try:
+                outputs = [function(p, self.record.spec.globals) for p in task["points"]]
+            except Hold:
+                continue
+            except Exception as exc:  # noqa: BLE001 - the task's failure
+                task.update(state="completed", result="failure", message=str(exc))
+                continue
+            for offset, output in enumerate(outputs):
+                self.output_path(task["first"] + offset).parent.mkdir(parents=True,
+                                                                      exist_ok=True)
+                self.output_path(task["first"] + offset).write_bytes(codec.dumps(output))
+            task.update(state="completed", result="success")
+        self._save(data)
+
+    def status(self, with_failures: bool = True) -> JobStatus:
+        tasks = self._load()["tasks"]
+        st = JobStatus(self.state.job_id, self.record.task_count)
+        for task_id, task in sorted(tasks.items()):
+            if task["state"] == "active":
+                st.active += 1
+            elif task["result"] == "success":
+                st.succeeded += 1
+            else:
+                st.failed += 1
+                if with_failures:
+                    st.failures.append(TaskFailure(task_id, 1, "NonZeroExitCode",
+                                                   task["message"], task["message"]))
+        st.missing = self.record.task_count - len(tasks)
+        if self.state.read_progress().job_state == "terminated":
+            st.job_state = "terminated"
+        elif st.completed == st.total:
+            st.job_state = "completed"
+        return st
+
+    def wait(self, timeout, progress) -> JobStatus:
+        self.start(True, progress)
+        return self.status()
+
+    def fetch_outputs(self, point_indices: Iterable[int], progress) -> list[str]:
+        return []
+
+    def logs(self, task_id: str) -> TaskLogs:
+        task = self._load()["tasks"].get(task_id)
+        if task is None:
+            raise UserError(f"no task {task_id!r}; `superbatch status` lists them.")
+        return TaskLogs(task_id, "", task.get("message", ""))
+
+    def retry(self, task_ids):
+        data = self._load()
+        tasks = data["tasks"]
+        failed = {t for t, v in tasks.items() if v["state"] == "completed"
+                  and v["result"] == "failure"}
+        unfinished = {t for t, v in tasks.items() if v["state"] == "active"} \
+            if self.state.read_progress().job_state == "terminated" else set()
+        chosen = pick_retries(self.state.job_id, task_ids, failed | unfinished)
+        for task_id in chosen:
+            tasks[task_id]["state"] = "active"
+        self._save(data)
+        if chosen:
+            self.state.update_progress(job_state="active")
+            self.start(False, Progress(enabled=False))
+        return chosen
+
+    def cancel(self) -> None:
+        self.state.update_progress(job_state="terminated")
+
+    def delete(self, include_pool: bool) -> list[str]:
+        return ["fake service job"]

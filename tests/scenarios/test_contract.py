@@ -1,0 +1,130 @@
+"""One contract, every backend: submit, status, fail, logs, retry, cancel, collect, delete.
+
+Each scenario runs the real command line (a subprocess, as users and CI run it) against the
+local backend and against the azure backend on Azurite and the project's Batch emulator; the
+outcomes must be the same.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from clihelp import Result, superbatch, write_spec
+
+WORKER = ("import joblib, os, sys, time\nx = joblib.load('inputs.pickle')['x']\n"
+          "here = os.path.dirname(os.path.abspath(__file__))\n"
+          "if x >= 3 and os.path.exists(os.path.join(here, 'slow')) and not "
+          "os.path.exists(os.path.join(here, 'go')):\n    time.sleep(60)\n"
+          "if x == 2 and not os.path.exists(os.path.join(here, 'fixed')):\n"
+          "    print('bad point', x, file=sys.stderr)\n    sys.exit(5)\n"
+          "print('point', x)\njoblib.dump(x * 2, 'outputs.pickle')\n")
+
+
+@dataclass
+class Driver:
+    """How a scenario reaches one backend."""
+
+    backend: str
+    root: Path
+    env: dict = field(default_factory=dict)
+    rig: object = None
+
+    def run(self, *args, **kwargs) -> Result:
+        return superbatch(*args, "--backend", self.backend,
+                          env={**self.env, **kwargs.pop("env", {})}, **kwargs)
+
+    def spec(self, name: str, points: int) -> Path:
+        worker = self.root / "worker"
+        worker.mkdir(parents=True, exist_ok=True)
+        (worker / "w.py").write_text(WORKER)
+        return write_spec(self.root, (
+            f"name: {name}\nworker:\n  command: python {{worker_dir}}/w.py\n"
+            f"  directory: worker\n  image: example.azurecr.io/w:v1\n  image_directory: /app\n"
+            f"parameters: {{x: {{range: [{points}]}}}}\ntasks: {{max_retries: 0}}\n"
+            f"collect: {{reduce: list}}\nazure:\n  pool: {{id: scenarios, dedicated_nodes: 2}}\n"
+            f"  storage: {{container: sc{abs(hash(str(self.root))) % 10**8}}}\n"),
+            name=f"{name}.yaml")
+
+
+@pytest.fixture(params=["local", "azure"])
+def driver(request, tmp_path):
+    if request.param == "local":
+        yield Driver("local", tmp_path)
+        return
+    rig = request.getfixturevalue("rig")
+    yield Driver("azure", rig.root, dict(rig.env), rig)
+
+
+def body(result: Result) -> dict:
+    return json.loads(result.stdout)
+
+
+def test_fail_status_logs_retry_collect(driver):
+    spec = driver.spec("contract", 4)
+    submitted = driver.run("submit", spec, "--json")
+    assert submitted.code == 0, submitted.stderr
+    first = driver.run("collect", spec, "--wait", "--json")
+    assert first.code == 1 and "1 of 4 outputs are missing (points 2)" in first.stderr
+    assert "1 task failed (task-00002)" in first.stderr
+    status = driver.run("status", spec, "--json")
+    assert status.code == 1
+    failure = body(status)["failures"][0]
+    assert failure["task_id"] == "task-00002" and failure["exit_code"] == 5
+    assert "bad point 2" in failure["stderr_tail"] and failure["points"] == [{"x": 2}]
+    logs = driver.run("logs", spec, "task-00002", "--json")
+    assert "bad point 2" in body(logs)["stderr"]
+    partial = driver.run("collect", spec, "--allow-missing", "--json")
+    assert partial.code == 0 and body(partial)["result"] == [0, 2, 6]
+    (driver.root / "worker" / "fixed").touch()
+    retried = driver.run("retry", spec, "--json")
+    assert retried.code == 0 and body(retried)["requeued"] == ["task-00002"]
+    result = driver.run("collect", spec, "--wait", "--json")
+    assert result.code == 0, result.stderr
+    assert body(result)["result"] == [0, 2, 4, 6]
+    assert "ran some tasks before and some after" in result.stderr
+    assert body(driver.run("status", spec, "--json"))["failed"] == 0
+
+
+def test_cancel_then_retry_finishes_the_job(driver):
+    (driver.root / "worker").mkdir(parents=True, exist_ok=True)
+    (driver.root / "worker" / "slow").touch()
+    (driver.root / "worker" / "fixed").touch()
+    spec = driver.spec("cancelled", 5)
+    assert driver.run("submit", spec).code == 0
+    deadline = time.monotonic() + 30
+    while body(driver.run("status", spec, "--json"))["succeeded"] < 3:
+        assert time.monotonic() < deadline, "the quick tasks did not finish"
+        time.sleep(0.2)
+    assert driver.run("cancel", spec).code == 0
+    status = body(driver.run("status", spec, "--json"))
+    assert status["job_state"] == "terminated" and status["done"]
+    stopped = driver.run("collect", spec)
+    assert stopped.code == 1 and "cancelled" in stopped.stderr and "retry" in stopped.stderr
+    (driver.root / "worker" / "go").touch()
+    retried = driver.run("retry", spec, "--json")
+    assert retried.code == 0 and body(retried)["requeued"] == ["task-00003", "task-00004"]
+    result = driver.run("collect", spec, "--wait", "--json")
+    assert result.code == 0, result.stderr
+    assert body(result)["result"] == [0, 2, 4, 6, 8]
+
+
+def test_run_reuse_and_delete(driver):
+    (driver.root / "worker").mkdir(parents=True, exist_ok=True)
+    (driver.root / "worker" / "fixed").touch()
+    spec = driver.spec("deleted", 3)
+    first = driver.run("run", spec, "--json")
+    assert first.code == 0 and body(first)["result"] == [0, 2, 4]
+    again = driver.run("run", spec, "--json")
+    assert body(again)["result"] == [0, 2, 4] and "reusing job" in again.stderr
+    deleted = driver.run("delete", spec, "--yes", "--json")
+    assert deleted.code == 0
+    assert not list((spec.parent / ".superbatch").glob("*/record.json"))
+    if driver.rig is not None:
+        client = driver.rig.client()
+        assert [j.id for j in client.list_jobs()] == []
+    gone = driver.run("status", spec)
+    assert gone.code == 2 and "has not been submitted" in gone.stderr

@@ -1,0 +1,145 @@
+"""Every command through the command line, in-process, on the ``fake`` backend: the
+commands, the jobs layer and the state directory without a runner or a service."""
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import pytest
+
+import fakebackend
+from clihelp import invoke, write_spec
+
+
+def fake_spec(tmp_path: Path, command: str = "double", points: int = 4, extra: str = "",
+              reduce: str = "list") -> Path:
+    (tmp_path / "worker").mkdir(exist_ok=True)
+    return write_spec(tmp_path, f"name: fk\nbackend: fake\nworker: {{command: {command}, "
+                                f"directory: worker}}\nglobals: {{scale: 2}}\n"
+                                f"parameters: {{x: {{range: [{points}]}}}}\n"
+                                f"collect: {{reduce: {reduce}}}\n{extra}")
+
+
+def jobs(spec: Path) -> list[str]:
+    return sorted(p.parent.name for p in (spec.parent / ".superbatch").glob("*/record.json"))
+
+
+def test_run_collect_status_and_reuse(tmp_path):
+    spec = fake_spec(tmp_path)
+    first = invoke("run", spec, "--json")
+    assert first.code == 0 and json.loads(first.stdout)["result"] == [0, 2, 4, 6]
+    again = invoke("run", spec, "--json")
+    assert json.loads(again.stdout)["result"] == [0, 2, 4, 6]
+    assert "reusing job" in again.stderr and len(jobs(spec)) == 1
+    status = invoke("status", spec, "--json")
+    assert status.code == 0 and json.loads(status.stdout)["succeeded"] == 4
+    spec.write_text(spec.read_text().replace("reduce: list", "reduce: sum"))
+    assert invoke("collect", spec).stdout.strip() == "12"  # a new reducer: the same job
+
+
+def test_failures_logs_retry_and_allow_missing(tmp_path):
+    spec = fake_spec(tmp_path, "fail-on-2")
+    run = invoke("run", spec, "--json")
+    assert run.code == 1 and "1 of 4 outputs are missing (points 2)" in run.stderr
+    status = invoke("status", spec, "--json")
+    body = json.loads(status.stdout)
+    assert status.code == 1 and body["failures"][0]["task_id"] == "task-00002"
+    assert body["failures"][0]["points"] == [{"x": 2}]
+    assert "bad point 2" in invoke("logs", spec).stdout
+    partial = invoke("collect", spec, "--allow-missing", "--json")
+    assert json.loads(partial.stdout)["result"] == [0, 2, 6]
+    bad = invoke("retry", spec, "task-00001")
+    assert bad.code == 2 and "not failed" in bad.stderr
+    retried = invoke("retry", spec, "--json")
+    assert json.loads(retried.stdout)["requeued"] == ["task-00002"]
+    assert invoke("status", spec).code == 1  # still failing: the worker did not change
+
+
+def test_cancel_then_retry_runs_what_never_ran(tmp_path):
+    spec = fake_spec(tmp_path, "hold")
+    fakebackend.HELD.add("all")
+    assert invoke("submit", spec).code == 0
+    assert invoke("cancel", spec).code == 0
+    collect = invoke("collect", spec)
+    assert collect.code == 1 and "cancelled" in collect.stderr and "retry" in collect.stderr
+    fakebackend.HELD.clear()
+    retried = invoke("retry", spec, "--json")
+    assert json.loads(retried.stdout)["requeued"] == [f"task-{i:05d}" for i in range(4)]
+    assert json.loads(invoke("collect", spec, "--json").stdout)["result"] == [0, 1, 2, 3]
+
+
+def test_delete_removes_the_state_and_only_it(tmp_path):
+    spec = fake_spec(tmp_path)
+    assert invoke("run", spec).code == 0
+    refused = invoke("delete", spec)
+    assert refused.code == 2 and "--yes" in refused.stderr
+    deleted = invoke("delete", spec, "--yes", "--json")
+    assert deleted.code == 0 and "fake service job" in json.loads(deleted.stdout)["deleted"]
+    assert jobs(spec) == [] and (tmp_path / "worker").is_dir() and spec.exists()
+
+
+def test_latest_is_the_order_of_submission_even_with_the_clock_set_back(tmp_path, monkeypatch):
+    from superbatch import clock
+
+    spec = fake_spec(tmp_path)
+    monkeypatch.setattr(clock, "now", lambda: 2_000_000_000.0)
+    first = json.loads(invoke("submit", spec, "--json").stdout)["job_id"]
+    monkeypatch.setattr(clock, "now", lambda: 1_000_000_000.0)  # set back by years
+    second = json.loads(invoke("submit", spec, "--new", "--json").stdout)["job_id"]
+    assert first != second
+    assert json.loads(invoke("status", spec, "--json").stdout)["job_id"] == second
+
+
+def test_concurrent_submits_join_one_job(tmp_path):
+    from superbatch import jobs as job_ops
+    from superbatch.jobs import make_context
+    from superbatch.spec import load_spec
+
+    spec = fake_spec(tmp_path, points=200)
+    results, errors = [], []
+
+    def submit():
+        try:
+            ctx = make_context(load_spec(spec), None, None)
+            results.append(job_ops.submit(ctx)[0].job_id)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=submit) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(set(results)) == 1 and len(jobs(spec)) == 1
+
+
+def test_a_changed_computation_is_named_and_never_answered_for(tmp_path):
+    spec = fake_spec(tmp_path)
+    assert invoke("run", spec).code == 0
+    (tmp_path / "worker" / "helper.txt").write_text("new")
+    stale = invoke("collect", spec)
+    assert stale.code == 2 and "added: helper.txt" in stale.stderr
+    assert ".superbatchignore" in stale.stderr
+    (tmp_path / "worker" / ".superbatchignore").write_text("helper.txt\n")
+    assert invoke("collect", spec).code == 2  # the ignore file itself is new
+    fresh = invoke("run", spec, "--json")
+    assert fresh.code == 0 and "reusing" not in fresh.stderr and len(jobs(spec)) == 2
+
+
+def test_environment_defaults_and_flags(tmp_path):
+    spec = fake_spec(tmp_path)
+    state = tmp_path / "elsewhere"
+    result = invoke("run", spec, env={"SUPERBATCH_STATE_DIR": str(state)})
+    assert result.code == 0 and list(state.glob("*/record.json"))
+    flag = tmp_path / "flagged"
+    invoke("run", spec, "--state-dir", flag, env={"SUPERBATCH_STATE_DIR": str(state)})
+    assert list(flag.glob("*/record.json"))  # the flag wins over the variable
+
+
+@pytest.mark.parametrize("command", ["status", "collect", "logs", "retry", "cancel"])
+def test_commands_on_an_unsubmitted_spec_say_what_to_do(tmp_path, command):
+    spec = fake_spec(tmp_path)
+    result = invoke(command, spec, "--json")
+    assert result.code == 2 and "has not been submitted" in result.stderr
+    assert json.loads(result.stdout)["ok"] is False
