@@ -44,6 +44,7 @@ class Operation:
     body: str | None                     # definition name of the request body
     body_required: bool
     headers: dict[str, list[str]]        # status -> response header names
+    schemas: dict[str, str]              # status ("200", "default") -> response body definition
     parameters: frozenset[str]           # names of the header/query parameters it accepts
 
     def response_headers(self, status: int) -> list[str]:
@@ -74,6 +75,8 @@ def operations() -> list[tuple[re.Pattern, Operation]]:
                 body=_ref_name(body["schema"]["$ref"]) if body else None,
                 body_required=bool(body and body.get("required")),
                 headers={status: sorted(r.get("headers", {})) for status, r in op["responses"].items()},
+                schemas={status: _ref_name(r["schema"]["$ref"]) for status, r in op["responses"].items()
+                         if "$ref" in r.get("schema", {})},
                 parameters=frozenset(p["name"].lower() for p in params if p.get("in") in ("header", "query")),
             )))
     return out

@@ -88,13 +88,13 @@ class ComputeNode:
             "id": self.id, "url": self.url,
             "state": "running" if self.running else "idle", "schedulingState": "enabled",
             "stateTransitionTime": self.since, "lastBootTime": pool["creationTime"],
-            "allocationTime": pool["creationTime"], "ipAddress": "127.0.0.1",
+            "allocationTime": pool["creationTime"], "ipAddress": "127.0.0.1", "ipv6Address": "::1",
             "affinityId": f"TVM:{self.id}", "vmSize": pool.get("vmSize"),
             "totalTasksRun": self.total_run, "runningTasksCount": len(self.running),
             "runningTaskSlotsCount": self.used, "totalTasksSucceeded": self.total_succeeded,
             "recentTasks": list(self.recent), "isDedicated": self.dedicated,
             "nodeAgentInfo": {"version": "emulator", "lastUpdateTime": pool["creationTime"]},
-            **({"virtualMachineInfo": {"imageReference": vmc["imageReference"]}} if vmc.get("imageReference") else {}),
+            "virtualMachineInfo": {"imageReference": vmc["imageReference"]} if vmc.get("imageReference") else {},
         }
 
 

@@ -2,11 +2,11 @@
 
 Nothing here names a Batch property: required properties, JSON types (int32/int64 ranges,
 no numbers sent as strings), formats (date-time, duration, uri), enums (compared
-case-insensitively, as the service parses them), minimum/maximum and unknown properties all come
-from ``definition.definitions()``. The answers use the service's codes:
+case-insensitively, as the service parses them) and minimum/maximum all come from
+``definition.definitions()``. Property names the definition does not declare are let through. The answers use the service's codes:
 
 * a value the service's reader cannot parse (wrong JSON type, a number as a string, a malformed
-  duration or timestamp, an unknown property) -> 400 ``InvalidRequestBody`` with ``Reason``;
+  duration or timestamp) -> 400 ``InvalidRequestBody`` with ``Reason``;
 * a required property missing -> 400 ``MissingRequiredProperty``;
 * a well-formed value outside what is allowed (enum, minimum/maximum) -> 400
   ``InvalidPropertyValue``.
@@ -78,9 +78,9 @@ def _check(schema: dict, value, path: str) -> None:
                 _check(props[key], item, _join(path, key))
             elif isinstance(extra, dict):
                 _check(extra, item, _join(path, key))
-            elif not key.startswith("odata."):
-                raise unreadable(_join(path, key), f"The property '{key}' does not exist on type "
-                                 f"'{name or 'object'}' in api-version {definition.CURRENT_API_VERSION}.")
+            # Other names are let through: Microsoft's own 2025-06-01 example of pool create sends
+            # targetNodeCommunicationMode, which that definition no longer declares, and clients
+            # of older api-versions send properties of their version.
     elif kind == "array":
         if not isinstance(value, list):
             raise unreadable(path, f"An array was expected for '{path}'.")
