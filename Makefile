@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test setup setup-python setup-node bench clean
+.PHONY: demo test setup setup-python setup-node setup-clients bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,14 +24,21 @@ setup-node: node_modules/.bin/azurite-blob
 
 setup: setup-python setup-node
 
+# The Azure CLI, one of the third-party clients the emulator tests drive (its own venv, ~2 min once).
+AZ_CLI := .clients/az-2.91.0/.installed
+$(AZ_CLI): $(VENV)/.installed tests/emulator/clients/install.py
+	$(BIN)/python tests/emulator/clients/install.py
+
+setup-clients: $(AZ_CLI)
+
 demo: setup-python
 	$(BIN)/superbatch run jobs/sum-of-powers.yaml
 
-test: setup
+test: setup setup-clients
 	$(BIN)/python -m pytest -q
 
 bench: setup
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) node_modules jobs/.superbatch results .pytest_cache
+	rm -rf $(VENV) node_modules .clients jobs/.superbatch results .pytest_cache
