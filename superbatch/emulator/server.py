@@ -134,7 +134,8 @@ class Handler(BaseHTTPRequestHandler):
         body = self._body(op, raw)
         if emu.on_request:
             emu.on_request(method, url.path, body)
-        conditions.check(method, headers, emu.api.target(args))
+        if op.parameters & set(conditions.HEADERS) and "filePath" not in args:
+            conditions.check(method, headers, emu.api.target(args))
         reply = handler(params=params, body=body, headers=headers, **args)
         reply.operation = op
         return reply
