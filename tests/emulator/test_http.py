@@ -14,7 +14,6 @@ import pytest
 from azure.batch import models as m
 from azure.core.exceptions import HttpResponseError, ResourceModifiedError, ResourceNotModifiedError
 from azure.core import MatchConditions
-from azure.core.rest import HttpRequest
 
 from emuhelpers import client_for, pool_options, task, wait_task
 from recorder import Recorder

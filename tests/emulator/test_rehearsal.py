@@ -3,7 +3,6 @@
 azure backend against Azurite and the emulator, with the worker's image declared, not inherited."""
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
