@@ -44,6 +44,7 @@ class Handler(BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
     server_version = "superbatch-emulator"
+    timeout = 60            # a client that sends less than its Content-Length cannot hold a thread forever
     emulator: "BatchEmulator"
 
     def log_message(self, format, *args):  # noqa: A002 - quiet by default
@@ -83,7 +84,10 @@ class Handler(BaseHTTPRequestHandler):
             length = int(headers.get("content-length") or 0)
         except ValueError:
             length = -1
-        raw = self.rfile.read(length) if length > 0 else b""
+        if "chunked" in headers.get("transfer-encoding", "").lower():
+            raw, length = self._read_chunked(), 0
+        else:
+            raw = self.rfile.read(length) if length > 0 else b""
         fault, retry_after = emu.faults.request()
         if fault == "drop":
             return self._drop()
@@ -103,6 +107,17 @@ class Handler(BaseHTTPRequestHandler):
         if fault and retry_after:
             reply.headers["Retry-After"] = "1"
         self._reply(method, reply, headers, request_id, base)
+
+    def _read_chunked(self) -> bytes:
+        parts = []
+        while True:
+            size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while self.rfile.readline().strip():      # trailers
+                    pass
+                return b"".join(parts)
+            parts.append(self.rfile.read(size))
+            self.rfile.readline()
 
     def _answer(self, method: str, raw: bytes, headers: dict, fault: str | None) -> Reply:
         emu = self.emulator

@@ -173,3 +173,20 @@ def test_task_files_nodes_and_node_files(client, job):
     with pytest.raises(HttpResponseError) as err:
         client.get_node("pool", "tvmps_nope")
     assert err.value.status_code == 404 and err.value.error.code == "NodeNotFound"
+
+
+def test_a_chunked_body_is_read(emulator):
+    """A body sent with Transfer-Encoding: chunked (no Content-Length) is read and answered."""
+    body = json.dumps(pool_options("chunky").as_dict()).encode()
+    headers = {"ocp-date": formatdate(usegmt=True), "Content-Type": "application/json; odata=minimalmetadata",
+               "Transfer-Encoding": "chunked"}
+    query = "api-version=2025-06-01"
+    text = auth.string_to_sign(DEV_ACCOUNT, "POST", "/pools", query, {k: v for k, v in headers.items()
+                                                                          if k != "Transfer-Encoding"})
+    headers["Authorization"] = f"SharedKey {DEV_ACCOUNT}:{auth.sign(DEV_KEY, text)}"
+    url = urlsplit(emulator.endpoint)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+    conn.request("POST", f"/pools?{query}", body=iter([body[:10], body[10:]]), headers=headers,
+                 encode_chunked=True)
+    assert conn.getresponse().status == 201
+    assert client_for(emulator).get_pool("chunky").state == "active"
