@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+import traceback
 from pathlib import Path
 
 from . import process, rules
@@ -70,16 +71,23 @@ class Node:
 
     def _dispatch(self) -> None:
         while not self._stopping.is_set():
-            deadline = self.store.expire_jobs()
-            wait = 0.5 if deadline is None else max(0.01, min(0.5, deadline - time.monotonic()))
-            with self.store.changed:
-                self.store.changed.wait_for(lambda: self.store.dirty or self._stopping.is_set(), timeout=wait)
-                self.store.dirty = False
-            if self._stopping.is_set():
-                return
-            for task, run in self.store.take_runnable(self.workers):
-                threading.Thread(target=self._run, args=(task, run), daemon=True,
-                                 name=f"task-{task.job.id}-{task.id}").start()
+            try:
+                self._dispatch_once()
+            except Exception:  # noqa: BLE001 - the dispatcher must outlive any bad document
+                traceback.print_exc()
+                time.sleep(0.1)
+
+    def _dispatch_once(self) -> None:
+        deadline = self.store.expire_jobs()
+        wait = 0.5 if deadline is None else max(0.01, min(0.5, deadline - time.monotonic()))
+        with self.store.changed:
+            self.store.changed.wait_for(lambda: self.store.dirty or self._stopping.is_set(), timeout=wait)
+            self.store.dirty = False
+        if self._stopping.is_set():
+            return
+        for task, run in self.store.take_runnable(self.workers):
+            threading.Thread(target=self._run, args=(task, run), daemon=True,
+                             name=f"task-{task.job.id}-{task.id}").start()
 
     # ---- one run of a task
     def _run(self, task: Task, run: int) -> None:

@@ -64,7 +64,7 @@ def _check(schema: dict, value, path: str) -> None:
     schema, name = _resolve(schema)
     kind = schema.get("type") or ("object" if "properties" in schema else None)
     if value is None:
-        return          # JSON null: the property is treated as absent (required ones are checked above)
+        return          # an absent property (required ones are checked by their object)
     if kind == "object":
         if not isinstance(value, dict):
             raise unreadable(path or "body", f"An object was expected for '{path or 'body'}' ({name or 'object'}).")
@@ -73,6 +73,8 @@ def _check(schema: dict, value, path: str) -> None:
         for key in schema.get("required", []):
             if value.get(key) is None or (value.get(key) == "" and props.get(key, {}).get("type") == "string"):
                 raise missing_property(_join(path, key))
+        for key in [k for k, v in value.items() if v is None]:
+            del value[key]              # JSON null: the same as leaving the property out
         for key, item in value.items():
             if key in props:
                 _check(props[key], item, _join(path, key))
@@ -85,6 +87,8 @@ def _check(schema: dict, value, path: str) -> None:
         if not isinstance(value, list):
             raise unreadable(path, f"An array was expected for '{path}'.")
         for i, item in enumerate(value):
+            if item is None:
+                raise unreadable(f"{path}[{i}]", f"A null item is not allowed in '{path}'.")
             _check(schema.get("items", {}), item, f"{path}[{i}]")
     elif kind in _EDM:
         _check_primitive(schema, kind, value, path)

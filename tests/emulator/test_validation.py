@@ -129,7 +129,7 @@ def _mutations(rng: random.Random):
             "environmentSettings": [{"name": "A", "value": "1"}],
             "resourceFiles": [{"httpUrl": SAS, "filePath": "f"}], "exitConditions": {"default": {}}}
     values = [None, 0, -1, 2**40, 1.5, True, "", "x", "PT1H", [], [1], {}, {"a": 1}]
-    for _ in range(80):
+    for _ in range(60):
         body = json.loads(json.dumps(base))
         target, key = body, rng.choice(list(body))
         if isinstance(body[key], dict) and rng.random() < 0.5:
@@ -153,3 +153,14 @@ def test_no_input_hangs_a_task_or_drops_a_connection(c):
     assert counts.running == 0 and counts.active == 0
     c.create_task("job", task("after", "echo fine"))            # the node still runs tasks
     assert wait_task(c, "job", "after").execution_info.result == "success"
+
+
+def test_null_is_an_absent_property(c):
+    status, _ = send(c, "POST", "/jobs/job/tasks", dict(GOOD_TASK, id="nulls", constraints=None,
+                                                        environmentSettings=None, dependsOn=None))
+    assert status == 201
+    assert wait_task(c, "job", "nulls").execution_info.result == "success"
+    status, doc = send(c, "POST", "/jobs/job/tasks", dict(GOOD_TASK, id="n2", commandLine=None))
+    assert status == 400 and error(doc) == ("MissingRequiredProperty", {"PropertyName": "commandLine"})
+    status, doc = send(c, "POST", "/jobs/job/tasks", dict(GOOD_TASK, id="n3", environmentSettings=[None]))
+    assert status == 400 and error(doc)[1]["PropertyName"] == "environmentSettings[0]"
