@@ -24,8 +24,8 @@ setup-node: node_modules/.bin/azurite-blob
 
 setup: setup-python setup-node
 
-# The Azure CLI, one of the third-party clients the emulator tests drive (its own venv, ~2 min once).
-AZ_CLI := .clients/az-2.91.0/.installed
+# The Azure CLI, one of the third-party clients the emulator tests drive (its own venv under .venv/clients, about a minute, once).
+AZ_CLI := $(VENV)/clients/az-2.91.0/.installed
 $(AZ_CLI): $(VENV)/.installed tests/emulator/clients/install.py
 	$(BIN)/python tests/emulator/clients/install.py
 
@@ -41,4 +41,4 @@ bench: setup
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) node_modules .clients jobs/.superbatch results .pytest_cache
+	rm -rf $(VENV) node_modules jobs/.superbatch results .pytest_cache
