@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test test-fast lint format setup setup-python setup-node bench clean
+.PHONY: demo test test-fast lint format setup setup-python setup-node setup-clients bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,11 +24,18 @@ setup-node: node_modules/.bin/azurite-blob
 
 setup: setup-python setup-node
 
+# The Azure CLI, one of the third-party clients the emulator tests drive (its own venv under .venv/clients, about a minute, once).
+AZ_CLI := $(VENV)/clients/az-2.91.0/.installed
+$(AZ_CLI): $(VENV)/.installed tests/emulator/clients/install.py
+	$(BIN)/python tests/emulator/clients/install.py
+
+setup-clients: $(AZ_CLI)
+
 demo: setup-python
 	$(BIN)/superbatch run jobs/sum-of-powers.yaml
 
 # Everything (what CI runs): the linter, then every test tier.
-test: setup lint
+test: setup setup-clients lint
 	$(BIN)/python -m pytest -q
 
 # The unit tier alone: in-process, no services, well under a minute.

@@ -5,6 +5,7 @@ Imported by the conftest files of tests/azure and tests/reliability (their fixtu
 from __future__ import annotations
 
 import shutil
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,7 +13,21 @@ import pytest
 
 from clihelp import REPO, superbatch
 from superbatch.emulator import DEV_ACCOUNT, DEV_KEY
+from superbatch.emulator.images import ImageStandIn
 from superbatch.emulator.server import BatchEmulator
+
+# The images the azure tests' specs name (the demo's and the tests' own).
+TEST_IMAGES = ("myregistry.azurecr.io/sum-of-powers:v1", "example.azurecr.io/w:v1")
+# The project's interpreter stands in for the image's Python (with numpy and joblib, as the
+# worker's Dockerfile installs them): declared here, never taken from the caller's PATH.
+VENV_BIN = str(Path(sys.executable).parent)
+
+
+def worker_images(worker_dir: Path) -> dict[str, ImageStandIn]:
+    """Every test image as the worker's Dockerfile builds it: the worker at /app, Python on PATH."""
+    image = ImageStandIn(mounts={"/app": str(Path(worker_dir).resolve())},
+                         path=[VENV_BIN, "/usr/bin", "/bin"], workdir="/app")
+    return {name: image for name in TEST_IMAGES}
 
 
 @dataclass
@@ -42,7 +57,7 @@ class AzureRig:
 
 def make_rig(azurite, root: Path, **emulator_options) -> AzureRig:
     (root / "worker").mkdir(parents=True, exist_ok=True)
-    emulator_options.setdefault("mounts", {"/app": str(root / "worker")})
+    emulator_options.setdefault("images", worker_images(root / "worker"))
     emulator_options.setdefault("root", root / "nodes")
     emu = BatchEmulator(DEV_ACCOUNT, DEV_KEY, **emulator_options).start()
     env = {
@@ -58,7 +73,7 @@ def make_rig(azurite, root: Path, **emulator_options) -> AzureRig:
 
 @pytest.fixture
 def rig(azurite, tmp_path):
-    """Azurite + a fresh emulator whose container image stands in via `--mount /app=worker/`."""
+    """Azurite + a fresh emulator whose test images stand in as ``worker/`` at /app."""
     rig = make_rig(azurite, tmp_path)
     try:
         yield rig

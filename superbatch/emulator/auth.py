@@ -1,4 +1,10 @@
-"""SharedKey request signatures, computed exactly as azure-batch's BatchSharedKeyAuthPolicy signs."""
+"""SharedKey request signatures over exactly the headers a request carried.
+
+Clients differ in what they send: azure-batch's policy (Python) signs ``Content-Length: 0`` for a
+bodiless DELETE and its transport sends that header, while ``@azure/batch`` (Node) sends no
+``Content-Length`` and signs the line empty. Both are right when the signature covers what was
+received, which is what the service checks.
+"""
 from __future__ import annotations
 
 import base64
@@ -18,16 +24,13 @@ def string_to_sign(account: str, method: str, path: str, query: str,
                    headers: dict[str, str]) -> str:
     """The canonical string: method, standard headers, ``ocp-*`` headers, resource, query."""
     h = {k.lower(): v for k, v in headers.items() if v}
-    if method not in ("GET", "HEAD") and "content-length" not in h:
-        h["content-length"] = "0"
     out = method + "\n" + "\n".join(h.get(name, "") for name in SIGNED_HEADERS) + "\n"
     for name, value in sorted((k, v) for k, v in h.items() if "ocp-" in k):
         out += f"{name}:{value}\n"
     out += f"/{account}{path}"
     params = parse_qs(query)
     for name in sorted(params):
-        if params[name][0]:
-            out += f"\n{name}:{params[name][0]}"
+        out += f"\n{name}:{params[name][0]}"
     return out
 
 

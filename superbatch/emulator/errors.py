@@ -14,12 +14,14 @@ class BatchError(Exception):
         self.values = values or {}
         self.headers = headers or {}
 
-    def body(self, base_url: str) -> dict:
-        """The error document, as in the service's ``BatchError`` definition."""
+    def body(self, base_url: str, request_id: str = "", time: str = "") -> dict:
+        """The error document, as in the service's ``BatchError`` definition (the message ends
+        with the request id and time, as the service's do)."""
+        message = f"{self.message}\nRequestId:{request_id}\nTime:{time}" if request_id else self.message
         doc = {
             "odata.metadata": f"{base_url}/$metadata#Microsoft.Azure.Batch.Protocol.Entities.Container.errors/@Element",
             "code": self.code,
-            "message": {"lang": "en-US", "value": self.message},
+            "message": {"lang": "en-US", "value": message},
         }
         if self.values:
             doc["values"] = [{"key": k, "value": str(v)} for k, v in self.values.items()]
@@ -43,3 +45,17 @@ def missing_property(name: str) -> BatchError:
     return BatchError(400, "MissingRequiredProperty",
                       "A required property was not specified in the request body.",
                       {"PropertyName": name})
+
+
+def unsupported_property(name: str, reason: str) -> BatchError:
+    """400 ``UnsupportedProperty`` (e.g. ``dependsOn`` on a job without ``usesTaskDependencies``)."""
+    return BatchError(400, "UnsupportedProperty",
+                      "One of the properties specified in the request body is not supported.",
+                      {"PropertyName": name, "Reason": reason})
+
+
+def condition_not_met(status: int) -> BatchError:
+    """``ConditionNotMet``: 412 (or 304 for a read whose If-None-Match/If-Modified-Since fails)."""
+    kind = "read" if status == 304 else "write"
+    return BatchError(status, "ConditionNotMet",
+                      f"The condition specified in the conditional header(s) was not met for a {kind} operation.")

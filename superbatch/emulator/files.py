@@ -1,7 +1,8 @@
 """A node's file work: resource files in before the command, output files out after it.
 
-Both go through azure-storage-blob with the (SAS) URLs the task carries, so they work against
-Azurite or real storage alike. Failures come back as the service's ``failureInfo`` documents.
+``httpUrl`` resource files are plain HTTP(S) GETs (any URL the node can read); container
+resource files and output files go through azure-storage-blob with the (SAS) URLs the task
+carries, so they work against Azurite or real storage alike. Failures come back as the service's ``failureInfo`` documents.
 """
 from __future__ import annotations
 
@@ -15,9 +16,11 @@ _RETRY = {"retry_total": 2, "retry_backoff_factor": 0.2, "connection_timeout": 1
 class TaskFailure(Exception):
     """A pre- or post-processing failure, carrying the ``failureInfo`` the service reports."""
 
-    def __init__(self, code: str, message: str):
+    def __init__(self, code: str, message: str, details: list[tuple[str, str]] | None = None):
         super().__init__(message)
         self.info = {"category": "usererror", "code": code, "message": message}
+        if details:
+            self.info["details"] = [{"name": n, "value": v} for n, v in details]
 
 
 def inside(base: Path, relative: str) -> Path:
@@ -28,19 +31,55 @@ def inside(base: Path, relative: str) -> Path:
     return target
 
 
+def _fetch(url: str, target: Path) -> None:
+    """GET ``url`` (any http(s) URL the node can read, a blob SAS URL included) into ``target``."""
+    import shutil
+    import ssl
+    import urllib.error
+    import urllib.request
+
+    context = None
+    if url.lower().startswith("https:"):
+        cafile = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("SSL_CERT_FILE")
+        context = ssl.create_default_context(cafile=cafile)
+    request = urllib.request.Request(url, headers={"User-Agent": "superbatch-emulator-node"})
+    try:
+        with urllib.request.urlopen(request, timeout=60, context=context) as response, open(target, "wb") as fh:
+            shutil.copyfileobj(response, fh)
+    except urllib.error.HTTPError as exc:
+        code = {404: "BlobNotFound", 403: "BlobAccessDenied", 401: "BlobAccessDenied"}.get(exc.code,
+                                                                                          "BlobDownloadMiscError")
+        raise TaskFailure(code, f"Downloading the resource file from {_safe(url)} failed: HTTP {exc.code}.")
+    except TimeoutError:
+        raise TaskFailure("BlobDownloadTimedOut", f"Downloading the resource file from {_safe(url)} timed out.")
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise TaskFailure("BlobDownloadMiscError", f"Downloading the resource file from {_safe(url)} failed: {exc}")
+
+
+def _safe(url: str) -> str:
+    """The URL without its query (a SAS token is a secret)."""
+    return url.split("?", 1)[0]
+
+
+def _mode(path: Path, rf: dict) -> None:
+    try:
+        os.chmod(path, int(rf.get("fileMode") or "0770", 8))
+    except ValueError:
+        raise TaskFailure("ResourceFileCreateFailed", f"The fileMode {rf.get('fileMode')!r} is not octal.")
+
+
 def download_resources(resource_files: list[dict], wd: Path) -> None:
-    """Download every resource file into ``wd`` (``httpUrl`` or ``storageContainerUrl``)."""
+    """Download every resource file into ``wd`` (``httpUrl``, or ``storageContainerUrl``)."""
     from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ResourceNotFoundError
-    from azure.storage.blob import BlobClient, ContainerClient
+    from azure.storage.blob import ContainerClient
 
     for rf in resource_files or []:
         try:
             if rf.get("httpUrl"):
-                name = rf.get("filePath") or rf["httpUrl"].split("?")[0].rstrip("/").rsplit("/", 1)[-1]
-                target = inside(wd, name)
+                target = inside(wd, rf["filePath"])
                 target.parent.mkdir(parents=True, exist_ok=True)
-                data = BlobClient.from_blob_url(rf["httpUrl"], **_RETRY).download_blob().readall()
-                target.write_bytes(data)
+                _fetch(rf["httpUrl"], target)
+                _mode(target, rf)
             elif rf.get("storageContainerUrl"):
                 container = ContainerClient.from_container_url(rf["storageContainerUrl"], **_RETRY)
                 base = inside(wd, rf.get("filePath") or ".")
@@ -48,9 +87,10 @@ def download_resources(resource_files: list[dict], wd: Path) -> None:
                     target = inside(base, blob.name)
                     target.parent.mkdir(parents=True, exist_ok=True)
                     target.write_bytes(container.download_blob(blob.name).readall())
+                    _mode(target, rf)
             else:
                 raise TaskFailure("BlobDownloadMiscError",
-                                  "Only httpUrl and storageContainerUrl resource files are emulated.")
+                                  "autoStorageContainerName resource files are not emulated (no auto-storage account).")
         except TaskFailure:
             raise
         except ResourceNotFoundError as exc:

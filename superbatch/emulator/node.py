@@ -1,58 +1,58 @@
 """Compute nodes on this machine: a dispatcher starts runnable tasks, one thread per running task.
 
-Each run uses ``<root>/<pool>/<job>/<task>/`` with ``stdout.txt``, ``stderr.txt`` and ``wd/``
-(the working directory), downloads resource files, runs the command line without a shell (as
-the node agent does), uploads output files, then records the outcome in the store.
+A node's files live under ``<root>/<pool>/<node>/`` (``AZ_BATCH_NODE_ROOT_DIR``) as on the
+service: ``shared/``, ``startup/`` and ``workitems/<job>/job-1/<task>/`` holding ``stdout.txt``,
+``stderr.txt`` and the working directory ``wd/``. A run downloads resource files, runs the job's
+preparation task first where needed, runs the command line without a shell in the declared
+environment (see ``images.py``), uploads output files, then records the outcome in the store.
+Whatever goes wrong in a run ends that task with a ``failureInfo``; the node carries on.
 """
 from __future__ import annotations
 
-import os
-import re
-import shlex
-import signal
-import subprocess
 import threading
+import time
+import traceback
 from pathlib import Path
 
-from . import rules
+from . import process, rules
+from .entities import ComputeNode, Job, PrepRecord, Task, iso, now
 from .faults import Faults
 from .files import TaskFailure, download_resources, upload_outputs
-from .store import Store, Task
+from .images import DEFAULT_NODE_PATH, ImageStandIn
+from .store import Store
+from .validation import parse_duration
 
 PREEMPT_AFTER = 0.05     # seconds a preempted run gets before its node disappears
+RELEASE_LIMIT = 15 * 60  # the release task's default (and maximum) maxWallClockTime, seconds
 
 
-def rewrite_mounts(args: list[str], mounts: dict[str, str]) -> list[str]:
-    """Emulated bind mounts: replace ``CONTAINER_PATH`` (alone or followed by ``/``) by the host path.
-
-    Besides whole arguments this also rewrites the path where it starts a word inside an
-    argument (so ``/bin/sh -c 'python /app/w.py'`` works too).
-    """
-    out = []
-    for arg in args:
-        for cpath, hpath in sorted(mounts.items(), key=lambda kv: -len(kv[0])):
-            cpath = cpath.rstrip("/") or "/"
-            pattern = r"(?<![^\s'\"=:])" + re.escape(cpath) + r"(?=/|$|[\s'\";:])"
-            arg = re.sub(pattern, lambda _m: hpath, arg)
-        out.append(arg)
-    return out
+def node_root(root: Path, node: ComputeNode) -> Path:
+    return root / node.pool.id / node.id
 
 
-def task_directory(root: Path, task: Task) -> Path:
-    """``<root>/<pool>/<job>/<task>``: stdout.txt and stderr.txt here, the working dir in ``wd/``."""
-    return root / task.job.doc["poolInfo"]["poolId"] / task.job.id / task.id
+def task_directory(root: Path, task: Task) -> Path | None:
+    """The directory of the task's latest run on its node (None if it never started)."""
+    info = task.doc.get("nodeInfo")
+    pool = task.job.doc["poolInfo"]["poolId"]
+    if not info:
+        return None
+    return root / pool / info["nodeId"] / info["taskRootDirectory"]
 
 
 class Node:
     """Runs the store's runnable tasks as local processes."""
 
     def __init__(self, store: Store, root: Path, faults: Faults, account: str,
-                 mounts: dict[str, str] | None = None, workers: int | None = None):
+                 images: dict[str, ImageStandIn] | None = None, node_path=DEFAULT_NODE_PATH,
+                 workers: int | None = None):
         self.store, self.root, self.faults, self.account = store, root.resolve(), faults, account
-        self.mounts, self.workers = mounts or {}, workers
+        self.images, self.node_path, self.workers = dict(images or {}), list(node_path), workers
+        self.account_url = ""            # set by the server once it listens
         self._stopping = threading.Event()
+        self._procs: set = set()         # preparation/release processes (tasks keep theirs on the Task)
         self._thread = threading.Thread(target=self._dispatch, name="emulator-dispatch", daemon=True)
-        store.kill = self._kill
+        store.kill = lambda task: process.kill(task.proc)
+        store.release = self._release_job
 
     def start(self) -> None:
         self._thread.start()
@@ -61,107 +61,95 @@ class Node:
         self._stopping.set()
         with self.store.changed:
             self.store.changed.notify_all()
-            tasks = [t for j in self.store.jobs.values() for t in j.tasks.values() if t.state == "running"]
+            tasks = [t for j in self.store.jobs.values() for t in j.tasks.values() if t.proc is not None]
         for task in tasks:
-            self._kill(task)
+            process.kill(task.proc)
+        for proc in list(self._procs):
+            process.kill(proc)
         if self._thread.is_alive():
             self._thread.join(timeout=5)
 
     def _dispatch(self) -> None:
         while not self._stopping.is_set():
-            with self.store.changed:
-                self.store.changed.wait_for(lambda: self.store.dirty or self._stopping.is_set(), timeout=0.5)
-                self.store.dirty = False
-            if self._stopping.is_set():
-                return
-            for task, run in self.store.take_runnable(self.workers):
-                threading.Thread(target=self._run, args=(task, run), daemon=True,
-                                 name=f"task-{task.job.id}-{task.id}").start()
-
-    @staticmethod
-    def _kill(task: Task) -> None:
-        proc = task.proc
-        if proc is not None and proc.poll() is None:
             try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+                self._dispatch_once()
+            except Exception:  # noqa: BLE001 - the dispatcher must outlive any bad document
+                traceback.print_exc()
+                time.sleep(0.1)
 
-    # ---- one run
+    def _dispatch_once(self) -> None:
+        deadline = self.store.expire_jobs()
+        wait = 0.5 if deadline is None else max(0.01, min(0.5, deadline - time.monotonic()))
+        with self.store.changed:
+            self.store.changed.wait_for(lambda: self.store.dirty or self._stopping.is_set(), timeout=wait)
+            self.store.dirty = False
+        if self._stopping.is_set():
+            return
+        for task, run in self.store.take_runnable(self.workers):
+            threading.Thread(target=self._run, args=(task, run), daemon=True,
+                             name=f"task-{task.job.id}-{task.id}").start()
+
+    # ---- one run of a task
     def _run(self, task: Task, run: int) -> None:
+        try:
+            self._run_task(task, run)
+        except TaskFailure as exc:
+            self._finish(task, run, None, exc.info)
+        except Exception as exc:  # noqa: BLE001 - a fault in one run must end that task, not the node
+            self._finish(task, run, None, {"category": "servererror", "code": "EmulatorInternalError",
+                                           "message": f"The emulator's node failed to run the task: {exc!r}"})
+
+    def _run_task(self, task: Task, run: int) -> None:
         store = self.store
         with store.lock:
-            doc, pool, job_id = task.doc, task.pool, task.job.id
-            if not store.current(task, run) or pool is None:
+            doc, pool, node, job = task.doc, task.pool, task.node, task.job
+            if not store.current(task, run) or pool is None or node is None:
                 return
-            node_id = store.node_id(pool, task.node)
-            dedicated = task.node < pool.dedicated
             mismatch = rules.container_mismatch(doc, pool.doc)
-            if mismatch:
-                store.complete(task, None, {"category": "usererror", "code": "ContainerInvalidSettings",
-                                            "message": mismatch.values.get("Reason", mismatch.message)})
-                return
-        task_dir = task_directory(self.root, task)
+            record = store.prep_record(job, node)
+        if mismatch:
+            raise TaskFailure("ContainerInvalidSettings", mismatch.values.get("Reason", mismatch.message))
+        if record is not None:
+            ok = self._prepare(job, record) or not self._waits_for_prep(job)
+            with store.lock:
+                store.prepared(task, run, ok)
+                if not store.current(task, run):
+                    return
+        task_dir = node_root(self.root, node) / doc["nodeInfo"]["taskRootDirectory"]
         wd = task_dir / "wd"
         wd.mkdir(parents=True, exist_ok=True)
-        try:
-            download_resources(doc.get("resourceFiles"), wd)
-        except TaskFailure as exc:   # not retried by maxTaskRetryCount, as on the service
-            return self._finish(task, run, None, exc.info)
+        for name in ("stdout.txt", "stderr.txt"):
+            (task_dir / name).touch()
+        image = self._image(doc.get("containerSettings"))
+        download_resources(doc.get("resourceFiles"), wd)   # failures: not retried, as on the service
+        args, cwd, env = self._command(doc, job, node, task.id, task_dir, wd, image, record)
 
-        args = shlex.split(doc["commandLine"])
-        if doc.get("containerSettings"):
-            args = rewrite_mounts(args, self.mounts)
-        env = dict(os.environ)
-        env.update({
-            "AZ_BATCH_ACCOUNT_NAME": self.account, "AZ_BATCH_POOL_ID": pool.id,
-            "AZ_BATCH_NODE_ID": node_id, "AZ_BATCH_JOB_ID": job_id, "AZ_BATCH_TASK_ID": task.id,
-            "AZ_BATCH_TASK_DIR": str(task_dir), "AZ_BATCH_TASK_WORKING_DIR": str(wd),
-            "AZ_BATCH_NODE_ROOT_DIR": str(self.root / pool.id),
-            "AZ_BATCH_NODE_SHARED_DIR": str(self.root / pool.id / "shared"),
-            "AZ_BATCH_NODE_IS_DEDICATED": "true" if dedicated else "false",
-        })
-        (self.root / pool.id / "shared").mkdir(parents=True, exist_ok=True)
-        env.update({e["name"]: e.get("value", "") for e in doc.get("environmentSettings") or []})
-        wall = rules.parse_duration(doc["constraints"].get("maxWallClockTime"))
+        wall = parse_duration(doc["constraints"].get("maxWallClockTime") or "P10675199D").total_seconds()
         preempt = self.faults.preempt()
-        try:
-            with open(task_dir / "stdout.txt", "wb") as out, open(task_dir / "stderr.txt", "wb") as err:
-                proc = subprocess.Popen(args, cwd=wd, env=env, stdin=subprocess.DEVNULL, stdout=out,
-                                        stderr=err, start_new_session=True)
-        except FileNotFoundError:
-            return self._finish(task, run, None, {"category": "usererror", "code": "CommandProgramNotFound",
-                                                  "message": f"The program {args[0]!r} was not found."})
-        except OSError as exc:
-            return self._finish(task, run, None, {"category": "usererror", "code": "CommandLaunchFailed",
-                                                  "message": str(exc)})
+        proc = process.launch(args, cwd, env, task_dir)
         with store.lock:
             task.proc = proc
             if not store.current(task, run):
-                self._kill(task)
-        if preempt:
-            try:
-                proc.wait(timeout=PREEMPT_AFTER)
-            except subprocess.TimeoutExpired:
-                pass
-            with store.lock:
-                if store.current(task, run):
-                    store.requeue(task, "preempted")
-                self._kill(task)
-            proc.wait()
-            return
-        timeout = wall.total_seconds() if wall and wall.days < 10000 else None
+                process.kill(proc)
         try:
-            code = proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
+            if preempt:
+                process.wait(proc, PREEMPT_AFTER)
+                with store.lock:
+                    if store.current(task, run):
+                        store.requeue(task, "preempted")
+                process.kill(proc)
+                proc.wait()
+                return
+            code = process.wait(proc, wall if wall < 10**9 else None)
+        finally:
+            with store.lock:
+                if task.proc is proc:
+                    task.proc = None
+        if code is None:
             with store.lock:
                 if store.current(task, run):
-                    store.end_task(task, "TaskEnded",
-                                   "The task exceeded its maxWallClockTime and was terminated.")
-                self._kill(task)
-            proc.wait()
+                    store.end_task(task, "TaskEnded", "The task exceeded its maxWallClockTime and was terminated.")
             return
-        code = 128 - code if code < 0 else code      # killed by a signal: as a shell reports it
         with store.lock:
             if not store.current(task, run):
                 return
@@ -173,13 +161,161 @@ class Node:
             with store.lock:
                 if store.current(task, run) and store.retry(task, code):
                     return
-            return self._finish(task, run, code, {
-                "category": "usererror", "code": "FailureExitCode",
-                "message": "The task process exited with an unexpected exit code",
-                "details": [{"name": "Message", "value": f"The task process exited with an unexpected exit code: {code}"}]})
+            return self._finish(task, run, code, _exit_failure(code))
         self._finish(task, run, 0, None)
 
     def _finish(self, task: Task, run: int, code: int | None, failure: dict | None) -> None:
         with self.store.lock:
             if self.store.current(task, run):
                 self.store.complete(task, code, failure)
+
+    # ---- what a command runs with
+    def _image(self, settings: dict | None) -> ImageStandIn | None:
+        """The stand-in for a container task's image; an undeclared image cannot be pulled."""
+        if not settings:
+            return None
+        name = settings["imageName"]
+        image = self.images.get(name)
+        if image is None:
+            raise TaskFailure("ContainerInvalidImage", "One or more container images specified are invalid",
+                              [("ContainerImage", name),
+                               ("Message", "The image is not declared to the emulator (see its images option).")])
+        return image
+
+    def _command(self, doc: dict, job: Job, node: ComputeNode, task_id: str, task_dir: Path, wd: Path,
+                 image: ImageStandIn | None, record: PrepRecord | None) -> tuple[list[str], Path, dict]:
+        args = process.split(doc["commandLine"])
+        cwd = wd
+        if image is not None:
+            args = [image.to_host(a) for a in args]
+            mode = ((doc.get("containerSettings") or {}).get("workingDirectory") or "").lower()
+            if mode == "containerimagedefault" and image.workdir:
+                cwd = Path(image.to_host(image.workdir))
+        root = node_root(self.root, node)
+        for sub in ("shared", "startup", "home/_azbatch"):
+            (root / sub).mkdir(parents=True, exist_ok=True)
+        batch = {
+            "AZ_BATCH_ACCOUNT_NAME": self.account, "AZ_BATCH_ACCOUNT_URL": self.account_url,
+            "AZ_BATCH_POOL_ID": node.pool.id, "AZ_BATCH_NODE_ID": node.id,
+            "AZ_BATCH_NODE_IS_DEDICATED": "true" if node.dedicated else "false",
+            "AZ_BATCH_NODE_ROOT_DIR": str(root), "AZ_BATCH_NODE_SHARED_DIR": str(root / "shared"),
+            "AZ_BATCH_NODE_STARTUP_DIR": str(root / "startup"),
+            "AZ_BATCH_JOB_ID": job.id, "AZ_BATCH_TASK_ID": task_id,
+            "AZ_BATCH_TASK_DIR": str(task_dir), "AZ_BATCH_TASK_WORKING_DIR": str(wd),
+            "AZ_BATCH_TASK_USER": "_azbatch",
+            "AZ_BATCH_TASK_USER_IDENTITY": process.identity_name(doc.get("userIdentity")),
+        }
+        if record is not None:
+            prep_dir = self._job_dir(node, job) / _prep_id(job)
+            batch.update(AZ_BATCH_JOB_PREP_DIR=str(prep_dir), AZ_BATCH_JOB_PREP_WORKING_DIR=str(prep_dir / "wd"))
+        base = image.environment() if image is not None else {"PATH": ":".join(self.node_path)}
+        base.setdefault("HOME", str(root / "home" / "_azbatch"))
+        return args, cwd, process.environment(base, batch, job.doc, doc.get("environmentSettings"))
+
+    def _job_dir(self, node: ComputeNode, job: Job) -> Path:
+        return node_root(self.root, node) / "workitems" / job.id / "job-1"
+
+    # ---- job preparation and release tasks
+    @staticmethod
+    def _waits_for_prep(job: Job) -> bool:
+        return (job.prep_task or {}).get("waitForSuccess", True) is not False
+
+    def _prepare(self, job: Job, record: PrepRecord) -> bool:
+        """Run the job's preparation task on the record's node once (with its retries)."""
+        with record.lock:
+            if record.done:
+                return record.ok
+            spec = job.prep_task
+            limit = int((spec.get("constraints") or {}).get("maxTaskRetryCount", 0))
+            retries = 0
+            while True:
+                info = {"state": "running", "startTime": iso(now()), "retryCount": retries,
+                        "taskRootDirectory": f"workitems/{job.id}/job-1/{_prep_id(job)}",
+                        "taskRootDirectoryUrl": f"{record.node.url}/files/workitems/{job.id}/job-1/{_prep_id(job)}"}
+                with self.store.lock:
+                    record.prep = info
+                code, failure = self._run_special(job, record.node, spec, _prep_id(job), record, None)
+                with self.store.lock:
+                    info.update(state="completed", endTime=iso(now()),
+                                result="failure" if failure else "success")
+                    if code is not None:
+                        info["exitCode"] = code
+                    if failure:
+                        info["failureInfo"] = failure
+                if failure and code not in (None, 0) and (limit == -1 or retries < limit):
+                    retries += 1
+                    info["lastRetryTime"] = iso(now())
+                    continue
+                with self.store.lock:
+                    record.done, record.ok = True, failure is None
+                    self.store.wake()
+                return record.ok
+
+    def _release_job(self, job: Job, records: list[PrepRecord]) -> None:
+        """Run the job's release task on every node that ran its preparation task."""
+        def run_all():
+            threads = [threading.Thread(target=self._release_on, args=(job, r), daemon=True) for r in records]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            self.store.release_done(job)
+        threading.Thread(target=run_all, name=f"release-{job.id}", daemon=True).start()
+
+    def _release_on(self, job: Job, record: PrepRecord) -> None:
+        with record.lock:       # after a preparation task still running there
+            spec = job.release_task
+            rid = spec.get("id") or "jobrelease"
+            info = {"state": "running", "startTime": iso(now()),
+                    "taskRootDirectory": f"workitems/{job.id}/job-1/{rid}",
+                    "taskRootDirectoryUrl": f"{record.node.url}/files/workitems/{job.id}/job-1/{rid}"}
+            with self.store.lock:
+                record.release = info
+            limit = parse_duration(spec["maxWallClockTime"]).total_seconds() if spec.get("maxWallClockTime") \
+                else RELEASE_LIMIT
+            code, failure = self._run_special(job, record.node, spec, rid, record, limit)
+            with self.store.lock:
+                info.update(state="completed", endTime=iso(now()), result="failure" if failure else "success")
+                if code is not None:
+                    info["exitCode"] = code
+                if failure:
+                    info["failureInfo"] = failure
+
+    def _run_special(self, job: Job, node: ComputeNode, spec: dict, task_id: str, record: PrepRecord,
+                     wall: float | None) -> tuple[int | None, dict | None]:
+        """Run a preparation or release task to its end: (exit code, failureInfo)."""
+        task_dir = self._job_dir(node, job) / task_id
+        wd = task_dir / "wd"
+        try:
+            wd.mkdir(parents=True, exist_ok=True)
+            image = self._image(spec.get("containerSettings"))
+            download_resources(spec.get("resourceFiles"), wd)
+            args, cwd, env = self._command(spec, job, node, task_id, task_dir, wd, image, record)
+            if wall is None:
+                limit = (spec.get("constraints") or {}).get("maxWallClockTime")
+                wall = parse_duration(limit).total_seconds() if limit else None
+            proc = process.launch(args, cwd, env, task_dir)
+            self._procs.add(proc)
+            try:
+                code = process.wait(proc, wall if wall is None or wall < 10**9 else None)
+            finally:
+                self._procs.discard(proc)
+        except TaskFailure as exc:
+            return None, exc.info
+        except Exception as exc:  # noqa: BLE001 - as for tasks: the node carries on
+            return None, {"category": "servererror", "code": "EmulatorInternalError", "message": repr(exc)}
+        if code is None:
+            return None, {"category": "usererror", "code": "TaskEnded",
+                          "message": "The task exceeded its maxWallClockTime and was terminated."}
+        return code, (_exit_failure(code) if code else None)
+
+
+def _prep_id(job: Job) -> str:
+    return (job.prep_task or {}).get("id") or "jobpreparation"
+
+
+def _exit_failure(code: int) -> dict:
+    return {"category": "usererror", "code": "FailureExitCode",
+            "message": "The task process exited with an unexpected exit code",
+            "details": [{"name": "Message",
+                         "value": f"The task process exited with an unexpected exit code: {code}"}]}

@@ -5,7 +5,8 @@ import json
 import re
 from datetime import timedelta
 
-from .errors import BatchError, invalid_property, missing_property
+from .errors import BatchError, invalid_property, missing_property, unsupported_property
+from .validation import parse_duration
 
 ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_TASKS_PER_COLLECTION = 100
@@ -14,8 +15,7 @@ MAX_BODY_BYTES = 1024 * 1024           # "the total serialized size ... must be 
 # published, so the emulator uses 64 KiB per string value (answered as RequestBodyTooLarge,
 # which is what the SDK's create_tasks reacts to by splitting the chunk).
 MAX_PROPERTY_BYTES = 64 * 1024
-ALL_TASKS_COMPLETE = ("noaction", "terminatejob")
-_DURATION = re.compile(r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$")
+MAX_DEPENDENCY_CHARS = 64000
 
 
 def too_large(reason: str) -> BatchError:
@@ -25,13 +25,13 @@ def too_large(reason: str) -> BatchError:
                       {"Reason": reason})
 
 
-def check_id(body: dict, name: str = "id") -> str:
+def check_id(body: dict, name: str = "id", label: str | None = None) -> str:
     """An id: letters, digits, hyphens and underscores, 1-64 characters."""
     value = body.get(name)
     if value is None or value == "":
-        raise missing_property(name)
+        raise missing_property(label or name)
     if not isinstance(value, str) or not ID_RE.match(value):
-        raise invalid_property(name, value, "The id may contain only letters, digits, hyphens and "
+        raise invalid_property(label or name, value, "The id may contain only letters, digits, hyphens and "
                                "underscores, and at most 64 characters.")
     return value
 
@@ -64,43 +64,95 @@ def check_cells(value, path: str = "") -> None:
 
 
 def check_pool(body: dict) -> None:
-    """Pool create: a valid id and a vmSize."""
+    """Pool create: a valid id (the definition checks the rest)."""
     check_id(body)
-    if not body.get("vmSize"):
-        raise missing_property("vmSize")
 
 
 def check_job(body: dict) -> None:
-    """Job create: a valid id and ``poolInfo.poolId`` (auto pools are not emulated)."""
+    """Job create: id, ``poolInfo.poolId`` (auto pools are not emulated), preparation/release."""
     check_id(body)
-    pool_info = body.get("poolInfo")
-    if not isinstance(pool_info, dict):
-        raise missing_property("poolInfo")
+    pool_info = body.get("poolInfo") or {}
     if not pool_info.get("poolId"):
         if pool_info.get("autoPoolSpecification"):
             raise BatchError(400, "UnsupportedProperty", "Auto pools are not emulated.",
                              {"PropertyName": "poolInfo.autoPoolSpecification"})
         raise missing_property("poolInfo.poolId")
-    check_all_tasks_complete(body)
+    prep, release = body.get("jobPreparationTask"), body.get("jobReleaseTask")
+    if release and not prep:
+        raise invalid_property("jobReleaseTask", "present",
+                               "A Job Release Task cannot be specified without a Job Preparation Task.")
+    for name, spec in (("jobPreparationTask", prep), ("jobReleaseTask", release)):
+        if spec:
+            if spec.get("id") is not None:
+                check_id(spec, "id", f"{name}.id")
+            check_resource_files(spec.get("resourceFiles"), f"{name}.resourceFiles")
+    if release and release.get("maxWallClockTime") and \
+            parse_duration(release["maxWallClockTime"]) > timedelta(minutes=15):
+        raise invalid_property("jobReleaseTask.maxWallClockTime", release["maxWallClockTime"],
+                               "The Job Release Task may not run longer than 15 minutes.")
 
 
-def check_all_tasks_complete(body: dict) -> None:
-    """``onAllTasksComplete`` must be one of the enum values."""
-    mode = body.get("onAllTasksComplete")
-    if mode is not None and mode not in ALL_TASKS_COMPLETE:
-        raise invalid_property("onAllTasksComplete", mode, "Unknown value.")
-
-
-def check_task(body: dict, pool: dict | None) -> None:
-    """Task create: id, commandLine, per-property sizes, and (when the pool exists) container fit."""
+def check_task(body: dict, job: dict, pool: dict | None) -> None:
+    """Task create: id, commandLine, sizes, resource files, dependencies, exit conditions and
+    (when the pool exists) container fit."""
     check_id(body)
     if not body.get("commandLine"):
         raise missing_property("commandLine")
     check_cells(body)
+    check_resource_files(body.get("resourceFiles"), "resourceFiles")
+    check_dependencies(body.get("dependsOn"), job)
+    check_exit_conditions(body.get("exitConditions"), job)
+    for name, default, code in (("jobPreparationTask", "jobpreparation", "TaskIdSameAsJobPreparationTask"),
+                                ("jobReleaseTask", "jobrelease", "TaskIdSameAsJobReleaseTask")):
+        spec = job.get(name)
+        if spec and body["id"].lower() == (spec.get("id") or default).lower():
+            raise BatchError(409, code, f"The task id is the id of the job's {name}.")
     if pool is not None:
         error = container_mismatch(body, pool)
         if error:
             raise error
+
+
+def check_resource_files(files: list | None, where: str) -> None:
+    """Exactly one source per resource file; ``httpUrl`` needs ``filePath``."""
+    for i, rf in enumerate(files or []):
+        sources = [k for k in ("autoStorageContainerName", "storageContainerUrl", "httpUrl") if rf.get(k)]
+        if len(sources) != 1:
+            raise invalid_property(f"{where}[{i}]", ",".join(sources) or "none",
+                                   "Exactly one of autoStorageContainerName, storageContainerUrl and "
+                                   "httpUrl must be specified.")
+        if rf.get("httpUrl") and not rf.get("filePath"):
+            raise missing_property(f"{where}[{i}].filePath")
+        if rf.get("blobPrefix") and rf.get("httpUrl"):
+            raise invalid_property(f"{where}[{i}].blobPrefix", rf["blobPrefix"],
+                                   "blobPrefix is valid only with autoStorageContainerName or storageContainerUrl.")
+
+
+def check_dependencies(depends: dict | None, job: dict) -> None:
+    """``dependsOn`` needs a job with ``usesTaskDependencies`` (else ``UnsupportedProperty``)."""
+    if not depends or not (depends.get("taskIds") or depends.get("taskIdRanges")):
+        return
+    if not job.get("usesTaskDependencies"):
+        raise unsupported_property("dependsOn", "The job does not use task dependencies "
+                                   "(usesTaskDependencies is false).")
+    if sum(len(t) for t in depends.get("taskIds") or []) > MAX_DEPENDENCY_CHARS:
+        raise BatchError(400, "TaskDependencyListTooLong",
+                         "The taskIds collection of dependsOn exceeds 64000 characters.")
+    for i, r in enumerate(depends.get("taskIdRanges") or []):
+        if r["start"] > r["end"] or r["start"] < 0:
+            raise invalid_property(f"dependsOn.taskIdRanges[{i}]", f"{r['start']}-{r['end']}",
+                                   "A task id range needs 0 <= start <= end.")
+
+
+def check_exit_conditions(conditions: dict | None, job: dict) -> None:
+    """A ``jobAction`` is refused unless the job's onTaskFailure is performExitOptionsJobAction."""
+    if not conditions or (job.get("onTaskFailure") or "noaction").lower() != "noaction":
+        return
+    options = [conditions.get(k) for k in ("preProcessingError", "fileUploadError", "default")]
+    options += [m.get("exitOptions") for m in (conditions.get("exitCodes") or []) + (conditions.get("exitCodeRanges") or [])]
+    if any(o and o.get("jobAction") for o in options):
+        raise invalid_property("exitConditions", "jobAction",
+                               "jobAction may be set only when the job's onTaskFailure is performexitoptionsjobaction.")
 
 
 def container_mismatch(task: dict, pool: dict) -> BatchError | None:
@@ -118,14 +170,3 @@ def container_mismatch(task: dict, pool: dict) -> BatchError | None:
         return invalid_property("containerSettings", "absent",
                                 "The pool has a containerConfiguration; its tasks must specify containerSettings.")
     return None
-
-
-def parse_duration(text: str | None) -> timedelta | None:
-    """An ISO 8601 duration as the SDK sends it (``PT1H``, ``P1DT2H3M4.5S``); None if absent."""
-    if not text:
-        return None
-    m = _DURATION.match(text)
-    if not m:
-        raise invalid_property("maxWallClockTime", text, "Not an ISO 8601 duration.")
-    d, h, mi, s = m.groups()
-    return timedelta(days=int(d or 0), hours=int(h or 0), minutes=int(mi or 0), seconds=float(s or 0))

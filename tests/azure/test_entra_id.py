@@ -28,6 +28,7 @@ import yaml
 from click.testing import CliRunner
 
 from clihelp import REPO
+from rigs import worker_images
 from services import AZURITE_ACCOUNT, start_azurite
 from superbatch.backends.azure import credentials
 from superbatch.cli import cli
@@ -131,7 +132,7 @@ def entra_rig(oauth_azurite, tls, tmp_path, monkeypatch):
                     .replace("container: superbatch", f"container: {container}")
                     .replace("  storage:", "  inline_inputs: false\n  cleanup: {job: false}\n"
                                            "  storage:"))
-    emulator = BatchEmulator(DEV_ACCOUNT, DEV_KEY, mounts={"/app": str(tmp_path / "worker")},
+    emulator = BatchEmulator(DEV_ACCOUNT, DEV_KEY, images=worker_images(tmp_path / "worker"),
                              root=tmp_path / "nodes").start()
     for name in ("AZURE_STORAGE_CONNECTION_STRING", "AZURE_STORAGE_KEY",
                  "AZURE_STORAGE_ACCESS_KEY", "SUPERBATCH_STATE_DIR"):

@@ -13,10 +13,11 @@ from superbatch.emulator.server import BatchEmulator
 IMAGE = m.BatchVmImageReference(publisher="canonical", offer="ubuntu-24_04-lts", sku="server", version="latest")
 
 
-def client_for(emu: BatchEmulator, account: str = DEV_ACCOUNT, key: str = DEV_KEY, **kwargs) -> BatchClient:
-    """A BatchClient on the emulator; short backoffs keep retries fast in tests."""
+def client_for(emu: BatchEmulator | str, account: str = DEV_ACCOUNT, key: str = DEV_KEY, **kwargs) -> BatchClient:
+    """A BatchClient on the emulator (or an endpoint URL); short backoffs keep retries fast in tests."""
     kwargs.setdefault("retry_backoff_factor", 0.01)
-    return BatchClient(emu.endpoint, AzureNamedKeyCredential(account, key), **kwargs)
+    endpoint = emu if isinstance(emu, str) else emu.endpoint
+    return BatchClient(endpoint, AzureNamedKeyCredential(account, key), **kwargs)
 
 
 def pool_options(pool_id: str, dedicated: int = 2, spot: int = 0, container: bool = False, **kw):

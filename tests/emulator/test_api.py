@@ -162,21 +162,26 @@ def test_wrong_key_or_account_is_refused(emulator):
         assert err.value.status_code == 403 and err.value.error.code == "AuthenticationFailed"
 
 
-def test_unknown_operations_are_refused(client, job):
+def test_unknown_and_unemulated_operations_are_refused(client, job):
     with pytest.raises(HttpResponseError) as err:
-        list(client.list_nodes("pool"))
+        client.send_request(HttpRequest("GET", "/nowhere?api-version=2025-06-01"))
     assert err.value.status_code == 400 and err.value.error.code == "InvalidUri"
-    with pytest.raises(HttpResponseError) as err:
-        client.replace_job(job, m.BatchJob(pool_info=m.BatchPoolInfo(pool_id="pool")))
+    with pytest.raises(HttpResponseError) as err:      # a path of the API, a verb it does not have
+        client.send_request(HttpRequest("POST", "/jobs/job/taskcounts?api-version=2025-06-01", json={}))
     assert err.value.status_code == 405 and err.value.error.code == "UnsupportedHttpVerb"
-    with pytest.raises(HttpResponseError) as err:
-        client.send_request(HttpRequest("GET", "/jobs/job?api-version=2020-01-01"))
-    assert err.value.status_code == 400 and err.value.error.code == "InvalidQueryParameterValue"
+    with pytest.raises(HttpResponseError) as err:      # in the API, not emulated: never a fake success
+        client.replace_job(job, m.BatchJob(pool_info=m.BatchPoolInfo(pool_id="pool")))
+    assert err.value.status_code == 501 and err.value.error.code == "OperationNotEmulated"
+    for version, code in (("2020-01-01", "InvalidQueryParameterValue"), ("", "MissingRequiredQueryParameter")):
+        with pytest.raises(HttpResponseError) as err:
+            client.send_request(HttpRequest("GET", f"/jobs/job?api-version={version}"))
+        assert err.value.status_code == 400 and err.value.error.code == code
 
 
 def test_response_headers(client, job):
     response = client.send_request(HttpRequest("GET", "/jobs/job?api-version=2025-06-01",
-                                               headers={"client-request-id": "abc-123"}))
+                                               headers={"client-request-id": "abc-123",
+                                                        "return-client-request-id": "true"}))
     assert response.status_code == 200
     h = response.headers
     assert h["client-request-id"] == "abc-123" and h["request-id"] and h["ETag"].startswith("0x")

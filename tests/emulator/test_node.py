@@ -7,30 +7,56 @@ from datetime import timedelta
 from azure.batch import models as m
 
 from emuhelpers import client_for, pool_options, task, wait_for, wait_task
+from superbatch.emulator.images import ImageStandIn
 
 
 def _out(client, job, tid, name="stdout.txt") -> str:
     return b"".join(client.download_task_file(job, tid, name)).decode()
 
 
-def test_task_directory_and_environment(emulator, client, job):
+def test_task_directory_and_environment(emulator, client, job, monkeypatch):
+    monkeypatch.setenv("HOST_ONLY_SECRET", "leak")            # the emulator's environment stays out
     env = [m.EnvironmentSetting(name="GREETING", value="hello world")]
-    client.create_task(job, task("env", 'echo "$GREETING"; pwd; env | grep ^AZ_BATCH_ | sort',
-                                 environment_settings=env))
+    client.create_task(job, m.BatchTaskCreateOptions(id="env", command_line="/usr/bin/env",
+                                                     environment_settings=env))
     t = wait_task(client, job, "env")
     assert t.execution_info.exit_code == 0 and t.execution_info.result == "success"
-    lines = _out(client, job, "env").splitlines()
-    task_dir = emulator.root / "pool" / "job" / "env"
-    assert lines[0] == "hello world" and lines[1] == str(task_dir / "wd")
-    env_vars = dict(line.split("=", 1) for line in lines[2:])
-    assert env_vars["AZ_BATCH_TASK_WORKING_DIR"] == str(task_dir / "wd")
-    assert env_vars["AZ_BATCH_TASK_DIR"] == str(task_dir)
-    assert (env_vars["AZ_BATCH_JOB_ID"], env_vars["AZ_BATCH_TASK_ID"], env_vars["AZ_BATCH_POOL_ID"]) == \
-        ("job", "env", "pool")
-    assert env_vars["AZ_BATCH_NODE_ID"] == t.node_info.node_id
-    assert env_vars["AZ_BATCH_NODE_SHARED_DIR"] == str(emulator.root / "pool" / "shared")
+    env_vars = dict(line.split("=", 1) for line in _out(client, job, "env").splitlines())
+    node_dir = emulator.root / "pool" / t.node_info.node_id
+    task_dir = node_dir / "workitems" / "job" / "job-1" / "env"
+    assert t.node_info.task_root_directory == "workitems/job/job-1/env"
+    assert env_vars == {
+        "GREETING": "hello world", "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(node_dir / "home" / "_azbatch"),
+        "AZ_BATCH_ACCOUNT_NAME": "emulator", "AZ_BATCH_ACCOUNT_URL": emulator.endpoint,
+        "AZ_BATCH_POOL_ID": "pool", "AZ_BATCH_NODE_ID": t.node_info.node_id,
+        "AZ_BATCH_NODE_IS_DEDICATED": "true", "AZ_BATCH_NODE_ROOT_DIR": str(node_dir),
+        "AZ_BATCH_NODE_SHARED_DIR": str(node_dir / "shared"),
+        "AZ_BATCH_NODE_STARTUP_DIR": str(node_dir / "startup"),
+        "AZ_BATCH_JOB_ID": "job", "AZ_BATCH_TASK_ID": "env",
+        "AZ_BATCH_TASK_DIR": str(task_dir), "AZ_BATCH_TASK_WORKING_DIR": str(task_dir / "wd"),
+        "AZ_BATCH_TASK_USER": "_azbatch", "AZ_BATCH_TASK_USER_IDENTITY": "PoolNonAdmin",
+    }
     assert (task_dir / "stdout.txt").is_file() and (task_dir / "stderr.txt").is_file()
     assert t.execution_info.start_time <= t.execution_info.end_time
+
+
+def test_node_path_is_declared_not_inherited(make_emulator, tmp_path, monkeypatch):
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "only-here").write_text("#!/bin/sh\necho found\n")
+    (bindir / "only-here").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}:{__import__('os').environ['PATH']}")  # the caller's PATH has it
+    for node_path, outcome in ((None, "CommandProgramNotFound"), ([str(bindir), "/usr/bin", "/bin"], None)):
+        c = client_for(make_emulator(**({"node_path": node_path} if node_path else {})))
+        c.create_pool(pool_options("pool"))
+        c.create_job(m.BatchJobCreateOptions(id="job", pool_info=m.BatchPoolInfo(pool_id="pool")))
+        c.create_task("job", m.BatchTaskCreateOptions(id="t", command_line="only-here"))
+        t = wait_task(c, "job", "t")
+        if outcome:
+            assert t.execution_info.failure_info.code == outcome and t.execution_info.exit_code is None
+        else:
+            assert t.execution_info.result == "success" and _out(c, "job", "t") == "found\n"
 
 
 def test_command_line_runs_without_a_shell(client, job):
@@ -116,21 +142,37 @@ def test_delete_job_kills_its_tasks(make_emulator, tmp_path):
     assert not marker.exists()
 
 
-def test_container_task_runs_on_the_host_with_mounts(make_emulator, tmp_path):
-    app = tmp_path / "app"
+def test_container_task_runs_with_its_image_stand_in(make_emulator, tmp_path):
+    app, bindir = tmp_path / "app", tmp_path / "imagebin"
     app.mkdir()
-    (app / "hello.sh").write_text("echo from-mounted-app\n")
-    c = client_for(make_emulator(mounts={"/app": str(app)}))
+    bindir.mkdir()
+    (app / "hello.sh").write_text('echo from-mounted-app "$IMAGE_VAR"\n')
+    (bindir / "image-tool").write_text("#!/bin/sh\necho tool-in-image\n")
+    (bindir / "image-tool").chmod(0o755)
+    image = ImageStandIn(mounts={"/app": str(app)}, path=[str(bindir), "/usr/bin", "/bin"],
+                         env={"IMAGE_VAR": "set-by-image"}, workdir="/app")
+    c = client_for(make_emulator(images={"myregistry.azurecr.io/app:v1": image}))
     c.create_pool(pool_options("docker", container=True))
     c.create_job(m.BatchJobCreateOptions(id="job", pool_info=m.BatchPoolInfo(pool_id="docker")))
     settings = m.BatchTaskContainerSettings(image_name="myregistry.azurecr.io/app:v1")
     c.create_task("job", m.BatchTaskCreateOptions(id="direct", command_line="/bin/sh /app/hello.sh",
                                                   container_settings=settings))
-    c.create_task("job", task("inner", "sh /app/hello.sh && echo /application", container_settings=settings))
-    for tid in ("direct", "inner"):
+    c.create_task("job", task("inner", "sh /app/hello.sh && echo /application && image-tool",
+                              container_settings=settings))
+    c.create_task("job", m.BatchTaskCreateOptions(
+        id="imagedir", command_line="/bin/pwd", container_settings=m.BatchTaskContainerSettings(
+            image_name="myregistry.azurecr.io/app:v1", working_directory="containerImageDefault")))
+    c.create_task("job", task("unknown", "echo never", container_settings=m.BatchTaskContainerSettings(
+        image_name="myregistry.azurecr.io/other:v2")))
+    for tid in ("direct", "inner", "imagedir"):
         assert wait_task(c, "job", tid).execution_info.exit_code == 0
-    assert _out(c, "job", "direct") == "from-mounted-app\n"
-    assert _out(c, "job", "inner") == "from-mounted-app\n/application\n"   # /application is not /app
+    assert _out(c, "job", "direct") == "from-mounted-app set-by-image\n"
+    assert _out(c, "job", "inner") == "from-mounted-app set-by-image\n/application\ntool-in-image\n"
+    assert _out(c, "job", "imagedir") == f"{app}\n"
+    failed = wait_task(c, "job", "unknown").execution_info
+    assert failed.result == "failure" and failed.exit_code is None
+    assert failed.failure_info.category == "usererror" and failed.failure_info.code == "ContainerInvalidImage"
+    assert {d.name: d.value for d in failed.failure_info.details}["ContainerImage"] == "myregistry.azurecr.io/other:v2"
 
 
 def test_preempted_tasks_are_requeued_and_rerun(make_emulator):
