@@ -13,15 +13,23 @@ from superbatch.codec import json_problem
 from superbatch.errors import SpecError, UserError
 from superbatch.plan import JobPlan
 from superbatch.reduce import make_reducer
-from superbatch.spec import Spec, ZipAxis
+from superbatch.gridresult import check_grid
+from superbatch.spec import VALUE_SUFFIXES, Spec, ZipAxis
+from superbatch.tables import check_table_output
+from superbatch.workerenv import resolve_env
 
 
-def check_everything(ctx, output: str | None) -> JobPlan:
-    """The spec's plan, once every check passed (SpecError/UserError, exit 2, otherwise)."""
+def check_everything(ctx, output: str | None, running: bool = True) -> JobPlan:
+    """The spec's plan, once every check passed (SpecError/UserError, exit 2, otherwise).
+
+    ``running``: tasks may start, so the worker's environment must be complete.
+    """
     from superbatch.jobs import build_plan
 
     plan = build_plan(ctx)
     spec = ctx.spec
+    if running:
+        resolve_env(spec.model.worker, f"{spec.where('worker', 'env')}: worker.env")
     if spec.model.worker.format == "json":
         check_json_values(spec)
     collect = spec.model.collect
@@ -30,11 +38,19 @@ def check_everything(ctx, output: str | None) -> JobPlan:
                         f"outputs as files, so no result file is written; remove "
                         f"collect.output (and --output) or choose a reducer.")
     make_reducer(collect.reduce, [spec.directory, spec.worker_directory])
-    if output:
-        check_writable(Path(output), "--output")
-    elif collect.output:
-        check_writable(spec.resolve(collect.output),
-                       f"{spec.where('collect', 'output')}: collect.output")
+    path = Path(output) if output else (spec.resolve(collect.output) if collect.output
+                                        else None)
+    where = "--output" if output else f"{spec.where('collect', 'output')}: collect.output"
+    if collect.reduce == "table":
+        check_table_output(path, where if path else spec.where("collect", "reduce"))
+    elif collect.reduce == "grid":
+        check_grid(spec, path, where if path else spec.where("collect", "reduce"))
+    elif path is not None and path.suffix.lower() not in VALUE_SUFFIXES:
+        raise UserError(f"{where}: reduce: {collect.reduce} gives one value, written as "
+                        f"{', '.join(VALUE_SUFFIXES)}, not {path.suffix} (that is for "
+                        f"reduce: table or grid).")
+    if path is not None:
+        check_writable(path, where)
     return plan
 
 

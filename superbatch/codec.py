@@ -4,15 +4,15 @@ from __future__ import annotations
 import io
 import json
 import math
+import sys
 from typing import Any
 
 
 def to_jsonable(value: Any) -> Any:
     """Convert numpy scalars/arrays and tuples to plain JSON types."""
-    try:
-        import numpy as np
-    except ImportError:  # pragma: no cover - numpy is a dependency
-        np = None
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    np = sys.modules.get("numpy")  # a numpy value implies numpy is imported already
     if np is not None:
         if isinstance(value, np.ndarray):
             return [to_jsonable(v) for v in value.tolist()]

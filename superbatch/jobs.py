@@ -20,12 +20,13 @@ from superbatch.errors import TasksFailed, TimedOut, UserError
 from superbatch.identity import Identity, changed_parts, describe_change, job_identity
 from superbatch.plan import Chunking, JobPlan, plan_from_record
 from superbatch.progress import Progress
-from superbatch.record import JobRecord
+from superbatch.record import JobRecord, StatusSnapshot
 from superbatch.reduce import make_reducer
 from superbatch.results import write_result
 from superbatch.spec import Spec
-from superbatch.state import (JobEntry, JobState, file_lock, list_jobs, new_job_id,
-                              next_sequence, note_result_written, spec_lock_path, state_root)
+from superbatch.state import (JobEntry, JobState, atomic_write_bytes, file_lock, list_jobs,
+                              new_job_id, next_sequence, note_result_written, spec_lock_path,
+                              state_root)
 
 SHOWN_FAILURES = 20
 
@@ -122,10 +123,19 @@ def build_plan(ctx: Context) -> JobPlan:
     return plan
 
 
+def remember(state: JobState, st: JobStatus) -> None:
+    """Keep the status just seen, for `superbatch jobs` (no service needed to list)."""
+    snapshot = StatusSnapshot(total=st.total, active=st.active, running=st.running,
+                              succeeded=st.succeeded, failed=st.failed, missing=st.missing,
+                              job_state=st.job_state, done=st.done, at=clock.now())
+    state.update_progress(last_status=snapshot)
+
+
 def status(ctx: Context, state: JobState) -> JobStatus:
     """The job's status, with the points (parameters) of the first failed tasks."""
     backend = ctx.backend_for(state)
     st = backend.status()
+    remember(state, st)
     if st.failures:
         try:
             plan = plan_from_record(backend.record)
@@ -305,6 +315,7 @@ def collect(ctx: Context, state: JobState, wait: bool, timeout: float | None = N
     record = state.read_record()
     backend = ctx.backend_for(state, record)
     status = backend.wait(timeout, ctx.progress) if wait else backend.status()
+    remember(state, status)
     if wait and not status.done:
         raise TimedOut(f"job {state.job_id} is not finished after {timeout:g} s "
                        f"({status.completed} of {status.total} tasks completed); nothing is "
@@ -321,24 +332,16 @@ def collect(ctx: Context, state: JobState, wait: bool, timeout: float | None = N
     if missing and not allow_missing:
         raise TasksFailed(_missing_message(state.job_id, status, missing, points),
                           details={"status": status.to_json(), "missing_points": missing[:1000]})
-    model = ctx.spec.model
-    reducer = make_reducer(model.collect.reduce, [ctx.spec.directory, ctx.spec.worker_directory])
-    if reducer is None:
-        result: Any = str(state.outputs_dir)
-    else:
-        absent = set(missing)
-        present = [i for i in range(points) if i not in absent] if missing else range(points)
-        result = _reduce(reducer, model.collect.reduce, _values(backend, record, present,
-                                                                tuple(model.collect.allow_pickle)))
-    target = output or model.collect.output
-    written = None
-    if target and reducer is not None:
-        path = Path(target) if output else ctx.spec.resolve(target)
+    reduction = make_reducer(ctx.spec.model.collect.reduce,
+                             [ctx.spec.directory, ctx.spec.worker_directory])
+    target = output or ctx.spec.model.collect.output
+    path = None if not target else (Path(target) if output else ctx.spec.resolve(target))
+    if path is not None and reduction.kind != "none":
         note_result_written(ctx.state_root, path)
-        write_result(result, path)
-        written = str(path)
+    result, written = _reduce(reduction, backend, record, missing, path,
+                              tuple(ctx.spec.model.collect.allow_pickle))
     cleaned = backend.cleanup_after_collect() if not missing and status.done else []
-    state.update_progress(collected_at=clock.now())
+    state.update_progress(collected_at=clock.now(), result_file=written)
     return Collected(state.job_id, result, points, missing, written, status, notes, cleaned)
 
 
@@ -348,49 +351,84 @@ class _Cursor:
     point: int | None = None
 
 
-def _values(backend: Backend, record: JobRecord, points, allow: tuple[str, ...]
-            ) -> tuple[Iterator[Any], _Cursor]:
+MISSING = object()
+
+
+def _outputs(backend: Backend, record: JobRecord, missing: list[int], cursor: _Cursor,
+             keep_missing: bool, allow: tuple[str, ...]) -> Iterator[tuple[int, Any]]:
+    """(point, decoded output) in point order; MISSING for absent ones if ``keep_missing``."""
     from superbatch.safepickle import UntrustedPickle
 
     codec = get_codec(record.format)
+    absent = set(missing)
+    for index in range(record.point_count):
+        cursor.point = index
+        if index in absent:
+            if keep_missing:
+                yield index, MISSING
+            continue
+        path = backend.output_path(index)
+        try:
+            value = codec.loads(path.read_bytes(), allow)
+        except UntrustedPickle as exc:
+            raise TasksFailed(
+                f"the output of point {index} ({path}) references {exc}, which superbatch "
+                f"does not unpickle: a pickle can run code on this machine. If your worker "
+                f"returns such objects and you trust everyone who can write the job's "
+                f"storage, list it in collect.allow_pickle (e.g. [\"{exc.module}.*\"]); "
+                f"see docs/worker.md.") from None
+        except Exception as exc:  # noqa: BLE001 - any decode failure is a corrupt file
+            raise TasksFailed(f"the output of point {index} ({path}) cannot be decoded as "
+                              f"{codec.name} ({type(exc).__name__}: {exc}). Check what "
+                              f"the worker writes; if the file was damaged after it was "
+                              f"collected, delete it and collect again (a cloud backend "
+                              f"fetches it again).") from None
+        yield index, value
+
+
+def _reduce(reduction, backend: Backend, record: JobRecord, missing: list[int],
+            path: Path | None, allow: tuple[str, ...]) -> tuple[Any, str | None]:
+    """Apply the reduction; write the result file. Returns (result, the file written)."""
+    from superbatch import gridresult, tables
+
     cursor = _Cursor()
-
-    def decoded() -> Iterator[Any]:
-        for index in points:
-            cursor.point = index
-            path = backend.output_path(index)
-            try:
-                value = codec.loads(path.read_bytes(), allow)
-            except UntrustedPickle as exc:
-                raise TasksFailed(
-                    f"the output of point {index} ({path}) references {exc}, which superbatch "
-                    f"does not unpickle: a pickle can run code on this machine. If your worker "
-                    f"returns such objects and you trust everyone who can write the job's "
-                    f"storage, list it in collect.allow_pickle (e.g. [\"{exc.module}.*\"]); "
-                    f"see docs/worker.md.") from None
-            except Exception as exc:  # noqa: BLE001 - any decode failure is a corrupt file
-                raise TasksFailed(f"the output of point {index} ({path}) cannot be decoded as "
-                                  f"{codec.name} ({type(exc).__name__}: {exc}). Check what "
-                                  f"the worker writes; if the file was damaged after it was "
-                                  f"collected, delete it and collect again (a cloud backend "
-                                  f"fetches it again).") from None
-            yield value
-
-    return decoded(), cursor
-
-
-def _reduce(reducer, name: str, values: tuple[Iterator[Any], _Cursor]) -> Any:
-    iterator, cursor = values
+    kind = reduction.kind
     try:
-        return reducer(iterator)
+        if kind == "none":
+            return str(backend.state.outputs_dir), None
+        if kind == "values":
+            result = reduction(v for _, v in _outputs(backend, record, missing, cursor, False, allow))
+        elif kind == "points":
+            plan = plan_from_record(record)
+            pairs = list(_outputs(backend, record, missing, cursor, False, allow))
+            points = list(plan.grid.points())
+            result = reduction.function([points[i] for i, _ in pairs], [v for _, v in pairs])
+        elif kind == "table":
+            plan = plan_from_record(record)
+            chunks = Chunking(record.point_count, record.points_per_task)
+            outputs = _outputs(backend, record, missing, cursor, True, allow)
+            items = ((i, chunks.task_of_point(i).id, params,
+                      tables.MISSING if value is MISSING else value)
+                     for params, (i, value) in zip(plan.grid.points(), outputs))
+            return tables.write_table(items, path), str(path)
+        else:  # grid
+            outputs = _outputs(backend, record, missing, cursor, False, allow)
+            grid = gridresult.build_grid(record.spec, outputs)
+            if path is None:
+                return grid.json(), None
+            atomic_write_bytes(path, gridresult.grid_bytes(grid, path.suffix.lower()))
+            return grid.summary() | {"output": str(path)}, str(path)
     except (TasksFailed, UserError):
         raise
     except Exception as exc:  # noqa: BLE001 - the reducer met values it cannot combine
         where = f" at point {cursor.point}" if cursor.point is not None else ""
-        raise UserError(f"collect.reduce {name!r} failed{where}: {type(exc).__name__}: "
-                        f"{str(exc).splitlines()[0] if str(exc) else ''}. The outputs are "
-                        f"kept: change collect.reduce (e.g. to list) and run `superbatch "
-                        f"collect` again.") from None
+        raise UserError(f"collect.reduce {reduction.name!r} failed{where}: "
+                        f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+                        f". The outputs are kept: change collect.reduce (e.g. to list) and "
+                        f"run `superbatch collect` again.") from None
+    if path is not None:
+        write_result(result, path)
+    return result, str(path) if path else None
 
 
 def _missing_message(job_id: str, status: JobStatus, missing: list[int], points: int) -> str:

@@ -81,6 +81,20 @@ class FinalStatus(Frozen):
     job_state: str
 
 
+class StatusSnapshot(Frozen):
+    """The last status a command saw (so that listing jobs needs no service)."""
+
+    total: int
+    active: int
+    running: int
+    succeeded: int
+    failed: int
+    missing: int = 0
+    job_state: str
+    done: bool
+    at: float
+
+
 class JobProgress(Frozen):
     """What happened to a submission since it was recorded."""
 
@@ -92,4 +106,6 @@ class JobProgress(Frozen):
                                   "when tasks were retried after it changed.")
     finished_at: float | None = None
     collected_at: float | None = None
+    result_file: str | None = None
+    last_status: StatusSnapshot | None = None
     notes: list[str] = Field(default_factory=list)

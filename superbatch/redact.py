@@ -13,10 +13,23 @@ _PATTERNS = [
 ]
 
 
+_SECRETS: set[str] = set()
+MIN_SECRET = 4  # shorter values would redact ordinary words
+
+
+def add_secret(value: str) -> None:
+    """A value (e.g. taken from the environment for a worker) never to be shown."""
+    if len(value) >= MIN_SECRET:
+        _SECRETS.add(value)
+
+
 def redact(text: str) -> str:
-    """``text`` with SAS signatures, keys, tokens, passwords and URL user-info replaced."""
+    """``text`` with SAS signatures, keys, tokens, passwords, URL user-info and the values
+    registered with :func:`add_secret` replaced."""
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
+    for secret in _SECRETS:
+        text = text.replace(secret, "REDACTED")
     return text
 
 

@@ -1,16 +1,20 @@
 """Reducers: combine the outputs of every point, in point order, into one result.
 
-A reducer is called once with an iterator over the values (streamed: one output decoded at a
-time). ``sum`` is the running interpreter's own ``sum()`` over that iterator, so the result
-is bit for bit what the user's loop gives (Python 3.12 made float ``sum()`` compensated);
-``mean`` is that sum divided by the count; ``min`` and ``max`` fold in constant memory;
-``list``, ``stack`` and ``concat`` keep every value; ``module:function`` receives the list.
+A value reducer is called once with an iterator over the values (streamed: one output
+decoded at a time). ``sum`` is the running interpreter's own ``sum()`` over that iterator, so
+the result is bit for bit what the user's loop gives (Python 3.12 made float ``sum()``
+compensated); ``mean`` is that sum divided by the count; ``min`` and ``max`` fold in constant
+memory; ``list``, ``stack`` and ``concat`` keep every value. ``module:function`` receives the
+list of values, or ``(points, values)`` when it takes two arguments. ``table`` and ``grid``
+place each output beside its parameters (tables.py, gridresult.py).
 """
 from __future__ import annotations
 
 import importlib
+import inspect
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -108,11 +112,38 @@ def load_function(reference: str, search_paths: list[Path]) -> Callable:
     return function
 
 
-def make_reducer(name: str, search_paths: list[Path] | None = None) -> Reducer | None:
-    """The reducer for ``collect.reduce``; None for ``none`` (outputs are left as files)."""
-    if name == "none":
-        return None
+@dataclass(frozen=True)
+class Reduction:
+    """What ``collect.reduce`` asks for: ``kind`` is ``values`` (``function(values)``),
+    ``points`` (``function(points, values)``), ``table``, ``grid`` or ``none``."""
+
+    name: str
+    kind: str
+    function: Callable | None = None
+
+    def __call__(self, values: Iterator[Any]) -> Any:
+        """A value reduction applied to the values (only for ``kind == "values"``)."""
+        return self.function(values)
+
+
+def _wants_points(function: Callable) -> bool:
+    try:
+        params = list(inspect.signature(function).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    required = [p for p in positional if p.default is p.empty]
+    return len(required) >= 2 or (len(positional) >= 2 and any(
+        p.kind == p.VAR_POSITIONAL for p in params))
+
+
+def make_reducer(name: str, search_paths: list[Path] | None = None) -> Reduction:
+    """The reduction for ``collect.reduce`` (a custom module is imported: UserError if not)."""
+    if name in ("none", "table", "grid"):
+        return Reduction(name, name)
     if name in BUILTINS:
-        return BUILTINS[name]
+        return Reduction(name, "values", BUILTINS[name])
     function = load_function(name, search_paths or [])
-    return lambda values: function(list(values))
+    if _wants_points(function):
+        return Reduction(name, "points", function)
+    return Reduction(name, "values", lambda values: function(list(values)))

@@ -36,8 +36,11 @@ from superbatch.yamlsource import SourceMap, load_yaml
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$"
 BATCH_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 CONTAINER_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
-BUILTIN_REDUCERS = ("sum", "mean", "min", "max", "list", "stack", "concat", "none")
-OUTPUT_SUFFIXES = (".json", ".npy", ".pkl", ".csv")
+BUILTIN_REDUCERS = ("sum", "mean", "min", "max", "list", "stack", "concat", "table", "grid",
+                    "none")
+# A value: .json .npy .pkl .csv; reduce: table: .csv .jsonl .parquet; reduce: grid: .npz .nc.
+VALUE_SUFFIXES = (".json", ".npy", ".pkl", ".csv")
+OUTPUT_SUFFIXES = (*VALUE_SUFFIXES, ".jsonl", ".parquet", ".npz", ".nc")
 MAX_WALL_TIME = timedelta(days=7)
 INT32_MAX = 2**31 - 1  # the Batch REST API's int32 fields
 DEFAULT_MAX_POINTS = 10_000_000
@@ -159,9 +162,25 @@ Parameter = Annotated[
 
 # -- sections ------------------------------------------------------------------------------
 
+ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+RESERVED_ENV = ("AZ_BATCH_", "SUPERBATCH_")
+
+
+class FromEnv(StrictModel):
+    """``{from_env: NAME}``: the value of NAME where superbatch runs (never stored)."""
+
+    from_env: str = Field(pattern=ENV_NAME)
+
+
+EnvValue = Union[FromEnv, str, int, float, bool]
+
+
 class WorkerSpec(StrictModel):
     command: str = Field(min_length=1, description="Run in the task's working directory; "
                          "{worker_dir} is replaced by the worker's directory.")
+    env: dict[Annotated[str, Field(pattern=ENV_NAME)], EnvValue] = Field(
+        default_factory=dict, description="Environment variables for the worker: values, or "
+        "{from_env: NAME} to take one from the environment superbatch runs in.")
     directory: str | None = Field(None, description="The worker's files on this machine, "
                                   "relative to the spec (default: the spec's directory).")
     image: str | None = Field(None, description="Container image (required for azure).")
@@ -173,6 +192,15 @@ class WorkerSpec(StrictModel):
     def _absolute(cls, v: str) -> str:
         if not v.startswith("/"):
             raise ValueError("must be an absolute path inside the image, e.g. /app")
+        return v
+
+    @field_validator("env")
+    @classmethod
+    def _not_reserved(cls, v: dict) -> dict:
+        for name in v:
+            if name.upper().startswith(RESERVED_ENV):
+                raise ValueError(f"{name}: names starting with {' or '.join(RESERVED_ENV)} are "
+                                 f"set by superbatch and Azure Batch")
         return v
 
 
@@ -200,9 +228,10 @@ class TasksSpec(StrictModel):
 
 class CollectSpec(StrictModel):
     reduce: str = Field("list", description="sum | mean | min | max | list | stack | concat "
-                        "| none | module:function")
-    output: str | None = Field(None, description="Result file (.json .npy .pkl .csv), "
-                               "relative to the spec.")
+                        "| table | grid | none | module:function")
+    output: str | None = Field(None, description="Result file, relative to the spec: .json "
+                               ".npy .pkl .csv for a value; .csv .jsonl .parquet for a table; "
+                               ".npz .nc for a grid.")
     allow_pickle: list[Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*\.(\*|[A-Za-z_]\w*)$")]] \
         = Field(default_factory=list, description="Classes or functions (module.Name, "
                 "module.*) that pickled outputs may reference beyond plain values and NumPy.")

@@ -41,11 +41,25 @@ def _hold(point, config):
     return point["x"]
 
 
-WORKERS = {"double": _double, "fail-on-2": _fail_on_two, "hold": _hold}
+def _mapping(point, config):
+    return {"loss": point["x"] / 2, "fit": {"a": point["x"], "ok": point["x"] % 2 == 0}}
+
+
+def _array(point, config):
+    return [point["x"], point["x"] + 0.5]
+
+
+def _first_param(point, config):
+    return next(iter(point.values())) * config.get("scale", 2)
+
+
+WORKERS = {"double": _double, "fail-on-2": _fail_on_two, "hold": _hold, "mapping": _mapping,
+           "array": _array, "first": _first_param}
 
 
 class FakeBackend(Backend):
     name = "fake"
+    status_is_local = True
 
     @classmethod
     def worker_dir(cls, spec) -> str:

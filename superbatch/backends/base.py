@@ -94,6 +94,8 @@ class Backend(ABC):
     """Where tasks run and their files live. One instance serves one job."""
 
     name: ClassVar[str] = ""
+    # Whether status() reads this machine only (no service): listing jobs may then ask it.
+    status_is_local: ClassVar[bool] = False
 
     # -- questions about a spec, before any job exists ------------------------------------
 

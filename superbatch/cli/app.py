@@ -28,7 +28,7 @@ ARGS_KEY = "superbatch.args"
 SPEC_KEY = "superbatch.spec"
 FLAGS_KEY = "superbatch.flags"
 JOB_COMMANDS = ("validate", "plan", "submit", "status", "collect", "run", "logs", "retry",
-                "cancel", "delete")
+                "cancel", "delete", "wait")
 INFRA_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EMFILE, errno.ENFILE, errno.ENOMEM}
 
 

@@ -186,7 +186,7 @@ def collect(spec_path, backend, state_dir, job_id, wait, timeout, allow_missing,
 
     out = Output(as_json, quiet)
     ctx = load_context(spec_path, backend, state_dir, job_id=job_id)
-    check_everything(ctx, output)
+    check_everything(ctx, output, running=False)
     state = ctx.find_job(job_id, for_results=True)
     for note in ctx.notes:
         out.note(f"note: {note}")
@@ -250,15 +250,23 @@ def _print_status(out: Output, status) -> None:
 @backend_option
 @state_dir_option
 @job_id_option
+@click.option("--watch", "-w", is_flag=True,
+              help="Follow the counts until the job is done (a live line on a terminal, a "
+                   "line per change otherwise).")
+@click.option("--interval", type=click.FloatRange(min=0.1), default=2.0, show_default=True,
+              help="Seconds between looks with --watch.")
 @json_option
-def status(spec_path, backend, state_dir, job_id, as_json) -> None:
+def status(spec_path, backend, state_dir, job_id, watch, interval, as_json) -> None:
     """Counts by state, and failed tasks with exit codes (exit 1 if any failed)."""
     from superbatch import jobs
+    from superbatch.cli.watching import watch as follow
 
     out = Output(as_json)
     ctx = load_context(spec_path, backend, state_dir, job_id=job_id)
     state = ctx.find_job(job_id)
-    remember_rerun("status", state.job_id)
+    remember_rerun("status", state.job_id, ("--watch",) if watch else ())
+    if watch:
+        follow(ctx.backend_for(state), out, interval)
     st = jobs.status(ctx, state)
     for note in ctx.notes:
         out.note(f"note: {note}")

@@ -7,7 +7,6 @@ import click
 
 from superbatch.cli.app import hinted, set_hint_context, set_rerun
 
-OUTPUT_SUFFIXES = (".json", ".npy", ".pkl", ".csv")
 
 
 def _backend_names() -> list[str]:
@@ -63,6 +62,8 @@ def _output_path(ctx, param, value):
         return None
     from pathlib import Path
 
+    from superbatch.spec import OUTPUT_SUFFIXES
+
     if Path(value).suffix.lower() not in OUTPUT_SUFFIXES:
         raise click.BadParameter(f"{value}: the result's format comes from its extension, one "
                                  f"of {', '.join(OUTPUT_SUFFIXES)}", ctx, param)
@@ -80,8 +81,8 @@ def collect_options(f):
                      help="Do not print the result (it is in --output or collect.output).")(f)
     f = click.option("--output", "-o", type=click.Path(dir_okay=False), default=None,
                      callback=_output_path,
-                     help="Write the result here (.json .npy .pkl .csv; overrides "
-                          "collect.output).")(f)
+                     help="Write the result here (overrides collect.output; the format "
+                          "comes from the extension).")(f)
     f = click.option("--allow-missing", is_flag=True, help="Reduce the outputs that exist.")(f)
     return timeout_option(f)
 

@@ -128,3 +128,29 @@ def test_run_reuse_and_delete(driver):
         assert [j.id for j in client.list_jobs()] == []
     gone = driver.run("status", spec)
     assert gone.code == 2 and "has not been submitted" in gone.stderr
+
+
+ENV_WORKER = ("import hashlib, joblib, os\nx = joblib.load('inputs.pickle')['x']\n"
+              "token = hashlib.sha256(os.environ['TOKEN'].encode()).hexdigest()[:8]\n"
+              "joblib.dump([x, os.environ['MODE'], token], 'outputs.pickle')\n")
+
+
+def test_the_worker_gets_its_environment_and_secrets_stay_out_of_state(driver):
+    import hashlib
+
+    spec = driver.spec("env", 2)
+    (driver.root / "worker" / "w.py").write_text(ENV_WORKER)
+    spec.write_text(spec.read_text().replace(
+        "  directory: worker\n", "  directory: worker\n  env: {MODE: fast, TOKEN: {from_env: "
+        "SWEEP_TOKEN}}\n"))
+    token = "tok-7d2f9a-secret"
+    refused = driver.run("run", spec)
+    assert refused.code == 2 and "SWEEP_TOKEN" in refused.stderr
+    result = driver.run("run", spec, "--json", env={"SWEEP_TOKEN": token})
+    assert result.code == 0, result.stderr
+    digest = hashlib.sha256(token.encode()).hexdigest()[:8]
+    assert body(result)["result"] == [[0, "fast", digest], [1, "fast", digest]]
+    assert token not in result.stdout + result.stderr
+    for path in (spec.parent / ".superbatch").rglob("*"):
+        if path.is_file():
+            assert token.encode() not in path.read_bytes(), path

@@ -22,6 +22,7 @@ from superbatch.contract import FileNames
 from superbatch.durations import iso8601
 from superbatch.plan import TaskPlan, point_dirname
 from superbatch.spec import JobSpec, PoolImage
+from superbatch.workerenv import resolve_env
 
 INLINE_LIMIT = 1024  # bytes of a single point's encoded inputs carried in the definition
 INPUTS_VAR = "SUPERBATCH_INPUTS"
@@ -50,6 +51,7 @@ class TaskContext:
     output_container_url: str
     registry: dict | None
     multi_point: bool
+    env: dict[str, str]  # worker.env, resolved
 
 
 def pool_definition(spec: JobSpec, registry: dict | None) -> bm.BatchPoolCreateOptions:
@@ -144,8 +146,9 @@ def task_body(ctx: TaskContext, task: TaskPlan, inputs: bytes, input_url: str | 
     """The REST document of one task. ``inputs`` is the encoded point of a single-point task
     (inline when small) or the tar of a multi-point task's inputs (at ``input_url``)."""
     names = ctx.names
-    env = [{"name": "SUPERBATCH_JOB_ID", "value": ctx.job_id},
-           {"name": "SUPERBATCH_TASK_ID", "value": task.id}]
+    env = [{"name": name, "value": value} for name, value in ctx.env.items()]
+    env += [{"name": "SUPERBATCH_JOB_ID", "value": ctx.job_id},
+            {"name": "SUPERBATCH_TASK_ID", "value": task.id}]
     resources = [{"httpUrl": ctx.config_url, "filePath": names.config}]
     if ctx.multi_point:
         script = _multi_point_script(names, ctx.command, task.first_point, task.last_point)
@@ -218,7 +221,7 @@ def placeholder_context(spec: JobSpec, names: FileNames, command: str,
     registry = {"registryServer": "r" * 128, "username": "u" * 128, "password": "p" * 256} \
         if spec.azure.registry else None
     return TaskContext("j" * 64, "j" * 64, spec, names, command, url, url, registry,
-                       multi_point)
+                       multi_point, resolve_env(spec.worker))
 
 
 def largest_task(ctx: TaskContext, task: TaskPlan) -> dict:

@@ -29,6 +29,7 @@ from superbatch.plan import TaskPlan
 from superbatch.progress import Progress
 from superbatch.redact import redact
 from superbatch.state import append_lines, read_json_lines
+from superbatch.workerenv import resolve_env
 
 REQUESTS_IN_FLIGHT = 4
 PROGRESS_FILE = "azure_submit.jsonl"
@@ -108,7 +109,8 @@ class Submitter:
             command=s.record.command,
             config_url=s.inputs.read_url(config_blob(s.job_id, s.names), expiry),
             output_container_url=s.outputs.write_url(expiry, s.policy_id),
-            registry=registry_reference(s), multi_point=multi_point)
+            registry=registry_reference(s), multi_point=multi_point,
+            env=resolve_env(s.record.spec.worker))
 
     def add(self, tasks: Iterable[tuple[TaskPlan, list]], total: int, ctx: TaskContext,
             expiry: datetime, skip_recorded: bool = True) -> None:

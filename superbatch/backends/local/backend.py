@@ -30,6 +30,7 @@ def tail(text: str, limit: int = STDERR_TAIL) -> str:
 
 class LocalBackend(Backend):
     name = "local"
+    status_is_local = True
 
     @classmethod
     def check_spec(cls, spec) -> None:

@@ -29,6 +29,7 @@ from superbatch.contract import FileNames, file_names
 from superbatch.plan import Chunking, TaskPlan
 from superbatch.progress import SILENT, Progress
 from superbatch.state import JobState, atomic_write_json, describe_os_error
+from superbatch.workerenv import resolve_env
 
 LOCK_FILE = "runner.lock"
 PID_FILE = "runner.pid"
@@ -73,7 +74,7 @@ def read_runner_error(state: JobState) -> dict | None:
 
 def start_detached(state: JobState, parallel: int | None = None) -> None:
     """Start a runner for the job in the background (it outlives this process)."""
-    cmd = [sys.executable, "-m", "superbatch.backends.local.runner", str(state.dir)]
+    cmd = [sys.executable, "-m", "superbatch.backends.local", str(state.dir)]
     if parallel:
         cmd += ["--parallel", str(parallel)]
     with (state.dir / LOG_FILE).open("ab") as log:
@@ -127,6 +128,7 @@ class Runner:
         # `python` in a worker command means the interpreter superbatch runs under.
         self.env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + self.env.get("PATH", "")
         self.env["SUPERBATCH_JOB_ID"] = state.job_id
+        self.env.update(resolve_env(record.spec.worker))
         if self.parallel > 1:
             share = str(max(1, (os.cpu_count() or 1) // self.parallel))
             for var in THREAD_LIMIT_VARS:
@@ -400,7 +402,7 @@ def _os_error_message(exc: OSError, state: JobState) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the detached runner: ``python -m superbatch.backends.local.runner DIR``."""
+    """Entry point of the detached runner: ``python -m superbatch.backends.local DIR``."""
     import argparse
 
     parser = argparse.ArgumentParser(prog="superbatch-local-runner")
@@ -427,6 +429,3 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_RUNNER_ERROR
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())
