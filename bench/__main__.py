@@ -1,10 +1,11 @@
 """``python -m bench``: run the benchmarks, print the table, write docs/benchmarks.md.
 
-    python -m bench                 # full sizes (about 10 minutes on 2 CPUs), writes the doc
-    python -m bench --quick         # smaller sizes; prints only (unless --output is given)
-    python -m bench --only submit,collect
-    python -m bench --local-points 10000   # the local benchmark at the issue's full size
+python -m bench                 # full sizes (about 10 minutes on 2 CPUs), writes the doc
+python -m bench --quick         # smaller sizes; prints only (unless --output is given)
+python -m bench --only submit,collect
+python -m bench --local-points 10000   # the local benchmark at the issue's full size
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,24 +19,51 @@ from pathlib import Path
 from bench import collect, grid, local, report, startup, submit
 from bench.common import REPO, Section, machine
 
-FULL = {"submit_small": 10_000, "submit_large": 100_000, "original": 2_000, "floor": 10_000,
-        "collect": 10_000, "local": 1_000, "grid_side": 1_000, "startup_runs": 10}
-QUICK = {"submit_small": 2_000, "submit_large": 10_000, "original": 300, "floor": 2_000,
-         "collect": 2_000, "local": 100, "grid_side": 1_000, "startup_runs": 5}
+FULL = {
+    "submit_small": 10_000,
+    "submit_large": 100_000,
+    "original": 2_000,
+    "floor": 10_000,
+    "collect": 10_000,
+    "local": 1_000,
+    "grid_side": 1_000,
+    "startup_runs": 10,
+}
+QUICK = {
+    "submit_small": 2_000,
+    "submit_large": 10_000,
+    "original": 300,
+    "floor": 2_000,
+    "collect": 2_000,
+    "local": 100,
+    "grid_side": 1_000,
+    "startup_runs": 5,
+}
 ORDER = ("startup", "grid", "submit", "collect", "local")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--quick", action="store_true", help="smaller sizes (a minute or two)")
-    parser.add_argument("--only", default=",".join(ORDER),
-                        help=f"comma-separated subset of {', '.join(ORDER)}")
-    parser.add_argument("--local-points", type=int, default=None,
-                        help="points for the local benchmark (default: 1,000; quick: 100)")
-    parser.add_argument("--output", default=None,
-                        help="markdown report (default: docs/benchmarks.md for a full run of "
-                             "every benchmark; quick or partial runs write none)")
+    parser.add_argument(
+        "--only", default=",".join(ORDER), help=f"comma-separated subset of {', '.join(ORDER)}"
+    )
+    parser.add_argument(
+        "--local-points",
+        type=int,
+        default=None,
+        help="points for the local benchmark (default: 1,000; quick: 100)",
+    )
+    parser.add_argument(
+        "--output",
+        default=None,
+        help="markdown report (default: docs/benchmarks.md for a full run of "
+        "every benchmark; quick or partial runs write none)",
+    )
     args = parser.parse_args(argv)
     sizes = dict(QUICK if args.quick else FULL)
     if args.local_points:
@@ -49,8 +77,10 @@ def main(argv: list[str] | None = None) -> int:
         output = str(REPO / "docs" / "benchmarks.md")
 
     info = machine()
-    print(f"machine: {info['cpus']} x {info['cpu_model']}, Python {info['python']}, "
-          f"{info['date']}", flush=True)
+    print(
+        f"machine: {info['cpus']} x {info['cpu_model']}, Python {info['python']}, {info['date']}",
+        flush=True,
+    )
     tmp = Path(tempfile.mkdtemp(prefix="superbatch-bench-"))
     sections: list[Section] = []
     failed = False
@@ -67,8 +97,10 @@ def main(argv: list[str] | None = None) -> int:
                 failed = True
                 traceback.print_exc()
                 sec = Section(name, f"{name} (failed)")
-                sec.notes.append(f"The benchmark failed: {type(exc).__name__}: "
-                                 f"{str(exc).splitlines()[0] if str(exc) else ''}")
+                sec.notes.append(
+                    f"The benchmark failed: {type(exc).__name__}: "
+                    f"{str(exc).splitlines()[0] if str(exc) else ''}"
+                )
             sec.seconds = time.perf_counter() - t0
             sections.append(sec)
             print(report.table([sec]), flush=True)

@@ -6,6 +6,7 @@ output-file rule would. Timed: ``superbatch collect --backend azure --job-id J``
 list, download with checks, write the files, decode, reduce, print) against 16 threads that
 download the same blobs by name with azure-storage-blob and write each to a file.
 """
+
 from __future__ import annotations
 
 import io
@@ -47,17 +48,33 @@ def run(points: int, tmp: Path) -> Section:
     tmp.mkdir(parents=True, exist_ok=True)
     with Services() as services:
         spec = write_job(tmp / "job", "collectbench", points, container="collectbench")
-        sub = check(superbatch("submit", spec, "--backend", "azure", "--json",
-                               env=services.env), "submit")
+        sub = check(
+            superbatch("submit", spec, "--backend", "azure", "--json", env=services.env), "submit"
+        )
         job_id = json.loads(sub.stdout)["job_id"]
         container = services.blob_service().get_container_client("collectbench")
         names = [f"{job_id}/outputs/task_{i}_outputs.pickle" for i in range(points)]
         with ThreadPoolExecutor(THREADS) as pool:
-            list(pool.map(lambda i: container.upload_blob(names[i], _encoded(i),
-                                                          overwrite=True), range(points)))
+            list(
+                pool.map(
+                    lambda i: container.upload_blob(names[i], _encoded(i), overwrite=True),
+                    range(points),
+                )
+            )
         floors = [download_floor(container, names, tmp / "floor1")]
-        col = check(superbatch("collect", spec, "--backend", "azure", "--job-id", job_id,
-                               "--json", env=services.env), "collect")
+        col = check(
+            superbatch(
+                "collect",
+                spec,
+                "--backend",
+                "azure",
+                "--job-id",
+                job_id,
+                "--json",
+                env=services.env,
+            ),
+            "collect",
+        )
         floors.append(download_floor(container, names, tmp / "floor2"))
         t0 = time.perf_counter()
         listed = sum(1 for _ in container.list_blobs(name_starts_with=f"{job_id}/outputs/"))
@@ -68,19 +85,31 @@ def run(points: int, tmp: Path) -> Section:
         raise RuntimeError(f"collect's result {result} differs from {expected}")
     floor = min(floors)
     r_sb, r_floor = points / col.seconds, points / floor
-    sec.rows.append(Row(
-        "collect", f"superbatch collect, {points:,} outputs", r_sb, "outputs/s",
-        f"raw parallel download floor ({THREADS} threads)", r_floor, r_sb / r_floor,
-        "x floor rate", f">= {TARGET}x", r_sb / r_floor >= TARGET,
-        f"{col.seconds:.1f} s vs {floor:.1f} s (best of {len(floors)} floor runs)"))
+    sec.rows.append(
+        Row(
+            "collect",
+            f"superbatch collect, {points:,} outputs",
+            r_sb,
+            "outputs/s",
+            f"raw parallel download floor ({THREADS} threads)",
+            r_floor,
+            r_sb / r_floor,
+            "x floor rate",
+            f">= {TARGET}x",
+            r_sb / r_floor >= TARGET,
+            f"{col.seconds:.1f} s vs {floor:.1f} s (best of {len(floors)} floor runs)",
+        )
+    )
     sec.notes.append(
         f"superbatch collect: {col.seconds:.1f} s for {points:,} outputs including the CLI's "
         f"start-up, listing the job's outputs, size/MD5 checks, atomic file writes, decoding "
         f"and reducing; the floor only downloads blobs whose names it already knows and writes "
-        f"them (floor runs: {', '.join(f'{f:.1f} s' for f in floors)}).")
+        f"them (floor runs: {', '.join(f'{f:.1f} s' for f in floors)})."
+    )
     sec.notes.append(
         f"Listing the job's {listed:,} output blobs alone (what superbatch does before "
         f"downloading, and the floor does not need to) took {t_list:.1f} s, "
-        f"{t_list / col.seconds:.0%} of superbatch's collect.")
+        f"{t_list / col.seconds:.0%} of superbatch's collect."
+    )
     shutil.rmtree(tmp, ignore_errors=True)
     return sec

@@ -1,5 +1,6 @@
 """Shared helpers: local services (Azurite, the Batch emulator), the real CLI in a subprocess,
 timing, peak memory, machine facts and the Result record every benchmark returns."""
+
 from __future__ import annotations
 
 import os
@@ -19,6 +20,7 @@ REPO = Path(__file__).resolve().parent.parent
 # One Azurite launcher for the tests and the benchmarks (tests/services.py).
 sys.path.insert(0, str(REPO / "tests"))
 from services import Azurite, start_azurite  # noqa: E402
+
 CLI_TIMEOUT = 900  # seconds; every subprocess is bounded
 
 
@@ -32,10 +34,10 @@ class Row:
     unit: str
     baseline_name: str = ""
     baseline: float | None = None
-    ratio: float | None = None          # value / baseline (or baseline / value), as `ratio_note`
+    ratio: float | None = None  # value / baseline (or baseline / value), as `ratio_note`
     ratio_note: str = ""
     target: str = ""
-    passed: bool | None = None          # None: informational
+    passed: bool | None = None  # None: informational
     note: str = ""
 
 
@@ -51,6 +53,7 @@ class Section:
 
 
 # -- the machine --------------------------------------------------------------------------
+
 
 def machine() -> dict:
     model = "unknown"
@@ -80,19 +83,25 @@ def machine() -> dict:
     try:
         import json
 
-        azurite = json.loads((REPO / "node_modules" / "azurite" / "package.json")
-                             .read_text())["version"]
+        azurite = json.loads((REPO / "node_modules" / "azurite" / "package.json").read_text())[
+            "version"
+        ]
     except (OSError, ValueError, KeyError):
         pass
     versions["azurite"] = azurite
     return {
-        "cpus": os.cpu_count(), "cpu_model": model, "memory": mem,
-        "python": platform.python_version(), "platform": platform.platform(),
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "versions": versions,
+        "cpus": os.cpu_count(),
+        "cpu_model": model,
+        "memory": mem,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "versions": versions,
     }
 
 
 # -- processes ----------------------------------------------------------------------------
+
 
 def cli_env(extra: dict | None = None) -> dict:
     env = dict(os.environ)
@@ -111,22 +120,39 @@ class CliRun:
     max_rss_kib: int | None = None
 
 
-def superbatch(*args, env: dict | None = None, cwd=None, timeout: float = CLI_TIMEOUT,
-               measure_rss: bool = False) -> CliRun:
+def superbatch(
+    *args,
+    env: dict | None = None,
+    cwd=None,
+    timeout: float = CLI_TIMEOUT,
+    measure_rss: bool = False,
+) -> CliRun:
     """Run the real CLI (``python -m superbatch``) and time it (wall clock)."""
     cmd = [sys.executable, "-m", "superbatch", *map(str, args)]
     return run_timed(cmd, env=cli_env(env), cwd=cwd, timeout=timeout, measure_rss=measure_rss)
 
 
-def run_timed(cmd: list[str], env: dict | None = None, cwd=None, timeout: float = CLI_TIMEOUT,
-              measure_rss: bool = False) -> CliRun:
+def run_timed(
+    cmd: list[str],
+    env: dict | None = None,
+    cwd=None,
+    timeout: float = CLI_TIMEOUT,
+    measure_rss: bool = False,
+) -> CliRun:
     """Run ``cmd``; wall time, and with ``measure_rss`` its peak RSS (via /usr/bin/time -v)."""
     time_bin = shutil.which("time") or "/usr/bin/time"
     use_time = measure_rss and os.path.exists(time_bin)
     full = [time_bin, "-v", *cmd] if use_time else cmd
     start = time.perf_counter()
-    proc = subprocess.run(full, env=env, cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
+    proc = subprocess.run(
+        full,
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
     seconds = time.perf_counter() - start
     stderr, rss = proc.stderr, None
     if use_time:
@@ -154,6 +180,7 @@ def median_seconds(cmd: list[str], runs: int, env: dict | None = None, cwd=None)
 
 # -- services -----------------------------------------------------------------------------
 
+
 def stop_process(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         proc.terminate()
@@ -178,14 +205,27 @@ class Services:
         self.emulator: subprocess.Popen | None = None
         self.endpoint = ""
 
-    def __enter__(self) -> "Services":
+    def __enter__(self) -> Services:
         self.azurite = start_azurite()
-        cmd = [sys.executable, "-m", "superbatch.emulator", "--port", "0",
-               "--root", str(self.tmp / "nodes")]
+        cmd = [
+            sys.executable,
+            "-m",
+            "superbatch.emulator",
+            "--port",
+            "0",
+            "--root",
+            str(self.tmp / "nodes"),
+        ]
         if not self.run_tasks:
             cmd.append("--no-run")
-        self.emulator = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                         stdin=subprocess.DEVNULL, text=True, env=cli_env())
+        self.emulator = subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            env=cli_env(),
+        )
         line = self.emulator.stdout.readline().strip()
         if not line.startswith("endpoint: "):
             stop_process(self.emulator)
@@ -233,9 +273,17 @@ class Services:
 
 # -- job specs ----------------------------------------------------------------------------
 
-def write_job(directory: Path, name: str, points: int, container: str = "superbatch",
-              extra_azure: str = "", points_per_task: str | int = 1, reduce: str = "sum",
-              parallel_note: str = "") -> Path:
+
+def write_job(
+    directory: Path,
+    name: str,
+    points: int,
+    container: str = "superbatch",
+    extra_azure: str = "",
+    points_per_task: str | int = 1,
+    reduce: str = "sum",
+    parallel_note: str = "",
+) -> Path:
     """A spec for the seed's workload over ``points`` seeds, beside a copy of the worker."""
     directory.mkdir(parents=True, exist_ok=True)
     worker = directory / "worker"

@@ -3,6 +3,7 @@
 The figures in the page come from the run; the prose here only explains them, and the
 parts that depend on a target being met or missed are chosen from the run's results.
 """
+
 from __future__ import annotations
 
 SHARED_MACHINE = [
@@ -121,12 +122,14 @@ def discussion(section) -> list[str]:
     elif name == "collect":
         row = rows[0] if rows else None
         if row and row.passed:
-            out += ["superbatch's collect stays within the target of the raw download floor "
-                    "the floor's work (one GET per blob, 16 in flight) dominates, and "
-                    "superbatch's extra work (checks, atomic writes, decoding, reducing, the "
-                    "CLI's start-up and two status requests) is a small fixed plus per-output "
-                    "cost. An earlier version listed the outputs before downloading and "
-                    "landed at 0.78x-0.82x; downloading by name brought it to about 0.87x."]
+            out += [
+                "superbatch's collect stays within the target of the raw download floor "
+                "the floor's work (one GET per blob, 16 in flight) dominates, and "
+                "superbatch's extra work (checks, atomic writes, decoding, reducing, the "
+                "CLI's start-up and two status requests) is a small fixed plus per-output "
+                "cost. An earlier version listed the outputs before downloading and "
+                "landed at 0.78x-0.82x; downloading by name brought it to about 0.87x."
+            ]
         if row:
             out += [
                 "" if row.passed else "**Missed.**",
@@ -146,9 +149,11 @@ def discussion(section) -> list[str]:
     elif name == "local":
         row = _row(section, "superbatch run")
         if row and row.passed:
-            out += ["superbatch's local backend is within the target of joblib running the "
-                    "same worker processes: both are bound by the worker's start-up (a Python "
-                    "interpreter importing numpy and joblib per point)."]
+            out += [
+                "superbatch's local backend is within the target of joblib running the "
+                "same worker processes: both are bound by the worker's start-up (a Python "
+                "interpreter importing numpy and joblib per point)."
+            ]
         elif row:
             out += [
                 "**Missed.** Both sides are bound by the worker's start-up; superbatch adds "
@@ -171,13 +176,17 @@ def discussion(section) -> list[str]:
         ]
     elif name == "startup":
         if missed:
-            out += ["**Missed:** " + "; ".join(r.case for r in missed) + ". `validate` "
-                    "imports pydantic and builds the spec model; that import is the bulk of "
-                    "its cost over `--help`."]
+            out += [
+                "**Missed:** " + "; ".join(r.case for r in missed) + ". `validate` "
+                "imports pydantic and builds the spec model; that import is the bulk of "
+                "its cost over `--help`."
+            ]
         else:
-            out += ["`--help` imports only click and the command table; `validate` "
-                    "additionally imports pydantic and the spec model (the bulk of its cost). "
-                    "Neither imports joblib, numpy or an Azure SDK."]
+            out += [
+                "`--help` imports only click and the command table; `validate` "
+                "additionally imports pydantic and the spec model (the bulk of its cost). "
+                "Neither imports joblib, numpy or an Azure SDK."
+            ]
     elif name == "grid":
         if missed:
             out += ["**Missed:** " + "; ".join(r.case for r in missed) + "."]

@@ -6,6 +6,7 @@ baseline does the same with joblib.Parallel(n_jobs=2): one subprocess of the sam
 script per point, in a fresh directory with the same two files. For information, joblib
 calling the computation in-process (no process per point, no files) is reported too.
 """
+
 from __future__ import annotations
 
 import os
@@ -40,8 +41,13 @@ def run_point_as_process(seed: int, root: str) -> float:
     try:
         joblib.dump(GLOBALS, os.path.join(wd, "config.pickle"))
         joblib.dump({"seed": seed}, os.path.join(wd, "inputs.pickle"))
-        subprocess.run([sys.executable, str(WORKER)], cwd=wd, check=True,
-                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [sys.executable, str(WORKER)],
+            cwd=wd,
+            check=True,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+        )
         return float(joblib.load(os.path.join(wd, "outputs.pickle")))
     finally:
         shutil.rmtree(wd, ignore_errors=True)
@@ -58,8 +64,9 @@ def joblib_processes(points: int, root: Path) -> tuple[float, float]:
     from joblib import Parallel, delayed
 
     start = time.perf_counter()
-    out = Parallel(n_jobs=PARALLEL)(delayed(run_point_as_process)(s, str(root))
-                                    for s in range(points))
+    out = Parallel(n_jobs=PARALLEL)(
+        delayed(run_point_as_process)(s, str(root)) for s in range(points)
+    )
     return time.perf_counter() - start, sum(out)
 
 
@@ -72,8 +79,9 @@ def joblib_in_process(points: int) -> tuple[float, float]:
 
 
 def run(points: int, tmp: Path) -> Section:
-    sec = Section("local", f"Local backend vs joblib.Parallel ({points:,} points, "
-                           f"{PARALLEL} at a time)")
+    sec = Section(
+        "local", f"Local backend vs joblib.Parallel ({points:,} points, {PARALLEL} at a time)"
+    )
     tmp.mkdir(parents=True, exist_ok=True)
     scratch = tmp / "joblib"
     scratch.mkdir()
@@ -91,23 +99,46 @@ def run(points: int, tmp: Path) -> Section:
 
     inproc_s, inproc_sum = joblib_in_process(points)
     ratio = r.seconds / base_s
-    sec.rows.append(Row("local", f"superbatch run --parallel {PARALLEL} (points_per_task: auto)",
-                        r.seconds, "s", "joblib.Parallel(n_jobs=2), worker.py as a process per "
-                        "point", base_s, ratio, "x baseline time",
-                        f"<= {TARGET_RATIO}x", ratio <= TARGET_RATIO,
-                        f"{points / r.seconds:.1f} points/s vs {points / base_s:.1f} points/s"))
-    sec.rows.append(Row("local", "joblib.Parallel(n_jobs=2), in-process function (info)",
-                        inproc_s, "s", "joblib.Parallel(n_jobs=2), worker.py as a process per "
-                        "point", base_s, inproc_s / base_s, "x baseline time", "", None,
-                        f"{points / inproc_s:,.0f} points/s"))
+    sec.rows.append(
+        Row(
+            "local",
+            f"superbatch run --parallel {PARALLEL} (points_per_task: auto)",
+            r.seconds,
+            "s",
+            "joblib.Parallel(n_jobs=2), worker.py as a process per point",
+            base_s,
+            ratio,
+            "x baseline time",
+            f"<= {TARGET_RATIO}x",
+            ratio <= TARGET_RATIO,
+            f"{points / r.seconds:.1f} points/s vs {points / base_s:.1f} points/s",
+        )
+    )
+    sec.rows.append(
+        Row(
+            "local",
+            "joblib.Parallel(n_jobs=2), in-process function (info)",
+            inproc_s,
+            "s",
+            "joblib.Parallel(n_jobs=2), worker.py as a process per point",
+            base_s,
+            inproc_s / base_s,
+            "x baseline time",
+            "",
+            None,
+            f"{points / inproc_s:,.0f} points/s",
+        )
+    )
     sec.notes.append(
         f"superbatch ran {points:,} points (about {tasks} tasks with `points_per_task: auto`; "
         f"each point is still its own worker process, as the contract requires) and printed "
-        f"the same sum as joblib ({result:.6f}).")
+        f"the same sum as joblib ({result:.6f})."
+    )
     sec.notes.append(
         f"Per point, the worker process costs {base_s * PARALLEL / points * 1000:.0f} ms of a "
         f"core in the baseline (interpreter start, numpy and joblib imports); the in-process "
         f"loop shows what the work itself costs. Both process-per-point runs are bound by "
-        f"the worker's start-up, not by the orchestration.")
+        f"the worker's start-up, not by the orchestration."
+    )
     shutil.rmtree(tmp, ignore_errors=True)
     return sec

@@ -2,6 +2,7 @@
 the backend's limits), values a JSON worker could not read, the reducer (imported), and the
 result file (writable). ``validate`` runs exactly these, and so does every command before it
 creates or runs anything."""
+
 from __future__ import annotations
 
 import errno
@@ -11,9 +12,9 @@ from pathlib import Path
 
 from superbatch.codec import json_problem
 from superbatch.errors import SpecError, UserError
+from superbatch.gridresult import check_grid
 from superbatch.plan import JobPlan
 from superbatch.reduce import make_reducer
-from superbatch.gridresult import check_grid
 from superbatch.spec import VALUE_SUFFIXES, Spec, ZipAxis
 from superbatch.tables import check_table_output
 from superbatch.workerenv import resolve_env
@@ -34,21 +35,24 @@ def check_everything(ctx, output: str | None, running: bool = True) -> JobPlan:
         check_json_values(spec)
     collect = spec.model.collect
     if collect.reduce == "none" and (output or collect.output):
-        raise SpecError(f"{spec.where('collect', 'reduce')}: collect.reduce: none leaves the "
-                        f"outputs as files, so no result file is written; remove "
-                        f"collect.output (and --output) or choose a reducer.")
+        raise SpecError(
+            f"{spec.where('collect', 'reduce')}: collect.reduce: none leaves the "
+            f"outputs as files, so no result file is written; remove "
+            f"collect.output (and --output) or choose a reducer."
+        )
     make_reducer(collect.reduce, [spec.directory, spec.worker_directory])
-    path = Path(output) if output else (spec.resolve(collect.output) if collect.output
-                                        else None)
+    path = Path(output) if output else (spec.resolve(collect.output) if collect.output else None)
     where = "--output" if output else f"{spec.where('collect', 'output')}: collect.output"
     if collect.reduce == "table":
         check_table_output(path, where if path else spec.where("collect", "reduce"))
     elif collect.reduce == "grid":
         check_grid(spec, path, where if path else spec.where("collect", "reduce"))
     elif path is not None and path.suffix.lower() not in VALUE_SUFFIXES:
-        raise UserError(f"{where}: reduce: {collect.reduce} gives one value, written as "
-                        f"{', '.join(VALUE_SUFFIXES)}, not {path.suffix} (that is for "
-                        f"reduce: table or grid).")
+        raise UserError(
+            f"{where}: reduce: {collect.reduce} gives one value, written as "
+            f"{', '.join(VALUE_SUFFIXES)}, not {path.suffix} (that is for "
+            f"reduce: table or grid)."
+        )
     if path is not None:
         check_writable(path, where)
     return plan
@@ -62,17 +66,20 @@ def check_json_values(spec: Spec) -> None:
         axes = axis.zip.items() if isinstance(axis, ZipAxis) else [(name, axis)]
         for key, values in axes:
             if isinstance(values, list):
-                sources.append((("parameters", name) if key == name
-                                else ("parameters", name, key), values))
+                sources.append(
+                    (("parameters", name) if key == name else ("parameters", name, key), values)
+                )
     if model.points is not None:
         sources.append((("points",), model.points))
     for loc, value in sources:
         found = json_problem(value, loc)
         if found:
             where, reason = found
-            raise SpecError(f"{spec.where(*where)}: {'.'.join(str(p) for p in where)}: "
-                            f"{reason}, but worker.format is json (quote a date to keep it "
-                            f"as text).")
+            raise SpecError(
+                f"{spec.where(*where)}: {'.'.join(str(p) for p in where)}: "
+                f"{reason}, but worker.format is json (quote a date to keep it "
+                f"as text)."
+            )
 
 
 def check_writable(path: Path, what: str) -> None:

@@ -3,6 +3,7 @@
 Only names and records use it (job ids, when a job was submitted or finished); the order of
 submissions never does (state.next_sequence), and waiting uses time.monotonic.
 """
+
 from __future__ import annotations
 
 import time

@@ -1,4 +1,5 @@
 """Encoding of the global config, task inputs and outputs: joblib (pickle) or JSON."""
+
 from __future__ import annotations
 
 import io

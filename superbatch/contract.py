@@ -3,6 +3,7 @@
 These are exactly the seed's names. With ``format: json`` the same names end in ``.json``
 and hold JSON, so a worker in any language can take part.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -39,8 +40,13 @@ def _with_suffix(name: str, suffix: str) -> str:
 
 def file_names(fmt: str = "joblib") -> FileNames:
     """The file names for ``fmt`` (``joblib`` keeps the seed's ``.pickle`` names)."""
-    names = (GLOBAL_CONFIG_FILE, TASK_INPUTS_FILE, TASK_OUTPUTS_FILE,
-             LOCAL_INPUTS_PATTERN, LOCAL_OUTPUTS_PATTERN)
+    names = (
+        GLOBAL_CONFIG_FILE,
+        TASK_INPUTS_FILE,
+        TASK_OUTPUTS_FILE,
+        LOCAL_INPUTS_PATTERN,
+        LOCAL_OUTPUTS_PATTERN,
+    )
     if fmt == "joblib":
         return FileNames(*names)
     if fmt == "json":

@@ -1,4 +1,5 @@
 """Parse human durations ("90s", "15m", "1h30m", "2d", ISO 8601 "PT1H", or seconds)."""
+
 from __future__ import annotations
 
 import re
@@ -42,6 +43,9 @@ def iso8601(delta: timedelta) -> str:
     hours, rest = divmod(rest, 3600)
     minutes, seconds = divmod(rest, 60)
     out = "P" + (f"{days}D" if days else "")
-    time = (f"{hours}H" if hours else "") + (f"{minutes}M" if minutes else "") + (
-        f"{seconds}S" if seconds else "")
+    time = (
+        (f"{hours}H" if hours else "")
+        + (f"{minutes}M" if minutes else "")
+        + (f"{seconds}S" if seconds else "")
+    )
     return out + ("T" + time if time else ("" if days else "T0S"))

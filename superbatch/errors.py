@@ -6,6 +6,7 @@ infrastructure error after retries (service unreachable, throttled, disk full); 
 ``--timeout`` passed before the job finished (nothing is wrong: wait again); 70 an internal
 error (a bug); 130 interrupted (Ctrl-C); 143 terminated (SIGTERM).
 """
+
 from __future__ import annotations
 
 EXIT_OK = 0

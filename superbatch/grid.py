@@ -3,12 +3,12 @@
 A grid is counted without being materialised, and its points are produced lazily, so a
 1,000,000-point sweep validates in constant memory.
 """
+
 from __future__ import annotations
 
 import csv
 import itertools
 import json
-import math
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -44,13 +44,17 @@ class Grid:
             self._file = spec.resolve(m.points_file)
             self._count = sum(1 for _ in self._read_file())
         if self._count == 0:
-            raise SpecError(f"{spec.where(*self._grid_key())}: the grid has no points; "
-                            f"every parameter needs at least one value.")
+            raise SpecError(
+                f"{spec.where(*self._grid_key())}: the grid has no points; "
+                f"every parameter needs at least one value."
+            )
         ceiling = m.tasks.max_points
         if self._count > ceiling:
-            raise SpecError(f"{spec.where(*self._grid_key())}: the grid has {self._count:,} "
-                            f"points, more than tasks.max_points ({ceiling:,}); raise "
-                            f"tasks.max_points if you mean it.")
+            raise SpecError(
+                f"{spec.where(*self._grid_key())}: the grid has {self._count:,} "
+                f"points, more than tasks.max_points ({ceiling:,}); raise "
+                f"tasks.max_points if you mean it."
+            )
 
     def _product_size(self, spec: Spec) -> int:
         """The product of the axes' lengths (an axis too long to count is named)."""
@@ -59,16 +63,21 @@ class Grid:
             try:
                 size = len(cols[0])
             except (OverflowError, ValueError):
-                raise SpecError(f"{spec.where('parameters', names[0])}: parameters."
-                                f"{names[0]}: the range has more values than can be counted "
-                                f"(more than {sys.maxsize:,}).") from None
+                raise SpecError(
+                    f"{spec.where('parameters', names[0])}: parameters."
+                    f"{names[0]}: the range has more values than can be counted "
+                    f"(more than {sys.maxsize:,})."
+                ) from None
             total *= size
         return total
 
     def _grid_key(self) -> tuple:
         m = self.spec.model
-        return ("parameters",) if m.parameters is not None else (
-            ("points",) if m.points is not None else ("points_file",))
+        return (
+            ("parameters",)
+            if m.parameters is not None
+            else (("points",) if m.points is not None else ("points_file",))
+        )
 
     def __len__(self) -> int:
         return self._count
@@ -111,13 +120,16 @@ class Grid:
         where = self.spec.where("points_file")
         suffix = path.suffix.lower()
         if suffix not in (".csv", ".jsonl"):
-            raise SpecError(f"{where}: points_file: {path.name} must be .csv (with a header "
-                            f"row) or .jsonl (one JSON object per line).")
+            raise SpecError(
+                f"{where}: points_file: {path.name} must be .csv (with a header "
+                f"row) or .jsonl (one JSON object per line)."
+            )
         try:
             handle = path.open(newline="", encoding="utf-8-sig")  # a byte-order mark is not data
         except OSError as exc:
-            raise SpecError(f"{where}: points_file: cannot read {path} "
-                            f"({exc.strerror or exc}).") from None
+            raise SpecError(
+                f"{where}: points_file: cannot read {path} ({exc.strerror or exc})."
+            ) from None
         with handle:
             try:
                 if suffix == ".csv":
@@ -125,11 +137,14 @@ class Grid:
                 else:
                     yield from _jsonl_points(handle, path)
             except UnicodeDecodeError as exc:
-                raise SpecError(f"{path}: points_file: not UTF-8 text (byte {exc.start} of a "
-                                f"line); save it as UTF-8.") from None
+                raise SpecError(
+                    f"{path}: points_file: not UTF-8 text (byte {exc.start} of a "
+                    f"line); save it as UTF-8."
+                ) from None
             except OSError as exc:
-                raise SpecError(f"{where}: points_file: cannot read {path} "
-                                f"({exc.strerror or exc}).") from None
+                raise SpecError(
+                    f"{where}: points_file: cannot read {path} ({exc.strerror or exc})."
+                ) from None
 
 
 def _scalar(text: str) -> Any:
@@ -147,8 +162,9 @@ def _csv_points(handle, path: Path) -> Iterator[Point]:
     try:
         yield from _csv_rows(reader, path)
     except csv.Error as exc:
-        raise SpecError(f"{path}, line {reader.line_num}: points_file: not valid CSV "
-                        f"({exc}).") from None
+        raise SpecError(
+            f"{path}, line {reader.line_num}: points_file: not valid CSV ({exc})."
+        ) from None
 
 
 def _csv_rows(reader, path: Path) -> Iterator[Point]:
@@ -160,8 +176,10 @@ def _csv_rows(reader, path: Path) -> Iterator[Point]:
         if not row:
             continue
         if len(row) != len(header):
-            raise SpecError(f"{path}, line {reader.line_num}: points_file: {len(row)} values "
-                            f"for {len(header)} columns ({', '.join(header)}).")
+            raise SpecError(
+                f"{path}, line {reader.line_num}: points_file: {len(row)} values "
+                f"for {len(header)} columns ({', '.join(header)})."
+            )
         yield {h: _scalar(v) for h, v in zip(header, row)}
 
 
@@ -172,11 +190,14 @@ def _jsonl_points(handle, path: Path) -> Iterator[Point]:
         try:
             point = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise SpecError(f"{path}, line {number}, column {exc.colno}: points_file: "
-                            f"invalid JSON ({exc.msg}).") from None
+            raise SpecError(
+                f"{path}, line {number}, column {exc.colno}: points_file: invalid JSON ({exc.msg})."
+            ) from None
         except RecursionError:
             raise SpecError(f"{path}, line {number}: points_file: nested too deeply.") from None
         if not isinstance(point, dict):
-            raise SpecError(f"{path}, line {number}: points_file: each line must be a JSON "
-                            f"object such as {{\"seed\": 1}}.")
+            raise SpecError(
+                f"{path}, line {number}: points_file: each line must be a JSON "
+                f'object such as {{"seed": 1}}.'
+            )
         yield point

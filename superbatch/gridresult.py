@@ -7,6 +7,7 @@ mapping output gives one array per key. Missing outputs (``--allow-missing``) ar
 Written as ``.npz`` (``values`` or ``values.<key>``, ``dims``, and ``coord.<name>`` per
 coordinate) or, with xarray installed, as netCDF (``.nc``).
 """
+
 from __future__ import annotations
 
 import io
@@ -43,17 +44,22 @@ class GridResult:
         return tuple(a.size for a in self.axes)
 
     def summary(self) -> dict:
-        return {"dims": {a.name: a.size for a in self.axes},
-                "arrays": {k: list(v.shape) for k, v in self.arrays.items()}}
+        return {
+            "dims": {a.name: a.size for a in self.axes},
+            "arrays": {k: list(v.shape) for k, v in self.arrays.items()},
+        }
 
     def json(self) -> dict:
         """Everything, for printing: dims, coordinates, and the arrays as nested lists."""
         from superbatch.codec import to_jsonable
 
-        return {"dims": [a.name for a in self.axes],
-                "coords": {name: to_jsonable(values) for a in self.axes
-                           for name, values in a.coords.items()},
-                **{name: to_jsonable(array) for name, array in self.arrays.items()}}
+        return {
+            "dims": [a.name for a in self.axes],
+            "coords": {
+                name: to_jsonable(values) for a in self.axes for name, values in a.coords.items()
+            },
+            **{name: to_jsonable(array) for name, array in self.arrays.items()},
+        }
 
 
 def grid_axes(spec: JobSpec) -> list[Axis]:
@@ -70,13 +76,17 @@ def check_grid(spec, output: Path | None, where: str) -> None:
     """``reduce: grid`` needs a product of parameters, and a format that holds arrays."""
     if spec.model.parameters is None:
         given = "points" if spec.model.points is not None else "points_file"
-        raise UserError(f"{where}: reduce: grid arranges outputs along the parameters' axes, "
-                        f"but this spec lists its points ({given}), which have no axes; use "
-                        f"reduce: table for one row per point.")
+        raise UserError(
+            f"{where}: reduce: grid arranges outputs along the parameters' axes, "
+            f"but this spec lists its points ({given}), which have no axes; use "
+            f"reduce: table for one row per point."
+        )
     if output is not None:
         if output.suffix.lower() not in GRID_SUFFIXES:
-            raise UserError(f"{where}: reduce: grid writes {', '.join(GRID_SUFFIXES)}, not "
-                            f"{output.suffix or 'a file without an extension'} ({output.name}).")
+            raise UserError(
+                f"{where}: reduce: grid writes {', '.join(GRID_SUFFIXES)}, not "
+                f"{output.suffix or 'a file without an extension'} ({output.name})."
+            )
         if output.suffix.lower() == ".nc":
             _xarray()
 
@@ -98,16 +108,23 @@ def build_grid(spec: JobSpec, items: Iterable[tuple[int, Any]]) -> GridResult:
             array = grid.arrays.get(name)
             if array is None:
                 if value.dtype.kind not in "biufc":
-                    raise UserError(f"reduce: grid: the output of point {index} is not a "
-                                    f"number or an array of numbers ({value.dtype}); use "
-                                    f"reduce: table.")
-                dtype = np.result_type(value.dtype, np.float64) if value.dtype.kind in "biu" \
+                    raise UserError(
+                        f"reduce: grid: the output of point {index} is not a "
+                        f"number or an array of numbers ({value.dtype}); use "
+                        f"reduce: table."
+                    )
+                dtype = (
+                    np.result_type(value.dtype, np.float64)
+                    if value.dtype.kind in "biu"
                     else value.dtype
+                )
                 array = grid.arrays[name] = np.full(shape + value.shape, np.nan, dtype=dtype)
-            if value.shape != array.shape[len(shape):]:
-                raise UserError(f"reduce: grid: the output of point {index} has shape "
-                                f"{value.shape}, the first had {array.shape[len(shape):]}; "
-                                f"every point's output must have the same shape.")
+            if value.shape != array.shape[len(shape) :]:
+                raise UserError(
+                    f"reduce: grid: the output of point {index} has shape "
+                    f"{value.shape}, the first had {array.shape[len(shape) :]}; "
+                    f"every point's output must have the same shape."
+                )
             array[at] = value
     return grid
 
@@ -136,8 +153,9 @@ def grid_bytes(grid: GridResult, suffix: str) -> bytes:
         return buffer.getvalue()
     xr = _xarray()
     dims = [a.name for a in grid.axes]
-    coords = {name: (axis.name, values) for axis in grid.axes
-              for name, values in axis.coords.items()}
+    coords = {
+        name: (axis.name, values) for axis in grid.axes for name, values in axis.coords.items()
+    }
     data = {}
     for name, array in grid.arrays.items():
         extra = [f"{name}_dim{i}" for i in range(array.ndim - len(dims))]
@@ -149,6 +167,7 @@ def _xarray():
     try:
         import xarray
     except ImportError:
-        raise UserError(f"writing netCDF (.nc) needs xarray: pip install '{NETCDF_EXTRA}', or "
-                        f"write .npz.") from None
+        raise UserError(
+            f"writing netCDF (.nc) needs xarray: pip install '{NETCDF_EXTRA}', or write .npz."
+        ) from None
     return xarray

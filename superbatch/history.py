@@ -4,6 +4,7 @@ Listing needs no service: a job's state is the last status a command saw (kept i
 progress), or, for backends whose status is read on this machine, the status now.
 ``--refresh`` asks every job's backend.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ class JobSummary:
     spec: str | None
     backend: str | None
     submitted: float | None
-    state: str                       # submitting | active | completed | terminated | damaged
+    state: str  # submitting | active | completed | terminated | damaged
     done: bool = False
     total: int | None = None
     succeeded: int | None = None
@@ -38,43 +39,62 @@ class JobSummary:
         return data
 
 
-def summarize(root: Path, job_id: str, record: JobRecord | None, problem: str | None,
-              refresh: bool) -> JobSummary:
+def summarize(
+    root: Path, job_id: str, record: JobRecord | None, problem: str | None, refresh: bool
+) -> JobSummary:
     if record is None:
         return JobSummary(job_id, None, None, None, "damaged", problem=problem)
     state = JobState(root, job_id)
     progress = state.read_progress()
-    summary = JobSummary(job_id, record.spec_path, record.backend, record.created,
-                         progress.submit_state if progress.submit_state != "submitted"
-                         else progress.job_state, finished=progress.finished_at,
-                         result_file=progress.result_file, record=record)
+    summary = JobSummary(
+        job_id,
+        record.spec_path,
+        record.backend,
+        record.created,
+        progress.submit_state if progress.submit_state != "submitted" else progress.job_state,
+        finished=progress.finished_at,
+        result_file=progress.result_file,
+        record=record,
+    )
     snapshot = progress.last_status
     backend = backend_class(record.backend)
     if progress.submit_state == "submitted" and (refresh or backend.status_is_local):
         try:
             st = backend(state, record).status(with_failures=False)
-            snapshot = StatusSnapshot(total=st.total, active=st.active, running=st.running,
-                                      succeeded=st.succeeded, failed=st.failed,
-                                      missing=st.missing, job_state=st.job_state, done=st.done,
-                                      at=clock.now())
+            snapshot = StatusSnapshot(
+                total=st.total,
+                active=st.active,
+                running=st.running,
+                succeeded=st.succeeded,
+                failed=st.failed,
+                missing=st.missing,
+                job_state=st.job_state,
+                done=st.done,
+                at=clock.now(),
+            )
         except SuperbatchError as exc:
             summary.problem = exc.message
     if snapshot is not None:
         summary.state = snapshot.job_state
         summary.done = snapshot.done
-        summary.total, summary.succeeded, summary.failed = (snapshot.total, snapshot.succeeded,
-                                                            snapshot.failed)
+        summary.total, summary.succeeded, summary.failed = (
+            snapshot.total,
+            snapshot.succeeded,
+            snapshot.failed,
+        )
         summary.as_of = snapshot.at
     return summary
 
 
-def submissions(root: Path, spec_path: Path | None = None,
-                refresh: bool = False) -> list[JobSummary]:
+def submissions(
+    root: Path, spec_path: Path | None = None, refresh: bool = False
+) -> list[JobSummary]:
     """The jobs under ``root`` (of one spec, if given), newest submission first."""
     out = []
     for entry in reversed(list_jobs(root)):
-        if spec_path is not None and (entry.record is None
-                                      or entry.record.spec_path != str(spec_path)):
+        if spec_path is not None and (
+            entry.record is None or entry.record.spec_path != str(spec_path)
+        ):
             continue
         out.append(summarize(root, entry.job_id, entry.record, entry.problem, refresh))
     return out
@@ -86,8 +106,9 @@ class PruneItem:
     removes: list[str]
 
 
-def prunable(root: Path, older_than: float, spec_path: Path | None,
-             refresh: bool = True) -> tuple[list[JobSummary], list[JobSummary]]:
+def prunable(
+    root: Path, older_than: float, spec_path: Path | None, refresh: bool = True
+) -> tuple[list[JobSummary], list[JobSummary]]:
     """(finished jobs older than ``older_than`` seconds, unfinished ones that are kept)."""
     cutoff = clock.now() - older_than
     old, kept = [], []

@@ -4,6 +4,7 @@ The digest covers the spec (except ``collect``, so a new reducer re-collects the
 ``backend``, which is where it runs), the content of the points file and of the worker's
 files, and the image reference. Editing the worker's code therefore makes a new job.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -34,8 +35,11 @@ class Identity:
     files: dict[str, str] = field(default_factory=dict)  # the worker's files, each digested
 
 
-PART_NAMES = {"spec": "the spec's worker, globals, grid, tasks or azure settings",
-              "points_file": "the points file", "worker_files": "the worker's files"}
+PART_NAMES = {
+    "spec": "the spec's worker, globals, grid, tasks or azure settings",
+    "points_file": "the points file",
+    "worker_files": "the worker's files",
+}
 
 
 def _sha(data) -> str:
@@ -53,8 +57,9 @@ def job_identity(spec: Spec, state_root=None) -> Identity:
         try:
             points_sha = parts["points_file"] = file_sha256(path)
         except OSError as exc:
-            raise SpecError(f"{spec.where('points_file')}: points_file: cannot read {path} "
-                            f"({exc.strerror}).") from None
+            raise SpecError(
+                f"{spec.where('points_file')}: points_file: cannot read {path} ({exc.strerror})."
+            ) from None
     directory = spec.worker_directory
     if directory.is_dir():
         if state_root is not None:
@@ -62,11 +67,14 @@ def job_identity(spec: Spec, state_root=None) -> Identity:
         if spec.model.collect.output:
             exclude.append(spec.resolve(spec.model.collect.output))
         try:
-            parts["worker_files"], files = digest_files(list(worker_files(directory,
-                                                                          tuple(exclude))))
+            parts["worker_files"], files = digest_files(
+                list(worker_files(directory, tuple(exclude)))
+            )
         except OSError as exc:
-            raise SpecError(f"{spec.where('worker', 'directory')}: worker.directory: cannot "
-                            f"read {exc.filename} ({exc.strerror}).") from None
+            raise SpecError(
+                f"{spec.where('worker', 'directory')}: worker.directory: cannot "
+                f"read {exc.filename} ({exc.strerror})."
+            ) from None
     else:
         files = {}
     return Identity(_sha(parts), parts, points_sha, files)
@@ -87,6 +95,8 @@ def describe_change(state, record, identity: Identity) -> str:
         if old is not None:
             detail = describe_changes(old, identity.files)
             if detail:
-                what += f" ({detail}; files that are not the worker's can be listed in " \
-                        f".superbatchignore)"
+                what += (
+                    f" ({detail}; files that are not the worker's can be listed in "
+                    f".superbatchignore)"
+                )
     return what

@@ -4,6 +4,7 @@ validate/plan -> submit (a new job, or the same job resumed or reused) -> wait -
 plus finding a job. "The same job" means the same identity (identity.py): the spec, the
 points file and the worker's files; "latest" means the highest submission number.
 """
+
 from __future__ import annotations
 
 import secrets
@@ -24,9 +25,18 @@ from superbatch.record import JobRecord, StatusSnapshot
 from superbatch.reduce import make_reducer
 from superbatch.results import write_result
 from superbatch.spec import Spec
-from superbatch.state import (JobEntry, JobState, atomic_write_bytes, file_lock, list_jobs,
-                              new_job_id, next_sequence, note_result_written, spec_lock_path,
-                              state_root)
+from superbatch.state import (
+    JobEntry,
+    JobState,
+    atomic_write_bytes,
+    file_lock,
+    list_jobs,
+    new_job_id,
+    next_sequence,
+    note_result_written,
+    spec_lock_path,
+    state_root,
+)
 
 SHOWN_FAILURES = 20
 
@@ -62,8 +72,10 @@ class Context:
                 note = f"skipped {self.state_root / entry.job_id}: {entry.problem}"
                 if note not in self.notes:
                     self.notes.append(note)
-            elif entry.record.spec_path == str(self.spec.path) \
-                    and entry.record.backend == self.backend_name:
+            elif (
+                entry.record.spec_path == str(self.spec.path)
+                and entry.record.backend == self.backend_name
+            ):
                 found.append(entry)
         return found
 
@@ -73,14 +85,18 @@ class Context:
         if job_id:
             state = self.state(job_id)
             if not state.exists():
-                raise UserError(f"no job {job_id!r} in {self.state_root}; `superbatch status "
-                                f"{self.spec.path}` without --job-id shows the latest one.")
+                raise UserError(
+                    f"no job {job_id!r} in {self.state_root}; `superbatch status "
+                    f"{self.spec.path}` without --job-id shows the latest one."
+                )
             return state
         entries = self.submissions()
         if not entries:
-            raise UserError(f"{self.spec.path} has not been submitted to the {self.backend_name} "
-                            f"backend yet (no state in {self.state_root}); run `superbatch "
-                            f"submit {self.spec.path}` or `superbatch run` first.")
+            raise UserError(
+                f"{self.spec.path} has not been submitted to the {self.backend_name} "
+                f"backend yet (no state in {self.state_root}); run `superbatch "
+                f"submit {self.spec.path}` or `superbatch run` first."
+            )
         if not for_results:
             return self.state(entries[-1].job_id)
         identity = self.identity()
@@ -89,15 +105,19 @@ class Context:
                 return self.state(entry.job_id)
             state = self.state(entry.job_id)
             if identity.digest in state.read_progress().retried_as:
-                self.notes.append(f"job {entry.job_id} ran some tasks before and some after "
-                                  f"its spec or worker changed (they were retried)")
+                self.notes.append(
+                    f"job {entry.job_id} ran some tasks before and some after "
+                    f"its spec or worker changed (they were retried)"
+                )
                 return state
         latest = entries[-1].record
         what = describe_change(self.state(latest.job_id), latest, identity)
-        raise UserError(f"{what} changed since job {latest.job_id} was submitted from "
-                        f"{self.spec.path}, so that job's results are for another computation. Run "
-                        f"`superbatch run {self.spec.path}` to compute the current one, or "
-                        f"pass --job-id {latest.job_id} to collect that job as it was.")
+        raise UserError(
+            f"{what} changed since job {latest.job_id} was submitted from "
+            f"{self.spec.path}, so that job's results are for another computation. Run "
+            f"`superbatch run {self.spec.path}` to compute the current one, or "
+            f"pass --job-id {latest.job_id} to collect that job as it was."
+        )
 
     def identity(self) -> Identity:
         return job_identity(self.spec, self.state_root)
@@ -107,12 +127,18 @@ class Context:
         return backend_class(record.backend)(state, record)
 
 
-def make_context(spec: Spec, backend: str | None, state_dir: str | None,
-                 parallel: int | None = None, progress: Progress | None = None) -> Context:
+def make_context(
+    spec: Spec,
+    backend: str | None,
+    state_dir: str | None,
+    parallel: int | None = None,
+    progress: Progress | None = None,
+) -> Context:
     name = backend or spec.model.backend
     backend_class(name).check_spec(spec)
-    return Context(spec, name, state_root(spec.directory, state_dir), parallel,
-                   progress or Progress())
+    return Context(
+        spec, name, state_root(spec.directory, state_dir), parallel, progress or Progress()
+    )
 
 
 def build_plan(ctx: Context) -> JobPlan:
@@ -125,9 +151,17 @@ def build_plan(ctx: Context) -> JobPlan:
 
 def remember(state: JobState, st: JobStatus) -> None:
     """Keep the status just seen, for `superbatch jobs` (no service needed to list)."""
-    snapshot = StatusSnapshot(total=st.total, active=st.active, running=st.running,
-                              succeeded=st.succeeded, failed=st.failed, missing=st.missing,
-                              job_state=st.job_state, done=st.done, at=clock.now())
+    snapshot = StatusSnapshot(
+        total=st.total,
+        active=st.active,
+        running=st.running,
+        succeeded=st.succeeded,
+        failed=st.failed,
+        missing=st.missing,
+        job_state=st.job_state,
+        done=st.done,
+        at=clock.now(),
+    )
     state.update_progress(last_status=snapshot)
 
 
@@ -145,12 +179,14 @@ def status(ctx: Context, state: JobState) -> JobStatus:
             index = plan.task_index(failure.task_id)
             if index is not None:
                 task = plan.task(index)
-                failure.points = list(plan.grid.points(task.first_point,
-                                                       task.first_point + task.point_count))
+                failure.points = list(
+                    plan.grid.points(task.first_point, task.first_point + task.point_count)
+                )
     return st
 
 
 # -- submit ------------------------------------------------------------------------------
+
 
 @dataclass
 class Submission:
@@ -208,7 +244,8 @@ def _same_job(ctx: Context, identity: Identity) -> JobEntry | None:
             raise UserError(
                 f"{what} changed since job {latest.job_id} was submitted from "
                 f"{ctx.spec.path}, and that job is not finished. Run `superbatch submit --new` to submit the "
-                f"changed spec as a new job (or `superbatch cancel` the old one first).")
+                f"changed spec as a new job (or `superbatch cancel` the old one first)."
+            )
     for entry in reversed(entries):
         if entry.record.identity == identity.digest:
             return entry
@@ -229,8 +266,9 @@ def _resume(ctx: Context, entry: JobEntry, plan: JobPlan) -> tuple[Submission, B
     record = entry.record
     backend = ctx.backend_for(state, record)
     progress = state.read_progress()
-    sub = Submission(record.job_id, record.task_count, record.point_count,
-                     submitted_at=record.created)
+    sub = Submission(
+        record.job_id, record.task_count, record.point_count, submitted_at=record.created
+    )
     if progress.submit_state != "submitted":
         # Resume with the submission's own chunking (auto may pick another size now).
         sub.notes += backend.submit(JobPlan(plan.grid, record.points_per_task), ctx.progress)
@@ -246,17 +284,28 @@ def _resume(ctx: Context, entry: JobEntry, plan: JobPlan) -> tuple[Submission, B
     return sub, backend
 
 
-def _new_job(ctx: Context, plan: JobPlan, identity: Identity, job_id: str,
-             target: dict) -> tuple[Submission, Backend]:
+def _new_job(
+    ctx: Context, plan: JobPlan, identity: Identity, job_id: str, target: dict
+) -> tuple[Submission, Backend]:
     spec = ctx.spec
     record = JobRecord(
-        job_id=job_id, sequence=next_sequence(ctx.state_root), token=secrets.token_hex(16),
-        backend=ctx.backend_name, spec_path=str(spec.path), spec=spec.model,
-        identity=identity.digest, identity_parts=identity.parts,
-        points_sha256=identity.points_sha256, created=clock.now(),
-        point_count=plan.point_count, task_count=plan.task_count,
-        points_per_task=plan.points_per_task, command=worker_command(spec, ctx.backend),
-        parallel=ctx.parallel, target=target)
+        job_id=job_id,
+        sequence=next_sequence(ctx.state_root),
+        token=secrets.token_hex(16),
+        backend=ctx.backend_name,
+        spec_path=str(spec.path),
+        spec=spec.model,
+        identity=identity.digest,
+        identity_parts=identity.parts,
+        points_sha256=identity.points_sha256,
+        created=clock.now(),
+        point_count=plan.point_count,
+        task_count=plan.task_count,
+        points_per_task=plan.points_per_task,
+        command=worker_command(spec, ctx.backend),
+        parallel=ctx.parallel,
+        target=target,
+    )
     state = ctx.state(job_id)
     state.write_record(record)
     state.write_worker_files(identity.files)
@@ -264,11 +313,13 @@ def _new_job(ctx: Context, plan: JobPlan, identity: Identity, job_id: str,
     backend = ctx.backend_for(state, record)
     notes = backend.submit(plan, ctx.progress)
     state.update_progress(submit_state="submitted")
-    return Submission(job_id, plan.task_count, plan.point_count, notes=notes,
-                      submitted_at=record.created), backend
+    return Submission(
+        job_id, plan.task_count, plan.point_count, notes=notes, submitted_at=record.created
+    ), backend
 
 
 # -- retry -------------------------------------------------------------------------------
+
 
 def retry(ctx: Context, state: JobState, task_ids: list[str] | None) -> list[str]:
     """Run failed tasks (or, after a cancel, unfinished ones) again."""
@@ -276,9 +327,11 @@ def retry(ctx: Context, state: JobState, task_ids: list[str] | None) -> list[str
         chunks = Chunking(state.read_record().point_count, state.read_record().points_per_task)
         unknown = [t for t in task_ids if chunks.task_index(t) is None]
         if unknown:
-            raise UserError(f"not tasks of job {state.job_id}: {', '.join(unknown[:10])} "
-                            f"(ids look like {chunks.task_id(0)}); `superbatch status` lists "
-                            f"the failed ones.")
+            raise UserError(
+                f"not tasks of job {state.job_id}: {', '.join(unknown[:10])} "
+                f"(ids look like {chunks.task_id(0)}); `superbatch status` lists "
+                f"the failed ones."
+            )
     record = state.read_record()
     current = ctx.identity()
     requeued = ctx.backend_for(state, record).retry(task_ids or None)
@@ -286,16 +339,26 @@ def retry(ctx: Context, state: JobState, task_ids: list[str] | None) -> list[str
         changed = current.digest != record.identity
         if changed:
             what = " and ".join(changed_parts(record.identity_parts, current.parts))
-            ctx.notes.append(f"{what} changed since job {state.job_id} was submitted: the "
-                             f"retried tasks run with the changes")
-        state.update_progress(lambda p: p.model_copy(update={
-            "finished_at": None, "final_status": None,
-            "retried_as": sorted({*p.retried_as, current.digest}) if changed
-            else p.retried_as}))
+            ctx.notes.append(
+                f"{what} changed since job {state.job_id} was submitted: the "
+                f"retried tasks run with the changes"
+            )
+        state.update_progress(
+            lambda p: p.model_copy(
+                update={
+                    "finished_at": None,
+                    "final_status": None,
+                    "retried_as": sorted({*p.retried_as, current.digest})
+                    if changed
+                    else p.retried_as,
+                }
+            )
+        )
     return requeued
 
 
 # -- collect -----------------------------------------------------------------------------
+
 
 @dataclass
 class Collected:
@@ -309,18 +372,26 @@ class Collected:
     cleaned: list[str] = field(default_factory=list)
 
 
-def collect(ctx: Context, state: JobState, wait: bool, timeout: float | None = None,
-            allow_missing: bool = False, output: str | None = None) -> Collected:
+def collect(
+    ctx: Context,
+    state: JobState,
+    wait: bool,
+    timeout: float | None = None,
+    allow_missing: bool = False,
+    output: str | None = None,
+) -> Collected:
     """Fetch every point's output, reduce them in point order, write the result file."""
     record = state.read_record()
     backend = ctx.backend_for(state, record)
     status = backend.wait(timeout, ctx.progress) if wait else backend.status()
     remember(state, status)
     if wait and not status.done:
-        raise TimedOut(f"job {state.job_id} is not finished after {timeout:g} s "
-                       f"({status.completed} of {status.total} tasks completed); nothing is "
-                       f"wrong: `superbatch collect --wait` waits again.",
-                       details={"status": status.to_json()})
+        raise TimedOut(
+            f"job {state.job_id} is not finished after {timeout:g} s "
+            f"({status.completed} of {status.total} tasks completed); nothing is "
+            f"wrong: `superbatch collect --wait` waits again.",
+            details={"status": status.to_json()},
+        )
     notes: list[str] = []
     if status.done:
         notes += backend.seal()
@@ -330,16 +401,20 @@ def collect(ctx: Context, state: JobState, wait: bool, timeout: float | None = N
     notes += backend.fetch_outputs(range(points), ctx.progress)
     missing = [i for i in range(points) if not backend.output_path(i).exists()]
     if missing and not allow_missing:
-        raise TasksFailed(_missing_message(state.job_id, status, missing, points),
-                          details={"status": status.to_json(), "missing_points": missing[:1000]})
-    reduction = make_reducer(ctx.spec.model.collect.reduce,
-                             [ctx.spec.directory, ctx.spec.worker_directory])
+        raise TasksFailed(
+            _missing_message(state.job_id, status, missing, points),
+            details={"status": status.to_json(), "missing_points": missing[:1000]},
+        )
+    reduction = make_reducer(
+        ctx.spec.model.collect.reduce, [ctx.spec.directory, ctx.spec.worker_directory]
+    )
     target = output or ctx.spec.model.collect.output
     path = None if not target else (Path(target) if output else ctx.spec.resolve(target))
     if path is not None and reduction.kind != "none":
         note_result_written(ctx.state_root, path)
-    result, written = _reduce(reduction, backend, record, missing, path,
-                              tuple(ctx.spec.model.collect.allow_pickle))
+    result, written = _reduce(
+        reduction, backend, record, missing, path, tuple(ctx.spec.model.collect.allow_pickle)
+    )
     cleaned = backend.cleanup_after_collect() if not missing and status.done else []
     state.update_progress(collected_at=clock.now(), result_file=written)
     return Collected(state.job_id, result, points, missing, written, status, notes, cleaned)
@@ -354,8 +429,14 @@ class _Cursor:
 MISSING = object()
 
 
-def _outputs(backend: Backend, record: JobRecord, missing: list[int], cursor: _Cursor,
-             keep_missing: bool, allow: tuple[str, ...]) -> Iterator[tuple[int, Any]]:
+def _outputs(
+    backend: Backend,
+    record: JobRecord,
+    missing: list[int],
+    cursor: _Cursor,
+    keep_missing: bool,
+    allow: tuple[str, ...],
+) -> Iterator[tuple[int, Any]]:
     """(point, decoded output) in point order; MISSING for absent ones if ``keep_missing``."""
     from superbatch.safepickle import UntrustedPickle
 
@@ -375,19 +456,28 @@ def _outputs(backend: Backend, record: JobRecord, missing: list[int], cursor: _C
                 f"the output of point {index} ({path}) references {exc}, which superbatch "
                 f"does not unpickle: a pickle can run code on this machine. If your worker "
                 f"returns such objects and you trust everyone who can write the job's "
-                f"storage, list it in collect.allow_pickle (e.g. [\"{exc.module}.*\"]); "
-                f"see docs/worker.md.") from None
+                f'storage, list it in collect.allow_pickle (e.g. ["{exc.module}.*"]); '
+                f"see docs/worker.md."
+            ) from None
         except Exception as exc:  # noqa: BLE001 - any decode failure is a corrupt file
-            raise TasksFailed(f"the output of point {index} ({path}) cannot be decoded as "
-                              f"{codec.name} ({type(exc).__name__}: {exc}). Check what "
-                              f"the worker writes; if the file was damaged after it was "
-                              f"collected, delete it and collect again (a cloud backend "
-                              f"fetches it again).") from None
+            raise TasksFailed(
+                f"the output of point {index} ({path}) cannot be decoded as "
+                f"{codec.name} ({type(exc).__name__}: {exc}). Check what "
+                f"the worker writes; if the file was damaged after it was "
+                f"collected, delete it and collect again (a cloud backend "
+                f"fetches it again)."
+            ) from None
         yield index, value
 
 
-def _reduce(reduction, backend: Backend, record: JobRecord, missing: list[int],
-            path: Path | None, allow: tuple[str, ...]) -> tuple[Any, str | None]:
+def _reduce(
+    reduction,
+    backend: Backend,
+    record: JobRecord,
+    missing: list[int],
+    path: Path | None,
+    allow: tuple[str, ...],
+) -> tuple[Any, str | None]:
     """Apply the reduction; write the result file. Returns (result, the file written)."""
     from superbatch import gridresult, tables
 
@@ -397,7 +487,9 @@ def _reduce(reduction, backend: Backend, record: JobRecord, missing: list[int],
         if kind == "none":
             return str(backend.state.outputs_dir), None
         if kind == "values":
-            result = reduction(v for _, v in _outputs(backend, record, missing, cursor, False, allow))
+            result = reduction(
+                v for _, v in _outputs(backend, record, missing, cursor, False, allow)
+            )
         elif kind == "points":
             plan = plan_from_record(record)
             pairs = list(_outputs(backend, record, missing, cursor, False, allow))
@@ -407,9 +499,15 @@ def _reduce(reduction, backend: Backend, record: JobRecord, missing: list[int],
             plan = plan_from_record(record)
             chunks = Chunking(record.point_count, record.points_per_task)
             outputs = _outputs(backend, record, missing, cursor, True, allow)
-            items = ((i, chunks.task_of_point(i).id, params,
-                      tables.MISSING if value is MISSING else value)
-                     for params, (i, value) in zip(plan.grid.points(), outputs))
+            items = (
+                (
+                    i,
+                    chunks.task_of_point(i).id,
+                    params,
+                    tables.MISSING if value is MISSING else value,
+                )
+                for params, (i, value) in zip(plan.grid.points(), outputs)
+            )
             return tables.write_table(items, path), str(path)
         else:  # grid
             outputs = _outputs(backend, record, missing, cursor, False, allow)
@@ -422,10 +520,12 @@ def _reduce(reduction, backend: Backend, record: JobRecord, missing: list[int],
         raise
     except Exception as exc:  # noqa: BLE001 - the reducer met values it cannot combine
         where = f" at point {cursor.point}" if cursor.point is not None else ""
-        raise UserError(f"collect.reduce {reduction.name!r} failed{where}: "
-                        f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-                        f". The outputs are kept: change collect.reduce (e.g. to list) and "
-                        f"run `superbatch collect` again.") from None
+        raise UserError(
+            f"collect.reduce {reduction.name!r} failed{where}: "
+            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            f". The outputs are kept: change collect.reduce (e.g. to list) and "
+            f"run `superbatch collect` again."
+        ) from None
     if path is not None:
         write_result(result, path)
     return result, str(path) if path else None
@@ -435,15 +535,20 @@ def _missing_message(job_id: str, status: JobStatus, missing: list[int], points:
     shown = ", ".join(str(i) for i in missing[:10]) + (" ..." if len(missing) > 10 else "")
     parts = [f"job {job_id}: {len(missing)} of {points} outputs are missing (points {shown})."]
     if status.cancelled:
-        parts.append("The job was cancelled; `superbatch retry` runs its unfinished and "
-                     "failed tasks.")
+        parts.append(
+            "The job was cancelled; `superbatch retry` runs its unfinished and failed tasks."
+        )
     elif not status.done:
-        parts.append(f"The job is not finished ({status.completed} of {status.total} tasks "
-                     f"completed): use `collect --wait`.")
+        parts.append(
+            f"The job is not finished ({status.completed} of {status.total} tasks "
+            f"completed): use `collect --wait`."
+        )
     if status.failures:
         ids = ", ".join(f.task_id for f in status.failures[:5])
-        parts.append(f"{status.failed} task{'s' if status.failed != 1 else ''} failed "
-                     f"({ids}{' ...' if status.failed > 5 else ''}): see `superbatch status` "
-                     f"and `superbatch logs`, then `superbatch retry`.")
+        parts.append(
+            f"{status.failed} task{'s' if status.failed != 1 else ''} failed "
+            f"({ids}{' ...' if status.failed > 5 else ''}): see `superbatch status` "
+            f"and `superbatch logs`, then `superbatch retry`."
+        )
     parts.append("`collect --allow-missing` reduces the outputs that exist.")
     return " ".join(parts)

@@ -6,12 +6,12 @@ in point order; with one point per task the point runs in the task's working dir
 several each point runs in its own directory ``p<point>`` below it; a task's outputs are
 published only when all of its points succeeded.
 """
+
 from __future__ import annotations
 
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -94,9 +94,12 @@ class Chunking:
 
     def task_index(self, task_id: str) -> int | None:
         """The index of ``task_id``, or None when it is not one of this plan's ids."""
-        digits = task_id[len(TASK_ID_PREFIX):]
-        if not task_id.startswith(TASK_ID_PREFIX) or not digits.isdigit() \
-                or len(digits) != self.id_width:
+        digits = task_id[len(TASK_ID_PREFIX) :]
+        if (
+            not task_id.startswith(TASK_ID_PREFIX)
+            or not digits.isdigit()
+            or len(digits) != self.id_width
+        ):
             return None
         index = int(digits)
         return index if 0 <= index < self.task_count else None
@@ -113,7 +116,7 @@ class JobPlan(Chunking):
         self.grid = grid
 
     @classmethod
-    def build(cls, spec: Spec, slots: int, grid: Grid | None = None) -> "JobPlan":
+    def build(cls, spec: Spec, slots: int, grid: Grid | None = None) -> JobPlan:
         grid = grid or Grid(spec)
         ppt = spec.model.tasks.points_per_task
         if ppt == "auto":
@@ -127,7 +130,7 @@ class JobPlan(Chunking):
             yield task, [next(points) for _ in range(task.point_count)]
 
 
-def plan_from_record(record: "JobRecord") -> JobPlan:
+def plan_from_record(record: JobRecord) -> JobPlan:
     """The plan of a submitted job, from its record (never from the live spec)."""
     from superbatch.identity import file_sha256
 
@@ -137,10 +140,14 @@ def plan_from_record(record: "JobRecord") -> JobPlan:
         try:
             current = file_sha256(path)
         except OSError as exc:
-            raise UserError(f"job {record.job_id} reads its points from {path}, which cannot "
-                            f"be read now ({exc.strerror}).") from None
+            raise UserError(
+                f"job {record.job_id} reads its points from {path}, which cannot "
+                f"be read now ({exc.strerror})."
+            ) from None
         if current != record.points_sha256:
-            raise UserError(f"{path} changed since job {record.job_id} was submitted, so its "
-                            f"tasks' points cannot be rebuilt; restore the file, or submit "
-                            f"the spec as a new job with --new.")
+            raise UserError(
+                f"{path} changed since job {record.job_id} was submitted, so its "
+                f"tasks' points cannot be rebuilt; restore the file, or submit "
+                f"the spec as a new job with --new."
+            )
     return JobPlan(Grid(spec), record.points_per_task)

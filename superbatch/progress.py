@@ -1,10 +1,11 @@
 """Progress bars on a terminal (stderr), and silence when piped or in CI."""
+
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 
 class Bar:
@@ -18,7 +19,9 @@ class Bar:
         if self._progress is not None:
             self._progress.advance(self._task_id, n)
 
-    def update(self, completed: int, total: int | None = None, description: str | None = None) -> None:
+    def update(
+        self, completed: int, total: int | None = None, description: str | None = None
+    ) -> None:
         if self._progress is not None:
             kwargs = {"completed": completed}
             if total is not None:
@@ -41,13 +44,18 @@ class Progress:
         if not self.enabled:
             yield Bar()
             return
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress as RichProgress,
-                                   TextColumn, TimeElapsedColumn)
         from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+        from rich.progress import Progress as RichProgress
 
-        with RichProgress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                          TimeElapsedColumn(), console=Console(stderr=True),
-                          transient=True) as rich:
+        with RichProgress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        ) as rich:
             yield Bar(rich, rich.add_task(description, total=total))
 
 

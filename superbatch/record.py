@@ -5,6 +5,7 @@
 downstream reads the live spec. What changes while the job lives (submitted, cancelled,
 retried, collected) is the :class:`JobProgress` in ``progress.json``.
 """
+
 from __future__ import annotations
 
 from typing import Any, Literal
@@ -39,8 +40,9 @@ class JobRecord(Frozen):
     points_per_task: int
     command: str = Field(description="The worker command with {worker_dir} resolved.")
     parallel: int | None = None
-    target: dict[str, Any] = Field(default_factory=dict,
-                                   description="Backend facts fixed at submit (no secrets).")
+    target: dict[str, Any] = Field(
+        default_factory=dict, description="Backend facts fixed at submit (no secrets)."
+    )
 
     @property
     def name(self) -> str:
@@ -102,8 +104,10 @@ class JobProgress(Frozen):
     job_state: Literal["active", "terminated"] = "active"
     retries: list[RetryRound] = Field(default_factory=list)
     final_status: FinalStatus | None = None
-    retried_as: list[str] = Field(default_factory=list, description="Identities of the spec "
-                                  "when tasks were retried after it changed.")
+    retried_as: list[str] = Field(
+        default_factory=list,
+        description="Identities of the spec when tasks were retried after it changed.",
+    )
     finished_at: float | None = None
     collected_at: float | None = None
     result_file: str | None = None

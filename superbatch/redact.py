@@ -1,4 +1,5 @@
 """Remove secrets (SAS signatures, account keys, passwords) from text before it is shown."""
+
 from __future__ import annotations
 
 import re

@@ -8,6 +8,7 @@ memory; ``list``, ``stack`` and ``concat`` keep every value. ``module:function``
 list of values, or ``(points, values)`` when it takes two arguments. ``table`` and ``grid``
 place each output beside its parameters (tables.py, gridresult.py).
 """
+
 from __future__ import annotations
 
 import importlib
@@ -79,8 +80,13 @@ def _concat(values: Iterator[Any]) -> Any:
 
 
 BUILTINS: dict[str, Reducer] = {
-    "sum": _sum, "mean": _mean, "min": _fold("min"), "max": _fold("max"), "list": _list,
-    "stack": _stack, "concat": _concat,
+    "sum": _sum,
+    "mean": _mean,
+    "min": _fold("min"),
+    "max": _fold("max"),
+    "list": _list,
+    "stack": _stack,
+    "concat": _concat,
 }
 
 
@@ -96,19 +102,26 @@ def load_function(reference: str, search_paths: list[Path]) -> Callable:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise UserError(f"collect.reduce: cannot import module {module_name!r} ({exc}); it "
-                        f"must be importable from the spec's directory or the Python "
-                        f"path.") from None
+        raise UserError(
+            f"collect.reduce: cannot import module {module_name!r} ({exc}); it "
+            f"must be importable from the spec's directory or the Python "
+            f"path."
+        ) from None
     except SyntaxError as exc:
-        raise UserError(f"collect.reduce: module {module_name!r} has a syntax error "
-                        f"({exc.filename}, line {exc.lineno}: {exc.msg}).") from None
+        raise UserError(
+            f"collect.reduce: module {module_name!r} has a syntax error "
+            f"({exc.filename}, line {exc.lineno}: {exc.msg})."
+        ) from None
     except Exception as exc:  # noqa: BLE001 - the user's module failed while importing
-        raise UserError(f"collect.reduce: importing module {module_name!r} failed "
-                        f"({type(exc).__name__}: {exc}).") from None
+        raise UserError(
+            f"collect.reduce: importing module {module_name!r} failed "
+            f"({type(exc).__name__}: {exc})."
+        ) from None
     function = getattr(module, function_name, None)
     if not callable(function):
-        raise UserError(f"collect.reduce: module {module_name!r} has no function "
-                        f"{function_name!r}.")
+        raise UserError(
+            f"collect.reduce: module {module_name!r} has no function {function_name!r}."
+        )
     return function
 
 
@@ -133,8 +146,9 @@ def _wants_points(function: Callable) -> bool:
         return False
     positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     required = [p for p in positional if p.default is p.empty]
-    return len(required) >= 2 or (len(positional) >= 2 and any(
-        p.kind == p.VAR_POSITIONAL for p in params))
+    return len(required) >= 2 or (
+        len(positional) >= 2 and any(p.kind == p.VAR_POSITIONAL for p in params)
+    )
 
 
 def make_reducer(name: str, search_paths: list[Path] | None = None) -> Reduction:

@@ -1,4 +1,5 @@
 """Writing and printing a reduced result."""
+
 from __future__ import annotations
 
 import csv
@@ -69,8 +70,10 @@ def write_result(value: Any, path: Path) -> None:
     try:
         data = _encode(value, suffix)
     except (TypeError, ValueError, pickle.PicklingError, AttributeError) as exc:
-        raise UserError(f"the result ({type(value).__name__}) cannot be written as {suffix} "
-                        f"to {path} ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); "
-                        f"choose another extension (.pkl holds any Python value) and collect "
-                        f"again: the outputs are kept.") from None
+        raise UserError(
+            f"the result ({type(value).__name__}) cannot be written as {suffix} "
+            f"to {path} ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); "
+            f"choose another extension (.pkl holds any Python value) and collect "
+            f"again: the outputs are kept."
+        ) from None
     atomic_write_bytes(path, data)

@@ -7,6 +7,7 @@ the standard library's value types, and NumPy arrays, scalars and dtypes. A work
 returns other objects lists them in ``collect.allow_pickle`` (``module.Name`` or
 ``module.*``), for whoever can write the job's storage is then trusted with those.
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -15,8 +16,23 @@ from collections.abc import Iterable
 from typing import Any
 
 ALLOWED = {
-    "builtins": {"complex", "set", "frozenset", "bytearray", "slice", "range", "bytes",
-                 "object", "int", "float", "str", "list", "tuple", "dict", "bool"},
+    "builtins": {
+        "complex",
+        "set",
+        "frozenset",
+        "bytearray",
+        "slice",
+        "range",
+        "bytes",
+        "object",
+        "int",
+        "float",
+        "str",
+        "list",
+        "tuple",
+        "dict",
+        "bool",
+    },
     "_codecs": {"encode"},
     "copyreg": {"_reconstructor"},
     "collections": {"OrderedDict", "defaultdict", "deque", "Counter"},
@@ -24,10 +40,30 @@ ALLOWED = {
     "decimal": {"Decimal"},
     "fractions": {"Fraction"},
     "uuid": {"UUID", "SafeUUID"},
-    "numpy": {"ndarray", "dtype", "bool_", "int8", "int16", "int32", "int64", "uint8",
-              "uint16", "uint32", "uint64", "float16", "float32", "float64", "complex64",
-              "complex128", "longdouble", "clongdouble", "str_", "bytes_", "datetime64",
-              "timedelta64"},
+    "numpy": {
+        "ndarray",
+        "dtype",
+        "bool_",
+        "int8",
+        "int16",
+        "int32",
+        "int64",
+        "uint8",
+        "uint16",
+        "uint32",
+        "uint64",
+        "float16",
+        "float32",
+        "float64",
+        "complex64",
+        "complex128",
+        "longdouble",
+        "clongdouble",
+        "str_",
+        "bytes_",
+        "datetime64",
+        "timedelta64",
+    },
     "numpy.core.multiarray": {"_reconstruct", "scalar"},
     "numpy._core.multiarray": {"_reconstruct", "scalar"},
     "numpy.core.numeric": {"_frombuffer"},

@@ -1,11 +1,17 @@
 """``superbatch init``: a job spec, a worker and a Dockerfile to start from."""
+
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-from superbatch.contract import (GLOBAL_CONFIG_FILE, LOCAL_INPUTS_PATTERN, LOCAL_OUTPUTS_PATTERN,
-                                 TASK_INPUTS_FILE, TASK_OUTPUTS_FILE)
+from superbatch.contract import (
+    GLOBAL_CONFIG_FILE,
+    LOCAL_INPUTS_PATTERN,
+    LOCAL_OUTPUTS_PATTERN,
+    TASK_INPUTS_FILE,
+    TASK_OUTPUTS_FILE,
+)
 from superbatch.errors import UserError
 
 SPEC = """\

@@ -1,4 +1,5 @@
 """Lazy numeric sequences for grid axes (nothing is materialised)."""
+
 from __future__ import annotations
 
 import math

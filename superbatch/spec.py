@@ -3,18 +3,20 @@
 Everything downstream receives a :class:`Spec` (the models plus where they came from); nothing
 downstream sees the raw YAML dicts.
 """
+
 from __future__ import annotations
 
 import difflib
-import os
 import hashlib
 import math
+import os
 import re
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal, Sequence, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -29,15 +31,14 @@ from pydantic import (
 )
 
 from superbatch.durations import parse_duration
-from superbatch.sequences import FloatRange, Linspace
 from superbatch.errors import SpecError
+from superbatch.sequences import FloatRange, Linspace
 from superbatch.yamlsource import SourceMap, load_yaml
 
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$"
 BATCH_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 CONTAINER_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
-BUILTIN_REDUCERS = ("sum", "mean", "min", "max", "list", "stack", "concat", "table", "grid",
-                    "none")
+BUILTIN_REDUCERS = ("sum", "mean", "min", "max", "list", "stack", "concat", "table", "grid", "none")
 # A value: .json .npy .pkl .csv; reduce: table: .csv .jsonl .parquet; reduce: grid: .npz .nc.
 VALUE_SUFFIXES = (".json", ".npy", ".pkl", ".csv")
 OUTPUT_SUFFIXES = (*VALUE_SUFFIXES, ".jsonl", ".parquet", ".npz", ".nc")
@@ -57,10 +58,11 @@ Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
 # -- the parameter grid ------------------------------------------------------------------
 
+
 class RangeAxis(StrictModel):
     """``{range: [start, stop, step]}``: like Python's range (stop exclusive); floats allowed."""
 
-    range: list[Union[int, float]] = Field(min_length=1, max_length=3)
+    range: list[int | float] = Field(min_length=1, max_length=3)
 
     @field_validator("range")
     @classmethod
@@ -74,7 +76,9 @@ class RangeAxis(StrictModel):
     def values(self) -> Sequence:
         """The values as a lazy sequence (ints stay ints)."""
         r = self.range
-        start, stop, step = (0, r[0], 1) if len(r) == 1 else (r[0], r[1], r[2] if len(r) == 3 else 1)
+        start, stop, step = (
+            (0, r[0], 1) if len(r) == 1 else (r[0], r[1], r[2] if len(r) == 3 else 1)
+        )
         if all(isinstance(x, int) for x in (start, stop, step)):
             return range(start, stop, step)
         return FloatRange(float(start), float(stop), float(step))
@@ -111,11 +115,9 @@ def _axis_kind(value: Any) -> str | None:
 
 
 Axis = Annotated[
-    Union[
-        Annotated[list[Any], Tag("values")],
-        Annotated[RangeAxis, Tag("range")],
-        Annotated[LinspaceAxis, Tag("linspace")],
-    ],
+    Annotated[list[Any], Tag("values")]
+    | Annotated[RangeAxis, Tag("range")]
+    | Annotated[LinspaceAxis, Tag("linspace")],
     Discriminator(
         _axis_kind,
         custom_error_type="axis",
@@ -131,7 +133,7 @@ class ZipAxis(StrictModel):
     zip: dict[str, Axis] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _equal_lengths(self) -> "ZipAxis":
+    def _equal_lengths(self) -> ZipAxis:
         lengths = {name: len(axis_values(axis)) for name, axis in self.zip.items()}
         if len(set(lengths.values())) > 1:
             shown = ", ".join(f"{k} has {n}" for k, n in lengths.items())
@@ -145,12 +147,10 @@ def axis_values(axis: Any) -> Sequence:
 
 
 Parameter = Annotated[
-    Union[
-        Annotated[list[Any], Tag("values")],
-        Annotated[RangeAxis, Tag("range")],
-        Annotated[LinspaceAxis, Tag("linspace")],
-        Annotated[ZipAxis, Tag("zip")],
-    ],
+    Annotated[list[Any], Tag("values")]
+    | Annotated[RangeAxis, Tag("range")]
+    | Annotated[LinspaceAxis, Tag("linspace")]
+    | Annotated[ZipAxis, Tag("zip")],
     Discriminator(
         _axis_kind,
         custom_error_type="axis",
@@ -172,17 +172,25 @@ class FromEnv(StrictModel):
     from_env: str = Field(pattern=ENV_NAME)
 
 
-EnvValue = Union[FromEnv, str, int, float, bool]
+EnvValue = FromEnv | str | int | float | bool
 
 
 class WorkerSpec(StrictModel):
-    command: str = Field(min_length=1, description="Run in the task's working directory; "
-                         "{worker_dir} is replaced by the worker's directory.")
+    command: str = Field(
+        min_length=1,
+        description="Run in the task's working directory; "
+        "{worker_dir} is replaced by the worker's directory.",
+    )
     env: dict[Annotated[str, Field(pattern=ENV_NAME)], EnvValue] = Field(
-        default_factory=dict, description="Environment variables for the worker: values, or "
-        "{from_env: NAME} to take one from the environment superbatch runs in.")
-    directory: str | None = Field(None, description="The worker's files on this machine, "
-                                  "relative to the spec (default: the spec's directory).")
+        default_factory=dict,
+        description="Environment variables for the worker: values, or "
+        "{from_env: NAME} to take one from the environment superbatch runs in.",
+    )
+    directory: str | None = Field(
+        None,
+        description="The worker's files on this machine, "
+        "relative to the spec (default: the spec's directory).",
+    )
     image: str | None = Field(None, description="Container image (required for azure).")
     image_directory: str = Field("/", description="Where the image holds the worker's files.")
     format: Literal["joblib", "json"] = "joblib"
@@ -199,8 +207,10 @@ class WorkerSpec(StrictModel):
     def _not_reserved(cls, v: dict) -> dict:
         for name in v:
             if name.upper().startswith(RESERVED_ENV):
-                raise ValueError(f"{name}: names starting with {' or '.join(RESERVED_ENV)} are "
-                                 f"set by superbatch and Azure Batch")
+                raise ValueError(
+                    f"{name}: names starting with {' or '.join(RESERVED_ENV)} are "
+                    f"set by superbatch and Azure Batch"
+                )
         return v
 
 
@@ -211,12 +221,15 @@ def _points_per_task(v: Any) -> Any:
 
 
 class TasksSpec(StrictModel):
-    points_per_task: Annotated[Union[int, Literal["auto"]], BeforeValidator(_points_per_task)] = 1
-    max_retries: int = Field(0, ge=-1, le=INT32_MAX,
-                             description="-1: unlimited (as the service).")
+    points_per_task: Annotated[int | Literal["auto"], BeforeValidator(_points_per_task)] = 1
+    max_retries: int = Field(0, ge=-1, le=INT32_MAX, description="-1: unlimited (as the service).")
     max_wall_time: Duration | None = None
-    max_points: int = Field(DEFAULT_MAX_POINTS, ge=1, description="A ceiling on the grid's "
-                            "size, so a typo cannot start a billion tasks; raise it on purpose.")
+    max_points: int = Field(
+        DEFAULT_MAX_POINTS,
+        ge=1,
+        description="A ceiling on the grid's "
+        "size, so a typo cannot start a billion tasks; raise it on purpose.",
+    )
 
     @field_validator("max_wall_time")
     @classmethod
@@ -227,14 +240,24 @@ class TasksSpec(StrictModel):
 
 
 class CollectSpec(StrictModel):
-    reduce: str = Field("list", description="sum | mean | min | max | list | stack | concat "
-                        "| table | grid | none | module:function")
-    output: str | None = Field(None, description="Result file, relative to the spec: .json "
-                               ".npy .pkl .csv for a value; .csv .jsonl .parquet for a table; "
-                               ".npz .nc for a grid.")
-    allow_pickle: list[Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*\.(\*|[A-Za-z_]\w*)$")]] \
-        = Field(default_factory=list, description="Classes or functions (module.Name, "
-                "module.*) that pickled outputs may reference beyond plain values and NumPy.")
+    reduce: str = Field(
+        "list",
+        description="sum | mean | min | max | list | stack | concat "
+        "| table | grid | none | module:function",
+    )
+    output: str | None = Field(
+        None,
+        description="Result file, relative to the spec: .json "
+        ".npy .pkl .csv for a value; .csv .jsonl .parquet for a table; "
+        ".npz .nc for a grid.",
+    )
+    allow_pickle: list[Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*\.(\*|[A-Za-z_]\w*)$")]] = (
+        Field(
+            default_factory=list,
+            description="Classes or functions (module.Name, "
+            "module.*) that pickled outputs may reference beyond plain values and NumPy.",
+        )
+    )
 
     @field_validator("reduce")
     @classmethod
@@ -245,8 +268,10 @@ class CollectSpec(StrictModel):
             return v
         close = difflib.get_close_matches(v, BUILTIN_REDUCERS, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"unknown reducer {v!r}: use one of {', '.join(BUILTIN_REDUCERS)} "
-                         f"or module:function{hint}")
+        raise ValueError(
+            f"unknown reducer {v!r}: use one of {', '.join(BUILTIN_REDUCERS)} "
+            f"or module:function{hint}"
+        )
 
     @field_validator("output")
     @classmethod
@@ -276,16 +301,22 @@ class PoolSpec(StrictModel):
     delete_when_done: bool = False
 
     @model_validator(mode="after")
-    def _has_nodes(self) -> "PoolSpec":
+    def _has_nodes(self) -> PoolSpec:
         if self.autoscale_formula is None and self.dedicated_nodes + self.low_priority_nodes == 0:
-            raise ValueError("a pool needs dedicated_nodes, low_priority_nodes or an "
-                             "autoscale_formula")
+            raise ValueError(
+                "a pool needs dedicated_nodes, low_priority_nodes or an autoscale_formula"
+            )
         return self
 
 
 class StorageSpec(StrictModel):
-    container: str = Field("superbatch", min_length=3, max_length=63, pattern=CONTAINER_PATTERN,
-                           description="3-63 lowercase letters, digits and single hyphens.")
+    container: str = Field(
+        "superbatch",
+        min_length=3,
+        max_length=63,
+        pattern=CONTAINER_PATTERN,
+        description="3-63 lowercase letters, digits and single hyphens.",
+    )
 
 
 class RegistrySpec(StrictModel):
@@ -303,17 +334,23 @@ class AzureSpec(StrictModel):
     storage: StorageSpec = StorageSpec()
     registry: RegistrySpec | None = None
     cleanup: CleanupSpec = CleanupSpec()
-    transfer_concurrency: int = Field(16, ge=1, le=128, description="Parallel blob uploads "
-                                      "and downloads.")
-    inline_inputs: bool = Field(True, description="Carry small task inputs inside the task "
-                                "definition instead of one blob per task.")
+    transfer_concurrency: int = Field(
+        16, ge=1, le=128, description="Parallel blob uploads and downloads."
+    )
+    inline_inputs: bool = Field(
+        True,
+        description="Carry small task inputs inside the task "
+        "definition instead of one blob per task.",
+    )
 
 
 class JobSpec(StrictModel):
     """A superbatch job: the worker, the globals and the grid of parameters."""
 
-    name: str = Field(pattern=NAME_PATTERN, description="Lowercase letters, digits and '-' "
-                      "(at most 40); job ids derive from it.")
+    name: str = Field(
+        pattern=NAME_PATTERN,
+        description="Lowercase letters, digits and '-' (at most 40); job ids derive from it.",
+    )
     backend: str = Field("local", description="Where the tasks run: local or azure.")
     worker: WorkerSpec
     globals: dict[str, Any] = Field(default_factory=dict)
@@ -343,17 +380,19 @@ class JobSpec(StrictModel):
         return v
 
     @model_validator(mode="after")
-    def _one_grid(self) -> "JobSpec":
+    def _one_grid(self) -> JobSpec:
         given = [k for k in ("parameters", "points", "points_file") if getattr(self, k) is not None]
         if len(given) > 1:
-            raise ValueError(f"give only one of parameters, points and points_file (got "
-                             f"{' and '.join(given)})")
+            raise ValueError(
+                f"give only one of parameters, points and points_file (got {' and '.join(given)})"
+            )
         if not given:
             raise ValueError("give the loop as parameters, points or points_file")
         return self
 
 
 # -- loading -------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Spec:
@@ -389,7 +428,7 @@ class Spec:
         return self.source.where(loc)
 
     @classmethod
-    def from_model(cls, model: JobSpec, path: Path) -> "Spec":
+    def from_model(cls, model: JobSpec, path: Path) -> Spec:
         """A spec rebuilt from a job's record (no line numbers: the file may have changed)."""
         return cls(model=model, path=path, source=SourceMap(path), digest="")
 
@@ -408,7 +447,7 @@ def _model_at(loc: tuple) -> type[BaseModel] | None:
 
 
 def _unwrap(annotation: Any) -> Any:
-    for arg in (typing.get_args(annotation) or ()):
+    for arg in typing.get_args(annotation) or ():
         if isinstance(arg, type) and issubclass(arg, BaseModel):
             return arg
     return annotation
@@ -431,16 +470,20 @@ def _describe(error: dict) -> str:
         return "required field is missing"
     msg = error["msg"]
     if msg.startswith("Value error, "):
-        msg = msg[len("Value error, "):]
+        msg = msg[len("Value error, ") :]
     msg = msg.rstrip(".")
     if error["type"] == "string_type" and isinstance(error.get("input"), bool):
         msg += " (YAML reads yes/no/on/off/true/false as booleans: put the value in quotes)"
     if error["type"] == "string_pattern_mismatch" and loc == ("name",):
-        msg = "must be 1-40 lowercase letters, digits and '-', starting and ending with a " \
-              "letter or digit"
+        msg = (
+            "must be 1-40 lowercase letters, digits and '-', starting and ending with a "
+            "letter or digit"
+        )
     elif error["type"] == "string_pattern_mismatch" and "container" in loc:
-        msg = "must be 3-63 lowercase letters, digits and single hyphens, starting and " \
-              "ending with a letter or digit"
+        msg = (
+            "must be 3-63 lowercase letters, digits and single hyphens, starting and "
+            "ending with a letter or digit"
+        )
     elif error["type"] == "string_pattern_mismatch":
         msg = "must be 1-64 letters, digits, '-' or '_'"
     return msg
@@ -452,7 +495,12 @@ def _display_loc(loc: tuple) -> tuple:
     for part in loc:
         if part in ("values", "range", "linspace", "zip") and out and out[-1] == part:
             continue
-        if isinstance(part, str) and part in ("values",) and len(out) >= 2 and out[0] == "parameters":
+        if (
+            isinstance(part, str)
+            and part in ("values",)
+            and len(out) >= 2
+            and out[0] == "parameters"
+        ):
             continue
         out.append(part)
     return tuple(out)
@@ -483,8 +531,10 @@ def spec_error_from_validation(path: Path, source: SourceMap, exc: ValidationErr
 def parse_spec(data: Any, path: Path, source: SourceMap, digest: str = "") -> Spec:
     """Validate already-loaded YAML data into a :class:`Spec`."""
     if not isinstance(data, dict):
-        raise SpecError(f"{path}, line 1: a job spec is a YAML mapping (name:, worker:, ...), "
-                        f"not a {type(data).__name__}.")
+        raise SpecError(
+            f"{path}, line 1: a job spec is a YAML mapping (name:, worker:, ...), "
+            f"not a {type(data).__name__}."
+        )
     try:
         model = JobSpec.model_validate(data)
     except ValidationError as exc:

@@ -6,6 +6,7 @@ log of task state changes (the last entry for a task wins). The state root also 
 submission counter (``latest`` means the highest sequence number, never the clock) and one
 lock per spec, so that two submits of one spec make one job.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -58,8 +59,10 @@ UMASK = _read_umask()
 def check_job_id(job_id: str, where: str = "--job-id") -> str:
     """A job id as Azure Batch allows it; never a path."""
     if not JOB_ID_PATTERN.match(job_id or ""):
-        raise UserError(f"{where} {job_id!r} is not a job id (1-64 letters, digits, '-' or "
-                        f"'_'; submit prints the id, `superbatch jobs` lists them).")
+        raise UserError(
+            f"{where} {job_id!r} is not a job id (1-64 letters, digits, '-' or "
+            f"'_'; submit prints the id, `superbatch jobs` lists them)."
+        )
     return job_id
 
 
@@ -131,8 +134,9 @@ def read_json_lines(path: Path) -> Iterator[dict]:
 
 
 @contextlib.contextmanager
-def file_lock(path: Path, what: str, wait: Callable[[], None] | None = None,
-              timeout: float | None = None) -> Iterator[None]:
+def file_lock(
+    path: Path, what: str, wait: Callable[[], None] | None = None, timeout: float | None = None
+) -> Iterator[None]:
     """Hold an exclusive lock on ``path`` (created if needed).
 
     ``wait`` is called once if the lock is busy (to tell the user why we pause).
@@ -157,8 +161,9 @@ def file_lock(path: Path, what: str, wait: Callable[[], None] | None = None,
                     break
                 except BlockingIOError:
                     if deadline is not None and time.monotonic() > deadline:
-                        raise InfraError(f"{path}: the {what} lock is still held after "
-                                         f"{timeout:g} s.") from None
+                        raise InfraError(
+                            f"{path}: the {what} lock is still held after {timeout:g} s."
+                        ) from None
                     time.sleep(0.05)
         try:
             yield
@@ -175,7 +180,7 @@ def new_job_id(name: str) -> str:
     """``<name>-<UTC yyyymmdd-hhmmss>-<4 hex>``: at most 61 characters, a valid Batch id."""
     from superbatch import clock
 
-    stamp = time.strftime('%Y%m%d-%H%M%S', time.gmtime(clock.now()))
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(clock.now()))
     return f"{name}-{stamp}-{secrets.token_hex(2)}"
 
 
@@ -233,9 +238,12 @@ class JobState:
                 raise UserError(
                     f"job {self.job_id} was submitted by an older superbatch (its state, "
                     f"{self.dir}, has a manifest.json and no record.json). Finish it with "
-                    f"that version, or remove the directory and submit again.") from None
-            raise UserError(f"no state for job {self.job_id!r} in {self.root}; submit the "
-                            f"job first, or pass the --job-id that submit printed.") from None
+                    f"that version, or remove the directory and submit again."
+                ) from None
+            raise UserError(
+                f"no state for job {self.job_id!r} in {self.root}; submit the "
+                f"job first, or pass the --job-id that submit printed."
+            ) from None
         except (OSError, UnicodeDecodeError) as exc:
             raise UserError(f"{self.record_path}: cannot be read ({exc}).") from None
         try:
@@ -243,9 +251,11 @@ class JobState:
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-            raise UserError(f"{self.record_path}: the job's record is damaged ({where}: "
-                            f"{first['msg']}); remove {self.dir} (or `superbatch delete "
-                            f"--job-id {self.job_id} --yes`) and submit again.") from None
+            raise UserError(
+                f"{self.record_path}: the job's record is damaged ({where}: "
+                f"{first['msg']}); remove {self.dir} (or `superbatch delete "
+                f"--job-id {self.job_id} --yes`) and submit again."
+            ) from None
 
     def write_record(self, record: JobRecord) -> None:
         atomic_write_bytes(self.record_path, (record.model_dump_json(indent=2) + "\n").encode())
@@ -256,18 +266,22 @@ class JobState:
         except FileNotFoundError:
             return JobProgress()
         except (OSError, ValueError) as exc:
-            raise UserError(f"{self.progress_path}: the job's progress file is damaged "
-                            f"({str(exc).splitlines()[0]}); remove it to rebuild it from the "
-                            f"journal, or remove {self.dir}.") from None
+            raise UserError(
+                f"{self.progress_path}: the job's progress file is damaged "
+                f"({str(exc).splitlines()[0]}); remove it to rebuild it from the "
+                f"journal, or remove {self.dir}."
+            ) from None
 
-    def update_progress(self, change: Callable[[JobProgress], JobProgress] | None = None,
-                        **fields: Any) -> JobProgress:
+    def update_progress(
+        self, change: Callable[[JobProgress], JobProgress] | None = None, **fields: Any
+    ) -> JobProgress:
         """Change the progress under the job's lock (read, change, write atomically)."""
         with file_lock(self.dir / "progress.lock", "job progress", timeout=30):
             progress = self.read_progress()
             progress = change(progress) if change else progress.model_copy(update=fields)
-            atomic_write_bytes(self.progress_path,
-                               (progress.model_dump_json(indent=2) + "\n").encode())
+            atomic_write_bytes(
+                self.progress_path, (progress.model_dump_json(indent=2) + "\n").encode()
+            )
             return progress
 
     # -- the worker's files at submit (to say which changed) ----------------------------
@@ -288,13 +302,15 @@ class JobState:
     def append_journal(self, entries: list[dict]) -> None:
         if entries:
             self.dir.mkdir(parents=True, exist_ok=True)
-            append_lines(self.journal_path,
-                         [json.dumps(e, separators=(",", ":")) for e in entries])
+            append_lines(self.journal_path, [json.dumps(e, separators=(",", ":")) for e in entries])
 
     def read_journal(self) -> dict[str, dict]:
         """The latest journal entry of every task that has one."""
-        return {e["task"]: e for e in read_json_lines(self.journal_path)
-                if isinstance(e.get("task"), str)}
+        return {
+            e["task"]: e
+            for e in read_json_lines(self.journal_path)
+            if isinstance(e.get("task"), str)
+        }
 
     def remove(self) -> None:
         """Delete this job's directory, and nothing outside it."""
@@ -305,6 +321,7 @@ class JobState:
 
 
 # -- the state root -----------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class JobEntry:
@@ -364,8 +381,9 @@ def note_result_written(root: Path, path: Path) -> None:
 
 
 def results_written(root: Path) -> list[Path]:
-    return [Path(e["path"]) for e in read_json_lines(root / WRITTEN)
-            if isinstance(e.get("path"), str)]
+    return [
+        Path(e["path"]) for e in read_json_lines(root / WRITTEN) if isinstance(e.get("path"), str)
+    ]
 
 
 def spec_lock_path(root: Path, spec_path: Path) -> Path:
@@ -378,5 +396,7 @@ def describe_os_error(exc: OSError) -> str:
     where = exc.filename or ""
     reason = exc.strerror or str(exc)
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        reason = "no space left on the device" if exc.errno == errno.ENOSPC else "disk quota exceeded"
+        reason = (
+            "no space left on the device" if exc.errno == errno.ENOSPC else "disk quota exceeded"
+        )
     return f"{where}: {reason}" if where else reason

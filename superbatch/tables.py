@@ -8,6 +8,7 @@ like a parameter becomes ``out.<name>``. A point whose output is missing (``--al
 keeps its row, with empty output columns. Columns are fixed by the first rows (up to 1,000);
 a later row with a new column is refused for CSV and Parquet (JSON lines take any keys).
 """
+
 from __future__ import annotations
 
 import csv
@@ -123,10 +124,12 @@ class TableWriter:
     def _unknown(self, row: dict) -> None:
         extra = [k for k in row if k not in self.columns]
         if extra:
-            raise UserError(f"reduce: table: point {row['point']} has output columns "
-                            f"{', '.join(extra[:5])} that the first rows did not; "
-                            f"{self.path.suffix} needs the same columns in every row (write "
-                            f".jsonl, whose rows may differ).")
+            raise UserError(
+                f"reduce: table: point {row['point']} has output columns "
+                f"{', '.join(extra[:5])} that the first rows did not; "
+                f"{self.path.suffix} needs the same columns in every row (write "
+                f".jsonl, whose rows may differ)."
+            )
 
     def _open(self) -> None: ...
     def _write(self, rows_: list[dict]) -> None: ...
@@ -193,10 +196,15 @@ class ParquetTable(TableWriter):
                 self._writer = self._pq.ParquetWriter(self._tmp, table.schema)
             else:
                 table = self._pa.table(data).cast(self._writer.schema)
-        except (self._pa.ArrowInvalid, self._pa.ArrowTypeError, self._pa.ArrowNotImplementedError
-                ) as exc:
-            raise UserError(f"reduce: table: the outputs do not fit one Parquet schema "
-                            f"({str(exc).splitlines()[0]}); write .jsonl instead.") from None
+        except (
+            self._pa.ArrowInvalid,
+            self._pa.ArrowTypeError,
+            self._pa.ArrowNotImplementedError,
+        ) as exc:
+            raise UserError(
+                f"reduce: table: the outputs do not fit one Parquet schema "
+                f"({str(exc).splitlines()[0]}); write .jsonl instead."
+            ) from None
         self._writer.write_table(table)
         self._batch = []
 
@@ -212,8 +220,10 @@ def _pyarrow():
         import pyarrow
         import pyarrow.parquet
     except ImportError:
-        raise UserError(f"writing .parquet needs pyarrow: pip install '{PARQUET_EXTRA}' (or "
-                        f"pyarrow), or write .csv or .jsonl.") from None
+        raise UserError(
+            f"writing .parquet needs pyarrow: pip install '{PARQUET_EXTRA}' (or "
+            f"pyarrow), or write .csv or .jsonl."
+        ) from None
     return pyarrow, pyarrow.parquet
 
 
@@ -223,11 +233,15 @@ WRITERS = {".csv": CsvTable, ".jsonl": JsonlTable, ".parquet": ParquetTable}
 def check_table_output(path: Path | None, where: str) -> None:
     """``reduce: table`` writes a file of a known kind (and Parquet needs pyarrow)."""
     if path is None:
-        raise UserError(f"{where}: reduce: table writes a file: give collect.output (or "
-                        f"--output) ending in {', '.join(TABLE_SUFFIXES)}.")
+        raise UserError(
+            f"{where}: reduce: table writes a file: give collect.output (or "
+            f"--output) ending in {', '.join(TABLE_SUFFIXES)}."
+        )
     if path.suffix.lower() not in TABLE_SUFFIXES:
-        raise UserError(f"{where}: reduce: table writes {', '.join(TABLE_SUFFIXES)}, not "
-                        f"{path.suffix or 'a file without an extension'} ({path.name}).")
+        raise UserError(
+            f"{where}: reduce: table writes {', '.join(TABLE_SUFFIXES)}, not "
+            f"{path.suffix or 'a file without an extension'} ({path.name})."
+        )
     if path.suffix.lower() == ".parquet":
         _pyarrow()
 
@@ -243,4 +257,3 @@ def write_table(items: Iterable[tuple[int, str, dict, Any]], path: Path) -> dict
         writer.abort()
         raise
     return {"rows": writer.count, "columns": writer.columns, "output": str(path)}
-

@@ -6,6 +6,7 @@ worker's environment, or the Azure task's definition. It is never written to the
 or printed (the record holds the name); values are also added to the redaction of messages.
 They are not part of the job's identity: a rotated token does not make a new job.
 """
+
 from __future__ import annotations
 
 import os
@@ -32,6 +33,8 @@ def resolve_env(worker: WorkerSpec, where: str = "worker.env") -> dict[str, str]
         else:
             out[name] = str(value)
     if lacking:
-        raise UserError(f"{where}: {', '.join(lacking)}: the variable is not set in this "
-                        f"environment; export it and run the command again.")
+        raise UserError(
+            f"{where}: {', '.join(lacking)}: the variable is not set in this "
+            f"environment; export it and run the command again."
+        )
     return out

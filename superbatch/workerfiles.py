@@ -5,6 +5,7 @@ image, the archive that ships the code. Excluded: the patterns of ``.superbatchi
 worker directory if it exists, else of its ``.gitignore`` (both in .gitignore syntax), plus
 caches, virtual environments and superbatch's own state.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -15,16 +16,29 @@ from pathlib import Path
 
 import pathspec
 
-ALWAYS_EXCLUDED = (".git/", ".hg/", ".svn/", "__pycache__/", "*.pyc", ".superbatch/",
-                   ".venv/", "venv/", "node_modules/", ".pytest_cache/", ".mypy_cache/",
-                   ".ruff_cache/", ".ipynb_checkpoints/", ".DS_Store")
+ALWAYS_EXCLUDED = (
+    ".git/",
+    ".hg/",
+    ".svn/",
+    "__pycache__/",
+    "*.pyc",
+    ".superbatch/",
+    ".venv/",
+    "venv/",
+    "node_modules/",
+    ".pytest_cache/",
+    ".mypy_cache/",
+    ".ruff_cache/",
+    ".ipynb_checkpoints/",
+    ".DS_Store",
+)
 IGNORE_FILES = (".superbatchignore", ".gitignore")
 
 
 @dataclass(frozen=True)
 class WorkerFile:
-    path: Path          # on this machine
-    relative: str       # POSIX path inside the worker directory
+    path: Path  # on this machine
+    relative: str  # POSIX path inside the worker directory
     size: int
     executable: bool
 
@@ -52,8 +66,11 @@ def worker_files(directory: Path, also_exclude: tuple[Path, ...] = ()) -> Iterat
         base = Path(current)
         rel_dir = base.relative_to(directory).as_posix()
         prefix = "" if rel_dir == "." else rel_dir + "/"
-        dirs[:] = sorted(d for d in dirs if not spec.match_file(prefix + d + "/")
-                         and (base / d).resolve() not in skip)
+        dirs[:] = sorted(
+            d
+            for d in dirs
+            if not spec.match_file(prefix + d + "/") and (base / d).resolve() not in skip
+        )
         for name in sorted(files):
             relative = prefix + name
             path = base / name
@@ -86,9 +103,11 @@ def digest_files(files: list[WorkerFile]) -> tuple[str, dict[str, str]]:
 def describe_changes(old: dict[str, str], new: dict[str, str], limit: int = 5) -> str:
     """``changed: a.py; added: b.py`` (the first few of each)."""
     parts = []
-    for label, names in (("changed", [n for n in new if n in old and old[n] != new[n]]),
-                         ("added", [n for n in new if n not in old]),
-                         ("removed", [n for n in old if n not in new])):
+    for label, names in (
+        ("changed", [n for n in new if n in old and old[n] != new[n]]),
+        ("added", [n for n in new if n not in old]),
+        ("removed", [n for n in old if n not in new]),
+    ):
         if names:
             more = f" and {len(names) - limit} more" if len(names) > limit else ""
             parts.append(f"{label}: {', '.join(sorted(names)[:limit])}{more}")

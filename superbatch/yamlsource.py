@@ -5,6 +5,7 @@ the document's expanded size (what validating it would visit, aliases counted ev
 are used) has a ceiling, and so does its depth. So a 500-byte alias bomb or a 900-level
 nesting is refused with a message, never a hang, a memory blow-up or a traceback.
 """
+
 from __future__ import annotations
 
 import sys
@@ -48,6 +49,7 @@ class _Loader(yaml.SafeLoader):
 
 
 if hasattr(yaml, "CSafeLoader"):
+
     class _FastLoader(yaml.CSafeLoader):  # type: ignore[name-defined, misc]
         pass
 else:  # pragma: no cover - PyYAML without libyaml
@@ -73,15 +75,19 @@ def _walk(root: yaml.Node, positions: dict, source: Path) -> None:
             children = _children(node)
             sizes[key] = 1 + sum(sizes.get(id(c), 1) for _, c in children)
             if sizes[key] > MAX_EXPANDED_NODES:
-                raise SpecError(f"{source}, line {_line(node)}: the document expands to more "
-                                f"than {MAX_EXPANDED_NODES:,} values (YAML aliases used over "
-                                f"and over?); refusing to read it.")
+                raise SpecError(
+                    f"{source}, line {_line(node)}: the document expands to more "
+                    f"than {MAX_EXPANDED_NODES:,} values (YAML aliases used over "
+                    f"and over?); refusing to read it."
+                )
             continue
         if loc not in positions:
             positions[loc] = (_line(node), node.start_mark.column + 1)
         if depth > MAX_DEPTH:
-            raise SpecError(f"{source}, line {_line(node)}: nested more than {MAX_DEPTH} levels "
-                            f"deep; a job spec is never that deep.")
+            raise SpecError(
+                f"{source}, line {_line(node)}: nested more than {MAX_DEPTH} levels "
+                f"deep; a job spec is never that deep."
+            )
         if key in seen:
             continue  # an alias of a node walked already (its size is known)
         seen.add(key)
@@ -90,12 +96,16 @@ def _walk(root: yaml.Node, positions: dict, source: Path) -> None:
             keys: dict[Any, int] = {}
             for key_node, value_node in node.value:
                 if not isinstance(key_node, yaml.ScalarNode):
-                    raise SpecError(f"{source}, line {_line(key_node)}: a key must be a plain "
-                                    f"value, not a {'list' if isinstance(key_node, yaml.SequenceNode) else 'mapping'}.")
+                    raise SpecError(
+                        f"{source}, line {_line(key_node)}: a key must be a plain "
+                        f"value, not a {'list' if isinstance(key_node, yaml.SequenceNode) else 'mapping'}."
+                    )
                 name = key_node.value
                 if name in keys and key_node.tag != "tag:yaml.org,2002:merge":
-                    raise SpecError(f"{source}, line {_line(key_node)}: duplicate key {name!r} "
-                                    f"(first given on line {keys[name]}).")
+                    raise SpecError(
+                        f"{source}, line {_line(key_node)}: duplicate key {name!r} "
+                        f"(first given on line {keys[name]})."
+                    )
                 keys[name] = _line(key_node)
                 positions[loc + (name,)] = (_line(key_node), key_node.start_mark.column + 1)
                 stack.append((value_node, loc + (name,), depth + 1, False))
@@ -138,8 +148,10 @@ def load_yaml(path: Path) -> tuple[Any, SourceMap]:
     except yaml.YAMLError as exc:
         raise SpecError(f"{path}: YAML syntax error: {exc}.") from None
     except RecursionError:
-        raise SpecError(f"{path}: nested too deeply to read (more than "
-                        f"{sys.getrecursionlimit() // 10} levels?).") from None
+        raise SpecError(
+            f"{path}: nested too deeply to read (more than "
+            f"{sys.getrecursionlimit() // 10} levels?)."
+        ) from None
     except (TypeError, ValueError) as exc:  # e.g. a value YAML itself cannot construct
         raise SpecError(f"{path}: cannot be read as a job spec ({exc}).") from None
     finally:

@@ -1,4 +1,5 @@
 """Run the real `superbatch` command line in a subprocess, as users and CI do."""
+
 from __future__ import annotations
 
 import json
@@ -32,9 +33,15 @@ def superbatch(*args, cwd=None, env=None, timeout=120) -> Result:
     full_env.pop("SUPERBATCH_STATE_DIR", None)
     full_env.pop("SUPERBATCH_BACKEND", None)
     full_env.update(env or {})
-    proc = subprocess.run([sys.executable, "-m", "superbatch", *map(str, args)], cwd=cwd,
-                          env=full_env, capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL)
+    proc = subprocess.run(
+        [sys.executable, "-m", "superbatch", *map(str, args)],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 

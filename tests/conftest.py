@@ -5,12 +5,12 @@ services, under 30 s: `make test-fast`); everything else is ``integration`` (sub
 Azurite, the Batch emulator), and of that, what needs Azurite is also ``azure``. `make test`
 runs every tier. Services are real processes on 127.0.0.1; nothing reaches Azure.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-
 from services import start_azurite
 
 UNIT = Path(__file__).parent / "unit"

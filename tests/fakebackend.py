@@ -5,6 +5,7 @@ Registered as ``fake`` by tests/unit/conftest.py. The worker command names a fun
 until ``release``). Its state is a JSON file in the job's state directory, so that every
 command (a new Backend instance each time) sees the same job, as with a real service.
 """
+
 from __future__ import annotations
 
 import json
@@ -53,8 +54,14 @@ def _first_param(point, config):
     return next(iter(point.values())) * config.get("scale", 2)
 
 
-WORKERS = {"double": _double, "fail-on-2": _fail_on_two, "hold": _hold, "mapping": _mapping,
-           "array": _array, "first": _first_param}
+WORKERS = {
+    "double": _double,
+    "fail-on-2": _fail_on_two,
+    "hold": _hold,
+    "mapping": _mapping,
+    "array": _array,
+    "first": _first_param,
+}
 
 
 class FakeBackend(Backend):
@@ -89,8 +96,9 @@ class FakeBackend(Backend):
     def submit(self, plan: JobPlan, progress: Progress) -> list[str]:
         data = self._load()
         for task, points in plan.points_with_tasks():
-            data["tasks"].setdefault(task.id, {"state": "active", "points": points,
-                                               "first": task.first_point})
+            data["tasks"].setdefault(
+                task.id, {"state": "active", "points": points, "first": task.first_point}
+            )
         self._save(data)
         return []
 
@@ -111,8 +119,7 @@ class FakeBackend(Backend):
                 task.update(state="completed", result="failure", message=str(exc))
                 continue
             for offset, output in enumerate(outputs):
-                self.output_path(task["first"] + offset).parent.mkdir(parents=True,
-                                                                      exist_ok=True)
+                self.output_path(task["first"] + offset).parent.mkdir(parents=True, exist_ok=True)
                 self.output_path(task["first"] + offset).write_bytes(codec.dumps(output))
             task.update(state="completed", result="success")
         self._save(data)
@@ -128,8 +135,9 @@ class FakeBackend(Backend):
             else:
                 st.failed += 1
                 if with_failures:
-                    st.failures.append(TaskFailure(task_id, 1, "NonZeroExitCode",
-                                                   task["message"], task["message"]))
+                    st.failures.append(
+                        TaskFailure(task_id, 1, "NonZeroExitCode", task["message"], task["message"])
+                    )
         st.missing = self.record.task_count - len(tasks)
         if self.state.read_progress().job_state == "terminated":
             st.job_state = "terminated"
@@ -153,10 +161,14 @@ class FakeBackend(Backend):
     def retry(self, task_ids):
         data = self._load()
         tasks = data["tasks"]
-        failed = {t for t, v in tasks.items() if v["state"] == "completed"
-                  and v["result"] == "failure"}
-        unfinished = {t for t, v in tasks.items() if v["state"] == "active"} \
-            if self.state.read_progress().job_state == "terminated" else set()
+        failed = {
+            t for t, v in tasks.items() if v["state"] == "completed" and v["result"] == "failure"
+        }
+        unfinished = (
+            {t for t, v in tasks.items() if v["state"] == "active"}
+            if self.state.read_progress().job_state == "terminated"
+            else set()
+        )
         chosen = pick_retries(self.state.job_id, task_ids, failed | unfinished)
         for task_id in chosen:
             tasks[task_id]["state"] = "active"

@@ -2,6 +2,7 @@
 
 Imported by the conftest files of tests/azure and tests/reliability (their fixtures).
 """
+
 from __future__ import annotations
 
 import shutil
@@ -10,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-
 from clihelp import REPO, superbatch
+
 from superbatch.emulator import DEV_ACCOUNT, DEV_KEY
 from superbatch.emulator.images import ImageStandIn
 from superbatch.emulator.server import BatchEmulator
@@ -25,8 +26,11 @@ VENV_BIN = str(Path(sys.executable).parent)
 
 def worker_images(worker_dir: Path) -> dict[str, ImageStandIn]:
     """Every test image as the worker's Dockerfile builds it: the worker at /app, Python on PATH."""
-    image = ImageStandIn(mounts={"/app": str(Path(worker_dir).resolve())},
-                         path=[VENV_BIN, "/usr/bin", "/bin"], workdir="/app")
+    image = ImageStandIn(
+        mounts={"/app": str(Path(worker_dir).resolve())},
+        path=[VENV_BIN, "/usr/bin", "/bin"],
+        workdir="/app",
+    )
     return {name: image for name in TEST_IMAGES}
 
 
@@ -52,7 +56,8 @@ class AzureRig:
         from azure.storage.blob import BlobServiceClient
 
         return BlobServiceClient.from_connection_string(
-            self.connection_string).get_container_client(name)
+            self.connection_string
+        ).get_container_client(name)
 
 
 def make_rig(azurite, root: Path, **emulator_options) -> AzureRig:
@@ -88,7 +93,9 @@ def demo_rig(rig):
     (rig.root / "jobs").mkdir()
     spec = rig.root / "jobs" / "sum-of-powers.yaml"
     shutil.copy(REPO / "jobs" / "sum-of-powers.yaml", spec)
-    text = spec.read_text().replace("container: superbatch", f"container: sb{abs(hash(str(rig.root))) % 10**8}")
+    text = spec.read_text().replace(
+        "container: superbatch", f"container: sb{abs(hash(str(rig.root))) % 10**8}"
+    )
     spec.write_text(text)
     rig.spec = spec
     return rig

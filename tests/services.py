@@ -1,4 +1,5 @@
 """Real local services for tests: Azurite (Blob Storage, from npm) on 127.0.0.1."""
+
 from __future__ import annotations
 
 import os
@@ -13,7 +14,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 AZURITE_ACCOUNT = "devstoreaccount1"
 # The public, documented Azurite development key (not a secret).
-AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+AZURITE_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
 
 
 def free_port() -> int:
@@ -74,8 +77,16 @@ def start_azurite(*extra_args: str) -> Azurite:
     location = tempfile.mkdtemp(prefix="azurite-")
     port = free_port()
     cmd = [
-        azurite_binary(), "--blobHost", "127.0.0.1", "--blobPort", str(port),
-        "--location", location, "--silent", "--skipApiVersionCheck", "--disableTelemetry",
+        azurite_binary(),
+        "--blobHost",
+        "127.0.0.1",
+        "--blobPort",
+        str(port),
+        "--location",
+        location,
+        "--silent",
+        "--skipApiVersionCheck",
+        "--disableTelemetry",
         *extra_args,
     ]
     scheme = "https" if "--cert" in extra_args else "http"

@@ -1,6 +1,6 @@
 # ./worker.py: runs one task of the seed's loop.
-import numpy as np
 import joblib
+import numpy as np
 from constants import GLOBAL_CONFIG_FILE, TASK_INPUTS_FILE, TASK_OUTPUTS_FILE
 
 # Read the designated global config and iteration parameter files

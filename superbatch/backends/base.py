@@ -6,6 +6,7 @@ service accept these tasks, and do the credentials work (a read-only call). For 
 instance built from the job's frozen record): submit, start, status, wait, outputs, logs,
 retry, cancel, delete. Backends return data (notes, lists); the commands print it.
 """
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
@@ -66,8 +67,9 @@ class JobStatus:
         """Nothing more will run: every task completed, or the job was stopped."""
         if self.missing:
             return False
-        return self.completed >= self.total or (self.job_state == "terminated"
-                                                and self.running == 0)
+        return self.completed >= self.total or (
+            self.job_state == "terminated" and self.running == 0
+        )
 
     @property
     def cancelled(self) -> bool:
@@ -75,10 +77,17 @@ class JobStatus:
 
     def to_json(self) -> dict:
         return {
-            "job_id": self.job_id, "job_state": self.job_state, "total": self.total,
-            "active": self.active, "running": self.running, "completed": self.completed,
-            "succeeded": self.succeeded, "failed": self.failed, "missing": self.missing,
-            "done": self.done, "failures": [f.to_json() for f in self.failures],
+            "job_id": self.job_id,
+            "job_state": self.job_state,
+            "total": self.total,
+            "active": self.active,
+            "running": self.running,
+            "completed": self.completed,
+            "succeeded": self.succeeded,
+            "failed": self.failed,
+            "missing": self.missing,
+            "done": self.done,
+            "failures": [f.to_json() for f in self.failures],
             "notes": self.notes,
         }
 
@@ -100,25 +109,25 @@ class Backend(ABC):
     # -- questions about a spec, before any job exists ------------------------------------
 
     @classmethod
-    def check_spec(cls, spec: "Spec") -> None:
+    def check_spec(cls, spec: Spec) -> None:
         """Raise SpecError (file, line, field) for what this backend cannot run."""
 
     @classmethod
     @abstractmethod
-    def worker_dir(cls, spec: "Spec") -> str:
+    def worker_dir(cls, spec: Spec) -> str:
         """What ``{worker_dir}`` in the worker command stands for on this backend."""
 
     @classmethod
     @abstractmethod
-    def slots(cls, spec: "Spec", parallel: int | None) -> int:
+    def slots(cls, spec: Spec, parallel: int | None) -> int:
         """How many tasks can run at once (sizes ``points_per_task: auto``)."""
 
     @classmethod
-    def check_plan(cls, spec: "Spec", plan: "JobPlan") -> None:
+    def check_plan(cls, spec: Spec, plan: JobPlan) -> None:
         """Raise SpecError if the service would refuse these tasks (e.g. their size)."""
 
     @classmethod
-    def connect(cls, spec: "Spec", job_id: str | None, parallel: int | None) -> dict[str, Any]:
+    def connect(cls, spec: Spec, job_id: str | None, parallel: int | None) -> dict[str, Any]:
         """Check credentials and settings with read-only calls; nothing is created.
 
         Returns the facts the record of job ``job_id`` keeps about where it runs (never a
@@ -133,7 +142,7 @@ class Backend(ABC):
         self.record = record
 
     @abstractmethod
-    def submit(self, plan: "JobPlan", progress: Progress) -> list[str]:
+    def submit(self, plan: JobPlan, progress: Progress) -> list[str]:
         """Store the inputs, create what the job needs and add every task (idempotent,
         resumable). Returns notes for the user."""
 
@@ -198,7 +207,9 @@ def pick_retries(job_id: str, asked: list[str] | None, retryable: set[str]) -> l
     if unknown:
         from superbatch.errors import UserError
 
-        raise UserError(f"not failed (or, after a cancel, unfinished) tasks of job {job_id}: "
-                        f"{', '.join(unknown[:10])}{' ...' if len(unknown) > 10 else ''}; "
-                        f"`superbatch status` lists the failed ones.")
+        raise UserError(
+            f"not failed (or, after a cancel, unfinished) tasks of job {job_id}: "
+            f"{', '.join(unknown[:10])}{' ...' if len(unknown) > 10 else ''}; "
+            f"`superbatch status` lists the failed ones."
+        )
     return sorted(set(asked))

@@ -2,6 +2,7 @@
 
 Names are known without importing the backends (the azure one imports the Azure SDKs).
 """
+
 from __future__ import annotations
 
 import importlib
@@ -21,7 +22,7 @@ def names() -> tuple[str, ...]:
     return tuple(BACKENDS)
 
 
-def backend_class(name: str) -> "type[Backend]":
+def backend_class(name: str) -> type[Backend]:
     """The backend class registered as ``name`` (imported on first use)."""
     module, _, attribute = BACKENDS[name].partition(":")
     return getattr(importlib.import_module(module), attribute)

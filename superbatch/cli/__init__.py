@@ -1,5 +1,6 @@
 """The ``superbatch`` command line: ``app`` (the group, errors, exit codes), ``options``
 (shared options) and ``commands`` (one thin function per command)."""
+
 from superbatch.cli import commands, history, watching  # noqa: F401 - register the commands
 from superbatch.cli.app import cli, main
 

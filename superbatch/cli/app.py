@@ -4,6 +4,7 @@ Under ``--json`` a failure is also one JSON object on stdout (``ok: false``, ``e
 ``exit_code``). Whether ``--json`` was given is read from the click context (each command's
 :class:`Output` records it), so in-process tests see exactly what a shell sees.
 """
+
 from __future__ import annotations
 
 import errno
@@ -19,16 +20,33 @@ from typing import Any
 import click
 
 from superbatch import __version__
-from superbatch.errors import (EXIT_BAD_INPUT, EXIT_INFRA, EXIT_INTERNAL, EXIT_INTERRUPTED,
-                               EXIT_TERMINATED, SuperbatchError)
+from superbatch.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_INFRA,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
+    SuperbatchError,
+)
 
 JSON_KEY = "superbatch.json"
 RERUN_KEY = "superbatch.rerun"
 ARGS_KEY = "superbatch.args"
 SPEC_KEY = "superbatch.spec"
 FLAGS_KEY = "superbatch.flags"
-JOB_COMMANDS = ("validate", "plan", "submit", "status", "collect", "run", "logs", "retry",
-                "cancel", "delete", "wait")
+JOB_COMMANDS = (
+    "validate",
+    "plan",
+    "submit",
+    "status",
+    "collect",
+    "run",
+    "logs",
+    "retry",
+    "cancel",
+    "delete",
+    "wait",
+)
 INFRA_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EMFILE, errno.ENFILE, errno.ENOMEM}
 
 
@@ -67,8 +85,10 @@ class Output:
             except (TypeError, ValueError) as exc:
                 from superbatch.errors import UserError
 
-                raise UserError(f"the result cannot be written as JSON ({exc}); drop --json, "
-                                f"or write it to a .pkl file with --output.") from None
+                raise UserError(
+                    f"the result cannot be written as JSON ({exc}); drop --json, "
+                    f"or write it to a .pkl file with --output."
+                ) from None
             click.echo(text)
 
 
@@ -130,8 +150,11 @@ def _fail(ctx: click.Context, message: str, code: int, details: dict | None = No
     if _wants_json(ctx):
         from superbatch.codec import to_jsonable
 
-        click.echo(json.dumps(to_jsonable({"ok": False, "error": message, "exit_code": code,
-                                           **(details or {})})))
+        click.echo(
+            json.dumps(
+                to_jsonable({"ok": False, "error": message, "exit_code": code, **(details or {})})
+            )
+        )
     click.echo(f"error: {message}", err=True)
     ctx.exit(code)
 
@@ -169,20 +192,28 @@ class SuperbatchGroup(click.Group):
         except RecursionError:
             _fail(ctx, "the input is nested too deeply to process.", EXIT_BAD_INPUT)
         except KeyboardInterrupt:
-            _fail(ctx, "interrupted: the job's state is consistent." + _rerun(ctx),
-                  EXIT_INTERRUPTED)
+            _fail(
+                ctx, "interrupted: the job's state is consistent." + _rerun(ctx), EXIT_INTERRUPTED
+            )
         except Terminated:
-            _fail(ctx, "terminated: the job's state is consistent." + _rerun(ctx),
-                  EXIT_TERMINATED)
+            _fail(ctx, "terminated: the job's state is consistent." + _rerun(ctx), EXIT_TERMINATED)
         except Exception as exc:  # noqa: BLE001 - the last word on anything unexpected
             if type(exc).__module__.startswith("azure."):
                 text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                _fail(ctx, f"the Azure service failed: {type(exc).__name__}: {text}. Nothing "
-                           f"is lost: run the same command again." + _rerun(ctx), EXIT_INFRA)
+                _fail(
+                    ctx,
+                    f"the Azure service failed: {type(exc).__name__}: {text}. Nothing "
+                    f"is lost: run the same command again." + _rerun(ctx),
+                    EXIT_INFRA,
+                )
             if os.environ.get("SUPERBATCH_DEBUG"):
                 traceback.print_exc()
-            _fail(ctx, f"internal error ({type(exc).__name__}: {exc}); this is a bug in "
-                       f"superbatch. Set SUPERBATCH_DEBUG=1 for the traceback.", EXIT_INTERNAL)
+            _fail(
+                ctx,
+                f"internal error ({type(exc).__name__}: {exc}); this is a bug in "
+                f"superbatch. Set SUPERBATCH_DEBUG=1 for the traceback.",
+                EXIT_INTERNAL,
+            )
 
 
 @click.group(cls=SuperbatchGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -208,6 +239,7 @@ def main() -> None:
     try:
         cli.main(prog_name="superbatch")
     except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else
-                                                           EXIT_BAD_INPUT)
+        code = (
+            exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_BAD_INPUT)
+        )
         sys.exit(code)

@@ -2,6 +2,7 @@
 
 Heavy modules are imported inside the commands so ``--help`` and ``validate`` start fast.
 """
+
 from __future__ import annotations
 
 import json
@@ -10,9 +11,18 @@ import sys
 import click
 
 from superbatch.cli.app import Output, cli
-from superbatch.cli.options import (SPEC, backend_option, collect_options, job_id_option,
-                                    json_option, load_context, new_option, parallel_option,
-                                    remember_rerun, state_dir_option)
+from superbatch.cli.options import (
+    SPEC,
+    backend_option,
+    collect_options,
+    job_id_option,
+    json_option,
+    load_context,
+    new_option,
+    parallel_option,
+    remember_rerun,
+    state_dir_option,
+)
 from superbatch.errors import EXIT_TASKS_FAILED, UserError
 
 SHOWN_POINTS = 3
@@ -35,6 +45,7 @@ def _time(seconds: float | None) -> str:
 
 # -- checking and planning -----------------------------------------------------------------
 
+
 @cli.command()
 @SPEC
 @backend_option
@@ -46,18 +57,33 @@ def validate(spec_path: str, backend: str | None, as_json: bool) -> None:
     out = Output(as_json)
     ctx = load_context(spec_path, backend, None)
     plan = check_everything(ctx, None)
-    out.line(f"{spec_path}: valid: {_describe_tasks(plan.point_count, plan.task_count, plan.points_per_task)}, "
-             f"{ctx.backend_name} backend")
-    out.json({"ok": True, "spec": spec_path, "name": ctx.spec.name, "backend": ctx.backend_name,
-              "points": plan.point_count, "tasks": plan.task_count,
-              "points_per_task": plan.points_per_task})
+    out.line(
+        f"{spec_path}: valid: {_describe_tasks(plan.point_count, plan.task_count, plan.points_per_task)}, "
+        f"{ctx.backend_name} backend"
+    )
+    out.json(
+        {
+            "ok": True,
+            "spec": spec_path,
+            "name": ctx.spec.name,
+            "backend": ctx.backend_name,
+            "points": plan.point_count,
+            "tasks": plan.task_count,
+            "points_per_task": plan.points_per_task,
+        }
+    )
 
 
 @cli.command()
 @SPEC
 @backend_option
-@click.option("--limit", type=click.IntRange(min=0), default=20, show_default=True,
-              help="Tasks to show (0: all).")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=0),
+    default=20,
+    show_default=True,
+    help="Tasks to show (0: all).",
+)
 @json_option
 def plan(spec_path: str, backend: str | None, limit: int, as_json: bool) -> None:
     """Dry run: show the tasks and their inputs; create nothing."""
@@ -76,8 +102,10 @@ def plan(spec_path: str, backend: str | None, limit: int, as_json: bool) -> None
         tasks.append({"id": task.id, "points": list(task.point_indices), "inputs": points})
     command = worker_command(ctx.spec, ctx.backend)
     model = ctx.spec.model
-    out.line(f"job {ctx.spec.name}: {_describe_tasks(job.point_count, job.task_count, job.points_per_task)} "
-             f"on the {ctx.backend_name} backend")
+    out.line(
+        f"job {ctx.spec.name}: {_describe_tasks(job.point_count, job.task_count, job.points_per_task)} "
+        f"on the {ctx.backend_name} backend"
+    )
     out.line(f"command: {command}")
     out.line(f"globals: {json.dumps(to_jsonable(model.globals))}")
     for task in tasks:
@@ -91,25 +119,39 @@ def plan(spec_path: str, backend: str | None, limit: int, as_json: bool) -> None
         out.line(f"  {task['id']}  {text}")
     if shown < job.task_count:
         out.line(f"  ... and {_plural(job.task_count - shown, 'more task')} (--limit 0 shows all)")
-    out.line(f"collect: reduce {model.collect.reduce}"
-             + (f" -> {model.collect.output}" if model.collect.output else ""))
-    out.json({"ok": True, "name": ctx.spec.name, "backend": ctx.backend_name, "command": command,
-              "points": job.point_count, "tasks": job.task_count,
-              "points_per_task": job.points_per_task, "globals": model.globals,
-              "shown": tasks, "reduce": model.collect.reduce})
+    out.line(
+        f"collect: reduce {model.collect.reduce}"
+        + (f" -> {model.collect.output}" if model.collect.output else "")
+    )
+    out.json(
+        {
+            "ok": True,
+            "name": ctx.spec.name,
+            "backend": ctx.backend_name,
+            "command": command,
+            "points": job.point_count,
+            "tasks": job.task_count,
+            "points_per_task": job.points_per_task,
+            "globals": model.globals,
+            "shown": tasks,
+            "reduce": model.collect.reduce,
+        }
+    )
 
 
 # -- submitting and running ------------------------------------------------------------
+
 
 def _announce(out: Output, ctx, sub) -> None:
     for note in ctx.notes + sub.notes:
         out.note(f"note: {note}")
     what = _describe_tasks(sub.points, sub.tasks, max(1, -(-sub.points // sub.tasks)))
     if sub.reused:
-        done = f", finished at {_time(sub.finished_at)}" if sub.finished_at else \
-            " (still running)"
-        out.note(f"reusing job {sub.job_id} (submitted {_time(sub.submitted_at)}{done}): "
-                 f"{what}; --new runs it again")
+        done = f", finished at {_time(sub.finished_at)}" if sub.finished_at else " (still running)"
+        out.note(
+            f"reusing job {sub.job_id} (submitted {_time(sub.submitted_at)}{done}): "
+            f"{what}; --new runs it again"
+        )
     elif sub.resumed:
         out.note(f"resumed job {sub.job_id}: {what} on the {ctx.backend_name} backend")
     else:
@@ -125,8 +167,8 @@ def _announce(out: Output, ctx, sub) -> None:
 @json_option
 def submit(spec_path, backend, state_dir, parallel, new, as_json) -> None:
     """Create everything and add the tasks; print the job id."""
-    from superbatch.checks import check_everything
     from superbatch import jobs
+    from superbatch.checks import check_everything
     from superbatch.progress import Progress
 
     out = Output(as_json)
@@ -138,10 +180,20 @@ def submit(spec_path, backend, state_dir, parallel, new, as_json) -> None:
     be.start(foreground=False, progress=Progress(enabled=False))
     _announce(out, ctx, sub)
     out.line(sub.job_id)
-    out.json({"ok": True, "job_id": sub.job_id, "backend": ctx.backend_name, "tasks": sub.tasks,
-              "points": sub.points, "resumed": sub.resumed, "reused": sub.reused,
-              "already_submitted": sub.reused, "finished_at": sub.finished_at,
-              "notes": ctx.notes + sub.notes})
+    out.json(
+        {
+            "ok": True,
+            "job_id": sub.job_id,
+            "backend": ctx.backend_name,
+            "tasks": sub.tasks,
+            "points": sub.points,
+            "resumed": sub.resumed,
+            "reused": sub.reused,
+            "already_submitted": sub.reused,
+            "finished_at": sub.finished_at,
+            "notes": ctx.notes + sub.notes,
+        }
+    )
 
 
 def _report_collected(out: Output, collected) -> None:
@@ -150,18 +202,27 @@ def _report_collected(out: Output, collected) -> None:
     for note in collected.notes:
         out.note(f"note: {note}")
     if collected.missing:
-        out.note(f"warning: {len(collected.missing)} of {collected.points} outputs are "
-                 f"missing; the result reduces the other "
-                 f"{collected.points - len(collected.missing)}.")
+        out.note(
+            f"warning: {len(collected.missing)} of {collected.points} outputs are "
+            f"missing; the result reduces the other "
+            f"{collected.points - len(collected.missing)}."
+        )
     if collected.output:
         out.note(f"wrote {collected.output}")
     for item in collected.cleaned:
         out.note(f"cleaned up {item}")
     if not out.as_json:
         out.result(format_value(collected.result))
-    out.json({"ok": True, "job_id": collected.job_id, "result": collected.result,
-              "points": collected.points, "missing": len(collected.missing),
-              "output": collected.output})
+    out.json(
+        {
+            "ok": True,
+            "job_id": collected.job_id,
+            "result": collected.result,
+            "points": collected.points,
+            "missing": len(collected.missing),
+            "output": collected.output,
+        }
+    )
 
 
 def _collect(ctx, out, state, wait, timeout, allow_missing, output):
@@ -178,11 +239,11 @@ def _collect(ctx, out, state, wait, timeout, allow_missing, output):
 @click.option("--wait", is_flag=True, help="Wait for the job to finish first.")
 @collect_options
 @json_option
-def collect(spec_path, backend, state_dir, job_id, wait, timeout, allow_missing, output, quiet,
-            as_json) -> None:
+def collect(
+    spec_path, backend, state_dir, job_id, wait, timeout, allow_missing, output, quiet, as_json
+) -> None:
     """Download every task's output, reduce, print the result as the last line."""
     from superbatch.checks import check_everything
-    from superbatch import jobs
 
     out = Output(as_json, quiet)
     ctx = load_context(spec_path, backend, state_dir, job_id=job_id)
@@ -202,11 +263,12 @@ def collect(spec_path, backend, state_dir, job_id, wait, timeout, allow_missing,
 @new_option
 @collect_options
 @json_option
-def run(spec_path, backend, state_dir, parallel, new, timeout, allow_missing, output, quiet,
-        as_json) -> None:
+def run(
+    spec_path, backend, state_dir, parallel, new, timeout, allow_missing, output, quiet, as_json
+) -> None:
     """Submit, wait and collect (reusing a finished job that computes the same)."""
-    from superbatch.checks import check_everything
     from superbatch import jobs
+    from superbatch.checks import check_everything
 
     out = Output(as_json, quiet)
     ctx = load_context(spec_path, backend, state_dir, parallel)
@@ -222,11 +284,14 @@ def run(spec_path, backend, state_dir, parallel, new, timeout, allow_missing, ou
 
 # -- watching ------------------------------------------------------------------------------
 
+
 def _print_status(out: Output, status) -> None:
     out.line(f"job {status.job_id}: {status.job_state}")
     missing = f", {status.missing} missing" if status.missing else ""
-    out.line(f"  tasks {status.total}: {status.active} active, {status.running} running, "
-             f"{status.succeeded} succeeded, {status.failed} failed{missing}")
+    out.line(
+        f"  tasks {status.total}: {status.active} active, {status.running} running, "
+        f"{status.succeeded} succeeded, {status.failed} failed{missing}"
+    )
     for note in status.notes:
         out.line(f"  note: {note}")
     for failure in status.failures[:20]:
@@ -241,8 +306,9 @@ def _print_status(out: Output, status) -> None:
             for text in failure.stderr_tail.splitlines()[-5:]:
                 out.line(f"    | {text}")
     if len(status.failures) > 20:
-        out.line(f"  ... and {_plural(len(status.failures) - 20, 'more failed task')} "
-                 f"(--json lists all)")
+        out.line(
+            f"  ... and {_plural(len(status.failures) - 20, 'more failed task')} (--json lists all)"
+        )
 
 
 @cli.command()
@@ -250,11 +316,20 @@ def _print_status(out: Output, status) -> None:
 @backend_option
 @state_dir_option
 @job_id_option
-@click.option("--watch", "-w", is_flag=True,
-              help="Follow the counts until the job is done (a live line on a terminal, a "
-                   "line per change otherwise).")
-@click.option("--interval", type=click.FloatRange(min=0.1), default=2.0, show_default=True,
-              help="Seconds between looks with --watch.")
+@click.option(
+    "--watch",
+    "-w",
+    is_flag=True,
+    help="Follow the counts until the job is done (a live line on a terminal, a "
+    "line per change otherwise).",
+)
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.1),
+    default=2.0,
+    show_default=True,
+    help="Seconds between looks with --watch.",
+)
 @json_option
 def status(spec_path, backend, state_dir, job_id, watch, interval, as_json) -> None:
     """Counts by state, and failed tasks with exit codes (exit 1 if any failed)."""
@@ -283,8 +358,9 @@ def status(spec_path, backend, state_dir, job_id, watch, interval, as_json) -> N
 @backend_option
 @state_dir_option
 @job_id_option
-@click.option("--stream", type=click.Choice(["both", "stdout", "stderr"]), default="both",
-              show_default=True)
+@click.option(
+    "--stream", type=click.Choice(["both", "stdout", "stderr"]), default="both", show_default=True
+)
 @json_option
 def logs(spec_path, task_id, backend, state_dir, job_id, stream, as_json) -> None:
     """A task's stdout and stderr (default: the first failed task, else the first task)."""
@@ -298,8 +374,11 @@ def logs(spec_path, task_id, backend, state_dir, job_id, stream, as_json) -> Non
     be = ctx.backend_for(state)
     if task_id is None:
         st = be.status()
-        task_id = st.failures[0].task_id if st.failures else \
-            Chunking(be.record.point_count, be.record.points_per_task).task_id(0)
+        task_id = (
+            st.failures[0].task_id
+            if st.failures
+            else Chunking(be.record.point_count, be.record.points_per_task).task_id(0)
+        )
     check_job_id(task_id, "TASK")
     got = be.logs(task_id)
     for name, text in (("stdout", got.stdout), ("stderr", got.stderr)):
@@ -311,6 +390,7 @@ def logs(spec_path, task_id, backend, state_dir, job_id, stream, as_json) -> Non
 
 
 # -- control -------------------------------------------------------------------------------
+
 
 @cli.command()
 @SPEC
@@ -358,8 +438,12 @@ def cancel(spec_path, backend, state_dir, job_id, as_json) -> None:
 @backend_option
 @state_dir_option
 @job_id_option
-@click.option("--pool", "include_pool", is_flag=True,
-              help="Also delete the pool (default: only when azure.pool.delete_when_done).")
+@click.option(
+    "--pool",
+    "include_pool",
+    is_flag=True,
+    help="Also delete the pool (default: only when azure.pool.delete_when_done).",
+)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @json_option
 def delete(spec_path, backend, state_dir, job_id, include_pool, yes, as_json) -> None:
@@ -369,10 +453,10 @@ def delete(spec_path, backend, state_dir, job_id, include_pool, yes, as_json) ->
     state = ctx.find_job(job_id)
     if not yes:
         if not can_prompt():
-            raise UserError(f"refusing to delete job {state.job_id} without --yes (no "
-                            f"terminal to confirm on).")
-        if not click.confirm(f"Delete job {state.job_id} and everything it created?",
-                             err=True):
+            raise UserError(
+                f"refusing to delete job {state.job_id} without --yes (no terminal to confirm on)."
+            )
+        if not click.confirm(f"Delete job {state.job_id} and everything it created?", err=True):
             raise UserError(f"job {state.job_id} was not deleted (declined).")
     removed = ctx.backend_for(state).delete(include_pool)
     state.remove()
@@ -388,6 +472,7 @@ def can_prompt() -> bool:
 
 
 # -- tools ---------------------------------------------------------------------------------
+
 
 @cli.command()
 @click.argument("directory", type=click.Path(file_okay=False))
@@ -414,8 +499,11 @@ def schema() -> None:
     click.echo(json.dumps(json_schema(), indent=2))
 
 
-@cli.command("emulator", context_settings={"ignore_unknown_options": True,
-                                           "allow_extra_args": True}, add_help_option=False)
+@cli.command(
+    "emulator",
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    add_help_option=False,
+)
 @click.pass_context
 def emulator(ctx: click.Context) -> None:
     """Serve a loopback Azure Batch emulator (see docs/emulator.md; --help for options)."""
@@ -423,4 +511,3 @@ def emulator(ctx: click.Context) -> None:
 
     args = ["--help" if a == "-h" else a for a in ctx.args]
     emulator_command.main(args=args, prog_name="superbatch emulator", standalone_mode=False)
-

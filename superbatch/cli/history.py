@@ -1,4 +1,5 @@
 """``jobs`` (every submission a state directory knows) and ``prune`` (remove old finished ones)."""
+
 from __future__ import annotations
 
 import time
@@ -26,11 +27,13 @@ def _root_and_spec(spec_path: str | None, state_dir: str | None) -> tuple[Path, 
 
 
 @cli.command()
-@click.argument("spec_path", metavar="[JOB.yaml]", required=False,
-                type=click.Path(dir_okay=False))
+@click.argument("spec_path", metavar="[JOB.yaml]", required=False, type=click.Path(dir_okay=False))
 @state_dir_option
-@click.option("--refresh", is_flag=True,
-              help="Ask each job's service for its state (default: the last state seen).")
+@click.option(
+    "--refresh",
+    is_flag=True,
+    help="Ask each job's service for its state (default: the last state seen).",
+)
 @json_option
 def jobs(spec_path, state_dir, refresh, as_json) -> None:
     """Every submission known to the state directory, newest first (of JOB.yaml, if given).
@@ -46,23 +49,33 @@ def jobs(spec_path, state_dir, refresh, as_json) -> None:
     if not found:
         out.line(f"no jobs in {root}")
     else:
-        out.line(f"{'JOB':<44} {'BACKEND':<8} {'SUBMITTED':<16} {'STATE':<11} {'TASKS':>11}  "
-                 f"RESULT")
+        out.line(
+            f"{'JOB':<44} {'BACKEND':<8} {'SUBMITTED':<16} {'STATE':<11} {'TASKS':>11}  RESULT"
+        )
     for job in found:
-        tasks = "-" if job.total is None else \
-            f"{job.succeeded}/{job.total}" + (f" ({job.failed} failed)" if job.failed else "")
-        out.line(f"{job.job_id:<44} {job.backend or '-':<8} {_when(job.submitted):<16} "
-                 f"{job.state:<11} {tasks:>11}  {job.result_file or ''}".rstrip())
+        tasks = (
+            "-"
+            if job.total is None
+            else f"{job.succeeded}/{job.total}" + (f" ({job.failed} failed)" if job.failed else "")
+        )
+        out.line(
+            f"{job.job_id:<44} {job.backend or '-':<8} {_when(job.submitted):<16} "
+            f"{job.state:<11} {tasks:>11}  {job.result_file or ''}".rstrip()
+        )
         if job.problem:
             out.line(f"    {job.problem}")
     out.json({"ok": True, "state_dir": str(root), "jobs": [j.to_json() for j in found]})
 
 
 @cli.command()
-@click.argument("spec_path", metavar="[JOB.yaml]", required=False,
-                type=click.Path(dir_okay=False))
-@click.option("--older-than", "older_than", required=True, metavar="AGE",
-              help="Finished more than AGE ago: 90m, 12h, 7d ...")
+@click.argument("spec_path", metavar="[JOB.yaml]", required=False, type=click.Path(dir_okay=False))
+@click.option(
+    "--older-than",
+    "older_than",
+    required=True,
+    metavar="AGE",
+    help="Finished more than AGE ago: 90m, 12h, 7d ...",
+)
 @state_dir_option
 @click.option("--yes", "-y", is_flag=True, help="Delete (without it: only say what would go).")
 @json_option
@@ -91,15 +104,24 @@ def prune(spec_path, older_than, state_dir, yes, as_json) -> None:
             for item in deleted[job.job_id]:
                 out.line(f"deleted {item}")
         else:
-            out.line(f"would delete job {job.job_id} (finished {_when(job.finished)}; "
-                     f"{job.backend} backend)")
+            out.line(
+                f"would delete job {job.job_id} (finished {_when(job.finished)}; "
+                f"{job.backend} backend)"
+            )
     if kept:
-        out.note(f"kept {len(kept)} unfinished job{'s' if len(kept) != 1 else ''} older than "
-                 f"{older_than}: {', '.join(j.job_id for j in kept[:5])}")
+        out.note(
+            f"kept {len(kept)} unfinished job{'s' if len(kept) != 1 else ''} older than "
+            f"{older_than}: {', '.join(j.job_id for j in kept[:5])}"
+        )
     if old and not yes:
         out.note("nothing was deleted: run again with --yes to delete these jobs")
     if not old:
         out.line(f"no finished job in {root} is older than {older_than}")
-    out.json({"ok": True, "deleted": deleted if yes else {},
-              "would_delete": [] if yes else [j.job_id for j in old],
-              "kept_unfinished": [j.job_id for j in kept]})
+    out.json(
+        {
+            "ok": True,
+            "deleted": deleted if yes else {},
+            "would_delete": [] if yes else [j.job_id for j in old],
+            "kept_unfinished": [j.job_id for j in kept],
+        }
+    )

@@ -1,4 +1,5 @@
 """Options shared by the commands, and the glue from options to a :class:`Context`."""
+
 from __future__ import annotations
 
 import shlex
@@ -8,7 +9,6 @@ import click
 from superbatch.cli.app import hinted, set_hint_context, set_rerun
 
 
-
 def _backend_names() -> list[str]:
     from superbatch.backends.registry import names
 
@@ -16,20 +16,31 @@ def _backend_names() -> list[str]:
 
 
 def json_option(f):
-    return click.option("--json", "as_json", is_flag=True,
-                        help="Print one JSON object on stdout (errors too).")(f)
+    return click.option(
+        "--json", "as_json", is_flag=True, help="Print one JSON object on stdout (errors too)."
+    )(f)
 
 
 def backend_option(f):
-    return click.option("--backend", type=click.Choice(_backend_names()), default=None,
-                        envvar="SUPERBATCH_BACKEND", show_envvar=True,
-                        help="Where the tasks run (default: the spec's backend).")(f)
+    return click.option(
+        "--backend",
+        type=click.Choice(_backend_names()),
+        default=None,
+        envvar="SUPERBATCH_BACKEND",
+        show_envvar=True,
+        help="Where the tasks run (default: the spec's backend).",
+    )(f)
 
 
 def state_dir_option(f):
-    return click.option("--state-dir", type=click.Path(file_okay=False), default=None,
-                        envvar="SUPERBATCH_STATE_DIR", show_envvar=True,
-                        help="Where job state lives (default: .superbatch/ beside the spec).")(f)
+    return click.option(
+        "--state-dir",
+        type=click.Path(file_okay=False),
+        default=None,
+        envvar="SUPERBATCH_STATE_DIR",
+        show_envvar=True,
+        help="Where job state lives (default: .superbatch/ beside the spec).",
+    )(f)
 
 
 def _job_id(ctx, param, value):
@@ -37,24 +48,34 @@ def _job_id(ctx, param, value):
         from superbatch.state import JOB_ID_PATTERN
 
         if not JOB_ID_PATTERN.match(value):
-            raise click.BadParameter("not a job id (1-64 letters, digits, '-' or '_'; submit "
-                                     "prints the id)", ctx, param)
+            raise click.BadParameter(
+                "not a job id (1-64 letters, digits, '-' or '_'; submit prints the id)", ctx, param
+            )
     return value
 
 
 def job_id_option(f):
-    return click.option("--job-id", default=None, callback=_job_id,
-                        help="The job (default: the latest submission of the spec).")(f)
+    return click.option(
+        "--job-id",
+        default=None,
+        callback=_job_id,
+        help="The job (default: the latest submission of the spec).",
+    )(f)
 
 
 def parallel_option(f):
-    return click.option("--parallel", type=click.IntRange(min=1, max=4096), default=None,
-                        help="Local backend: tasks at once (default: CPU count).")(f)
+    return click.option(
+        "--parallel",
+        type=click.IntRange(min=1, max=4096),
+        default=None,
+        help="Local backend: tasks at once (default: CPU count).",
+    )(f)
 
 
 def new_option(f):
-    return click.option("--new", is_flag=True,
-                        help="Start a fresh job instead of resuming or reusing the latest.")(f)
+    return click.option(
+        "--new", is_flag=True, help="Start a fresh job instead of resuming or reusing the latest."
+    )(f)
 
 
 def _output_path(ctx, param, value):
@@ -65,24 +86,41 @@ def _output_path(ctx, param, value):
     from superbatch.spec import OUTPUT_SUFFIXES
 
     if Path(value).suffix.lower() not in OUTPUT_SUFFIXES:
-        raise click.BadParameter(f"{value}: the result's format comes from its extension, one "
-                                 f"of {', '.join(OUTPUT_SUFFIXES)}", ctx, param)
+        raise click.BadParameter(
+            f"{value}: the result's format comes from its extension, one "
+            f"of {', '.join(OUTPUT_SUFFIXES)}",
+            ctx,
+            param,
+        )
     return value
 
 
 def timeout_option(f):
-    return click.option("--timeout", type=click.FloatRange(min=0), default=None,
-                        help="Seconds to wait at most; then exit 4 (nothing is wrong).")(f)
+    return click.option(
+        "--timeout",
+        type=click.FloatRange(min=0),
+        default=None,
+        help="Seconds to wait at most; then exit 4 (nothing is wrong).",
+    )(f)
 
 
 def collect_options(f):
     """--timeout, --allow-missing, --output and --quiet, shared by collect and run."""
-    f = click.option("--quiet", "-q", is_flag=True,
-                     help="Do not print the result (it is in --output or collect.output).")(f)
-    f = click.option("--output", "-o", type=click.Path(dir_okay=False), default=None,
-                     callback=_output_path,
-                     help="Write the result here (overrides collect.output; the format "
-                          "comes from the extension).")(f)
+    f = click.option(
+        "--quiet",
+        "-q",
+        is_flag=True,
+        help="Do not print the result (it is in --output or collect.output).",
+    )(f)
+    f = click.option(
+        "--output",
+        "-o",
+        type=click.Path(dir_okay=False),
+        default=None,
+        callback=_output_path,
+        help="Write the result here (overrides collect.output; the format "
+        "comes from the extension).",
+    )(f)
     f = click.option("--allow-missing", is_flag=True, help="Reduce the outputs that exist.")(f)
     return timeout_option(f)
 
@@ -90,8 +128,13 @@ def collect_options(f):
 SPEC = click.argument("spec_path", metavar="JOB.yaml", type=click.Path(dir_okay=True))
 
 
-def load_context(spec_path: str, backend: str | None, state_dir: str | None,
-                 parallel: int | None = None, job_id: str | None = None):
+def load_context(
+    spec_path: str,
+    backend: str | None,
+    state_dir: str | None,
+    parallel: int | None = None,
+    job_id: str | None = None,
+):
     """The spec, checked for its backend, and where its state lives.
 
     Every command suggested from here on names this spec and repeats --backend, --state-dir
@@ -101,16 +144,14 @@ def load_context(spec_path: str, backend: str | None, state_dir: str | None,
     from superbatch.spec import load_spec
 
     flags = []
-    for flag, value in (("--backend", backend), ("--state-dir", state_dir),
-                        ("--job-id", job_id)):
+    for flag, value in (("--backend", backend), ("--state-dir", state_dir), ("--job-id", job_id)):
         if value:
             flags += [flag, value]
     set_hint_context(spec_path, flags)
     return make_context(load_spec(spec_path), backend, state_dir, parallel)
 
 
-def remember_rerun(command: str, job_id: str | None = None, extra: tuple[str, ...] = ()
-                   ) -> None:
+def remember_rerun(command: str, job_id: str | None = None, extra: tuple[str, ...] = ()) -> None:
     """The command that goes on with what this one does, for interruptions and failures."""
     words = ["superbatch", command, *extra] + (["--job-id", job_id] if job_id else [])
     set_rerun(hinted("`" + shlex.join(words) + "`").strip("`"))

@@ -1,5 +1,6 @@
 """Watching a job: ``status --watch`` (a live line on a terminal, a line per change
 otherwise) and ``wait`` (block until done, exit 4 on --timeout)."""
+
 from __future__ import annotations
 
 import os
@@ -9,16 +10,25 @@ import time
 import click
 
 from superbatch.cli.app import Output, cli
-from superbatch.cli.options import (SPEC, backend_option, job_id_option, json_option,
-                                    load_context, remember_rerun, state_dir_option,
-                                    timeout_option)
+from superbatch.cli.options import (
+    SPEC,
+    backend_option,
+    job_id_option,
+    json_option,
+    load_context,
+    remember_rerun,
+    state_dir_option,
+    timeout_option,
+)
 from superbatch.errors import EXIT_TASKS_FAILED, TimedOut
 
 
 def counts_line(st) -> str:
     missing = f", {st.missing} missing" if st.missing else ""
-    return (f"job {st.job_id}: {st.job_state}; {st.total} tasks: {st.active} active, "
-            f"{st.running} running, {st.succeeded} succeeded, {st.failed} failed{missing}")
+    return (
+        f"job {st.job_id}: {st.job_state}; {st.total} tasks: {st.active} active, "
+        f"{st.running} running, {st.succeeded} succeeded, {st.failed} failed{missing}"
+    )
 
 
 def watch(backend, out: Output, interval: float):
@@ -61,9 +71,12 @@ def wait(spec_path, backend, state_dir, job_id, timeout, as_json) -> None:
     st = ctx.backend_for(state).wait(timeout, ctx.progress)
     jobs.remember(state, st)
     if not st.done:
-        raise TimedOut(f"job {state.job_id} is not finished after {timeout:g} s "
-                       f"({st.completed} of {st.total} tasks completed); nothing is wrong: "
-                       f"`superbatch wait` waits again.", details={"status": st.to_json()})
+        raise TimedOut(
+            f"job {state.job_id} is not finished after {timeout:g} s "
+            f"({st.completed} of {st.total} tasks completed); nothing is wrong: "
+            f"`superbatch wait` waits again.",
+            details={"status": st.to_json()},
+        )
     out.line(counts_line(st))
     ok = st.failed == 0 and st.missing == 0
     out.json({"ok": ok, **st.to_json()})

@@ -1,4 +1,5 @@
 """``python -m superbatch.emulator``: the same as ``superbatch emulator``."""
+
 from .cli import emulator_command
 
 if __name__ == "__main__":

@@ -4,16 +4,17 @@ Handlers return a :class:`Reply`; documents keep :data:`entities.BASE` in their 
 layer puts in the host the client used). Request bodies arrive already checked against the
 definition; the handlers apply the service's rules beyond it (``rules.py``).
 """
+
 from __future__ import annotations
 
 import base64
 import json
 import mimetypes
 import re
+from collections.abc import Callable
 from datetime import datetime, timezone
 from email.utils import formatdate
 from pathlib import Path
-from typing import Callable
 from urllib.parse import quote
 
 from . import rules
@@ -28,10 +29,15 @@ class Reply:
     """A response: status, JSON document or raw bytes, extra headers, and the resource it is
     about (for ``ETag``/``Last-Modified`` and conditional headers)."""
 
-    def __init__(self, status: int, body: dict | bytes | None = None, headers: dict | None = None,
-                 entity: Entity | ComputeNode | None = None):
+    def __init__(
+        self,
+        status: int,
+        body: dict | bytes | None = None,
+        headers: dict | None = None,
+        entity: Entity | ComputeNode | None = None,
+    ):
         self.status, self.body, self.headers, self.entity = status, body, headers or {}, entity
-        self.operation = None       # the definition's operation, set by the HTTP layer
+        self.operation = None  # the definition's operation, set by the HTTP layer
 
 
 def _fields(params: dict) -> list[str] | None:
@@ -49,21 +55,34 @@ class Api:
     def __init__(self, store: Store, root: Path):
         self.store, self.root = store, root
         self.handlers: dict[str, Callable[..., Reply]] = {
-            "Pools_CreatePool": self.create_pool, "Pools_ListPools": self.list_pools,
-            "Pools_GetPool": self.get_pool, "Pools_PoolExists": self.pool_exists,
+            "Pools_CreatePool": self.create_pool,
+            "Pools_ListPools": self.list_pools,
+            "Pools_GetPool": self.get_pool,
+            "Pools_PoolExists": self.pool_exists,
             "Pools_DeletePool": self.delete_pool,
-            "Nodes_ListNodes": self.list_nodes, "Nodes_GetNode": self.get_node,
-            "Nodes_ListNodeFiles": self.list_node_files, "Nodes_GetNodeFile": self.get_node_file,
+            "Nodes_ListNodes": self.list_nodes,
+            "Nodes_GetNode": self.get_node,
+            "Nodes_ListNodeFiles": self.list_node_files,
+            "Nodes_GetNodeFile": self.get_node_file,
             "Nodes_GetNodeFileProperties": self.get_node_file,
-            "Jobs_CreateJob": self.create_job, "Jobs_ListJobs": self.list_jobs, "Jobs_GetJob": self.get_job,
-            "Jobs_UpdateJob": self.update_job, "Jobs_DeleteJob": self.delete_job,
-            "Jobs_TerminateJob": self.terminate_job, "Jobs_GetJobTaskCounts": self.task_counts,
+            "Jobs_CreateJob": self.create_job,
+            "Jobs_ListJobs": self.list_jobs,
+            "Jobs_GetJob": self.get_job,
+            "Jobs_UpdateJob": self.update_job,
+            "Jobs_DeleteJob": self.delete_job,
+            "Jobs_TerminateJob": self.terminate_job,
+            "Jobs_GetJobTaskCounts": self.task_counts,
             "Jobs_ListJobPreparationAndReleaseTaskStatus": self.prep_status,
-            "Tasks_CreateTask": self.add_task, "Tasks_CreateTaskCollection": self.add_task_collection,
-            "Tasks_ListTasks": self.list_tasks, "Tasks_GetTask": self.get_task,
-            "Tasks_DeleteTask": self.delete_task, "Tasks_TerminateTask": self.terminate_task,
-            "Tasks_ReactivateTask": self.reactivate_task, "Tasks_ListTaskFiles": self.list_task_files,
-            "Tasks_GetTaskFile": self.get_task_file, "Tasks_GetTaskFileProperties": self.get_task_file,
+            "Tasks_CreateTask": self.add_task,
+            "Tasks_CreateTaskCollection": self.add_task_collection,
+            "Tasks_ListTasks": self.list_tasks,
+            "Tasks_GetTask": self.get_task,
+            "Tasks_DeleteTask": self.delete_task,
+            "Tasks_TerminateTask": self.terminate_task,
+            "Tasks_ReactivateTask": self.reactivate_task,
+            "Tasks_ListTaskFiles": self.list_task_files,
+            "Tasks_GetTaskFile": self.get_task_file,
+            "Tasks_GetTaskFileProperties": self.get_task_file,
         }
 
     def target(self, args: dict) -> Entity | ComputeNode | None:
@@ -97,8 +116,13 @@ class Api:
             except ValueError:
                 raise bad_query("$skiptoken", token, "Not a token this service issued.") from None
         else:
-            q = {"f": params.get("$filter"), "s": params.get("$select"), "o": 0,
-                 "m": params.get("maxresults", "1000"), "r": params.get("recursive")}
+            q = {
+                "f": params.get("$filter"),
+                "s": params.get("$select"),
+                "o": 0,
+                "m": params.get("maxresults", "1000"),
+                "r": params.get("recursive"),
+            }
         try:
             size = int(q["m"])
         except ValueError:
@@ -108,17 +132,26 @@ class Api:
         pred, fields = compile_filter(q["f"]), _fields({"$select": q["s"]})
         with self.store.lock:
             matched = [d for d in docs() if pred(d)]
-        page = matched[q["o"]:q["o"] + size]
-        body = {"odata.metadata": f"{BASE}/$metadata#{kind}", "value": [select(d, fields) for d in page]}
+        page = matched[q["o"] : q["o"] + size]
+        body = {
+            "odata.metadata": f"{BASE}/$metadata#{kind}",
+            "value": [select(d, fields) for d in page],
+        }
         if q["o"] + size < len(matched):
-            tok = base64.urlsafe_b64encode(json.dumps(dict(q, o=q["o"] + size)).encode()).decode().rstrip("=")
+            tok = (
+                base64.urlsafe_b64encode(json.dumps(dict(q, o=q["o"] + size)).encode())
+                .decode()
+                .rstrip("=")
+            )
             version = quote(params.get("api-version", ""), safe="")
             body["odata.nextLink"] = f"{BASE}{path}?api-version={version}&$skiptoken={tok}"
         return Reply(200, _json(body))
 
     @staticmethod
     def _created(entity: Entity) -> Reply:
-        return Reply(201, None, {"DataServiceId": entity.doc["url"], "Location": entity.doc["url"]}, entity)
+        return Reply(
+            201, None, {"DataServiceId": entity.doc["url"], "Location": entity.doc["url"]}, entity
+        )
 
     @staticmethod
     def _accepted(status: int, entity: Entity) -> Reply:
@@ -129,7 +162,9 @@ class Api:
         return self._created(self.store.create_pool(body))
 
     def list_pools(self, params, **_):
-        return self._page("pools", "/pools", params, lambda: [p.doc for p in self.store.pools.values()])
+        return self._page(
+            "pools", "/pools", params, lambda: [p.doc for p in self.store.pools.values()]
+        )
 
     def get_pool(self, poolId, params, **_):
         return self._doc("pools", self.store.pool(poolId), params)
@@ -144,8 +179,9 @@ class Api:
 
     def list_nodes(self, poolId, params, **_):
         pool = self.store.pool(poolId)
-        return self._page("nodes", f"/pools/{quote(poolId)}/nodes", params,
-                          lambda: [n.doc() for n in pool.nodes])
+        return self._page(
+            "nodes", f"/pools/{quote(poolId)}/nodes", params, lambda: [n.doc() for n in pool.nodes]
+        )
 
     def get_node(self, poolId, nodeId, params, **_):
         with self.store.lock:
@@ -158,8 +194,12 @@ class Api:
         node = self.store.node(poolId, nodeId)
         base = node_root(self.root, node)
         url = f"{node.url}/files"
-        return self._page("files", f"/pools/{quote(poolId)}/nodes/{quote(nodeId)}/files", params,
-                          lambda: _listing(base, url, params))
+        return self._page(
+            "files",
+            f"/pools/{quote(poolId)}/nodes/{quote(nodeId)}/files",
+            params,
+            lambda: _listing(base, url, params),
+        )
 
     def get_node_file(self, poolId, nodeId, filePath, headers, **_):
         node = self.store.node(poolId, nodeId)
@@ -170,7 +210,9 @@ class Api:
         return self._created(self.store.create_job(body))
 
     def list_jobs(self, params, **_):
-        return self._page("jobs", "/jobs", params, lambda: [j.doc for j in self.store.jobs.values()])
+        return self._page(
+            "jobs", "/jobs", params, lambda: [j.doc for j in self.store.jobs.values()]
+        )
 
     def get_job(self, jobId, params, **_):
         return self._doc("jobs", self.store.job(jobId), params)
@@ -193,8 +235,12 @@ class Api:
 
     def prep_status(self, jobId, params, **_):
         job = self.store.job(jobId)
-        return self._page("jobpreparationandreleasetaskstatuslist", f"/jobs/{quote(jobId)}/jobpreparationandreleasetaskstatus",
-                          params, lambda: [r.doc() for r in job.preps.values() if r.prep])
+        return self._page(
+            "jobpreparationandreleasetaskstatuslist",
+            f"/jobs/{quote(jobId)}/jobpreparationandreleasetaskstatus",
+            params,
+            lambda: [r.doc() for r in job.preps.values() if r.prep],
+        )
 
     # ---- tasks
     def add_task(self, jobId, body, **_):
@@ -203,16 +249,22 @@ class Api:
     def add_task_collection(self, jobId, body, **_):
         tasks = body["value"]
         if len(tasks) > rules.MAX_TASKS_PER_COLLECTION:
-            raise rules.too_large(f"{len(tasks)} tasks; at most {rules.MAX_TASKS_PER_COLLECTION} "
-                                  "may be added in one request.")
+            raise rules.too_large(
+                f"{len(tasks)} tasks; at most {rules.MAX_TASKS_PER_COLLECTION} "
+                "may be added in one request."
+            )
         results = self.store.add_tasks(jobId, tasks)
         out = {"odata.metadata": f"{BASE}/$metadata#taskaddresult", "value": results}
         return Reply(200, _json(out))
 
     def list_tasks(self, jobId, params, **_):
         self.store.job(jobId)
-        return self._page("tasks", f"/jobs/{quote(jobId)}/tasks", params,
-                          lambda: [t.doc for t in self.store.job(jobId).tasks.values()])
+        return self._page(
+            "tasks",
+            f"/jobs/{quote(jobId)}/tasks",
+            params,
+            lambda: [t.doc for t in self.store.job(jobId).tasks.values()],
+        )
 
     def get_task(self, jobId, taskId, params, **_):
         return self._doc("tasks", self.store.task(jobId, taskId), params)
@@ -237,13 +289,19 @@ class Api:
     def list_task_files(self, jobId, taskId, params, **_):
         task, base = self._task_dir(jobId, taskId)
         url = f"{task.doc['url']}/files"
-        return self._page("files", f"/jobs/{quote(jobId)}/tasks/{quote(taskId)}/files", params,
-                          lambda: _listing(base, url, params) if base else [])
+        return self._page(
+            "files",
+            f"/jobs/{quote(jobId)}/tasks/{quote(taskId)}/files",
+            params,
+            lambda: _listing(base, url, params) if base else [],
+        )
 
     def get_task_file(self, jobId, taskId, filePath, headers, **_):
         task, base = self._task_dir(jobId, taskId)
         if base is None:
-            raise BatchError(404, "FileNotFound", "The specified file does not exist.", {"FilePath": filePath})
+            raise BatchError(
+                404, "FileNotFound", "The specified file does not exist.", {"FilePath": filePath}
+            )
         return _file_reply(base, filePath, f"{task.doc['url']}/files", headers)
 
 
@@ -255,13 +313,21 @@ def _inside(base: Path, relative: str) -> Path | None:
 def _file_doc(path: Path, name: str, url: str) -> dict:
     st = path.stat()
     directory = path.is_dir()
-    props = {"creationTime": iso(datetime.fromtimestamp(st.st_ctime, timezone.utc)),
-             "lastModified": iso(datetime.fromtimestamp(st.st_mtime, timezone.utc)),
-             "contentLength": "0" if directory else str(st.st_size),
-             "contentType": "application/octet-stream" if directory else
-             (mimetypes.guess_type(name)[0] or "application/octet-stream"),
-             "fileMode": oct(st.st_mode & 0o777777)[2:]}
-    return {"name": name, "url": f"{url}/{quote(name)}", "isDirectory": directory, "properties": props}
+    props = {
+        "creationTime": iso(datetime.fromtimestamp(st.st_ctime, timezone.utc)),
+        "lastModified": iso(datetime.fromtimestamp(st.st_mtime, timezone.utc)),
+        "contentLength": "0" if directory else str(st.st_size),
+        "contentType": "application/octet-stream"
+        if directory
+        else (mimetypes.guess_type(name)[0] or "application/octet-stream"),
+        "fileMode": oct(st.st_mode & 0o777777)[2:],
+    }
+    return {
+        "name": name,
+        "url": f"{url}/{quote(name)}",
+        "isDirectory": directory,
+        "properties": props,
+    }
 
 
 def _listing(base: Path, url: str, params: dict) -> list[dict]:
@@ -277,22 +343,32 @@ def _file_reply(base: Path, file_path: str, url: str, headers: dict) -> Reply:
     """A file's bytes (or properties, for HEAD) with the service's ``ocp-*`` headers."""
     target = _inside(base, file_path)
     if target is None or not target.is_file():
-        raise BatchError(404, "FileNotFound", "The specified file does not exist.", {"FilePath": file_path})
+        raise BatchError(
+            404, "FileNotFound", "The specified file does not exist.", {"FilePath": file_path}
+        )
     data = target.read_bytes()
     rng = headers.get("ocp-range")
     if rng:
         m = re.match(r"bytes=(\d+)-(\d*)$", rng)
         if not m:
-            raise BatchError(400, "InvalidHeaderValue", "The value for one of the HTTP headers is not in the "
-                             "correct format.", {"HeaderName": "ocp-range", "HeaderValue": rng})
-        data = data[int(m.group(1)):(int(m.group(2)) + 1) if m.group(2) else None]
+            raise BatchError(
+                400,
+                "InvalidHeaderValue",
+                "The value for one of the HTTP headers is not in the correct format.",
+                {"HeaderName": "ocp-range", "HeaderValue": rng},
+            )
+        data = data[int(m.group(1)) : (int(m.group(2)) + 1) if m.group(2) else None]
     st = target.stat()
-    return Reply(200, data, {
-        "Content-Type": mimetypes.guess_type(target.name)[0] or "application/octet-stream",
-        "Last-Modified": formatdate(st.st_mtime, usegmt=True),
-        "ETag": f"0x{int(st.st_mtime_ns):X}",
-        "ocp-creation-time": formatdate(st.st_ctime, usegmt=True),
-        "ocp-batch-file-isdirectory": "false",
-        "ocp-batch-file-url": f"{url}/{quote(file_path)}",
-        "ocp-batch-file-mode": oct(st.st_mode & 0o777777)[2:],
-    })
+    return Reply(
+        200,
+        data,
+        {
+            "Content-Type": mimetypes.guess_type(target.name)[0] or "application/octet-stream",
+            "Last-Modified": formatdate(st.st_mtime, usegmt=True),
+            "ETag": f"0x{int(st.st_mtime_ns):X}",
+            "ocp-creation-time": formatdate(st.st_ctime, usegmt=True),
+            "ocp-batch-file-isdirectory": "false",
+            "ocp-batch-file-url": f"{url}/{quote(file_path)}",
+            "ocp-batch-file-mode": oct(st.st_mode & 0o777777)[2:],
+        },
+    )

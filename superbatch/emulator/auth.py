@@ -5,6 +5,7 @@ bodiless DELETE and its transport sends that header, while ``@azure/batch`` (Nod
 ``Content-Length`` and signs the line empty. Both are right when the signature covers what was
 received, which is what the service checks.
 """
+
 from __future__ import annotations
 
 import base64
@@ -15,13 +16,23 @@ from urllib.parse import parse_qs
 from .errors import BatchError
 
 SIGNED_HEADERS = (
-    "content-encoding", "content-language", "content-length", "content-md5", "content-type",
-    "date", "if-modified-since", "if-match", "if-none-match", "if-unmodified-since", "range",
+    "content-encoding",
+    "content-language",
+    "content-length",
+    "content-md5",
+    "content-type",
+    "date",
+    "if-modified-since",
+    "if-match",
+    "if-none-match",
+    "if-unmodified-since",
+    "range",
 )
 
 
-def string_to_sign(account: str, method: str, path: str, query: str,
-                   headers: dict[str, str]) -> str:
+def string_to_sign(
+    account: str, method: str, path: str, query: str, headers: dict[str, str]
+) -> str:
     """The canonical string: method, standard headers, ``ocp-*`` headers, resource, query."""
     h = {k.lower(): v for k, v in headers.items() if v}
     out = method + "\n" + "\n".join(h.get(name, "") for name in SIGNED_HEADERS) + "\n"
@@ -40,23 +51,32 @@ def sign(key: str, text: str) -> str:
     return base64.b64encode(digest).decode("ascii")
 
 
-def check(account: str, key: str, method: str, path: str, query: str,
-          headers: dict[str, str]) -> None:
+def check(
+    account: str, key: str, method: str, path: str, query: str, headers: dict[str, str]
+) -> None:
     """Raise 403 ``AuthenticationFailed`` unless the request carries a valid SharedKey signature."""
     auth = headers.get("authorization") or headers.get("Authorization") or ""
     if not auth.startswith("SharedKey "):
-        raise _failed("Only SharedKey authentication is supported by the emulator"
-                      if auth else "The Authorization header is missing.")
-    name, _, signature = auth[len("SharedKey "):].partition(":")
+        raise _failed(
+            "Only SharedKey authentication is supported by the emulator"
+            if auth
+            else "The Authorization header is missing."
+        )
+    name, _, signature = auth[len("SharedKey ") :].partition(":")
     if name != account:
         raise _failed(f"The account name '{name}' is not this account.")
     expected = sign(key, string_to_sign(account, method, path, query, headers))
     if not hmac.compare_digest(expected, signature):
-        raise _failed("The MAC signature found in the HTTP request is not the same as any computed signature.")
+        raise _failed(
+            "The MAC signature found in the HTTP request is not the same as any computed signature."
+        )
 
 
 def _failed(detail: str) -> BatchError:
-    return BatchError(403, "AuthenticationFailed",
-                      "Server failed to authenticate the request. Make sure the value of "
-                      "Authorization header is formed correctly including the signature.",
-                      {"AuthenticationErrorDetail": detail})
+    return BatchError(
+        403,
+        "AuthenticationFailed",
+        "Server failed to authenticate the request. Make sure the value of "
+        "Authorization header is formed correctly including the signature.",
+        {"AuthenticationErrorDetail": detail},
+    )

@@ -1,4 +1,5 @@
 """``superbatch emulator``: run the loopback Azure Batch service until SIGINT/SIGTERM."""
+
 from __future__ import annotations
 
 import os
@@ -30,33 +31,88 @@ def _image(ctx, param, values):
 
 
 @click.command("emulator", context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--port", type=int, default=0, show_default=True, help="Port on 127.0.0.1 (0: a free one).")
+@click.option(
+    "--port", type=int, default=0, show_default=True, help="Port on 127.0.0.1 (0: a free one)."
+)
 @click.option("--account", default=DEV_ACCOUNT, show_default=True, help="Batch account name.")
-@click.option("--key", default=lambda: os.environ.get("SUPERBATCH_EMULATOR_KEY", DEV_KEY),
-              show_default="$SUPERBATCH_EMULATOR_KEY or the development key",
-              help="Base64 account key checked in SharedKey signatures.")
-@click.option("--workers", type=click.IntRange(min=1), default=None,
-              help="Nodes of an autoscale pool, and a cap on tasks running at once.")
-@click.option("--root", type=click.Path(file_okay=False), default=None,
-              help="Directory for task directories (default: a temporary one, removed on exit).")
-@click.option("--image", "image_dirs", multiple=True, callback=_image, metavar="NAME=HOSTDIR[:MOUNTPOINT]",
-              help="Stand in for container image NAME: its files are HOSTDIR, seen at MOUNTPOINT "
-                   "(default /app); its PATH is --image-path (repeatable).")
-@click.option("--image-path", default=":".join(DEFAULT_NODE_PATH), show_default=True,
-              help="PATH of the images given with --image (e.g. a venv's bin first).")
-@click.option("--images", "images_file", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="YAML/JSON file: {IMAGE_NAME: {mounts: {CPATH: HOSTDIR}, path: [...], env: {...}, "
-                   "workdir: CPATH}}; relative host paths are relative to the file.")
-@click.option("--node-path", default=":".join(DEFAULT_NODE_PATH), show_default=True,
-              help="PATH of tasks that run outside containers (pools without containerConfiguration).")
-@click.option("--fault-rate", type=click.FloatRange(0, 1), default=0.0, help="Fraction answered 503/429.")
-@click.option("--drop-rate", type=click.FloatRange(0, 1), default=0.0, help="Fraction of connections dropped.")
-@click.option("--preempt-rate", type=click.FloatRange(0, 1), default=0.0, help="Fraction of runs preempted.")
-@click.option("--fault-seed", type=int, default=0, show_default=True, help="Seed of the fault draws.")
+@click.option(
+    "--key",
+    default=lambda: os.environ.get("SUPERBATCH_EMULATOR_KEY", DEV_KEY),
+    show_default="$SUPERBATCH_EMULATOR_KEY or the development key",
+    help="Base64 account key checked in SharedKey signatures.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Nodes of an autoscale pool, and a cap on tasks running at once.",
+)
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Directory for task directories (default: a temporary one, removed on exit).",
+)
+@click.option(
+    "--image",
+    "image_dirs",
+    multiple=True,
+    callback=_image,
+    metavar="NAME=HOSTDIR[:MOUNTPOINT]",
+    help="Stand in for container image NAME: its files are HOSTDIR, seen at MOUNTPOINT "
+    "(default /app); its PATH is --image-path (repeatable).",
+)
+@click.option(
+    "--image-path",
+    default=":".join(DEFAULT_NODE_PATH),
+    show_default=True,
+    help="PATH of the images given with --image (e.g. a venv's bin first).",
+)
+@click.option(
+    "--images",
+    "images_file",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="YAML/JSON file: {IMAGE_NAME: {mounts: {CPATH: HOSTDIR}, path: [...], env: {...}, "
+    "workdir: CPATH}}; relative host paths are relative to the file.",
+)
+@click.option(
+    "--node-path",
+    default=":".join(DEFAULT_NODE_PATH),
+    show_default=True,
+    help="PATH of tasks that run outside containers (pools without containerConfiguration).",
+)
+@click.option(
+    "--fault-rate", type=click.FloatRange(0, 1), default=0.0, help="Fraction answered 503/429."
+)
+@click.option(
+    "--drop-rate", type=click.FloatRange(0, 1), default=0.0, help="Fraction of connections dropped."
+)
+@click.option(
+    "--preempt-rate", type=click.FloatRange(0, 1), default=0.0, help="Fraction of runs preempted."
+)
+@click.option(
+    "--fault-seed", type=int, default=0, show_default=True, help="Seed of the fault draws."
+)
 @click.option("--no-run", is_flag=True, help="Accept tasks but never run them.")
 @click.option("--no-spot", is_flag=True, help="Never allocate low-priority (Spot) nodes.")
-def emulator_command(port, account, key, workers, root, image_dirs, image_path, images_file, node_path,
-                     fault_rate, drop_rate, preempt_rate, fault_seed, no_run, no_spot):
+def emulator_command(
+    port,
+    account,
+    key,
+    workers,
+    root,
+    image_dirs,
+    image_path,
+    images_file,
+    node_path,
+    fault_rate,
+    drop_rate,
+    preempt_rate,
+    fault_seed,
+    no_run,
+    no_spot,
+):
     """Serve a loopback Azure Batch endpoint that runs tasks on this machine.
 
     The first line printed is `endpoint: http://127.0.0.1:PORT`. Container images stand in by
@@ -70,12 +126,24 @@ def emulator_command(port, account, key, workers, root, image_dirs, image_path, 
         try:
             images.update(load_file(images_file))
         except (ValueError, OSError) as exc:
-            raise click.BadParameter(str(exc), param_hint="--images")
+            raise click.BadParameter(str(exc), param_hint="--images") from None
     for name, (hostdir, mount) in image_dirs.items():
         images[name] = ImageStandIn(mounts={mount: hostdir}, path=_dirs(image_path), workdir=mount)
-    emu = BatchEmulator(account, key, port=port, workers=workers, root=root, fault_rate=fault_rate,
-                        drop_rate=drop_rate, preempt_rate=preempt_rate, fault_seed=fault_seed,
-                        run_tasks=not no_run, no_spot=no_spot, images=images, node_path=_dirs(node_path))
+    emu = BatchEmulator(
+        account,
+        key,
+        port=port,
+        workers=workers,
+        root=root,
+        fault_rate=fault_rate,
+        drop_rate=drop_rate,
+        preempt_rate=preempt_rate,
+        fault_seed=fault_seed,
+        run_tasks=not no_run,
+        no_spot=no_spot,
+        images=images,
+        node_path=_dirs(node_path),
+    )
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())

@@ -3,6 +3,7 @@
 URLs inside documents start with :data:`BASE`, replaced by the scheme and host the client used
 when a document is answered, so that ``url`` and ``odata.nextLink`` follow a proxy in front.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -64,7 +65,7 @@ class Entity:
 class ComputeNode:
     """One node of a pool: its slots in use, its running tasks and its counters."""
 
-    def __init__(self, pool: "Pool", index: int, dedicated: bool):
+    def __init__(self, pool: Pool, index: int, dedicated: bool):
         self.pool, self.index, self.dedicated = pool, index, dedicated
         self.id = f"tvmps_emulator_{'d' if dedicated else 'lp'}_{index}"
         self.used = 0
@@ -85,16 +86,27 @@ class ComputeNode:
         pool = self.pool.doc
         vmc = pool.get("virtualMachineConfiguration") or {}
         return {
-            "id": self.id, "url": self.url,
-            "state": "running" if self.running else "idle", "schedulingState": "enabled",
-            "stateTransitionTime": self.since, "lastBootTime": pool["creationTime"],
-            "allocationTime": pool["creationTime"], "ipAddress": "127.0.0.1", "ipv6Address": "::1",
-            "affinityId": f"TVM:{self.id}", "vmSize": pool.get("vmSize"),
-            "totalTasksRun": self.total_run, "runningTasksCount": len(self.running),
-            "runningTaskSlotsCount": self.used, "totalTasksSucceeded": self.total_succeeded,
-            "recentTasks": list(self.recent), "isDedicated": self.dedicated,
+            "id": self.id,
+            "url": self.url,
+            "state": "running" if self.running else "idle",
+            "schedulingState": "enabled",
+            "stateTransitionTime": self.since,
+            "lastBootTime": pool["creationTime"],
+            "allocationTime": pool["creationTime"],
+            "ipAddress": "127.0.0.1",
+            "ipv6Address": "::1",
+            "affinityId": f"TVM:{self.id}",
+            "vmSize": pool.get("vmSize"),
+            "totalTasksRun": self.total_run,
+            "runningTasksCount": len(self.running),
+            "runningTaskSlotsCount": self.used,
+            "totalTasksSucceeded": self.total_succeeded,
+            "recentTasks": list(self.recent),
+            "isDedicated": self.dedicated,
             "nodeAgentInfo": {"version": "emulator", "lastUpdateTime": pool["creationTime"]},
-            "virtualMachineInfo": {"imageReference": vmc["imageReference"]} if vmc.get("imageReference") else {},
+            "virtualMachineInfo": {"imageReference": vmc["imageReference"]}
+            if vmc.get("imageReference")
+            else {},
         }
 
 
@@ -106,7 +118,9 @@ class Pool(Entity):
         body.setdefault("taskSlotsPerNode", 1)
         body.setdefault("resizeTimeout", "PT15M")
         self.set_state("active")
-        body.update(allocationState="steady", allocationStateTransitionTime=body["stateTransitionTime"])
+        body.update(
+            allocationState="steady", allocationStateTransitionTime=body["stateTransitionTime"]
+        )
         if body.get("enableAutoScale"):
             dedicated, spot = workers or 1, 0
         else:
@@ -114,12 +128,14 @@ class Pool(Entity):
             body.setdefault("targetLowPriorityNodes", 0)
             dedicated, spot = body["targetDedicatedNodes"], body["targetLowPriorityNodes"]
             if no_spot and spot:
-                body["resizeErrors"] = [{
-                    "code": "AccountLowPriorityCoreQuotaReached",
-                    "message": "The specified account has reached its low priority core quota "
-                               "(emulator --no-spot: no Spot nodes are ever allocated).",
-                    "values": [{"name": "targetLowPriorityNodes", "value": str(spot)}],
-                }]
+                body["resizeErrors"] = [
+                    {
+                        "code": "AccountLowPriorityCoreQuotaReached",
+                        "message": "The specified account has reached its low priority core quota "
+                        "(emulator --no-spot: no Spot nodes are ever allocated).",
+                        "values": [{"name": "targetLowPriorityNodes", "value": str(spot)}],
+                    }
+                ]
                 spot = 0
         body.update(currentDedicatedNodes=dedicated, currentLowPriorityNodes=spot)
         self.nodes = [ComputeNode(self, i, i < dedicated) for i in range(dedicated + spot)]
@@ -130,7 +146,9 @@ class Pool(Entity):
 
     @property
     def is_container_pool(self) -> bool:
-        return bool((self.doc.get("virtualMachineConfiguration") or {}).get("containerConfiguration"))
+        return bool(
+            (self.doc.get("virtualMachineConfiguration") or {}).get("containerConfiguration")
+        )
 
     def node(self, node_id: str) -> ComputeNode | None:
         return next((n for n in self.nodes if n.id.lower() == node_id.lower()), None)
@@ -139,7 +157,7 @@ class Pool(Entity):
 class Task(Entity):
     """A task and its run bookkeeping (``run`` counts starts so stale runners can tell)."""
 
-    def __init__(self, body: dict, url: str, job: "Job"):
+    def __init__(self, body: dict, url: str, job: Job):
         super().__init__(body, url)
         self.job = job
         c = body.setdefault("constraints", {})
@@ -148,10 +166,12 @@ class Task(Entity):
         c.setdefault("maxWallClockTime", FOREVER)
         c.setdefault("retentionTime", "P7D")
         body.setdefault("requiredSlots", 1)
-        body.setdefault("userIdentity", {"autoUser": {"scope": "pool", "elevationLevel": "nonadmin"}})
+        body.setdefault(
+            "userIdentity", {"autoUser": {"scope": "pool", "elevationLevel": "nonadmin"}}
+        )
         body["executionInfo"] = {"retryCount": 0, "requeueCount": 0}
         self.run = 0
-        self.proc = None               # the running process, set by the node
+        self.proc = None  # the running process, set by the node
         self.ended: str | None = None  # why the current run was cut short (terminate/delete/...)
         self.pool: Pool | None = None
         self.node: ComputeNode | None = None
@@ -164,9 +184,26 @@ class Task(Entity):
     def info(self) -> dict:
         """The ``BatchTaskInfo`` a node lists among its recent tasks."""
         info = self.doc["executionInfo"]
-        out = {"taskUrl": self.doc["url"], "jobId": self.job.id, "taskId": self.id, "taskState": self.state,
-               "executionInfo": {k: v for k, v in info.items() if k in (
-                   "startTime", "endTime", "exitCode", "failureInfo", "retryCount", "requeueCount", "result")}}
+        out = {
+            "taskUrl": self.doc["url"],
+            "jobId": self.job.id,
+            "taskId": self.id,
+            "taskState": self.state,
+            "executionInfo": {
+                k: v
+                for k, v in info.items()
+                if k
+                in (
+                    "startTime",
+                    "endTime",
+                    "exitCode",
+                    "failureInfo",
+                    "retryCount",
+                    "requeueCount",
+                    "result",
+                )
+            },
+        }
         return out
 
 
@@ -175,15 +212,19 @@ class PrepRecord:
 
     def __init__(self, node: ComputeNode):
         self.node = node
-        self.prep: dict = {}          # BatchJobPreparationTaskExecutionInfo
+        self.prep: dict = {}  # BatchJobPreparationTaskExecutionInfo
         self.release: dict | None = None
-        self.done = False             # finished (success or failure) with no retries left
+        self.done = False  # finished (success or failure) with no retries left
         self.ok = False
         self.lock = threading.Lock()  # held by the runner that runs the preparation task
 
     def doc(self) -> dict:
-        out = {"poolId": self.node.pool.id, "nodeId": self.node.id, "nodeUrl": self.node.url,
-               "jobPreparationTaskExecutionInfo": self.prep}
+        out = {
+            "poolId": self.node.pool.id,
+            "nodeId": self.node.id,
+            "nodeUrl": self.node.url,
+            "jobPreparationTaskExecutionInfo": self.prep,
+        }
         if self.release is not None:
             out["jobReleaseTaskExecutionInfo"] = self.release
         return out
@@ -202,13 +243,16 @@ class Job(Entity):
         constraints = body.setdefault("constraints", {})
         constraints.setdefault("maxWallClockTime", FOREVER)
         constraints.setdefault("maxTaskRetryCount", 0)
-        body["executionInfo"] = {"startTime": body["creationTime"], "poolId": body["poolInfo"]["poolId"]}
+        body["executionInfo"] = {
+            "startTime": body["creationTime"],
+            "poolId": body["poolInfo"]["poolId"],
+        }
         self.tasks: dict[str, Task] = {}
         self.pending: deque[Task] = deque()
         self.counts = {k: [0, 0] for k in ("active", "running", "completed", "success", "failure")}
         self.running = 0
         self.born = time.monotonic()
-        self.deadline: float | None = None      # monotonic time of maxWallClockTime, set by the store
+        self.deadline: float | None = None  # monotonic time of maxWallClockTime, set by the store
         self.preps: dict[str, PrepRecord] = {}  # node id -> its preparation/release record
         self.set_state("active")
 

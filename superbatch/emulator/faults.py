@@ -1,4 +1,5 @@
 """Seeded, deterministic fault injection: throttling/busy answers, dropped connections, preemption."""
+
 from __future__ import annotations
 
 import random
@@ -8,13 +9,24 @@ import threading
 class Faults:
     """Draws from one ``random.Random(seed)``: the same requests in the same order fail alike."""
 
-    def __init__(self, fault_rate: float = 0.0, drop_rate: float = 0.0,
-                 preempt_rate: float = 0.0, seed: int = 0):
+    def __init__(
+        self,
+        fault_rate: float = 0.0,
+        drop_rate: float = 0.0,
+        preempt_rate: float = 0.0,
+        seed: int = 0,
+    ):
         self.fault_rate, self.drop_rate, self.preempt_rate = fault_rate, drop_rate, preempt_rate
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
-        self.stats = {"requests": 0, "busy": 0, "throttled": 0, "dropped": 0,
-                      "dropped_after_apply": 0, "preempted": 0}
+        self.stats = {
+            "requests": 0,
+            "busy": 0,
+            "throttled": 0,
+            "dropped": 0,
+            "dropped_after_apply": 0,
+            "preempted": 0,
+        }
 
     def request(self) -> tuple[str | None, bool]:
         """The fault for the next request: (None | 'busy' | 'throttle' | 'drop' | 'drop-after',

@@ -4,13 +4,19 @@
 resource files and output files go through azure-storage-blob with the (SAS) URLs the task
 carries, so they work against Azurite or real storage alike. Failures come back as the service's ``failureInfo`` documents.
 """
+
 from __future__ import annotations
 
 import glob
 import os
 from pathlib import Path
 
-_RETRY = {"retry_total": 2, "retry_backoff_factor": 0.2, "connection_timeout": 10, "read_timeout": 60}
+_RETRY = {
+    "retry_total": 2,
+    "retry_backoff_factor": 0.2,
+    "connection_timeout": 10,
+    "read_timeout": 60,
+}
 
 
 class TaskFailure(Exception):
@@ -27,7 +33,9 @@ def inside(base: Path, relative: str) -> Path:
     """``base / relative``, refusing absolute paths and ``..`` escapes."""
     target = (base / relative).resolve()
     if os.path.isabs(relative) or not target.is_relative_to(base.resolve()):
-        raise TaskFailure("ResourceFileCreateFailed", f"The path {relative!r} escapes the working directory.")
+        raise TaskFailure(
+            "ResourceFileCreateFailed", f"The path {relative!r} escapes the working directory."
+        )
     return target
 
 
@@ -44,16 +52,27 @@ def _fetch(url: str, target: Path) -> None:
         context = ssl.create_default_context(cafile=cafile)
     request = urllib.request.Request(url, headers={"User-Agent": "superbatch-emulator-node"})
     try:
-        with urllib.request.urlopen(request, timeout=60, context=context) as response, open(target, "wb") as fh:
+        with (
+            urllib.request.urlopen(request, timeout=60, context=context) as response,
+            open(target, "wb") as fh,
+        ):
             shutil.copyfileobj(response, fh)
     except urllib.error.HTTPError as exc:
-        code = {404: "BlobNotFound", 403: "BlobAccessDenied", 401: "BlobAccessDenied"}.get(exc.code,
-                                                                                          "BlobDownloadMiscError")
-        raise TaskFailure(code, f"Downloading the resource file from {_safe(url)} failed: HTTP {exc.code}.")
+        code = {404: "BlobNotFound", 403: "BlobAccessDenied", 401: "BlobAccessDenied"}.get(
+            exc.code, "BlobDownloadMiscError"
+        )
+        raise TaskFailure(
+            code, f"Downloading the resource file from {_safe(url)} failed: HTTP {exc.code}."
+        ) from None
     except TimeoutError:
-        raise TaskFailure("BlobDownloadTimedOut", f"Downloading the resource file from {_safe(url)} timed out.")
+        raise TaskFailure(
+            "BlobDownloadTimedOut", f"Downloading the resource file from {_safe(url)} timed out."
+        ) from None
     except (urllib.error.URLError, OSError, ValueError) as exc:
-        raise TaskFailure("BlobDownloadMiscError", f"Downloading the resource file from {_safe(url)} failed: {exc}")
+        raise TaskFailure(
+            "BlobDownloadMiscError",
+            f"Downloading the resource file from {_safe(url)} failed: {exc}",
+        ) from None
 
 
 def _safe(url: str) -> str:
@@ -65,12 +84,18 @@ def _mode(path: Path, rf: dict) -> None:
     try:
         os.chmod(path, int(rf.get("fileMode") or "0770", 8))
     except ValueError:
-        raise TaskFailure("ResourceFileCreateFailed", f"The fileMode {rf.get('fileMode')!r} is not octal.")
+        raise TaskFailure(
+            "ResourceFileCreateFailed", f"The fileMode {rf.get('fileMode')!r} is not octal."
+        ) from None
 
 
 def download_resources(resource_files: list[dict], wd: Path) -> None:
     """Download every resource file into ``wd`` (``httpUrl``, or ``storageContainerUrl``)."""
-    from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ResourceNotFoundError
+    from azure.core.exceptions import (
+        ClientAuthenticationError,
+        HttpResponseError,
+        ResourceNotFoundError,
+    )
     from azure.storage.blob import ContainerClient
 
     for rf in resource_files or []:
@@ -89,19 +114,28 @@ def download_resources(resource_files: list[dict], wd: Path) -> None:
                     target.write_bytes(container.download_blob(blob.name).readall())
                     _mode(target, rf)
             else:
-                raise TaskFailure("BlobDownloadMiscError",
-                                  "autoStorageContainerName resource files are not emulated (no auto-storage account).")
+                raise TaskFailure(
+                    "BlobDownloadMiscError",
+                    "autoStorageContainerName resource files are not emulated (no auto-storage account).",
+                )
         except TaskFailure:
             raise
         except ResourceNotFoundError as exc:
-            raise TaskFailure("BlobNotFound", f"A resource file required for the task does not exist: {exc.message}")
+            raise TaskFailure(
+                "BlobNotFound",
+                f"A resource file required for the task does not exist: {exc.message}",
+            ) from None
         except ClientAuthenticationError as exc:
-            raise TaskFailure("BlobAccessDenied", f"Access was denied to a resource file: {exc.message}")
+            raise TaskFailure(
+                "BlobAccessDenied", f"Access was denied to a resource file: {exc.message}"
+            ) from None
         except HttpResponseError as exc:
             code = "BlobAccessDenied" if exc.status_code == 403 else "BlobDownloadMiscError"
-            raise TaskFailure(code, f"Downloading a resource file failed: {exc.message}")
+            raise TaskFailure(code, f"Downloading a resource file failed: {exc.message}") from None
         except Exception as exc:  # noqa: BLE001 - any transport error is a download failure
-            raise TaskFailure("BlobDownloadMiscError", f"Downloading a resource file failed: {exc}")
+            raise TaskFailure(
+                "BlobDownloadMiscError", f"Downloading a resource file failed: {exc}"
+            ) from None
 
 
 def matches(pattern: str, task_dir: Path, wd: Path) -> list[tuple[Path, str]]:
@@ -113,7 +147,9 @@ def matches(pattern: str, task_dir: Path, wd: Path) -> list[tuple[Path, str]]:
     pattern = pattern.replace("\\", "/")
     full = os.path.normpath(os.path.join(wd, pattern))
     if not Path(full).is_relative_to(task_dir):
-        raise TaskFailure("FileUploadMiscError", f"The filePattern {pattern!r} leaves the task directory.")
+        raise TaskFailure(
+            "FileUploadMiscError", f"The filePattern {pattern!r} leaves the task directory."
+        )
     if not glob.has_magic(full):
         return [(Path(full), Path(full).name)] if os.path.isfile(full) else []
     parts = Path(full).parts
@@ -141,19 +177,33 @@ def upload_outputs(output_files: list[dict], task_dir: Path, wd: Path, exit_code
             container = ContainerClient.from_container_url(dest["containerUrl"], **_RETRY)
             for path, name in matches(of["filePattern"], task_dir, wd):
                 prefix = dest.get("path")
-                blob = (f"{prefix.rstrip('/')}/{name}" if prefix else name) if wildcard else (prefix or name)
-                settings = ContentSettings(content_type=headers.get("content-type"),
-                                           content_encoding=headers.get("content-encoding"))
+                blob = (
+                    (f"{prefix.rstrip('/')}/{name}" if prefix else name)
+                    if wildcard
+                    else (prefix or name)
+                )
+                settings = ContentSettings(
+                    content_type=headers.get("content-type"),
+                    content_encoding=headers.get("content-encoding"),
+                )
                 with open(path, "rb") as fh:
                     container.upload_blob(blob, fh, overwrite=True, content_settings=settings)
         except TaskFailure:
             raise
         except ResourceNotFoundError as exc:
             if exc.error_code == "ContainerNotFound":
-                raise TaskFailure("FileUploadContainerNotFound",
-                                  "The Azure Storage Container for uploading Output Files was not found.")
-            raise TaskFailure("FileUploadMiscError", f"Uploading output files failed: {exc.message}")
+                raise TaskFailure(
+                    "FileUploadContainerNotFound",
+                    "The Azure Storage Container for uploading Output Files was not found.",
+                ) from None
+            raise TaskFailure(
+                "FileUploadMiscError", f"Uploading output files failed: {exc.message}"
+            ) from None
         except HttpResponseError as exc:
-            raise TaskFailure("FileUploadMiscError", f"Uploading output files failed: {exc.message}")
+            raise TaskFailure(
+                "FileUploadMiscError", f"Uploading output files failed: {exc.message}"
+            ) from None
         except Exception as exc:  # noqa: BLE001 - transport errors are upload failures
-            raise TaskFailure("FileUploadMiscError", f"Uploading output files failed: {exc}")
+            raise TaskFailure(
+                "FileUploadMiscError", f"Uploading output files failed: {exc}"
+            ) from None

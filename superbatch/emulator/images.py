@@ -6,6 +6,7 @@ declared mounts (container path -> host path); a task outside a container runs w
 declared ``PATH``. An image that is not declared cannot be "pulled": its tasks fail with the
 service's ``ContainerInvalidImage``.
 """
+
 from __future__ import annotations
 
 import os
@@ -45,7 +46,7 @@ class ImageStandIn:
         for cpath, hpath in sorted(self.mounts.items(), key=lambda kv: -len(kv[0])):
             cpath = cpath.rstrip("/")
             pattern = r"(?<![^\s'\"=:])" + re.escape(cpath) + r"(?=/|$|[\s'\";:])"
-            text = re.sub(pattern, lambda _m: hpath, text)
+            text = re.sub(pattern, lambda _m, host=hpath: host, text)
         return text
 
     def environment(self) -> dict[str, str]:
@@ -68,9 +69,12 @@ def from_mapping(name: str, spec: dict, base: Path) -> ImageStandIn:
     path = spec.get("path", list(DEFAULT_NODE_PATH))
     if isinstance(path, str):
         path = path.split(os.pathsep)
-    return ImageStandIn(mounts={str(c): host(h) for c, h in (spec.get("mounts") or {}).items()},
-                        path=[host(p) for p in path], env={str(k): str(v) for k, v in (spec.get("env") or {}).items()},
-                        workdir=spec.get("workdir"))
+    return ImageStandIn(
+        mounts={str(c): host(h) for c, h in (spec.get("mounts") or {}).items()},
+        path=[host(p) for p in path],
+        env={str(k): str(v) for k, v in (spec.get("env") or {}).items()},
+        workdir=spec.get("workdir"),
+    )
 
 
 def load_file(file: str | Path) -> dict[str, ImageStandIn]:
@@ -81,4 +85,7 @@ def load_file(file: str | Path) -> dict[str, ImageStandIn]:
     data = yaml.safe_load(file.read_text()) or {}
     if not isinstance(data, dict):
         raise ValueError(f"{file}: expected a mapping of image names to stand-ins")
-    return {str(name): from_mapping(str(name), spec or {}, file.parent.resolve()) for name, spec in data.items()}
+    return {
+        str(name): from_mapping(str(name), spec or {}, file.parent.resolve())
+        for name, spec in data.items()
+    }

@@ -7,6 +7,7 @@ preparation task first where needed, runs the command line without a shell in th
 environment (see ``images.py``), uploads output files, then records the outcome in the store.
 Whatever goes wrong in a run ends that task with a ``failureInfo``; the node carries on.
 """
+
 from __future__ import annotations
 
 import threading
@@ -22,7 +23,7 @@ from .images import DEFAULT_NODE_PATH, ImageStandIn
 from .store import Store
 from .validation import parse_duration
 
-PREEMPT_AFTER = 0.05     # seconds a preempted run gets before its node disappears
+PREEMPT_AFTER = 0.05  # seconds a preempted run gets before its node disappears
 RELEASE_LIMIT = 15 * 60  # the release task's default (and maximum) maxWallClockTime, seconds
 
 
@@ -42,15 +43,24 @@ def task_directory(root: Path, task: Task) -> Path | None:
 class Node:
     """Runs the store's runnable tasks as local processes."""
 
-    def __init__(self, store: Store, root: Path, faults: Faults, account: str,
-                 images: dict[str, ImageStandIn] | None = None, node_path=DEFAULT_NODE_PATH,
-                 workers: int | None = None):
+    def __init__(
+        self,
+        store: Store,
+        root: Path,
+        faults: Faults,
+        account: str,
+        images: dict[str, ImageStandIn] | None = None,
+        node_path=DEFAULT_NODE_PATH,
+        workers: int | None = None,
+    ):
         self.store, self.root, self.faults, self.account = store, root.resolve(), faults, account
         self.images, self.node_path, self.workers = dict(images or {}), list(node_path), workers
-        self.account_url = ""            # set by the server once it listens
+        self.account_url = ""  # set by the server once it listens
         self._stopping = threading.Event()
-        self._procs: set = set()         # preparation/release processes (tasks keep theirs on the Task)
-        self._thread = threading.Thread(target=self._dispatch, name="emulator-dispatch", daemon=True)
+        self._procs: set = set()  # preparation/release processes (tasks keep theirs on the Task)
+        self._thread = threading.Thread(
+            target=self._dispatch, name="emulator-dispatch", daemon=True
+        )
         store.kill = lambda task: process.kill(task.proc)
         store.release = self._release_job
 
@@ -61,7 +71,9 @@ class Node:
         self._stopping.set()
         with self.store.changed:
             self.store.changed.notify_all()
-            tasks = [t for j in self.store.jobs.values() for t in j.tasks.values() if t.proc is not None]
+            tasks = [
+                t for j in self.store.jobs.values() for t in j.tasks.values() if t.proc is not None
+            ]
         for task in tasks:
             process.kill(task.proc)
         for proc in list(self._procs):
@@ -81,13 +93,19 @@ class Node:
         deadline = self.store.expire_jobs()
         wait = 0.5 if deadline is None else max(0.01, min(0.5, deadline - time.monotonic()))
         with self.store.changed:
-            self.store.changed.wait_for(lambda: self.store.dirty or self._stopping.is_set(), timeout=wait)
+            self.store.changed.wait_for(
+                lambda: self.store.dirty or self._stopping.is_set(), timeout=wait
+            )
             self.store.dirty = False
         if self._stopping.is_set():
             return
         for task, run in self.store.take_runnable(self.workers):
-            threading.Thread(target=self._run, args=(task, run), daemon=True,
-                             name=f"task-{task.job.id}-{task.id}").start()
+            threading.Thread(
+                target=self._run,
+                args=(task, run),
+                daemon=True,
+                name=f"task-{task.job.id}-{task.id}",
+            ).start()
 
     # ---- one run of a task
     def _run(self, task: Task, run: int) -> None:
@@ -96,8 +114,16 @@ class Node:
         except TaskFailure as exc:
             self._finish(task, run, None, exc.info)
         except Exception as exc:  # noqa: BLE001 - a fault in one run must end that task, not the node
-            self._finish(task, run, None, {"category": "servererror", "code": "EmulatorInternalError",
-                                           "message": f"The emulator's node failed to run the task: {exc!r}"})
+            self._finish(
+                task,
+                run,
+                None,
+                {
+                    "category": "servererror",
+                    "code": "EmulatorInternalError",
+                    "message": f"The emulator's node failed to run the task: {exc!r}",
+                },
+            )
 
     def _run_task(self, task: Task, run: int) -> None:
         store = self.store
@@ -108,7 +134,9 @@ class Node:
             mismatch = rules.container_mismatch(doc, pool.doc)
             record = store.prep_record(job, node)
         if mismatch:
-            raise TaskFailure("ContainerInvalidSettings", mismatch.values.get("Reason", mismatch.message))
+            raise TaskFailure(
+                "ContainerInvalidSettings", mismatch.values.get("Reason", mismatch.message)
+            )
         if record is not None:
             ok = self._prepare(job, record) or not self._waits_for_prep(job)
             with store.lock:
@@ -121,10 +149,12 @@ class Node:
         for name in ("stdout.txt", "stderr.txt"):
             (task_dir / name).touch()
         image = self._image(doc.get("containerSettings"))
-        download_resources(doc.get("resourceFiles"), wd)   # failures: not retried, as on the service
+        download_resources(doc.get("resourceFiles"), wd)  # failures: not retried, as on the service
         args, cwd, env = self._command(doc, job, node, task.id, task_dir, wd, image, record)
 
-        wall = parse_duration(doc["constraints"].get("maxWallClockTime") or "P10675199D").total_seconds()
+        wall = parse_duration(
+            doc["constraints"].get("maxWallClockTime") or "P10675199D"
+        ).total_seconds()
         preempt = self.faults.preempt()
         proc = process.launch(args, cwd, env, task_dir)
         with store.lock:
@@ -148,7 +178,11 @@ class Node:
         if code is None:
             with store.lock:
                 if store.current(task, run):
-                    store.end_task(task, "TaskEnded", "The task exceeded its maxWallClockTime and was terminated.")
+                    store.end_task(
+                        task,
+                        "TaskEnded",
+                        "The task exceeded its maxWallClockTime and was terminated.",
+                    )
             return
         with store.lock:
             if not store.current(task, run):
@@ -177,13 +211,30 @@ class Node:
         name = settings["imageName"]
         image = self.images.get(name)
         if image is None:
-            raise TaskFailure("ContainerInvalidImage", "One or more container images specified are invalid",
-                              [("ContainerImage", name),
-                               ("Message", "The image is not declared to the emulator (see its images option).")])
+            raise TaskFailure(
+                "ContainerInvalidImage",
+                "One or more container images specified are invalid",
+                [
+                    ("ContainerImage", name),
+                    (
+                        "Message",
+                        "The image is not declared to the emulator (see its images option).",
+                    ),
+                ],
+            )
         return image
 
-    def _command(self, doc: dict, job: Job, node: ComputeNode, task_id: str, task_dir: Path, wd: Path,
-                 image: ImageStandIn | None, record: PrepRecord | None) -> tuple[list[str], Path, dict]:
+    def _command(
+        self,
+        doc: dict,
+        job: Job,
+        node: ComputeNode,
+        task_id: str,
+        task_dir: Path,
+        wd: Path,
+        image: ImageStandIn | None,
+        record: PrepRecord | None,
+    ) -> tuple[list[str], Path, dict]:
         args = process.split(doc["commandLine"])
         cwd = wd
         if image is not None:
@@ -195,19 +246,27 @@ class Node:
         for sub in ("shared", "startup", "home/_azbatch"):
             (root / sub).mkdir(parents=True, exist_ok=True)
         batch = {
-            "AZ_BATCH_ACCOUNT_NAME": self.account, "AZ_BATCH_ACCOUNT_URL": self.account_url,
-            "AZ_BATCH_POOL_ID": node.pool.id, "AZ_BATCH_NODE_ID": node.id,
+            "AZ_BATCH_ACCOUNT_NAME": self.account,
+            "AZ_BATCH_ACCOUNT_URL": self.account_url,
+            "AZ_BATCH_POOL_ID": node.pool.id,
+            "AZ_BATCH_NODE_ID": node.id,
             "AZ_BATCH_NODE_IS_DEDICATED": "true" if node.dedicated else "false",
-            "AZ_BATCH_NODE_ROOT_DIR": str(root), "AZ_BATCH_NODE_SHARED_DIR": str(root / "shared"),
+            "AZ_BATCH_NODE_ROOT_DIR": str(root),
+            "AZ_BATCH_NODE_SHARED_DIR": str(root / "shared"),
             "AZ_BATCH_NODE_STARTUP_DIR": str(root / "startup"),
-            "AZ_BATCH_JOB_ID": job.id, "AZ_BATCH_TASK_ID": task_id,
-            "AZ_BATCH_TASK_DIR": str(task_dir), "AZ_BATCH_TASK_WORKING_DIR": str(wd),
+            "AZ_BATCH_JOB_ID": job.id,
+            "AZ_BATCH_TASK_ID": task_id,
+            "AZ_BATCH_TASK_DIR": str(task_dir),
+            "AZ_BATCH_TASK_WORKING_DIR": str(wd),
             "AZ_BATCH_TASK_USER": "_azbatch",
             "AZ_BATCH_TASK_USER_IDENTITY": process.identity_name(doc.get("userIdentity")),
         }
         if record is not None:
             prep_dir = self._job_dir(node, job) / _prep_id(job)
-            batch.update(AZ_BATCH_JOB_PREP_DIR=str(prep_dir), AZ_BATCH_JOB_PREP_WORKING_DIR=str(prep_dir / "wd"))
+            batch.update(
+                AZ_BATCH_JOB_PREP_DIR=str(prep_dir),
+                AZ_BATCH_JOB_PREP_WORKING_DIR=str(prep_dir / "wd"),
+            )
         base = image.environment() if image is not None else {"PATH": ":".join(self.node_path)}
         base.setdefault("HOME", str(root / "home" / "_azbatch"))
         return args, cwd, process.environment(base, batch, job.doc, doc.get("environmentSettings"))
@@ -229,15 +288,24 @@ class Node:
             limit = int((spec.get("constraints") or {}).get("maxTaskRetryCount", 0))
             retries = 0
             while True:
-                info = {"state": "running", "startTime": iso(now()), "retryCount": retries,
-                        "taskRootDirectory": f"workitems/{job.id}/job-1/{_prep_id(job)}",
-                        "taskRootDirectoryUrl": f"{record.node.url}/files/workitems/{job.id}/job-1/{_prep_id(job)}"}
+                info = {
+                    "state": "running",
+                    "startTime": iso(now()),
+                    "retryCount": retries,
+                    "taskRootDirectory": f"workitems/{job.id}/job-1/{_prep_id(job)}",
+                    "taskRootDirectoryUrl": f"{record.node.url}/files/workitems/{job.id}/job-1/{_prep_id(job)}",
+                }
                 with self.store.lock:
                     record.prep = info
-                code, failure = self._run_special(job, record.node, spec, _prep_id(job), record, None)
+                code, failure = self._run_special(
+                    job, record.node, spec, _prep_id(job), record, None
+                )
                 with self.store.lock:
-                    info.update(state="completed", endTime=iso(now()),
-                                result="failure" if failure else "success")
+                    info.update(
+                        state="completed",
+                        endTime=iso(now()),
+                        result="failure" if failure else "success",
+                    )
                     if code is not None:
                         info["exitCode"] = code
                     if failure:
@@ -253,36 +321,58 @@ class Node:
 
     def _release_job(self, job: Job, records: list[PrepRecord]) -> None:
         """Run the job's release task on every node that ran its preparation task."""
+
         def run_all():
-            threads = [threading.Thread(target=self._release_on, args=(job, r), daemon=True) for r in records]
+            threads = [
+                threading.Thread(target=self._release_on, args=(job, r), daemon=True)
+                for r in records
+            ]
             for t in threads:
                 t.start()
             for t in threads:
                 t.join()
             self.store.release_done(job)
+
         threading.Thread(target=run_all, name=f"release-{job.id}", daemon=True).start()
 
     def _release_on(self, job: Job, record: PrepRecord) -> None:
-        with record.lock:       # after a preparation task still running there
+        with record.lock:  # after a preparation task still running there
             spec = job.release_task
             rid = spec.get("id") or "jobrelease"
-            info = {"state": "running", "startTime": iso(now()),
-                    "taskRootDirectory": f"workitems/{job.id}/job-1/{rid}",
-                    "taskRootDirectoryUrl": f"{record.node.url}/files/workitems/{job.id}/job-1/{rid}"}
+            info = {
+                "state": "running",
+                "startTime": iso(now()),
+                "taskRootDirectory": f"workitems/{job.id}/job-1/{rid}",
+                "taskRootDirectoryUrl": f"{record.node.url}/files/workitems/{job.id}/job-1/{rid}",
+            }
             with self.store.lock:
                 record.release = info
-            limit = parse_duration(spec["maxWallClockTime"]).total_seconds() if spec.get("maxWallClockTime") \
+            limit = (
+                parse_duration(spec["maxWallClockTime"]).total_seconds()
+                if spec.get("maxWallClockTime")
                 else RELEASE_LIMIT
+            )
             code, failure = self._run_special(job, record.node, spec, rid, record, limit)
             with self.store.lock:
-                info.update(state="completed", endTime=iso(now()), result="failure" if failure else "success")
+                info.update(
+                    state="completed",
+                    endTime=iso(now()),
+                    result="failure" if failure else "success",
+                )
                 if code is not None:
                     info["exitCode"] = code
                 if failure:
                     info["failureInfo"] = failure
 
-    def _run_special(self, job: Job, node: ComputeNode, spec: dict, task_id: str, record: PrepRecord,
-                     wall: float | None) -> tuple[int | None, dict | None]:
+    def _run_special(
+        self,
+        job: Job,
+        node: ComputeNode,
+        spec: dict,
+        task_id: str,
+        record: PrepRecord,
+        wall: float | None,
+    ) -> tuple[int | None, dict | None]:
         """Run a preparation or release task to its end: (exit code, failureInfo)."""
         task_dir = self._job_dir(node, job) / task_id
         wd = task_dir / "wd"
@@ -303,10 +393,17 @@ class Node:
         except TaskFailure as exc:
             return None, exc.info
         except Exception as exc:  # noqa: BLE001 - as for tasks: the node carries on
-            return None, {"category": "servererror", "code": "EmulatorInternalError", "message": repr(exc)}
+            return None, {
+                "category": "servererror",
+                "code": "EmulatorInternalError",
+                "message": repr(exc),
+            }
         if code is None:
-            return None, {"category": "usererror", "code": "TaskEnded",
-                          "message": "The task exceeded its maxWallClockTime and was terminated."}
+            return None, {
+                "category": "usererror",
+                "code": "TaskEnded",
+                "message": "The task exceeded its maxWallClockTime and was terminated.",
+            }
         return code, (_exit_failure(code) if code else None)
 
 
@@ -315,7 +412,14 @@ def _prep_id(job: Job) -> str:
 
 
 def _exit_failure(code: int) -> dict:
-    return {"category": "usererror", "code": "FailureExitCode",
-            "message": "The task process exited with an unexpected exit code",
-            "details": [{"name": "Message",
-                         "value": f"The task process exited with an unexpected exit code: {code}"}]}
+    return {
+        "category": "usererror",
+        "code": "FailureExitCode",
+        "message": "The task process exited with an unexpected exit code",
+        "details": [
+            {
+                "name": "Message",
+                "value": f"The task process exited with an unexpected exit code: {code}",
+            }
+        ],
+    }

@@ -6,24 +6,36 @@ property path such as ``state``, ``id`` or ``executionInfo/result``; literals ar
 numbers, ``true``/``false``/``null`` and ``datetime'...'``. Anything else is refused as the
 service refuses a bad query.
 """
+
 from __future__ import annotations
 
 import operator
 import re
-from typing import Callable
+from collections.abc import Callable
 
 from .errors import BatchError
 
-_OPS = {"eq": operator.eq, "ne": operator.ne, "gt": operator.gt, "ge": operator.ge,
-        "lt": operator.lt, "le": operator.le}
-_TOKEN = re.compile(r"\s*(?:(?P<str>(?:datetime)?'(?:[^']|'')*')|(?P<punct>[(),])|(?P<word>[^\s(),']+))")
+_OPS = {
+    "eq": operator.eq,
+    "ne": operator.ne,
+    "gt": operator.gt,
+    "ge": operator.ge,
+    "lt": operator.lt,
+    "le": operator.le,
+}
+_TOKEN = re.compile(
+    r"\s*(?:(?P<str>(?:datetime)?'(?:[^']|'')*')|(?P<punct>[(),])|(?P<word>[^\s(),']+))"
+)
 
 
 def bad_query(name: str, value: str, reason: str) -> BatchError:
     """400 ``InvalidQueryParameterValue`` as in the service's documented example."""
-    return BatchError(400, "InvalidQueryParameterValue",
-                      "Value for one of the query parameters specified in the request URI is invalid.",
-                      {"QueryParameterName": name, "QueryParameterValue": value, "Reason": reason})
+    return BatchError(
+        400,
+        "InvalidQueryParameterValue",
+        "Value for one of the query parameters specified in the request URI is invalid.",
+        {"QueryParameterName": name, "QueryParameterValue": value, "Reason": reason},
+    )
 
 
 def lookup(doc: dict, path: str):
@@ -126,7 +138,9 @@ class _Parser:
             self.take(")")
             if not isinstance(prefix, str):
                 raise self.fail("startswith needs a string.")
-            return lambda doc: isinstance(v := lookup(doc, path), str) and v.lower().startswith(prefix.lower())
+            return lambda doc: (
+                isinstance(v := lookup(doc, path), str) and v.lower().startswith(prefix.lower())
+            )
         path = self.path()
         op = self.take().lower()
         if op not in _OPS:
@@ -144,11 +158,14 @@ def _compare(path: str, op, literal) -> Callable[[dict], bool]:
     def test(doc: dict) -> bool:
         value = lookup(doc, path)
         if isinstance(value, str) and isinstance(literal, str):
-            return op(value.lower(), literal.lower())   # the service compares enums case-insensitively
+            return op(
+                value.lower(), literal.lower()
+            )  # the service compares enums case-insensitively
         try:
             return op(value, literal)
         except TypeError:
             return False
+
     return test
 
 

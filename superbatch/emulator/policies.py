@@ -1,4 +1,5 @@
 """Pure decisions the service makes about tasks: exit options and task dependencies."""
+
 from __future__ import annotations
 
 import re
@@ -19,7 +20,11 @@ def exit_options(task: dict, exit_code: int | None, failure: dict | None) -> dic
     code = (failure or {}).get("code", "")
     if failure and code.startswith(("FileUpload",)):
         chosen = conditions.get("fileUploadError")
-    elif failure and exit_code is None and code.startswith(("Blob", "ResourceFile", "Container", "Command")):
+    elif (
+        failure
+        and exit_code is None
+        and code.startswith(("Blob", "ResourceFile", "Container", "Command"))
+    ):
         chosen = conditions.get("preProcessingError")
     elif exit_code is not None:
         for mapping in conditions.get("exitCodes") or []:
@@ -35,8 +40,12 @@ def exit_options(task: dict, exit_code: int | None, failure: dict | None) -> dic
         chosen = conditions.get("default")
     chosen = chosen or {}
     success = failure is None
-    return {"jobAction": (chosen.get("jobAction") or ("none" if success else "terminate")).lower(),
-            "dependencyAction": (chosen.get("dependencyAction") or ("satisfy" if success else "block")).lower()}
+    return {
+        "jobAction": (chosen.get("jobAction") or ("none" if success else "terminate")).lower(),
+        "dependencyAction": (
+            chosen.get("dependencyAction") or ("satisfy" if success else "block")
+        ).lower(),
+    }
 
 
 def _satisfies(task: Task) -> bool:
@@ -45,7 +54,10 @@ def _satisfies(task: Task) -> bool:
     info = task.doc["executionInfo"]
     if info.get("result") == "success":
         return True
-    return exit_options(task.doc, info.get("exitCode"), info.get("failureInfo"))["dependencyAction"] == "satisfy"
+    return (
+        exit_options(task.doc, info.get("exitCode"), info.get("failureInfo"))["dependencyAction"]
+        == "satisfy"
+    )
 
 
 def dependencies_met(task: Task, job: Job) -> bool:

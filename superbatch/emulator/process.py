@@ -1,5 +1,6 @@
 """One command line run as a node agent runs it: no shell, a declared environment, its own
 process group, stdout/stderr into the task directory, killed at its wall-clock limit."""
+
 from __future__ import annotations
 
 import os
@@ -16,11 +17,20 @@ def split(command_line: str) -> list[str]:
     try:
         args = shlex.split(command_line)
     except ValueError as exc:
-        raise TaskFailure("CommandProgramNotFound", "The specified command program is not found",
-                          [("CommandLine", command_line), ("Message", f"The command line cannot be split: {exc}")])
+        raise TaskFailure(
+            "CommandProgramNotFound",
+            "The specified command program is not found",
+            [
+                ("CommandLine", command_line),
+                ("Message", f"The command line cannot be split: {exc}"),
+            ],
+        ) from None
     if not args:
-        raise TaskFailure("CommandProgramNotFound", "The specified command program is not found",
-                          [("CommandLine", command_line), ("Message", "The command line is empty.")])
+        raise TaskFailure(
+            "CommandProgramNotFound",
+            "The specified command program is not found",
+            [("CommandLine", command_line), ("Message", "The command line is empty.")],
+        )
     return args
 
 
@@ -28,14 +38,27 @@ def launch(args: list[str], cwd: Path, env: dict[str, str], task_dir: Path) -> s
     """Start the process; a program that cannot be started is the service's task failure."""
     try:
         with open(task_dir / "stdout.txt", "wb") as out, open(task_dir / "stderr.txt", "wb") as err:
-            return subprocess.Popen(args, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out,
-                                    stderr=err, start_new_session=True)
+            return subprocess.Popen(
+                args,
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,
+            )
     except (FileNotFoundError, NotADirectoryError) as exc:
-        raise TaskFailure("CommandProgramNotFound", "The specified command program is not found",
-                          [("CommandLine", shlex.join(args)), ("Message", str(exc))])
-    except (OSError, ValueError) as exc:   # not executable, bad bytes in an argument or variable...
-        raise TaskFailure("CommandProgramNotFound", "The specified command program is not found",
-                          [("CommandLine", " ".join(map(str, args))), ("Message", str(exc))])
+        raise TaskFailure(
+            "CommandProgramNotFound",
+            "The specified command program is not found",
+            [("CommandLine", shlex.join(args)), ("Message", str(exc))],
+        ) from None
+    except (OSError, ValueError) as exc:  # not executable, bad bytes in an argument or variable...
+        raise TaskFailure(
+            "CommandProgramNotFound",
+            "The specified command program is not found",
+            [("CommandLine", " ".join(map(str, args))), ("Message", str(exc))],
+        ) from None
 
 
 def kill(proc: subprocess.Popen | None) -> None:
@@ -69,8 +92,9 @@ def identity_name(user_identity: dict | None) -> str:
     return ("Pool" if scope == "pool" else "Task") + ("Admin" if admin else "NonAdmin")
 
 
-def environment(base: dict[str, str], batch: dict[str, str], job_doc: dict, settings: list[dict] | None
-                ) -> dict[str, str]:
+def environment(
+    base: dict[str, str], batch: dict[str, str], job_doc: dict, settings: list[dict] | None
+) -> dict[str, str]:
     """What a task sees: the image's (or node's) ``PATH``/``ENV``, the ``AZ_BATCH_*`` variables,
     the job's ``commonEnvironmentSettings``, then the task's own ``environmentSettings``."""
     env = dict(base)

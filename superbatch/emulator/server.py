@@ -5,6 +5,7 @@ published one is served, answered with today's shapes), the operation is looked 
 definition, its body is validated against the definition, conditional headers are evaluated,
 and the answer carries the headers the definition gives it (``ETag``, ``Last-Modified``, ...).
 """
+
 from __future__ import annotations
 
 import base64
@@ -15,9 +16,9 @@ import sys
 import tempfile
 import threading
 import uuid
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Callable
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from . import DEV_ACCOUNT, DEV_KEY, auth, conditions, definition, rules, validation
@@ -35,8 +36,11 @@ JSON_TYPE = "application/json;odata=minimalmetadata"
 
 
 def _not_emulated(op: definition.Operation) -> BatchError:
-    return BatchError(501, "OperationNotEmulated",
-                      f"The operation {op.operation_id} is part of the Batch API but not emulated.")
+    return BatchError(
+        501,
+        "OperationNotEmulated",
+        f"The operation {op.operation_id} is part of the Batch API but not emulated.",
+    )
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -44,8 +48,8 @@ class Handler(BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
     server_version = "superbatch-emulator"
-    timeout = 60            # a client that sends less than its Content-Length cannot hold a thread forever
-    emulator: "BatchEmulator"
+    timeout = 60  # a client that sends less than its Content-Length cannot hold a thread forever
+    emulator: BatchEmulator
 
     def log_message(self, format, *args):  # noqa: A002 - quiet by default
         pass
@@ -70,8 +74,11 @@ class Handler(BaseHTTPRequestHandler):
 
     def _base_url(self, headers: dict) -> str:
         """The scheme and host the client used (so links work through a proxy)."""
-        host = headers.get("x-forwarded-host") or headers.get("host") or \
-            f"{self.emulator.host}:{self.emulator.port}"
+        host = (
+            headers.get("x-forwarded-host")
+            or headers.get("host")
+            or f"{self.emulator.host}:{self.emulator.port}"
+        )
         scheme = headers.get("x-forwarded-proto") or "http"
         return f"{scheme}://{host.split(',')[0].strip()}"
 
@@ -93,12 +100,21 @@ class Handler(BaseHTTPRequestHandler):
             return self._drop()
         try:
             if length < 0:
-                raise BatchError(400, "InvalidHeaderValue", "The value for one of the HTTP headers is not in "
-                                 "the correct format.", {"HeaderName": "Content-Length"})
+                raise BatchError(
+                    400,
+                    "InvalidHeaderValue",
+                    "The value for one of the HTTP headers is not in the correct format.",
+                    {"HeaderName": "Content-Length"},
+                )
             reply = self._answer(method, raw, headers, fault)
         except BatchError as exc:
-            reply = Reply(exc.status, None if exc.status == 304 else
-                          json.dumps(exc.body(BASE, request_id, iso(now()))).encode(), exc.headers)
+            reply = Reply(
+                exc.status,
+                None
+                if exc.status == 304
+                else json.dumps(exc.body(BASE, request_id, iso(now()))).encode(),
+                exc.headers,
+            )
         except Exception as exc:  # noqa: BLE001 - answer 500 rather than drop the connection
             error = BatchError(500, "InternalServerError", f"The emulator failed: {exc!r}")
             reply = Reply(500, json.dumps(error.body(BASE, request_id, iso(now()))).encode())
@@ -113,7 +129,7 @@ class Handler(BaseHTTPRequestHandler):
         while True:
             size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
             if size == 0:
-                while self.rfile.readline().strip():      # trailers
+                while self.rfile.readline().strip():  # trailers
                     pass
                 return b"".join(parts)
             parts.append(self.rfile.read(size))
@@ -124,24 +140,44 @@ class Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         auth.check(emu.account, emu.key, method, url.path, url.query, headers)
         if fault in ("busy", "throttle"):
-            raise BatchError(503, "ServerBusy", "The server is currently unable to receive requests. "
-                             "Please retry your request.") if fault == "busy" else BatchError(
-                429, "TooManyRequests", "The request rate is too high. Please retry later.")
+            raise (
+                BatchError(
+                    503,
+                    "ServerBusy",
+                    "The server is currently unable to receive requests. "
+                    "Please retry your request.",
+                )
+                if fault == "busy"
+                else BatchError(
+                    429, "TooManyRequests", "The request rate is too high. Please retry later."
+                )
+            )
         params = {k: v[0] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
         version = params.get("api-version")
         if not version:
-            raise BatchError(400, "MissingRequiredQueryParameter", "A query parameter that's mandatory for "
-                             "this request is not specified.", {"QueryParameterName": "api-version"})
+            raise BatchError(
+                400,
+                "MissingRequiredQueryParameter",
+                "A query parameter that's mandatory for this request is not specified.",
+                {"QueryParameterName": "api-version"},
+            )
         if version not in definition.API_VERSIONS:
             raise bad_query("api-version", version, "Not a published Batch api-version.")
         path = unquote(url.path)
         op, args, known = definition.find(method, url.path)
         if op is None:
             if known:
-                raise BatchError(405, "UnsupportedHttpVerb",
-                                 f"The resource doesn't support the specified HTTP verb {method}.")
-            raise BatchError(400, "InvalidUri", "The requested URI does not represent any resource on the server.",
-                             {"UriPath": path})
+                raise BatchError(
+                    405,
+                    "UnsupportedHttpVerb",
+                    f"The resource doesn't support the specified HTTP verb {method}.",
+                )
+            raise BatchError(
+                400,
+                "InvalidUri",
+                "The requested URI does not represent any resource on the server.",
+                {"UriPath": path},
+            )
         args = {k: unquote(v) for k, v in args.items()}
         handler = emu.api.handlers.get(op.operation_id)
         if handler is None:
@@ -161,9 +197,12 @@ class Handler(BaseHTTPRequestHandler):
             return None
         if not raw.strip():
             if op.body_required:
-                raise BatchError(400, "InvalidRequestBody",
-                                 "The specified Request Body is not syntactically valid.",
-                                 {"Reason": "The request body is empty."})
+                raise BatchError(
+                    400,
+                    "InvalidRequestBody",
+                    "The specified Request Body is not syntactically valid.",
+                    {"Reason": "The request body is empty."},
+                )
             return None
         body = rules.parse_body(raw)
         validation.check(op.body, body)
@@ -173,19 +212,30 @@ class Handler(BaseHTTPRequestHandler):
         """Close the connection without answering."""
         self.close_connection = True
 
-    def _reply(self, method: str, reply: Reply, request_headers: dict, request_id: str, base: str) -> None:
+    def _reply(
+        self, method: str, reply: Reply, request_headers: dict, request_id: str, base: str
+    ) -> None:
         body = reply.body if isinstance(reply.body, bytes) else b""
         if body and "Content-Type" not in reply.headers:
             body = body.replace(BASE.encode(), base.encode())
         op = getattr(reply, "operation", None)
         declared = op.response_headers(reply.status) if op else []
-        out = {k: (v.replace(BASE, base) if isinstance(v, str) else v) for k, v in reply.headers.items()}
+        out = {
+            k: (v.replace(BASE, base) if isinstance(v, str) else v)
+            for k, v in reply.headers.items()
+        }
         if "ETag" in declared and "ETag" not in out:
-            out["ETag"] = conditions.etag(reply.entity) if reply.entity is not None else \
-                "0x" + hashlib.sha256(body).hexdigest()[:15].upper()
+            out["ETag"] = (
+                conditions.etag(reply.entity)
+                if reply.entity is not None
+                else "0x" + hashlib.sha256(body).hexdigest()[:15].upper()
+            )
         if "Last-Modified" in declared and "Last-Modified" not in out:
-            out["Last-Modified"] = conditions.last_modified_header(reply.entity) if reply.entity is not None \
+            out["Last-Modified"] = (
+                conditions.last_modified_header(reply.entity)
+                if reply.entity is not None
                 else _http_date()
+            )
         if "DataServiceId" in declared and "DataServiceId" not in out and reply.entity is not None:
             out["DataServiceId"] = f"{base}{urlsplit(self.path).path}"
         self.send_response(reply.status)
@@ -207,6 +257,7 @@ class Handler(BaseHTTPRequestHandler):
 
 def _http_date() -> str:
     from email.utils import formatdate
+
     return formatdate(usegmt=True)
 
 
@@ -229,14 +280,25 @@ class BatchEmulator:
     Neither is ever taken from the environment of the process that starts the emulator.
     """
 
-    def __init__(self, account: str = DEV_ACCOUNT, key: str = DEV_KEY, host: str = "127.0.0.1",
-                 port: int = 0, workers: int | None = None, root: str | Path | None = None,
-                 fault_rate: float = 0.0, drop_rate: float = 0.0, preempt_rate: float = 0.0,
-                 fault_seed: int = 0, run_tasks: bool = True, no_spot: bool = False,
-                 on_request: Callable[[str, str, dict | None], None] | None = None,
-                 images: dict[str, ImageStandIn] | None = None,
-                 node_path: list[str] | tuple[str, ...] = DEFAULT_NODE_PATH):
-        base64.b64decode(key, validate=True)     # fail early on a key the SDK could not use either
+    def __init__(
+        self,
+        account: str = DEV_ACCOUNT,
+        key: str = DEV_KEY,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        workers: int | None = None,
+        root: str | Path | None = None,
+        fault_rate: float = 0.0,
+        drop_rate: float = 0.0,
+        preempt_rate: float = 0.0,
+        fault_seed: int = 0,
+        run_tasks: bool = True,
+        no_spot: bool = False,
+        on_request: Callable[[str, str, dict | None], None] | None = None,
+        images: dict[str, ImageStandIn] | None = None,
+        node_path: list[str] | tuple[str, ...] = DEFAULT_NODE_PATH,
+    ):
+        base64.b64decode(key, validate=True)  # fail early on a key the SDK could not use either
         for name, image in (images or {}).items():
             if not isinstance(image, ImageStandIn):
                 raise TypeError(f"images[{name!r}] must be an ImageStandIn")
@@ -260,12 +322,14 @@ class BatchEmulator:
         """Counters of requests and injected faults."""
         return dict(self.faults.stats)
 
-    def start(self) -> "BatchEmulator":
+    def start(self) -> BatchEmulator:
         handler = type("BoundHandler", (Handler,), {"emulator": self})
         self._httpd = _Server((self.host, self.port), handler)
         self.port = self._httpd.server_address[1]
         self.node.account_url = self.endpoint
-        threading.Thread(target=self._httpd.serve_forever, args=(0.05,), name="emulator-http", daemon=True).start()
+        threading.Thread(
+            target=self._httpd.serve_forever, args=(0.05,), name="emulator-http", daemon=True
+        ).start()
         if self.run_tasks:
             self.node.start()
         return self
@@ -279,7 +343,7 @@ class BatchEmulator:
         if self._own_root:
             shutil.rmtree(self.root, ignore_errors=True)
 
-    def __enter__(self) -> "BatchEmulator":
+    def __enter__(self) -> BatchEmulator:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -4,6 +4,7 @@ All under one lock; ``changed`` is notified whenever work may be runnable. How a
 between states (scheduling, completion, retries) is in ``transitions.py``; the node
 (``node.py``) runs what :meth:`Store.take_runnable` hands it and reports back.
 """
+
 from __future__ import annotations
 
 import threading
@@ -11,9 +12,10 @@ import time
 
 from . import rules
 from .entities import BASE, FOREVER, ComputeNode, Job, Pool, Task
-from .transitions import Transitions
 from .errors import BatchError, not_found
+from .transitions import Transitions
 from .validation import parse_duration
+
 
 class Store(Transitions):
     """All resources and transitions. Methods raise :class:`BatchError` as the service answers."""
@@ -24,9 +26,9 @@ class Store(Transitions):
         self.no_spot, self.workers = no_spot, workers
         self.pools: dict[str, Pool] = {}
         self.jobs: dict[str, Job] = {}
-        self.kill = lambda task: None               # set by the node: stop a task's process
-        self.release = lambda job, records: None    # set by the node: run a job's release tasks
-        self.dirty = False                          # something may have become runnable
+        self.kill = lambda task: None  # set by the node: stop a task's process
+        self.release = lambda job, records: None  # set by the node: run a job's release tasks
+        self.dirty = False  # something may have become runnable
 
     def wake(self) -> None:
         """Tell the node's dispatcher to look for runnable tasks (call with the lock held)."""
@@ -95,9 +97,20 @@ class Store(Transitions):
         with self.lock:
             job = self.job(job_id)
             if job.state in ("completed", "terminating"):
-                raise BatchError(409, "JobCompleted", "The specified job is already in a completed state.")
-            for key in ("priority", "maxParallelTasks", "allowTaskPreemption", "onAllTasksComplete",
-                        "onTaskFailure", "constraints", "poolInfo", "metadata", "displayName"):
+                raise BatchError(
+                    409, "JobCompleted", "The specified job is already in a completed state."
+                )
+            for key in (
+                "priority",
+                "maxParallelTasks",
+                "allowTaskPreemption",
+                "onAllTasksComplete",
+                "onTaskFailure",
+                "constraints",
+                "poolInfo",
+                "metadata",
+                "displayName",
+            ):
                 if key in body:
                     job.doc[key] = body[key]
             job.doc.setdefault("constraints", {}).setdefault("maxWallClockTime", FOREVER)
@@ -113,7 +126,9 @@ class Store(Transitions):
         with self.lock:
             job = self.job(job_id)
             if job.state in ("completed", "terminating"):
-                raise BatchError(409, "JobCompleted", "The specified job is already in a completed state.")
+                raise BatchError(
+                    409, "JobCompleted", "The specified job is already in a completed state."
+                )
             self._end_job(job, reason or "UserTerminate")
 
     def delete_job(self, job_id: str) -> None:
@@ -168,8 +183,11 @@ class Store(Transitions):
 
     def _maybe_complete(self, job: Job) -> None:
         """``terminatejob``: once every task is completed (vacuously so with none) the job ends."""
-        if (job.state == "active" and (job.doc.get("onAllTasksComplete") or "").lower() == "terminatejob"
-                and job.counts["completed"][0] == len(job.tasks)):
+        if (
+            job.state == "active"
+            and (job.doc.get("onAllTasksComplete") or "").lower() == "terminatejob"
+            and job.counts["completed"][0] == len(job.tasks)
+        ):
             self._end_job(job, "AllTasksComplete")
 
     # ---- tasks
@@ -189,14 +207,29 @@ class Store(Transitions):
                         raise _task_exists()
                     seen.add(tid.lower())
                     task = self._insert(job, body)
-                    results.append({"status": "success", "taskId": task.id, "eTag": task.doc["eTag"],
-                                    "lastModified": task.doc["lastModified"], "location": task.doc["url"]})
+                    results.append(
+                        {
+                            "status": "success",
+                            "taskId": task.id,
+                            "eTag": task.doc["eTag"],
+                            "lastModified": task.doc["lastModified"],
+                            "location": task.doc["url"],
+                        }
+                    )
                 except BatchError as exc:
-                    results.append({"status": "clienterror", "taskId": tid if isinstance(tid, str) else "",
-                                    "error": {"code": exc.code,
-                                              "message": {"lang": "en-US", "value": exc.message},
-                                              "values": [{"key": k, "value": str(v)}
-                                                         for k, v in exc.values.items()]}})
+                    results.append(
+                        {
+                            "status": "clienterror",
+                            "taskId": tid if isinstance(tid, str) else "",
+                            "error": {
+                                "code": exc.code,
+                                "message": {"lang": "en-US", "value": exc.message},
+                                "values": [
+                                    {"key": k, "value": str(v)} for k, v in exc.values.items()
+                                ],
+                            },
+                        }
+                    )
             self.wake()
             return results
 
@@ -212,9 +245,13 @@ class Store(Transitions):
     def _open_job(self, job_id: str) -> Job:
         job = self.job(job_id)
         if job.state in ("completed", "terminating"):
-            raise BatchError(409, "JobCompleted", "The specified job is already in a completed state.")
+            raise BatchError(
+                409, "JobCompleted", "The specified job is already in a completed state."
+            )
         if job.state == "deleting":
-            raise BatchError(409, "JobBeingDeleted", "The specified job has been marked for deletion.")
+            raise BatchError(
+                409, "JobBeingDeleted", "The specified job has been marked for deletion."
+            )
         return job
 
     def _insert(self, job: Job, body: dict) -> Task:
@@ -239,10 +276,17 @@ class Store(Transitions):
     def task_counts(self, job_id: str) -> dict:
         with self.lock:
             c = self.job(job_id).counts
-            names = {"active": "active", "running": "running", "completed": "completed",
-                     "succeeded": "success", "failed": "failure"}
-            return {"taskCounts": {k: c[v][0] for k, v in names.items()},
-                    "taskSlotCounts": {k: c[v][1] for k, v in names.items()}}
+            names = {
+                "active": "active",
+                "running": "running",
+                "completed": "completed",
+                "succeeded": "success",
+                "failed": "failure",
+            }
+            return {
+                "taskCounts": {k: c[v][0] for k, v in names.items()},
+                "taskSlotCounts": {k: c[v][1] for k, v in names.items()},
+            }
 
     def terminate_task(self, job_id: str, task_id: str) -> None:
         with self.lock:
@@ -263,14 +307,23 @@ class Store(Transitions):
         with self.lock:
             task = self.task(job_id, task_id)
             if task.job.state != "active":
-                raise BatchError(409, "JobCompleted", "The specified job is already in a completed state.")
+                raise BatchError(
+                    409, "JobCompleted", "The specified job is already in a completed state."
+                )
             info = task.doc["executionInfo"]
             if task.state != "completed" or info.get("result") != "failure":
-                raise BatchError(409, "TaskNotCompletedOrSucceeded" if task.state == "completed"
-                                 else "TaskNotCompleted",
-                                 "Only a task that completed with a failure can be reactivated.")
+                raise BatchError(
+                    409,
+                    "TaskNotCompletedOrSucceeded"
+                    if task.state == "completed"
+                    else "TaskNotCompleted",
+                    "Only a task that completed with a failure can be reactivated.",
+                )
             self._count(task, "completed", -1)
-            task.doc["executionInfo"] = {"retryCount": 0, "requeueCount": info.get("requeueCount", 0)}
+            task.doc["executionInfo"] = {
+                "retryCount": 0,
+                "requeueCount": info.get("requeueCount", 0),
+            }
             task.set_state("active")
             self._count(task, "active", +1)
             task.job.pending.appendleft(task)
@@ -279,4 +332,3 @@ class Store(Transitions):
 
 def _task_exists() -> BatchError:
     return BatchError(409, "TaskExists", "The specified task already exists.")
-

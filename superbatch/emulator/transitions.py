@@ -3,12 +3,13 @@
 A mixin of :class:`store.Store` (it uses the store's lock, jobs, pools and job endings); every
 method is called with the lock held.
 """
+
 from __future__ import annotations
 
 from . import policies
 from .entities import ComputeNode, Job, Pool, PrepRecord, Task
 
-_COUNTED = {"preparing": "running"}       # task counts report preparing tasks as running
+_COUNTED = {"preparing": "running"}  # task counts report preparing tasks as running
 
 
 class Transitions:
@@ -29,7 +30,11 @@ class Transitions:
                     continue
                 cap = int(job.doc.get("maxParallelTasks", -1))
                 waiting = []
-                while job.pending and (limit is None or busy < limit) and (cap < 0 or job.running < cap):
+                while (
+                    job.pending
+                    and (limit is None or busy < limit)
+                    and (cap < 0 or job.running < cap)
+                ):
                     task = job.pending.popleft()
                     if task.state != "active" or job.tasks.get(task.id.lower()) is not task:
                         continue
@@ -46,7 +51,9 @@ class Transitions:
         return started
 
     def _place(self, job: Job, pool: Pool, slots: int) -> ComputeNode | None:
-        blocked = job.prep_task is not None and job.prep_task.get("waitForSuccess", True) is not False
+        blocked = (
+            job.prep_task is not None and job.prep_task.get("waitForSuccess", True) is not False
+        )
         for node in pool.nodes:
             record = job.preps.get(node.id)
             if blocked and record is not None and record.done and not record.ok:
@@ -65,17 +72,25 @@ class Transitions:
         task.job.running += 1
         record = self.prep_record(task.job, node)
         needs_prep = record is not None and not record.done
-        task.set_state("preparing" if needs_prep and task.job.prep_task.get("waitForSuccess", True) is not False
-                       else "running")
+        task.set_state(
+            "preparing"
+            if needs_prep and task.job.prep_task.get("waitForSuccess", True) is not False
+            else "running"
+        )
         self._count(task, task.state, +1)
         info = task.doc["executionInfo"]
         info["startTime"] = task.doc["stateTransitionTime"]
         for k in ("endTime", "exitCode", "result", "failureInfo"):
             info.pop(k, None)
         root = f"workitems/{task.job.id}/job-1/{task.id}"
-        task.doc["nodeInfo"] = {"poolId": pool.id, "nodeId": node.id, "affinityId": f"TVM:{node.id}",
-                                "nodeUrl": node.url, "taskRootDirectory": root,
-                                "taskRootDirectoryUrl": f"{node.url}/files/{root}"}
+        task.doc["nodeInfo"] = {
+            "poolId": pool.id,
+            "nodeId": node.id,
+            "affinityId": f"TVM:{node.id}",
+            "nodeUrl": node.url,
+            "taskRootDirectory": root,
+            "taskRootDirectoryUrl": f"{node.url}/files/{root}",
+        }
         return task.run
 
     def prep_record(self, job: Job, node: ComputeNode) -> PrepRecord | None:
@@ -93,7 +108,7 @@ class Transitions:
                 self._count(task, "preparing", -1)
                 task.set_state("running")
                 self._count(task, "running", +1)
-        else:       # back to active, for a node where the preparation task succeeds
+        else:  # back to active, for a node where the preparation task succeeds
             self._stop(task, "unprepared")
             self._count(task, task.state, -1)
             task.set_state("active")
@@ -160,8 +175,11 @@ class Transitions:
             node.total_succeeded += failure is None
             node.recent.append(task.info())
         job = task.job
-        if failure and job.state == "active" and \
-                (job.doc.get("onTaskFailure") or "").lower() == "performexitoptionsjobaction":
+        if (
+            failure
+            and job.state == "active"
+            and (job.doc.get("onTaskFailure") or "").lower() == "performexitoptionsjobaction"
+        ):
             action = policies.exit_options(task.doc, exit_code, failure)["jobAction"]
             if action == "terminate":
                 self._end_job(job, "TaskFailed")
@@ -199,5 +217,3 @@ class Transitions:
         task.doc.pop("nodeInfo", None)
         task.job.pending.appendleft(task)
         self.wake()
-
-

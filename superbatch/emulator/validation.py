@@ -13,6 +13,7 @@ case-insensitively, as the service parses them) and minimum/maximum all come fro
 
 Each answer names the offending property by its path in the body (``outputFiles[0].uploadOptions``).
 """
+
 from __future__ import annotations
 
 import re
@@ -21,10 +22,17 @@ from datetime import timedelta
 from . import definition
 from .errors import BatchError, invalid_property, missing_property
 
-_INT_RANGES = {"int32": (-2**31, 2**31 - 1), "int64": (-2**63, 2**63 - 1)}
-_DURATION = re.compile(r"^-?P(?=\d|T\d)(?:(\d+)D)?(?:T(?=\d)(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$")
+_INT_RANGES = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
+_DURATION = re.compile(
+    r"^-?P(?=\d|T\d)(?:(\d+)D)?(?:T(?=\d)(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$"
+)
 _DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?$")
-_EDM = {"integer": "Edm.Int32", "number": "Edm.Double", "boolean": "Edm.Boolean", "string": "Edm.String"}
+_EDM = {
+    "integer": "Edm.Int32",
+    "number": "Edm.Double",
+    "boolean": "Edm.Boolean",
+    "string": "Edm.String",
+}
 
 
 def parse_duration(text: str) -> timedelta:
@@ -33,14 +41,20 @@ def parse_duration(text: str) -> timedelta:
     if not m:
         raise ValueError(f"{text!r} is not an ISO 8601 duration")
     d, h, mi, s = m.groups()
-    value = timedelta(days=int(d or 0), hours=int(h or 0), minutes=int(mi or 0), seconds=float(s or 0))
+    value = timedelta(
+        days=int(d or 0), hours=int(h or 0), minutes=int(mi or 0), seconds=float(s or 0)
+    )
     return -value if text.startswith("-") else value
 
 
 def unreadable(path: str, reason: str) -> BatchError:
     """400 ``InvalidRequestBody``: the body does not parse as the definition's types."""
-    return BatchError(400, "InvalidRequestBody", "The specified Request Body is not syntactically valid.",
-                      {"PropertyName": path, "Reason": reason})
+    return BatchError(
+        400,
+        "InvalidRequestBody",
+        "The specified Request Body is not syntactically valid.",
+        {"PropertyName": path, "Reason": reason},
+    )
 
 
 def check(definition_name: str, body) -> None:
@@ -64,17 +78,22 @@ def _check(schema: dict, value, path: str) -> None:
     schema, name = _resolve(schema)
     kind = schema.get("type") or ("object" if "properties" in schema else None)
     if value is None:
-        return          # an absent property (required ones are checked by their object)
+        return  # an absent property (required ones are checked by their object)
     if kind == "object":
         if not isinstance(value, dict):
-            raise unreadable(path or "body", f"An object was expected for '{path or 'body'}' ({name or 'object'}).")
+            raise unreadable(
+                path or "body",
+                f"An object was expected for '{path or 'body'}' ({name or 'object'}).",
+            )
         props = schema.get("properties", {})
         extra = schema.get("additionalProperties")
         for key in schema.get("required", []):
-            if value.get(key) is None or (value.get(key) == "" and props.get(key, {}).get("type") == "string"):
+            if value.get(key) is None or (
+                value.get(key) == "" and props.get(key, {}).get("type") == "string"
+            ):
                 raise missing_property(_join(path, key))
         for key in [k for k, v in value.items() if v is None]:
-            del value[key]              # JSON null: the same as leaving the property out
+            del value[key]  # JSON null: the same as leaving the property out
         for key, item in value.items():
             if key in props:
                 _check(props[key], item, _join(path, key))
@@ -96,14 +115,22 @@ def _check(schema: dict, value, path: str) -> None:
 
 def _check_primitive(schema: dict, kind: str, value, path: str) -> None:
     fmt = schema.get("format")
-    edm = {"int64": "Edm.Int64", "float": "Edm.Single", "date-time": "Edm.DateTime",
-           "duration": "Edm.Time"}.get(fmt, _EDM[kind])
-    ok = {"integer": isinstance(value, int) and not isinstance(value, bool),
-          "number": isinstance(value, (int, float)) and not isinstance(value, bool),
-          "boolean": isinstance(value, bool),
-          "string": isinstance(value, str)}[kind]
+    edm = {
+        "int64": "Edm.Int64",
+        "float": "Edm.Single",
+        "date-time": "Edm.DateTime",
+        "duration": "Edm.Time",
+    }.get(fmt, _EDM[kind])
+    ok = {
+        "integer": isinstance(value, int) and not isinstance(value, bool),
+        "number": isinstance(value, (int, float)) and not isinstance(value, bool),
+        "boolean": isinstance(value, bool),
+        "string": isinstance(value, str),
+    }[kind]
     if not ok:
-        raise unreadable(path, f"Cannot convert the value {value!r} of '{path}' to the expected type '{edm}'.")
+        raise unreadable(
+            path, f"Cannot convert the value {value!r} of '{path}' to the expected type '{edm}'."
+        )
     if kind == "integer" and fmt in _INT_RANGES:
         low, high = _INT_RANGES[fmt]
         if not low <= value <= high:
@@ -113,8 +140,11 @@ def _check_primitive(schema: dict, kind: str, value, path: str) -> None:
             try:
                 parse_duration(value)
             except ValueError:
-                raise unreadable(path, f"Cannot convert '{value}' of '{path}' to '{edm}': not an ISO 8601 "
-                                 "duration such as 'PT1H'.") from None
+                raise unreadable(
+                    path,
+                    f"Cannot convert '{value}' of '{path}' to '{edm}': not an ISO 8601 "
+                    "duration such as 'PT1H'.",
+                ) from None
         elif fmt == "int64" and not re.fullmatch(r"-?\d+", value):
             raise unreadable(path, f"Cannot convert '{value}' of '{path}' to 'Edm.Int64'.")
         elif fmt == "date-time" and not _DATE_TIME.match(value):
@@ -123,7 +153,9 @@ def _check_primitive(schema: dict, kind: str, value, path: str) -> None:
             raise invalid_property(path, value, "The value is not a valid URI.")
         enum = schema.get("enum")
         if enum and value.lower() not in {e.lower() for e in enum}:
-            raise invalid_property(path, value, "The value must be one of: " + ", ".join(enum) + ".")
+            raise invalid_property(
+                path, value, "The value must be one of: " + ", ".join(enum) + "."
+            )
     if "minimum" in schema and value < schema["minimum"]:
         raise invalid_property(path, value, f"The value must be at least {schema['minimum']}.")
     if "maximum" in schema and value > schema["maximum"]:

@@ -1,12 +1,13 @@
 """`--backend azure` end to end: Azurite for blobs, the project's emulator for Batch."""
+
 import subprocess
 import sys
 from datetime import datetime, timezone
 from urllib.parse import parse_qs, urlparse
 
 import yaml
-
 from clihelp import seed_loop, write_spec
+
 from superbatch.emulator import DEV_KEY
 
 AZURITE_KEY_FRAGMENT = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6"
@@ -40,16 +41,21 @@ def test_demo_on_azure_prints_the_same_value_as_local(demo_rig):
 def test_uploaded_blobs_and_task_definitions(demo_rig):
     rig = demo_rig
     spec = rig.spec
-    spec.write_text(spec.read_text().replace("  storage:", "  inline_inputs: false\n"
-                                             "  cleanup: {job: false}\n  storage:"))
+    spec.write_text(
+        spec.read_text().replace(
+            "  storage:", "  inline_inputs: false\n  cleanup: {job: false}\n  storage:"
+        )
+    )
     started = datetime.now(timezone.utc)
     result = rig.run("run", spec, "--backend", "azure")
     assert result.code == 0, result.stderr
     job_id = job_id_of(rig, spec)
-    blobs = sorted(b.name for b in rig.container(container_name(rig)).list_blobs(
-        name_starts_with=job_id + "/"))
-    assert blobs == sorted([f"{job_id}/config.pickle"]
-                           + [f"{job_id}/inputs/task-{i:05d}" for i in range(4)])
+    blobs = sorted(
+        b.name for b in rig.container(container_name(rig)).list_blobs(name_starts_with=job_id + "/")
+    )
+    assert blobs == sorted(
+        [f"{job_id}/config.pickle"] + [f"{job_id}/inputs/task-{i:05d}" for i in range(4)]
+    )
     # Outputs and logs go to the job's own container, which only this job's tasks can write.
     own = job_container(rig, spec)
     assert own != container_name(rig) and own.startswith(container_name(rig) + "-")
@@ -98,8 +104,10 @@ def test_inline_inputs_need_no_blob_per_task(demo_rig):
     result = rig.run("run", rig.spec, "--backend", "azure", "--json")
     assert result.code == 0
     job_id = job_id_of(rig, rig.spec)
-    names = [b.name for b in rig.container(container_name(rig)).list_blobs(
-        name_starts_with=job_id + "/inputs/")]
+    names = [
+        b.name
+        for b in rig.container(container_name(rig)).list_blobs(name_starts_with=job_id + "/inputs/")
+    ]
     assert names == []
 
 
@@ -107,16 +115,21 @@ FAILING = (
     "import joblib, os, sys\nx = joblib.load('inputs.pickle')['x']\n"
     "if x == 4 and not os.path.exists(os.path.join(os.path.dirname(__file__), 'fixed')):\n"
     "    print('bad point', x, file=sys.stderr)\n    sys.exit(5)\n"
-    "print('point', x)\njoblib.dump(x * 2, 'outputs.pickle')\n")
+    "print('point', x)\njoblib.dump(x * 2, 'outputs.pickle')\n"
+)
 
 
 def failing_job(rig, extra=""):
     (rig.root / "worker" / "w.py").write_text(FAILING)
-    return write_spec(rig.root, (
-        "name: azfail\nworker:\n  command: python {worker_dir}/w.py\n  directory: worker\n"
-        "  image: example.azurecr.io/w:v1\n  image_directory: /app\n"
-        "parameters: {x: {range: [10]}}\ntasks: {points_per_task: 3}\n"
-        f"collect: {{reduce: list}}\nazure:\n  storage: {{container: azfail}}\n{extra}"))
+    return write_spec(
+        rig.root,
+        (
+            "name: azfail\nworker:\n  command: python {worker_dir}/w.py\n  directory: worker\n"
+            "  image: example.azurecr.io/w:v1\n  image_directory: /app\n"
+            "parameters: {x: {range: [10]}}\ntasks: {points_per_task: 3}\n"
+            f"collect: {{reduce: list}}\nazure:\n  storage: {{container: azfail}}\n{extra}"
+        ),
+    )
 
 
 def test_chunked_failures_status_logs_retry_and_collect(rig):
@@ -145,15 +158,18 @@ def test_chunked_failures_status_logs_retry_and_collect(rig):
 
 def test_missing_credentials_exit_2_before_anything_is_created(demo_rig):
     rig = demo_rig
-    for missing, variable in [("AZURE_BATCH_ENDPOINT", "AZURE_BATCH_ENDPOINT"),
-                              ("AZURE_STORAGE_CONNECTION_STRING", "AZURE_STORAGE")]:
+    for missing, variable in [
+        ("AZURE_BATCH_ENDPOINT", "AZURE_BATCH_ENDPOINT"),
+        ("AZURE_STORAGE_CONNECTION_STRING", "AZURE_STORAGE"),
+    ]:
         env = dict(rig.env)
         env[missing] = ""
         result = rig.run("submit", rig.spec, "--backend", "azure", env=env)
         assert result.code == 2, result
         assert variable in result.stderr and "Traceback" not in result.stderr
-    bad = rig.run("submit", rig.spec, "--backend", "azure",
-                  env={"AZURE_BATCH_ACCESS_KEY": "not base64!!"})
+    bad = rig.run(
+        "submit", rig.spec, "--backend", "azure", env={"AZURE_BATCH_ACCESS_KEY": "not base64!!"}
+    )
     assert bad.code == 2 and "AZURE_BATCH_ACCESS_KEY is not a valid account key" in bad.stderr
     assert "not base64" not in bad.stderr  # the value itself is never echoed
     assert not (rig.spec.parent / ".superbatch").exists()
@@ -163,8 +179,9 @@ def test_missing_credentials_exit_2_before_anything_is_created(demo_rig):
 def test_wrong_key_is_exit_2_naming_the_variables(demo_rig):
     rig = demo_rig
     wrong = "d3Jvbmcga2V5IGZvciB0aGUgZW11bGF0b3I="
-    result = rig.run("submit", rig.spec, "--backend", "azure",
-                     env={"AZURE_BATCH_ACCESS_KEY": wrong})
+    result = rig.run(
+        "submit", rig.spec, "--backend", "azure", env={"AZURE_BATCH_ACCESS_KEY": wrong}
+    )
     assert result.code == 2
     assert "AZURE_BATCH_ACCESS_KEY" in result.stderr and wrong not in result.stderr
     # tried with a read-only call first: no container, no pool, no state
@@ -172,8 +189,13 @@ def test_wrong_key_is_exit_2_naming_the_variables(demo_rig):
     assert not (rig.spec.parent / ".superbatch").exists()
     assert list(rig.client().list_pools()) == []
     wrong_storage = rig.connection_string.replace("AccountKey=Eby8", "AccountKey=Xby8")
-    result = rig.run("submit", rig.spec, "--backend", "azure",
-                     env={"AZURE_STORAGE_CONNECTION_STRING": wrong_storage})
+    result = rig.run(
+        "submit",
+        rig.spec,
+        "--backend",
+        "azure",
+        env={"AZURE_STORAGE_CONNECTION_STRING": wrong_storage},
+    )
     assert result.code == 2 and "AZURE_STORAGE" in result.stderr
     assert not rig.container(container_name(rig)).exists()
     assert not (rig.spec.parent / ".superbatch").exists()
@@ -184,9 +206,11 @@ def test_existing_pool_that_differs_is_reported(demo_rig):
     rig = demo_rig
     assert rig.run("submit", rig.spec, "--backend", "azure").code == 0
     spec = rig.spec
-    spec.write_text(spec.read_text().replace("vm_size: standard_d2s_v3",
-                                             "vm_size: standard_d4s_v3")
-                    .replace("seed: [1, 12, 123, 1234]", "seed: [5]"))
+    spec.write_text(
+        spec.read_text()
+        .replace("vm_size: standard_d2s_v3", "vm_size: standard_d4s_v3")
+        .replace("seed: [1, 12, 123, 1234]", "seed: [5]")
+    )
     result = rig.run("run", spec, "--backend", "azure", "--new")
     assert result.code == 0, result.stderr
     assert "exists with vm_size standard_d2s_v3; the spec says standard_d4s_v3" in result.stderr
@@ -196,8 +220,10 @@ def test_no_secret_in_state_files_or_output(demo_rig):
     rig = demo_rig
     spec = rig.spec
     spec.write_text(spec.read_text().replace("  storage:", "  inline_inputs: false\n  storage:"))
-    outputs = [rig.run("run", spec, "--backend", "azure", "--json"),
-               rig.run("status", spec, "--backend", "azure", "--json")]
+    outputs = [
+        rig.run("run", spec, "--backend", "azure", "--json"),
+        rig.run("status", spec, "--backend", "azure", "--json"),
+    ]
     texts = [o.stdout + o.stderr for o in outputs]
     for path in (spec.parent / ".superbatch").rglob("*"):
         if path.is_file():
@@ -209,37 +235,49 @@ def test_no_secret_in_state_files_or_output(demo_rig):
 
 
 def test_validate_plan_and_local_runs_do_not_import_the_azure_sdks(demo_rig):
-    code = ("import sys\nfrom superbatch.cli import cli\n"
-            "for args in (['validate', sys.argv[1]], ['plan', sys.argv[1]], ['--help']):\n"
-            "    try:\n        cli.main(args=args, standalone_mode=False)\n"
-            "    except SystemExit:\n        pass\n"
-            "print(sorted(m for m in sys.modules if m.startswith('azure')))\n")
-    proc = subprocess.run([sys.executable, "-c", code, str(demo_rig.spec)], capture_output=True,
-                          text=True)
+    code = (
+        "import sys\nfrom superbatch.cli import cli\n"
+        "for args in (['validate', sys.argv[1]], ['plan', sys.argv[1]], ['--help']):\n"
+        "    try:\n        cli.main(args=args, standalone_mode=False)\n"
+        "    except SystemExit:\n        pass\n"
+        "print(sorted(m for m in sys.modules if m.startswith('azure')))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(demo_rig.spec)], capture_output=True, text=True
+    )
     assert proc.stdout.strip().splitlines()[-1] == "[]"
 
 
 def test_private_registry_credentials_come_from_the_environment(demo_rig):
     rig = demo_rig
     spec = rig.spec
-    spec.write_text(spec.read_text().replace(
-        "  storage:", "  registry: {server: myregistry.azurecr.io}\n  cleanup: {job: false}\n"
-        "  storage:"))
-    half = rig.run("submit", spec, "--backend", "azure",
-                   env={"AZURE_REGISTRY_USERNAME": "puller"})
+    spec.write_text(
+        spec.read_text().replace(
+            "  storage:",
+            "  registry: {server: myregistry.azurecr.io}\n  cleanup: {job: false}\n  storage:",
+        )
+    )
+    half = rig.run("submit", spec, "--backend", "azure", env={"AZURE_REGISTRY_USERNAME": "puller"})
     assert half.code == 2 and "AZURE_REGISTRY_PASSWORD" in half.stderr
     assert not (spec.parent / ".superbatch").exists()
     password = "registry-password-7f3a9"
-    result = rig.run("run", spec, "--backend", "azure", "--json",
-                     env={"AZURE_REGISTRY_USERNAME": "puller",
-                          "AZURE_REGISTRY_PASSWORD": password})
+    result = rig.run(
+        "run",
+        spec,
+        "--backend",
+        "azure",
+        "--json",
+        env={"AZURE_REGISTRY_USERNAME": "puller", "AZURE_REGISTRY_PASSWORD": password},
+    )
     assert result.code == 0, result.stderr
     assert password not in result.stdout + result.stderr
     client = rig.client()
-    registries = client.get_pool("superbatch").virtual_machine_configuration \
-        .container_configuration.container_registries
+    registries = client.get_pool(
+        "superbatch"
+    ).virtual_machine_configuration.container_configuration.container_registries
     assert [(r.registry_server, r.username) for r in registries] == [
-        ("myregistry.azurecr.io", "puller")]
+        ("myregistry.azurecr.io", "puller")
+    ]
     task = client.get_task(job_id_of(rig, spec), "task-00000")
     assert task.container_settings.registry.registry_server == "myregistry.azurecr.io"
     for path in (spec.parent / ".superbatch").rglob("*"):

@@ -12,6 +12,7 @@ returning a token minted here. Azurite in basic OAuth mode checks its issuer
 signature; everything after the token (bearer requests, get_user_delegation_key, SAS signed
 with that key and checked by Azurite on download/upload) is real.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,10 +27,10 @@ import jwt
 import pytest
 import yaml
 from click.testing import CliRunner
-
 from clihelp import REPO
 from rigs import worker_images
 from services import AZURITE_ACCOUNT, start_azurite
+
 from superbatch.backends.azure import credentials
 from superbatch.cli import cli
 from superbatch.emulator import DEV_ACCOUNT, DEV_KEY
@@ -45,9 +46,16 @@ UDK_PARAMS = ("skoid", "sktid", "skt", "ske", "sks", "skv")
 def entra_token(lifetime: int = 3600) -> str:
     """A token shaped like Entra ID's for Storage (unsigned in substance: HS256, a test key)."""
     now = int(time.time())
-    claims = {"iss": f"https://sts.windows.net/{TENANT}/", "aud": "https://storage.azure.com",
-              "iat": now - 60, "nbf": now - 60, "exp": now + lifetime,
-              "oid": OBJECT_ID, "tid": TENANT, "sub": OBJECT_ID}
+    claims = {
+        "iss": f"https://sts.windows.net/{TENANT}/",
+        "aud": "https://storage.azure.com",
+        "iat": now - 60,
+        "nbf": now - 60,
+        "exp": now + lifetime,
+        "oid": OBJECT_ID,
+        "tid": TENANT,
+        "sub": OBJECT_ID,
+    }
     return jwt.encode(claims, "superbatch-test-key-not-a-secret!", algorithm="HS256")
 
 
@@ -68,17 +76,36 @@ class FakeEntraCredential:
 def tls(tmp_path_factory) -> Path:
     """A self-signed certificate (and key) for 127.0.0.1; returns the directory."""
     directory = tmp_path_factory.mktemp("tls")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-                    "-keyout", str(directory / "key.pem"), "-out", str(directory / "cert.pem")],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(directory / "key.pem"),
+            "-out",
+            str(directory / "cert.pem"),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return directory
 
 
 @pytest.fixture(scope="module")
 def oauth_azurite(tls):
-    server = start_azurite("--oauth", "basic", "--cert", str(tls / "cert.pem"),
-                           "--key", str(tls / "key.pem"))
+    server = start_azurite(
+        "--oauth", "basic", "--cert", str(tls / "cert.pem"), "--key", str(tls / "key.pem")
+    )
     try:
         yield server
     finally:
@@ -94,30 +121,44 @@ def udk_sas_refusal(oauth_azurite, tls) -> str | None:
     Azurite validates those from 3.37.0 on, and 3.35.0 computes a different signature.
     """
     from azure.core.exceptions import HttpResponseError
-    from azure.storage.blob import (BlobClient, BlobSasPermissions, BlobServiceClient,
-                                    generate_blob_sas)
+    from azure.storage.blob import (
+        BlobClient,
+        BlobSasPermissions,
+        BlobServiceClient,
+        generate_blob_sas,
+    )
 
     verify = str(tls / "cert.pem")
-    service = BlobServiceClient(oauth_azurite.blob_endpoint, credential=FakeEntraCredential(),
-                                connection_verify=verify)
+    service = BlobServiceClient(
+        oauth_azurite.blob_endpoint, credential=FakeEntraCredential(), connection_verify=verify
+    )
     container = service.get_container_client("udk-probe")
     container.create_container()
     container.upload_blob("probe.txt", b"probe")
     now = datetime.now(timezone.utc)
     key = service.get_user_delegation_key(now - timedelta(minutes=5), now + timedelta(hours=1))
-    sas = generate_blob_sas(AZURITE_ACCOUNT, "udk-probe", "probe.txt", user_delegation_key=key,
-                            permission=BlobSasPermissions(read=True),
-                            expiry=now + timedelta(hours=1))
+    sas = generate_blob_sas(
+        AZURITE_ACCOUNT,
+        "udk-probe",
+        "probe.txt",
+        user_delegation_key=key,
+        permission=BlobSasPermissions(read=True),
+        expiry=now + timedelta(hours=1),
+    )
     try:
-        BlobClient.from_blob_url(f"{container.url}/probe.txt?{sas}",
-                                 connection_verify=verify).download_blob().readall()
+        BlobClient.from_blob_url(
+            f"{container.url}/probe.txt?{sas}", connection_verify=verify
+        ).download_blob().readall()
     except HttpResponseError as exc:
-        version = subprocess.run([oauth_azurite.process.args[0], "--version"],
-                                 capture_output=True, text=True).stdout.strip()
+        version = subprocess.run(
+            [oauth_azurite.process.args[0], "--version"], capture_output=True, text=True
+        ).stdout.strip()
         code = getattr(exc.error_code, "value", exc.error_code) or exc.status_code
-        return (f"Azurite {version} refuses azure-storage-blob's user delegation SAS ({code}): "
-                f"it does not know the 2026-04-06 string-to-sign (srh/srq lines); Azurite "
-                f"3.37.0 does. Bump package.json's azurite to 3.37.0 and run `npm install`.")
+        return (
+            f"Azurite {version} refuses azure-storage-blob's user delegation SAS ({code}): "
+            f"it does not know the 2026-04-06 string-to-sign (srh/srq lines); Azurite "
+            f"3.37.0 does. Bump package.json's azurite to 3.37.0 and run `npm install`."
+        )
     return None
 
 
@@ -128,23 +169,35 @@ def entra_rig(oauth_azurite, tls, tmp_path, monkeypatch):
     (tmp_path / "jobs").mkdir()
     spec = tmp_path / "jobs" / "sum-of-powers.yaml"
     container = f"entra{abs(hash(str(tmp_path))) % 10**8}"
-    spec.write_text((REPO / "jobs" / "sum-of-powers.yaml").read_text()
-                    .replace("container: superbatch", f"container: {container}")
-                    .replace("  storage:", "  inline_inputs: false\n  cleanup: {job: false}\n"
-                                           "  storage:"))
-    emulator = BatchEmulator(DEV_ACCOUNT, DEV_KEY, images=worker_images(tmp_path / "worker"),
-                             root=tmp_path / "nodes").start()
-    for name in ("AZURE_STORAGE_CONNECTION_STRING", "AZURE_STORAGE_KEY",
-                 "AZURE_STORAGE_ACCESS_KEY", "SUPERBATCH_STATE_DIR"):
+    spec.write_text(
+        (REPO / "jobs" / "sum-of-powers.yaml")
+        .read_text()
+        .replace("container: superbatch", f"container: {container}")
+        .replace("  storage:", "  inline_inputs: false\n  cleanup: {job: false}\n  storage:")
+    )
+    emulator = BatchEmulator(
+        DEV_ACCOUNT, DEV_KEY, images=worker_images(tmp_path / "worker"), root=tmp_path / "nodes"
+    ).start()
+    for name in (
+        "AZURE_STORAGE_CONNECTION_STRING",
+        "AZURE_STORAGE_KEY",
+        "AZURE_STORAGE_ACCESS_KEY",
+        "SUPERBATCH_STATE_DIR",
+    ):
         monkeypatch.delenv(name, raising=False)
-    env = {"AZURE_BATCH_ENDPOINT": emulator.endpoint, "AZURE_BATCH_ACCOUNT": DEV_ACCOUNT,
-           "AZURE_BATCH_ACCESS_KEY": DEV_KEY, "AZURE_STORAGE_ACCOUNT": AZURITE_ACCOUNT,
-           "AZURE_STORAGE_SERVICE_ENDPOINT": oauth_azurite.blob_endpoint,
-           # Trust the self-signed certificate: azure-core's requests transport honours
-           # REQUESTS_CA_BUNDLE, in superbatch and in the emulator's node (which downloads
-           # resource files and uploads output files from/to Azurite over HTTPS).
-           "REQUESTS_CA_BUNDLE": str(tls / "cert.pem"),
-           "SUPERBATCH_POLL_SECONDS": "0.2", "SUPERBATCH_RETRY_BACKOFF": "0.05"}
+    env = {
+        "AZURE_BATCH_ENDPOINT": emulator.endpoint,
+        "AZURE_BATCH_ACCOUNT": DEV_ACCOUNT,
+        "AZURE_BATCH_ACCESS_KEY": DEV_KEY,
+        "AZURE_STORAGE_ACCOUNT": AZURITE_ACCOUNT,
+        "AZURE_STORAGE_SERVICE_ENDPOINT": oauth_azurite.blob_endpoint,
+        # Trust the self-signed certificate: azure-core's requests transport honours
+        # REQUESTS_CA_BUNDLE, in superbatch and in the emulator's node (which downloads
+        # resource files and uploads output files from/to Azurite over HTTPS).
+        "REQUESTS_CA_BUNDLE": str(tls / "cert.pem"),
+        "SUPERBATCH_POLL_SECONDS": "0.2",
+        "SUPERBATCH_RETRY_BACKOFF": "0.05",
+    }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     credential = FakeEntraCredential()
@@ -196,7 +249,8 @@ def check_user_delegation_sas(rig) -> None:
         query = parse_qs(urlparse(url).query)
         assert query["sp"] == ["r"] and query["sr"] == ["b"]
     assert urlparse(files["inputs.pickle"]).path.endswith(
-        f"/{rig.container}/{job_id}/inputs/task-00002")
+        f"/{rig.container}/{job_id}/inputs/task-00002"
+    )
     query = parse_qs(urlparse(container_url).query)
     # No stored access policy with Entra ID: an ad-hoc create + write SAS on the job's own
     # container, which expires (docs/reliability.md, threat model).
@@ -213,13 +267,21 @@ def test_submit_with_entra_id_signs_sas_with_a_user_delegation_key(entra_rig):
     check_user_delegation_sas(rig)
     from azure.storage.blob import BlobServiceClient
 
-    service = BlobServiceClient(rig.azurite.blob_endpoint, credential=FakeEntraCredential(),
-                                connection_verify=str(rig.tls / "cert.pem"))
+    service = BlobServiceClient(
+        rig.azurite.blob_endpoint,
+        credential=FakeEntraCredential(),
+        connection_verify=str(rig.tls / "cert.pem"),
+    )
     job_id = job_id_of(rig)
-    names = {b.name for b in service.get_container_client(rig.container).list_blobs(
-        name_starts_with=job_id + "/")}
-    assert {f"{job_id}/config.pickle"} | {f"{job_id}/inputs/task-{i:05d}"
-                                         for i in range(4)} <= names
+    names = {
+        b.name
+        for b in service.get_container_client(rig.container).list_blobs(
+            name_starts_with=job_id + "/"
+        )
+    }
+    assert {f"{job_id}/config.pickle"} | {
+        f"{job_id}/inputs/task-{i:05d}" for i in range(4)
+    } <= names
 
 
 def test_run_with_entra_id_end_to_end(entra_rig, udk_sas_refusal):
@@ -234,12 +296,16 @@ def test_run_with_entra_id_end_to_end(entra_rig, udk_sas_refusal):
     assert json.loads((rig.spec.parent / saved).read_text())  # collected to the spec's output
 
 
-@pytest.mark.parametrize("endpoint, message", [
-    ("not a url", "AZURE_STORAGE_SERVICE_ENDPOINT is not a URL"),
-    ("http://127.0.0.1:1/devstoreaccount1", "AZURE_STORAGE_SERVICE_ENDPOINT is an http:// URL"),
-])
-def test_bad_service_endpoint_is_exit_2_naming_the_variable(entra_rig, monkeypatch, endpoint,
-                                                            message):
+@pytest.mark.parametrize(
+    "endpoint, message",
+    [
+        ("not a url", "AZURE_STORAGE_SERVICE_ENDPOINT is not a URL"),
+        ("http://127.0.0.1:1/devstoreaccount1", "AZURE_STORAGE_SERVICE_ENDPOINT is an http:// URL"),
+    ],
+)
+def test_bad_service_endpoint_is_exit_2_naming_the_variable(
+    entra_rig, monkeypatch, endpoint, message
+):
     monkeypatch.setenv("AZURE_STORAGE_SERVICE_ENDPOINT", endpoint)
     code, out, err = superbatch("submit", entra_rig.spec, "--backend", "azure")
     assert code == 2 and message in err, err
@@ -254,8 +320,10 @@ def test_service_endpoint_applies_to_the_account_variables_only(monkeypatch):
     monkeypatch.delenv("AZURE_STORAGE_ACCESS_KEY", raising=False)
     entra = credentials.storage_credentials()
     assert entra.uses_entra_id and entra.url == "https://blob.example.test/acct"
-    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING",
-                       "AccountName=other;AccountKey=a2V5;BlobEndpoint=http://127.0.0.1:1/other")
+    monkeypatch.setenv(
+        "AZURE_STORAGE_CONNECTION_STRING",
+        "AccountName=other;AccountKey=a2V5;BlobEndpoint=http://127.0.0.1:1/other",
+    )
     assert credentials.storage_credentials().url is None  # the connection string decides
     monkeypatch.delenv("AZURE_STORAGE_CONNECTION_STRING")
     monkeypatch.setenv("AZURE_STORAGE_KEY", "a2V5")

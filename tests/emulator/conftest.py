@@ -1,11 +1,12 @@
 """Fixtures: emulators driven by the real azure-batch SDK over HTTP on 127.0.0.1."""
+
 from __future__ import annotations
 
 import pytest
 from azure.batch import BatchClient
 from azure.batch import models as m
-
 from emuhelpers import client_for, pool_options
+
 from superbatch.emulator.server import BatchEmulator
 
 

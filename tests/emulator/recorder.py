@@ -1,6 +1,7 @@
 """A recording HTTP proxy for tests: clients talk to it, it forwards to the emulator unchanged
 (the ``Host`` header included, so the emulator answers with the proxy's address) and keeps
 every exchange, for checking answers against the REST definition."""
+
 from __future__ import annotations
 
 import http.client
@@ -18,7 +19,7 @@ HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection"}
 @dataclass
 class Exchange:
     method: str
-    path: str               # without the query
+    path: str  # without the query
     query: str
     request_headers: dict
     status: int
@@ -50,15 +51,30 @@ class Recorder:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP}
-                conn = http.client.HTTPConnection(recorder.target.hostname, recorder.target.port, timeout=60)
-                conn.request(self.command, self.path, body=body if body or "Content-Length" in self.headers
-                             else None, headers=headers)
+                conn = http.client.HTTPConnection(
+                    recorder.target.hostname, recorder.target.port, timeout=60
+                )
+                conn.request(
+                    self.command,
+                    self.path,
+                    body=body if body or "Content-Length" in self.headers else None,
+                    headers=headers,
+                )
                 resp = conn.getresponse()
                 data = resp.read()
                 conn.close()
                 url = urlsplit(self.path)
-                recorder.exchanges.append(Exchange(self.command, url.path, url.query, dict(self.headers),
-                                                   resp.status, dict(resp.getheaders()), data))
+                recorder.exchanges.append(
+                    Exchange(
+                        self.command,
+                        url.path,
+                        url.query,
+                        dict(self.headers),
+                        resp.status,
+                        dict(resp.getheaders()),
+                        data,
+                    )
+                )
                 self.send_response(resp.status)
                 for k, v in resp.getheaders():
                     if k.lower() not in HOP:
@@ -73,7 +89,7 @@ class Recorder:
         self._server.daemon_threads = True
         self.endpoint = f"http://127.0.0.1:{self._server.server_address[1]}"
 
-    def __enter__(self) -> "Recorder":
+    def __enter__(self) -> Recorder:
         threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
         return self
 
@@ -85,7 +101,11 @@ class Recorder:
         """Check every JSON answer against the definition; the definitions seen."""
         seen = set()
         for ex in self.exchanges:
-            body = ex.json() if ex.method != "HEAD" and "json" in ex.headers.get("Content-Type", "") else None
+            body = (
+                ex.json()
+                if ex.method != "HEAD" and "json" in ex.headers.get("Content-Type", "")
+                else None
+            )
             name = validate_exchange(ex.method, ex.path, ex.status, body)
             if name and body is not None:
                 seen.add(name)

@@ -1,4 +1,5 @@
 """The vendored REST definition as a JSON Schema validator for request and response bodies."""
+
 from __future__ import annotations
 
 from functools import lru_cache

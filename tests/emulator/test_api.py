@@ -1,4 +1,5 @@
 """Every supported operation, driven by the azure-batch SDK against the emulator."""
+
 from __future__ import annotations
 
 import pytest
@@ -6,8 +7,8 @@ from azure.batch import models as m
 from azure.batch.models._models import BatchJobTerminateOptions  # not exported by azure-batch 15.1
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.core.rest import HttpRequest
-
 from emuhelpers import client_for, pool_options, task, wait_task
+
 from superbatch.emulator import auth
 
 
@@ -19,19 +20,34 @@ def test_signature_matches_the_sdk_policy():
     from azure.core.rest import HttpRequest as Req
 
     key = "a2V5LWZvci10ZXN0cw=="
-    req = Req("POST", "http://127.0.0.1:1/jobs/j%2F1/addtaskcollection?api-version=2025-06-01&timeOut=30",
-              headers={"content-type": "application/json", "Content-Length": "12",
-                       "ocp-date": "Mon, 01 Jan 2024 00:00:00 GMT"})
+    req = Req(
+        "POST",
+        "http://127.0.0.1:1/jobs/j%2F1/addtaskcollection?api-version=2025-06-01&timeOut=30",
+        headers={
+            "content-type": "application/json",
+            "Content-Length": "12",
+            "ocp-date": "Mon, 01 Jan 2024 00:00:00 GMT",
+        },
+    )
     BatchSharedKeyAuthPolicy(AzureNamedKeyCredential("acct", key)).on_request(
-        PipelineRequest(req, PipelineContext(None)))
-    expected = auth.sign(key, auth.string_to_sign("acct", "POST", "/jobs/j%2F1/addtaskcollection",
-                                                  "api-version=2025-06-01&timeOut=30", req.headers))
+        PipelineRequest(req, PipelineContext(None))
+    )
+    expected = auth.sign(
+        key,
+        auth.string_to_sign(
+            "acct",
+            "POST",
+            "/jobs/j%2F1/addtaskcollection",
+            "api-version=2025-06-01&timeOut=30",
+            req.headers,
+        ),
+    )
     assert req.headers["Authorization"] == f"SharedKey acct:{expected}"
 
 
 def test_pool_lifecycle(client):
     client.create_pool(pool_options("P-1", dedicated=2, spot=3, task_slots_per_node=2))
-    pool = client.get_pool("p-1")                # ids are case-insensitive
+    pool = client.get_pool("p-1")  # ids are case-insensitive
     assert pool.id == "P-1" and pool.state == "active" and pool.allocation_state == "steady"
     assert (pool.current_dedicated_nodes, pool.current_low_priority_nodes) == (2, 3)
     assert pool.task_slots_per_node == 2 and pool.url.endswith("/pools/P-1") and pool.etag
@@ -46,8 +62,14 @@ def test_pool_lifecycle(client):
 def test_autoscale_pool_gets_one_node_or_workers(make_emulator):
     for workers, nodes in ((None, 1), (3, 3)):
         c = client_for(make_emulator(workers=workers))
-        c.create_pool(m.BatchPoolCreateOptions(id="auto", vm_size="standard_d2s_v3", enable_auto_scale=True,
-                                               auto_scale_formula="$TargetDedicatedNodes=1;"))
+        c.create_pool(
+            m.BatchPoolCreateOptions(
+                id="auto",
+                vm_size="standard_d2s_v3",
+                enable_auto_scale=True,
+                auto_scale_formula="$TargetDedicatedNodes=1;",
+            )
+        )
         assert c.get_pool("auto").current_dedicated_nodes == nodes
 
 
@@ -61,13 +83,18 @@ def test_no_spot_reports_resize_error(make_emulator):
 
 def test_job_get_update_terminate_delete(client, job):
     got = client.get_job(job)
-    assert got.state == "active" and got.pool_info.pool_id == "pool" and got.all_tasks_complete_mode == "noaction"
+    assert (
+        got.state == "active"
+        and got.pool_info.pool_id == "pool"
+        and got.all_tasks_complete_mode == "noaction"
+    )
     client.update_job(job, m.BatchJobUpdateOptions(priority=10))
     assert client.get_job(job).priority == 10
     assert [j.id for j in client.list_jobs()] == [job]
     # azure-batch 15.1 cannot send a terminate without options (None content-type fails)
-    client.begin_terminate_job(job, BatchJobTerminateOptions(termination_reason="Stopped"),
-                               polling_interval=0).result()
+    client.begin_terminate_job(
+        job, BatchJobTerminateOptions(termination_reason="Stopped"), polling_interval=0
+    ).result()
     done = client.get_job(job)
     assert done.state == "completed" and done.execution_info.termination_reason == "Stopped"
     client.begin_delete_job(job, polling_interval=0).result()
@@ -81,7 +108,9 @@ def test_tasks_add_get_list_counts(make_emulator):
     c.create_pool(pool_options("pool"))
     c.create_job(m.BatchJobCreateOptions(id="job", pool_info=m.BatchPoolInfo(pool_id="pool")))
     c.create_task("job", task("single"))
-    result = c.create_task_collection("job", m.BatchTaskGroup(task_values=[task(f"t{i}") for i in range(3)]))
+    result = c.create_task_collection(
+        "job", m.BatchTaskGroup(task_values=[task(f"t{i}") for i in range(3)])
+    )
     assert sorted(r.task_id for r in result.result_values) == ["t0", "t1", "t2"]
     assert all(r.status == "success" and r.etag for r in result.result_values)
     got = c.get_task("job", "T1")
@@ -105,13 +134,15 @@ def test_list_tasks_pages_filters_and_selects(make_emulator, monkeypatch):
     monkeypatch.setattr(emu.api, "_page", lambda *a, **k: pages.append(1) or original(*a, **k))
     listed = list(c.list_tasks("job", select=["id", "state"]))
     assert len(listed) == 2500 and len({t.id for t in listed}) == 2500
-    assert len(pages) == 3                                 # maxresults 1000 by default
-    assert listed[0].command_line is None and listed[0].state == "active"   # $select honoured
+    assert len(pages) == 3  # maxresults 1000 by default
+    assert listed[0].command_line is None and listed[0].state == "active"  # $select honoured
     small = list(c.list_tasks("job", max_results=700, filter="startswith(id, 't00')"))
     assert len(small) == 100
     assert list(c.list_tasks("job", filter="state eq 'completed'")) == []
     c.terminate_task("job", "t0001")
-    failed = list(c.list_tasks("job", filter="executionInfo/result eq 'failure' and state eq 'completed'"))
+    failed = list(
+        c.list_tasks("job", filter="executionInfo/result eq 'failure' and state eq 'completed'")
+    )
     assert [t.id for t in failed] == ["t0001"]
     with pytest.raises(HttpResponseError) as err:
         list(c.list_tasks("job", filter="state in ('x')"))
@@ -132,7 +163,7 @@ def test_terminate_and_reactivate_task(client, job):
     client.create_task(job, task("ok"))
     wait_task(client, job, "ok")
     with pytest.raises(HttpResponseError) as err:
-        client.reactivate_task(job, "ok")           # succeeded tasks cannot be reactivated
+        client.reactivate_task(job, "ok")  # succeeded tasks cannot be reactivated
     assert err.value.status_code == 409
 
 
@@ -144,13 +175,20 @@ def test_task_files(client, job):
     assert b"".join(client.download_task_file(job, "files", "wd/result.txt")) == b"data\n"
     props = client.get_task_file_properties(job, "files", "stdout.txt")
     assert props.content_length == 4 and props.is_directory is False
-    assert b"".join(client.download_task_file(job, "files", "stdout.txt", ocp_range="bytes=1-2")) == b"ut"
-    with pytest.raises(ResourceNotFoundError) as err:   # (the SDK cannot parse a streamed error body)
+    assert (
+        b"".join(client.download_task_file(job, "files", "stdout.txt", ocp_range="bytes=1-2"))
+        == b"ut"
+    )
+    with pytest.raises(
+        ResourceNotFoundError
+    ) as err:  # (the SDK cannot parse a streamed error body)
         b"".join(client.download_task_file(job, "files", "missing.txt"))
     assert err.value.status_code == 404
     for path in ("missing.txt", "..%2F..%2F..%2Fetc%2Fpasswd"):
         with pytest.raises(ResourceNotFoundError) as err:
-            client.send_request(HttpRequest("GET", f"/jobs/job/tasks/files/files/{path}?api-version=2025-06-01"))
+            client.send_request(
+                HttpRequest("GET", f"/jobs/job/tasks/files/files/{path}?api-version=2025-06-01")
+            )
         assert err.value.error.code == "FileNotFound"
 
 
@@ -166,22 +204,31 @@ def test_unknown_and_unemulated_operations_are_refused(client, job):
     with pytest.raises(HttpResponseError) as err:
         client.send_request(HttpRequest("GET", "/nowhere?api-version=2025-06-01"))
     assert err.value.status_code == 400 and err.value.error.code == "InvalidUri"
-    with pytest.raises(HttpResponseError) as err:      # a path of the API, a verb it does not have
-        client.send_request(HttpRequest("POST", "/jobs/job/taskcounts?api-version=2025-06-01", json={}))
+    with pytest.raises(HttpResponseError) as err:  # a path of the API, a verb it does not have
+        client.send_request(
+            HttpRequest("POST", "/jobs/job/taskcounts?api-version=2025-06-01", json={})
+        )
     assert err.value.status_code == 405 and err.value.error.code == "UnsupportedHttpVerb"
-    with pytest.raises(HttpResponseError) as err:      # in the API, not emulated: never a fake success
+    with pytest.raises(HttpResponseError) as err:  # in the API, not emulated: never a fake success
         client.replace_job(job, m.BatchJob(pool_info=m.BatchPoolInfo(pool_id="pool")))
     assert err.value.status_code == 501 and err.value.error.code == "OperationNotEmulated"
-    for version, code in (("2020-01-01", "InvalidQueryParameterValue"), ("", "MissingRequiredQueryParameter")):
+    for version, code in (
+        ("2020-01-01", "InvalidQueryParameterValue"),
+        ("", "MissingRequiredQueryParameter"),
+    ):
         with pytest.raises(HttpResponseError) as err:
             client.send_request(HttpRequest("GET", f"/jobs/job?api-version={version}"))
         assert err.value.status_code == 400 and err.value.error.code == code
 
 
 def test_response_headers(client, job):
-    response = client.send_request(HttpRequest("GET", "/jobs/job?api-version=2025-06-01",
-                                               headers={"client-request-id": "abc-123",
-                                                        "return-client-request-id": "true"}))
+    response = client.send_request(
+        HttpRequest(
+            "GET",
+            "/jobs/job?api-version=2025-06-01",
+            headers={"client-request-id": "abc-123", "return-client-request-id": "true"},
+        )
+    )
     assert response.status_code == 200
     h = response.headers
     assert h["client-request-id"] == "abc-123" and h["request-id"] and h["ETag"].startswith("0x")

@@ -3,6 +3,7 @@
 Each talks through a recording proxy, and every answer it got is checked against the REST
 definition. Marked ``clients`` (``-m 'not clients'`` leaves them out); ``make test`` runs them.
 """
+
 from __future__ import annotations
 
 import json
@@ -11,9 +12,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from clients.install import REPO, az_binary
 from recorder import Recorder
+
 from superbatch.emulator import DEV_ACCOUNT, DEV_KEY
 
 pytestmark = pytest.mark.clients
@@ -26,83 +27,214 @@ def az():
 
 
 def _versions(rec: Recorder) -> set[str]:
-    return {q.split("=", 1)[1] for ex in rec.exchanges for q in ex.query.split("&") if q.startswith("api-version=")}
+    return {
+        q.split("=", 1)[1]
+        for ex in rec.exchanges
+        for q in ex.query.split("&")
+        if q.startswith("api-version=")
+    }
 
 
 def test_node_sdk(make_emulator):
     node = shutil.which("node") or "/usr/bin/node"
-    assert (REPO / "node_modules" / "@azure" / "batch" / "package.json").is_file(), "run `make setup`"
+    assert (REPO / "node_modules" / "@azure" / "batch" / "package.json").is_file(), (
+        "run `make setup`"
+    )
     emu = make_emulator()
     with Recorder(emu.endpoint) as rec:
-        proc = subprocess.run([node, str(NODE_SCRIPT), rec.endpoint, DEV_ACCOUNT, DEV_KEY],
-                              capture_output=True, text=True, timeout=120, cwd=REPO)
+        proc = subprocess.run(
+            [node, str(NODE_SCRIPT), rec.endpoint, DEV_ACCOUNT, DEV_KEY],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=REPO,
+        )
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert _versions(rec) == {"2022-10-01.16.0"} == {out["apiVersion"]}
-    assert out["added"] == ["success"] * 14 and out["duplicate"] == {"status": 409, "code": "TaskExists"}
-    assert out["counts"] == {"active": 0, "running": 0, "completed": 15, "succeeded": 14, "failed": 1}
-    assert (out["listed"], out["pages"]) == (15, 3)                 # odata.nextLink followed
-    assert out["flaky"] == {"retryCount": 1, "code": "FailureExitCode", "exitCode": 4}   # the job's retry count
-    assert out["firstStdout"] == "common\n"                         # commonEnvironmentSettings
-    assert out["afterStdout"] == "prepared\n"                       # after its dependency and the prep task
+    assert out["added"] == ["success"] * 14 and out["duplicate"] == {
+        "status": 409,
+        "code": "TaskExists",
+    }
+    assert out["counts"] == {
+        "active": 0,
+        "running": 0,
+        "completed": 15,
+        "succeeded": 14,
+        "failed": 1,
+    }
+    assert (out["listed"], out["pages"]) == (15, 3)  # odata.nextLink followed
+    assert out["flaky"] == {
+        "retryCount": 1,
+        "code": "FailureExitCode",
+        "exitCode": 4,
+    }  # the job's retry count
+    assert out["firstStdout"] == "common\n"  # commonEnvironmentSettings
+    assert out["afterStdout"] == "prepared\n"  # after its dependency and the prep task
     assert out["files"] == ["stderr.txt", "stdout.txt", "wd"]
     assert (out["nodes"], out["nodeState"], out["prep"]) == (2, "idle", ["completed", "completed"])
     assert out["missing"] == {"status": 404, "code": "JobNotFound"}
     assert out["etagMatch"] == {"status": 412, "code": "ConditionNotMet"} and out["priority"] == 3
-    assert out["jobState"] == "completed" and out["poolGone"] == {"status": 404, "code": "PoolNotFound"}
+    assert out["jobState"] == "completed" and out["poolGone"] == {
+        "status": 404,
+        "code": "PoolNotFound",
+    }
     deletes = [ex for ex in rec.exchanges if ex.method == "DELETE"]
     assert deletes and all("Content-Length" not in ex.request_headers for ex in deletes)
     assert all(ex.status < 500 for ex in rec.exchanges)
-    assert {"BatchTaskListResult", "BatchNodeListResult", "BatchNode", "BatchNodeFileListResult",
-            "BatchCreateTaskCollectionResult", "BatchError", "BatchJob"} <= rec.validate_all()
+    assert {
+        "BatchTaskListResult",
+        "BatchNodeListResult",
+        "BatchNode",
+        "BatchNodeFileListResult",
+        "BatchCreateTaskCollectionResult",
+        "BatchError",
+        "BatchJob",
+    } <= rec.validate_all()
 
 
 def test_azure_cli(make_emulator, az, tmp_path):
     emu = make_emulator()
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "AZURE_CONFIG_DIR": str(tmp_path / "azcfg"),
-           "AZURE_CORE_COLLECT_TELEMETRY": "no", "AZURE_CORE_ONLY_SHOW_ERRORS": "1",
-           # anything but the emulator would go to a closed local port: nothing leaves the machine
-           "HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9", "NO_PROXY": "127.0.0.1"}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "AZURE_CONFIG_DIR": str(tmp_path / "azcfg"),
+        "AZURE_CORE_COLLECT_TELEMETRY": "no",
+        "AZURE_CORE_ONLY_SHOW_ERRORS": "1",
+        # anything but the emulator would go to a closed local port: nothing leaves the machine
+        "HTTPS_PROXY": "http://127.0.0.1:9",
+        "HTTP_PROXY": "http://127.0.0.1:9",
+        "NO_PROXY": "127.0.0.1",
+    }
     with Recorder(emu.endpoint) as rec:
-        account = ["--account-endpoint", rec.endpoint, "--account-name", DEV_ACCOUNT, "--account-key", DEV_KEY]
+        account = [
+            "--account-endpoint",
+            rec.endpoint,
+            "--account-name",
+            DEV_ACCOUNT,
+            "--account-key",
+            DEV_KEY,
+        ]
 
         def run(*args, ok=True):
-            proc = subprocess.run([str(az), "batch", *args, *account], capture_output=True, text=True,
-                                  env=env, cwd=tmp_path, timeout=120)
+            proc = subprocess.run(
+                [str(az), "batch", *args, *account],
+                capture_output=True,
+                text=True,
+                env=env,
+                cwd=tmp_path,
+                timeout=120,
+            )
             assert (proc.returncode == 0) == ok, proc.stderr
             return proc
 
         # the CLI's own flag sends "targetDedicatedNodes": "2" (a string): refused, as by the service
-        bad = run("pool", "create", "--id", "flagpool", "--vm-size", "standard_d2s_v3", "--target-dedicated-nodes", "2",
-                  "--image", "canonical:ubuntu-24_04-lts:server", "--node-agent-sku-id", "batch.node.ubuntu 24.04", ok=False)
+        bad = run(
+            "pool",
+            "create",
+            "--id",
+            "flagpool",
+            "--vm-size",
+            "standard_d2s_v3",
+            "--target-dedicated-nodes",
+            "2",
+            "--image",
+            "canonical:ubuntu-24_04-lts:server",
+            "--node-agent-sku-id",
+            "batch.node.ubuntu 24.04",
+            ok=False,
+        )
         assert "InvalidRequestBody" in bad.stderr and "targetDedicatedNodes" in bad.stderr
-        pool = {"id": "azpool", "vmSize": "standard_d2s_v3", "targetDedicatedNodes": 2,
-                "virtualMachineConfiguration": {"imageReference": {"publisher": "canonical", "offer": "ubuntu-24_04-lts",
-                                                                   "sku": "server", "version": "latest"},
-                                                "nodeAgentSKUId": "batch.node.ubuntu 24.04"}}
+        pool = {
+            "id": "azpool",
+            "vmSize": "standard_d2s_v3",
+            "targetDedicatedNodes": 2,
+            "virtualMachineConfiguration": {
+                "imageReference": {
+                    "publisher": "canonical",
+                    "offer": "ubuntu-24_04-lts",
+                    "sku": "server",
+                    "version": "latest",
+                },
+                "nodeAgentSKUId": "batch.node.ubuntu 24.04",
+            },
+        }
         (tmp_path / "pool.json").write_text(json.dumps(pool))
         run("pool", "create", "--json-file", "pool.json")
         run("job", "create", "--id", "azjob", "--pool-id", "azpool")
-        run("task", "create", "--job-id", "azjob", "--task-id", "t1", "--command-line",
-            "/bin/sh -c 'mkdir -p sub && echo hi > sub/x.txt && echo hello'")
+        run(
+            "task",
+            "create",
+            "--job-id",
+            "azjob",
+            "--task-id",
+            "t1",
+            "--command-line",
+            "/bin/sh -c 'mkdir -p sub && echo hi > sub/x.txt && echo hello'",
+        )
         for _ in range(100):
-            state = json.loads(run("task", "show", "--job-id", "azjob", "--task-id", "t1", "-o", "json").stdout)
+            state = json.loads(
+                run("task", "show", "--job-id", "azjob", "--task-id", "t1", "-o", "json").stdout
+            )
             if state["state"] == "completed":
                 break
-        assert state["executionInfo"]["exitCode"] == 0 and state["executionInfo"]["result"] == "success"
-        names = run("task", "file", "list", "--job-id", "azjob", "--task-id", "t1", "--recursive",
-                    "--query", "[].name", "-o", "tsv").stdout.split()
+        assert (
+            state["executionInfo"]["exitCode"] == 0
+            and state["executionInfo"]["result"] == "success"
+        )
+        names = run(
+            "task",
+            "file",
+            "list",
+            "--job-id",
+            "azjob",
+            "--task-id",
+            "t1",
+            "--recursive",
+            "--query",
+            "[].name",
+            "-o",
+            "tsv",
+        ).stdout.split()
         assert {"stdout.txt", "stderr.txt", "wd", "wd/sub", "wd/sub/x.txt"} <= set(names)
-        run("task", "file", "download", "--job-id", "azjob", "--task-id", "t1", "--file-path", "stdout.txt",
-            "--destination", str(tmp_path / "out.txt"))
+        run(
+            "task",
+            "file",
+            "download",
+            "--job-id",
+            "azjob",
+            "--task-id",
+            "t1",
+            "--file-path",
+            "stdout.txt",
+            "--destination",
+            str(tmp_path / "out.txt"),
+        )
         assert (tmp_path / "out.txt").read_text() == "hello\n"
-        nodes = run("node", "list", "--pool-id", "azpool", "--query", "[].id", "-o", "tsv").stdout.split()
+        nodes = run(
+            "node", "list", "--pool-id", "azpool", "--query", "[].id", "-o", "tsv"
+        ).stdout.split()
         assert len(nodes) == 2
-        listed = json.loads(run("task", "list", "--job-id", "azjob", "--filter",
-                                "(state eq 'completed') and (startswith(id,'t') or id eq 'x')", "-o", "json").stdout)
+        listed = json.loads(
+            run(
+                "task",
+                "list",
+                "--job-id",
+                "azjob",
+                "--filter",
+                "(state eq 'completed') and (startswith(id,'t') or id eq 'x')",
+                "-o",
+                "json",
+            ).stdout
+        )
         assert [t["id"] for t in listed] == ["t1"]
         run("job", "delete", "--job-id", "azjob", "--yes")
         run("pool", "delete", "--pool-id", "azpool", "--yes")
     assert _versions(rec) == {"2024-02-01.19.0"}
     assert all(ex.status < 500 for ex in rec.exchanges)
-    assert {"BatchTask", "BatchNodeFileListResult", "BatchNodeListResult", "BatchError"} <= rec.validate_all()
+    assert {
+        "BatchTask",
+        "BatchNodeFileListResult",
+        "BatchNodeListResult",
+        "BatchError",
+    } <= rec.validate_all()

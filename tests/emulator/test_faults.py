@@ -1,11 +1,11 @@
 """Fault injection: throttling/busy answers, dropped connections, the --no-run fast path."""
+
 from __future__ import annotations
 
 import time
 
 from azure.batch import models as m
 from azure.core.exceptions import AzureError
-
 from emuhelpers import client_for, task
 
 
@@ -23,7 +23,7 @@ def test_sdk_retries_through_busy_and_throttled_answers(make_emulator):
         assert c.get_job("job").id == "job"
         assert c.get_job_task_counts("job").task_counts.active == 0
     assert emu.stats["busy"] + emu.stats["throttled"] > 0
-    assert emu.stats["requests"] > 40                      # the faulted calls were retried
+    assert emu.stats["requests"] > 40  # the faulted calls were retried
 
 
 def test_dropped_connections_before_and_after_applying(make_emulator):
@@ -33,10 +33,12 @@ def test_dropped_connections_before_and_after_applying(make_emulator):
     failed = []
     for i in range(30):
         try:
-            c.create_job(m.BatchJobCreateOptions(id=f"j{i}", pool_info=m.BatchPoolInfo(pool_id="pool")))
+            c.create_job(
+                m.BatchJobCreateOptions(id=f"j{i}", pool_info=m.BatchPoolInfo(pool_id="pool"))
+            )
         except AzureError:
             failed.append(f"j{i}")
-    applied = [j for j in failed if j in emu.store.jobs]     # dropped after the job was created
+    applied = [j for j in failed if j in emu.store.jobs]  # dropped after the job was created
     assert len(failed) == emu.stats["dropped"] + emu.stats["dropped_after_apply"]
     assert len(applied) == emu.stats["dropped_after_apply"] > 0
     assert len(failed) > len(applied)
@@ -71,6 +73,6 @@ def test_no_run_accepts_100_task_collections_fast(make_emulator):
         result = c.create_task_collection("job", group)
         timings.append(time.perf_counter() - started)
         assert all(r.status == "success" for r in result.result_values)
-    assert sorted(timings)[5] < 0.1                        # median, SDK serialization included
+    assert sorted(timings)[5] < 0.1  # median, SDK serialization included
     time.sleep(0.2)
     assert c.get_job_task_counts("job").task_counts.active == 1000

@@ -1,5 +1,6 @@
 """The HTTP surface: api-versions, signatures, conditional headers, the headers the definition
 declares, links through a proxy, nodes and file listings, nested $filter."""
+
 from __future__ import annotations
 
 import base64
@@ -12,16 +13,22 @@ from urllib.parse import urlsplit
 
 import pytest
 from azure.batch import models as m
-from azure.core.exceptions import HttpResponseError, ResourceModifiedError, ResourceNotModifiedError
 from azure.core import MatchConditions
-
+from azure.core.exceptions import HttpResponseError, ResourceModifiedError, ResourceNotModifiedError
 from emuhelpers import client_for, pool_options, task, wait_task
 from recorder import Recorder
+
 from superbatch.emulator import DEV_ACCOUNT, DEV_KEY, auth, definition
 
 
-def raw_request(emu, method: str, path: str, version: str, headers: dict | None = None,
-                body: bytes | None = None) -> tuple[int, dict, bytes]:
+def raw_request(
+    emu,
+    method: str,
+    path: str,
+    version: str,
+    headers: dict | None = None,
+    body: bytes | None = None,
+) -> tuple[int, dict, bytes]:
     """A request signed over exactly the headers sent (no Content-Length when there is no body)."""
     headers = dict(headers or {}, **{"ocp-date": formatdate(usegmt=True)})
     if body is not None:
@@ -64,26 +71,43 @@ def test_a_wrong_signature_is_refused(emulator):
     bad = base64.b64encode(hmac.new(b"other", text.encode(), hashlib.sha256).digest()).decode()
     url = urlsplit(emulator.endpoint)
     conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
-    conn.request("GET", "/pools?api-version=2025-06-01", headers={"Authorization": f"SharedKey {DEV_ACCOUNT}:{bad}"})
+    conn.request(
+        "GET",
+        "/pools?api-version=2025-06-01",
+        headers={"Authorization": f"SharedKey {DEV_ACCOUNT}:{bad}"},
+    )
     resp = conn.getresponse()
     assert resp.status == 403 and json.loads(resp.read())["code"] == "AuthenticationFailed"
 
 
 def test_conditional_headers(client, job):
     etag = client.get_job(job).etag
-    client.get_job(job, etag=etag, match_condition=MatchConditions.IfNotModified)     # If-Match: fine
-    with pytest.raises((ResourceNotModifiedError, ResourceModifiedError)) as err:   # If-None-Match -> 304
+    client.get_job(job, etag=etag, match_condition=MatchConditions.IfNotModified)  # If-Match: fine
+    with pytest.raises(
+        (ResourceNotModifiedError, ResourceModifiedError)
+    ) as err:  # If-None-Match -> 304
         client.get_job(job, etag=etag, match_condition=MatchConditions.IfModified)
     assert err.value.status_code == 304
     with pytest.raises(HttpResponseError) as err:
         client.get_job(job, etag="0x1", match_condition=MatchConditions.IfNotModified)
     assert err.value.status_code == 412 and err.value.error.code == "ConditionNotMet"
-    with pytest.raises((ResourceModifiedError, HttpResponseError)) as err:           # a write with a stale ETag
-        client.update_job(job, m.BatchJobUpdateOptions(priority=5), etag="0x1",
-                          match_condition=MatchConditions.IfNotModified)
+    with pytest.raises(
+        (ResourceModifiedError, HttpResponseError)
+    ) as err:  # a write with a stale ETag
+        client.update_job(
+            job,
+            m.BatchJobUpdateOptions(priority=5),
+            etag="0x1",
+            match_condition=MatchConditions.IfNotModified,
+        )
     assert err.value.status_code == 412
-    assert client.get_job(job).priority == 0                                         # not applied
-    client.update_job(job, m.BatchJobUpdateOptions(priority=5), etag=etag, match_condition=MatchConditions.IfNotModified)
+    assert client.get_job(job).priority == 0  # not applied
+    client.update_job(
+        job,
+        m.BatchJobUpdateOptions(priority=5),
+        etag=etag,
+        match_condition=MatchConditions.IfNotModified,
+    )
     assert client.get_job(job).priority == 5 and client.get_job(job).etag != etag
 
 
@@ -121,16 +145,20 @@ def test_declared_headers_are_on_every_answer(make_emulator):
 def test_links_follow_the_host_the_client_used(make_emulator):
     emu = make_emulator(run_tasks=False)
     client_for(emu).create_pool(pool_options("pool"))
-    client_for(emu).create_job(m.BatchJobCreateOptions(id="job", pool_info=m.BatchPoolInfo(pool_id="pool")))
+    client_for(emu).create_job(
+        m.BatchJobCreateOptions(id="job", pool_info=m.BatchPoolInfo(pool_id="pool"))
+    )
     client_for(emu).create_tasks("job", [task(f"t{i}") for i in range(30)])
     with Recorder(emu.endpoint) as rec:
         c = client_for(rec.endpoint)
-        assert len(list(c.list_tasks("job", max_results=7))) == 30      # every page through the proxy
+        assert len(list(c.list_tasks("job", max_results=7))) == 30  # every page through the proxy
         assert c.get_task("job", "t1").url == f"{rec.endpoint}/jobs/job/tasks/t1"
     pages = [ex for ex in rec.exchanges if ex.path == "/jobs/job/tasks"]
     assert len(pages) == 5
     links = [ex.json().get("odata.nextLink") for ex in pages[:-1]]
-    assert all(link.startswith(rec.endpoint + "/jobs/job/tasks?api-version=2025-06-01&") for link in links)
+    assert all(
+        link.startswith(rec.endpoint + "/jobs/job/tasks?api-version=2025-06-01&") for link in links
+    )
 
 
 def test_nested_filters(make_emulator):
@@ -158,7 +186,9 @@ def test_task_files_nodes_and_node_files(client, job):
     every = {f.name: f for f in client.list_task_files(job, "files", recursive=True)}
     assert every["wd/sub/result.txt"].properties.content_length == 5
     assert every["stdout.txt"].url.endswith("/jobs/job/tasks/files/files/stdout.txt")
-    only = list(client.list_task_files(job, "files", recursive=True, filter="startswith(name,'wd/sub')"))
+    only = list(
+        client.list_task_files(job, "files", recursive=True, filter="startswith(name,'wd/sub')")
+    )
     assert sorted(f.name for f in only) == ["wd/sub", "wd/sub/result.txt"]
 
     nodes = {n.id: n for n in client.list_nodes("pool")}
@@ -168,7 +198,9 @@ def test_task_files_nodes_and_node_files(client, job):
     assert node.recent_tasks[0].task_id == "files" and node.is_dedicated
     names = {f.name for f in client.list_node_files("pool", node.id, recursive=True)}
     assert {"shared", "startup", "workitems/job/job-1/files/wd/sub/result.txt"} <= names
-    data = b"".join(client.download_node_file("pool", node.id, "workitems/job/job-1/files/stdout.txt"))
+    data = b"".join(
+        client.download_node_file("pool", node.id, "workitems/job/job-1/files/stdout.txt")
+    )
     assert data == b"out\n"
     with pytest.raises(HttpResponseError) as err:
         client.get_node("pool", "tvmps_nope")
@@ -178,15 +210,28 @@ def test_task_files_nodes_and_node_files(client, job):
 def test_a_chunked_body_is_read(emulator):
     """A body sent with Transfer-Encoding: chunked (no Content-Length) is read and answered."""
     body = json.dumps(pool_options("chunky").as_dict()).encode()
-    headers = {"ocp-date": formatdate(usegmt=True), "Content-Type": "application/json; odata=minimalmetadata",
-               "Transfer-Encoding": "chunked"}
+    headers = {
+        "ocp-date": formatdate(usegmt=True),
+        "Content-Type": "application/json; odata=minimalmetadata",
+        "Transfer-Encoding": "chunked",
+    }
     query = "api-version=2025-06-01"
-    text = auth.string_to_sign(DEV_ACCOUNT, "POST", "/pools", query, {k: v for k, v in headers.items()
-                                                                          if k != "Transfer-Encoding"})
+    text = auth.string_to_sign(
+        DEV_ACCOUNT,
+        "POST",
+        "/pools",
+        query,
+        {k: v for k, v in headers.items() if k != "Transfer-Encoding"},
+    )
     headers["Authorization"] = f"SharedKey {DEV_ACCOUNT}:{auth.sign(DEV_KEY, text)}"
     url = urlsplit(emulator.endpoint)
     conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
-    conn.request("POST", f"/pools?{query}", body=iter([body[:10], body[10:]]), headers=headers,
-                 encode_chunked=True)
+    conn.request(
+        "POST",
+        f"/pools?{query}",
+        body=iter([body[:10], body[10:]]),
+        headers=headers,
+        encode_chunked=True,
+    )
     assert conn.getresponse().status == 201
     assert client_for(emulator).get_pool("chunky").state == "active"

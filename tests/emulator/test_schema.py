@@ -1,5 +1,6 @@
 """Request bodies the emulator receives, and the bodies it answers, checked against the official
 REST definition vendored with the emulator (``superbatch/emulator/rest/``)."""
+
 from __future__ import annotations
 
 import json
@@ -10,10 +11,10 @@ from azure.batch import models as m
 from azure.batch.models._models import BatchJobTerminateOptions
 from azure.core.exceptions import HttpResponseError
 from azure.core.rest import HttpRequest
-
 from emuhelpers import client_for, pool_options, task, wait_task
 from recorder import Recorder
 from schema import validate as _validate
+
 from superbatch.emulator import definition, validation
 
 EXAMPLES = Path(__file__).parent / "examples"
@@ -45,7 +46,9 @@ def test_official_examples_pass_the_generated_validation(example):
     """Every request body of Microsoft's examples is accepted; every answer matches its definition."""
     doc = json.loads((EXAMPLES / example).read_text())
     op = next(o for _, o in definition.operations() if o.operation_id == doc["operationId"])
-    bodies = [v for k, v in doc["parameters"].items() if isinstance(v, dict) and k not in ("batchUrl",)]
+    bodies = [
+        v for k, v in doc["parameters"].items() if isinstance(v, dict) and k not in ("batchUrl",)
+    ]
     if op.body:
         assert bodies, example
         for body in bodies:
@@ -61,15 +64,28 @@ def test_bodies_match_the_rest_definition(make_emulator, validate, tmp_path):
     emu = make_emulator(on_request=lambda method, path, body: received.append((method, path, body)))
     c = client_for(emu)
     c.create_pool(pool_options("pool", dedicated=1, task_slots_per_node=2))
-    c.create_job(m.BatchJobCreateOptions(id="job", pool_info=m.BatchPoolInfo(pool_id="pool"),
-                                         all_tasks_complete_mode="noaction"))
+    c.create_job(
+        m.BatchJobCreateOptions(
+            id="job", pool_info=m.BatchPoolInfo(pool_id="pool"), all_tasks_complete_mode="noaction"
+        )
+    )
     url = "http://127.0.0.1:1/acct/c?sv=x&sig=y"
-    full = task("full", "echo hi", environment_settings=[m.EnvironmentSetting(name="A", value="1")],
-                resource_files=[m.ResourceFile(storage_container_url=url, blob_prefix="in/")],
-                output_files=[m.OutputFile(file_pattern="*.txt", destination=m.OutputFileDestination(
-                    container=m.OutputFileBlobContainerDestination(container_url=url, path="out")),
-                    upload_options=m.OutputFileUploadConfiguration(upload_condition="tasksuccess"))],
-                constraints=m.BatchTaskConstraints(max_task_retry_count=2))
+    full = task(
+        "full",
+        "echo hi",
+        environment_settings=[m.EnvironmentSetting(name="A", value="1")],
+        resource_files=[m.ResourceFile(storage_container_url=url, blob_prefix="in/")],
+        output_files=[
+            m.OutputFile(
+                file_pattern="*.txt",
+                destination=m.OutputFileDestination(
+                    container=m.OutputFileBlobContainerDestination(container_url=url, path="out")
+                ),
+                upload_options=m.OutputFileUploadConfiguration(upload_condition="tasksuccess"),
+            )
+        ],
+        constraints=m.BatchTaskConstraints(max_task_retry_count=2),
+    )
     c.create_task_collection("job", m.BatchTaskGroup(task_values=[full, task("t2")]))
     c.create_task("job", task("single"))
     c.update_job("job", m.BatchJobUpdateOptions(all_tasks_complete_mode="terminatejob"))
@@ -77,10 +93,15 @@ def test_bodies_match_the_rest_definition(make_emulator, validate, tmp_path):
 
     node = c.get_task("job", "t2").node_info.node_id
     responses = {
-        "BatchPool": "/pools/pool", "BatchJob": "/jobs/job", "BatchTask": "/jobs/job/tasks/t2",
-        "BatchTaskListResult": "/jobs/job/tasks", "BatchTaskCountsResult": "/jobs/job/taskcounts",
-        "BatchPoolListResult": "/pools", "BatchJobListResult": "/jobs",
-        "BatchNodeListResult": "/pools/pool/nodes", "BatchNode": f"/pools/pool/nodes/{node}",
+        "BatchPool": "/pools/pool",
+        "BatchJob": "/jobs/job",
+        "BatchTask": "/jobs/job/tasks/t2",
+        "BatchTaskListResult": "/jobs/job/tasks",
+        "BatchTaskCountsResult": "/jobs/job/taskcounts",
+        "BatchPoolListResult": "/pools",
+        "BatchJobListResult": "/jobs",
+        "BatchNodeListResult": "/pools/pool/nodes",
+        "BatchNode": f"/pools/pool/nodes/{node}",
         "BatchNodeFileListResult": "/jobs/job/tasks/t2/files?recursive=true&",
         "BatchJobPreparationAndReleaseTaskStatusListResult": "/jobs/job/jobpreparationandreleasetaskstatus",
     }
@@ -90,11 +111,19 @@ def test_bodies_match_the_rest_definition(make_emulator, validate, tmp_path):
         assert response.status_code == 200, (path, response.text())
         validate(name, response.json())
     c.create_job(m.BatchJobCreateOptions(id="job2", pool_info=m.BatchPoolInfo(pool_id="pool")))
-    response = c.send_request(HttpRequest(
-        "POST", "/jobs/job2/addtaskcollection?api-version=2025-06-01",
-        json={"value": [{"id": "a", "commandLine": "echo"}, {"id": "A", "commandLine": "echo"}]}))
+    response = c.send_request(
+        HttpRequest(
+            "POST",
+            "/jobs/job2/addtaskcollection?api-version=2025-06-01",
+            json={
+                "value": [{"id": "a", "commandLine": "echo"}, {"id": "A", "commandLine": "echo"}]
+            },
+        )
+    )
     validate("BatchCreateTaskCollectionResult", response.json())
-    c.begin_terminate_job("job2", BatchJobTerminateOptions(termination_reason="x"), polling_interval=0).result()
+    c.begin_terminate_job(
+        "job2", BatchJobTerminateOptions(termination_reason="x"), polling_interval=0
+    ).result()
 
     seen = set()
     for method, path, body in received:
@@ -116,7 +145,9 @@ def test_every_answer_through_a_recording_proxy_matches_the_definition(make_emul
         c = client_for(rec.endpoint)
         c.create_pool(pool_options("pool", dedicated=1))
         c.create_job(m.BatchJobCreateOptions(id="job", pool_info=m.BatchPoolInfo(pool_id="pool")))
-        c.create_task_collection("job", m.BatchTaskGroup(task_values=[task("a"), task("b", "exit 2")]))
+        c.create_task_collection(
+            "job", m.BatchTaskGroup(task_values=[task("a"), task("b", "exit 2")])
+        )
         wait_task(c, "job", "b")
         list(c.list_task_files("job", "a", recursive=True))
         node = c.get_task("job", "a").node_info.node_id
@@ -128,5 +159,11 @@ def test_every_answer_through_a_recording_proxy_matches_the_definition(make_emul
         with pytest.raises(HttpResponseError):
             c.create_task("job", task("a"))
     seen = rec.validate_all()
-    assert {"BatchTask", "BatchNode", "BatchNodeFileListResult", "BatchNodeListResult", "BatchError",
-            "BatchCreateTaskCollectionResult"} <= seen
+    assert {
+        "BatchTask",
+        "BatchNode",
+        "BatchNodeFileListResult",
+        "BatchNodeListResult",
+        "BatchError",
+        "BatchCreateTaskCollectionResult",
+    } <= seen

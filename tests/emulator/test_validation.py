@@ -1,5 +1,6 @@
 """Request bodies the definition refuses are answered 400 with the service's code and the property,
 and no input leaves half-created state, a dropped connection or a stuck task."""
+
 from __future__ import annotations
 
 import json
@@ -9,7 +10,6 @@ import pytest
 from azure.batch import models as m
 from azure.core.exceptions import HttpResponseError
 from azure.core.rest import HttpRequest
-
 from emuhelpers import client_for, pool_options, task, wait_for, wait_task
 
 V = "api-version=2025-06-01"
@@ -23,7 +23,9 @@ def c(make_emulator):
     client.create_pool(pool_options("pool", dedicated=1))
     client.create_pool(pool_options("docker", dedicated=1, container=True))
     client.create_job(m.BatchJobCreateOptions(id="job", pool_info=m.BatchPoolInfo(pool_id="pool")))
-    client.create_job(m.BatchJobCreateOptions(id="cjob", pool_info=m.BatchPoolInfo(pool_id="docker")))
+    client.create_job(
+        m.BatchJobCreateOptions(id="cjob", pool_info=m.BatchPoolInfo(pool_id="docker"))
+    )
     return client
 
 
@@ -31,8 +33,10 @@ def send(c, method: str, path: str, body=None, raw: bytes | None = None):
     headers = {"Content-Type": "application/json; odata=minimalmetadata"}
     content = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
     try:
-        response = c.send_request(HttpRequest(method, f"{path}?{V}", headers=headers, content=content))
-    except HttpResponseError as exc:        # the SDK raises on errors; the answer is kept
+        response = c.send_request(
+            HttpRequest(method, f"{path}?{V}", headers=headers, content=content)
+        )
+    except HttpResponseError as exc:  # the SDK raises on errors; the answer is kept
         response = exc.response
     return response.status_code, (json.loads(response.text()) if response.text() else None)
 
@@ -42,30 +46,76 @@ def error(doc: dict) -> tuple[str, dict]:
 
 
 BAD_TASKS = [
-    ("outputFiles without uploadOptions",
-     {"outputFiles": [{"filePattern": "*.txt", "destination": {"container": {"containerUrl": SAS}}}]},
-     "MissingRequiredProperty", "outputFiles[0].uploadOptions"),
-    ("httpUrl without filePath", {"resourceFiles": [{"httpUrl": SAS}]},
-     "MissingRequiredProperty", "resourceFiles[0].filePath"),
-    ("environment setting without name", {"environmentSettings": [{"value": "1"}]},
-     "MissingRequiredProperty", "environmentSettings[0].name"),
-    ("a duration in words", {"constraints": {"maxWallClockTime": "1 hour"}},
-     "InvalidRequestBody", "constraints.maxWallClockTime"),
+    (
+        "outputFiles without uploadOptions",
+        {
+            "outputFiles": [
+                {"filePattern": "*.txt", "destination": {"container": {"containerUrl": SAS}}}
+            ]
+        },
+        "MissingRequiredProperty",
+        "outputFiles[0].uploadOptions",
+    ),
+    (
+        "httpUrl without filePath",
+        {"resourceFiles": [{"httpUrl": SAS}]},
+        "MissingRequiredProperty",
+        "resourceFiles[0].filePath",
+    ),
+    (
+        "environment setting without name",
+        {"environmentSettings": [{"value": "1"}]},
+        "MissingRequiredProperty",
+        "environmentSettings[0].name",
+    ),
+    (
+        "a duration in words",
+        {"constraints": {"maxWallClockTime": "1 hour"}},
+        "InvalidRequestBody",
+        "constraints.maxWallClockTime",
+    ),
     ("a number as a word", {"requiredSlots": "two"}, "InvalidRequestBody", "requiredSlots"),
-    ("a number as a string", {"constraints": {"maxTaskRetryCount": "3"}},
-     "InvalidRequestBody", "constraints.maxTaskRetryCount"),
+    (
+        "a number as a string",
+        {"constraints": {"maxTaskRetryCount": "3"}},
+        "InvalidRequestBody",
+        "constraints.maxTaskRetryCount",
+    ),
     ("a float for an int32", {"requiredSlots": 1.5}, "InvalidRequestBody", "requiredSlots"),
     ("an int32 out of range", {"requiredSlots": 2**31}, "InvalidRequestBody", "requiredSlots"),
-    ("a string for a list", {"environmentSettings": "A=1"}, "InvalidRequestBody", "environmentSettings"),
+    (
+        "a string for a list",
+        {"environmentSettings": "A=1"},
+        "InvalidRequestBody",
+        "environmentSettings",
+    ),
     ("an object for a string", {"commandLine": {"cmd": "x"}}, "InvalidRequestBody", "commandLine"),
-    ("an unknown enum value",
-     {"outputFiles": [{"filePattern": "x", "destination": {"container": {"containerUrl": SAS}},
-                       "uploadOptions": {"uploadCondition": "whenever"}}]},
-     "InvalidPropertyValue", "outputFiles[0].uploadOptions.uploadCondition"),
-    ("a URL with spaces", {"resourceFiles": [{"httpUrl": "not a url", "filePath": "x"}]},
-     "InvalidPropertyValue", "resourceFiles[0].httpUrl"),
-    ("two resource file sources", {"resourceFiles": [{"httpUrl": SAS, "storageContainerUrl": SAS, "filePath": "x"}]},
-     "InvalidPropertyValue", "resourceFiles[0]"),
+    (
+        "an unknown enum value",
+        {
+            "outputFiles": [
+                {
+                    "filePattern": "x",
+                    "destination": {"container": {"containerUrl": SAS}},
+                    "uploadOptions": {"uploadCondition": "whenever"},
+                }
+            ]
+        },
+        "InvalidPropertyValue",
+        "outputFiles[0].uploadOptions.uploadCondition",
+    ),
+    (
+        "a URL with spaces",
+        {"resourceFiles": [{"httpUrl": "not a url", "filePath": "x"}]},
+        "InvalidPropertyValue",
+        "resourceFiles[0].httpUrl",
+    ),
+    (
+        "two resource file sources",
+        {"resourceFiles": [{"httpUrl": SAS, "storageContainerUrl": SAS, "filePath": "x"}]},
+        "InvalidPropertyValue",
+        "resourceFiles[0]",
+    ),
 ]
 
 
@@ -78,25 +128,37 @@ def test_bad_task_bodies_are_refused_with_the_property(c, what, extra, code, pro
     assert status == 400, doc
     assert error(doc)[0] == code and error(doc)[1]["PropertyName"] == prop
     assert "RequestId:" in doc["message"]["value"]
-    status, doc = send(c, "GET", "/jobs/job/tasks/t")         # nothing half-created
+    status, doc = send(c, "GET", "/jobs/job/tasks/t")  # nothing half-created
     assert status == 404 and doc["code"] == "TaskNotFound"
-    status, doc = send(c, "POST", "/jobs/job/addtaskcollection", {"value": [dict(GOOD_TASK, **extra)]})
-    if what in RULES:       # beyond the definition: refused per task in a collection
+    status, doc = send(
+        c, "POST", "/jobs/job/addtaskcollection", {"value": [dict(GOOD_TASK, **extra)]}
+    )
+    if what in RULES:  # beyond the definition: refused per task in a collection
         assert status == 200 and doc["value"][0]["status"] == "clienterror"
         assert error(doc["value"][0]["error"])[0] == code
-    else:                   # the body does not parse: the whole request is refused
+    else:  # the body does not parse: the whole request is refused
         assert status == 400 and error(doc)[0] == code
     assert c.get_job_task_counts("job").task_counts.active == 0
 
 
 def test_container_settings_without_image_name(c):
-    status, doc = send(c, "POST", "/jobs/cjob/tasks", dict(GOOD_TASK, containerSettings={"containerRunOptions": "--rm"}))
-    assert status == 400 and error(doc) == ("MissingRequiredProperty", {"PropertyName": "containerSettings.imageName"})
+    status, doc = send(
+        c,
+        "POST",
+        "/jobs/cjob/tasks",
+        dict(GOOD_TASK, containerSettings={"containerRunOptions": "--rm"}),
+    )
+    assert status == 400 and error(doc) == (
+        "MissingRequiredProperty",
+        {"PropertyName": "containerSettings.imageName"},
+    )
 
 
 def test_pool_bodies(c):
     body = pool_options("p2").as_dict()
-    status, doc = send(c, "POST", "/pools", dict(body, targetDedicatedNodes="2"))   # what `az batch` sends
+    status, doc = send(
+        c, "POST", "/pools", dict(body, targetDedicatedNodes="2")
+    )  # what `az batch` sends
     assert status == 400 and error(doc)[0] == "InvalidRequestBody"
     assert error(doc)[1]["PropertyName"] == "targetDedicatedNodes"
     status, doc = send(c, "POST", "/pools", {k: v for k, v in body.items() if k != "vmSize"})
@@ -106,11 +168,28 @@ def test_pool_bodies(c):
 
 
 def test_enums_are_case_insensitive(c):
-    status, _ = send(c, "POST", "/jobs", {"id": "j2", "poolInfo": {"poolId": "pool"},
-                                          "onAllTasksComplete": "TerminateJob", "onTaskFailure": "NoAction"})
+    status, _ = send(
+        c,
+        "POST",
+        "/jobs",
+        {
+            "id": "j2",
+            "poolInfo": {"poolId": "pool"},
+            "onAllTasksComplete": "TerminateJob",
+            "onTaskFailure": "NoAction",
+        },
+    )
     assert status == 201
-    status, _ = send(c, "POST", "/jobs/cjob/tasks", dict(GOOD_TASK, id="ok", containerSettings={
-        "imageName": "x", "workingDirectory": "taskWorkingDirectory"}))
+    status, _ = send(
+        c,
+        "POST",
+        "/jobs/cjob/tasks",
+        dict(
+            GOOD_TASK,
+            id="ok",
+            containerSettings={"imageName": "x", "workingDirectory": "taskWorkingDirectory"},
+        ),
+    )
     assert status == 201
 
 
@@ -124,10 +203,15 @@ def test_malformed_and_empty_bodies(c):
 
 def _mutations(rng: random.Random):
     """Bodies near a valid task: each property replaced by values of every JSON type."""
-    base = {"id": "m", "commandLine": "/bin/true", "requiredSlots": 1,
-            "constraints": {"maxTaskRetryCount": 1, "maxWallClockTime": "PT1M"},
-            "environmentSettings": [{"name": "A", "value": "1"}],
-            "resourceFiles": [{"httpUrl": SAS, "filePath": "f"}], "exitConditions": {"default": {}}}
+    base = {
+        "id": "m",
+        "commandLine": "/bin/true",
+        "requiredSlots": 1,
+        "constraints": {"maxTaskRetryCount": 1, "maxWallClockTime": "PT1M"},
+        "environmentSettings": [{"name": "A", "value": "1"}],
+        "resourceFiles": [{"httpUrl": SAS, "filePath": "f"}],
+        "exitConditions": {"default": {}},
+    }
     values = [None, 0, -1, 2**40, 1.5, True, "", "x", "PT1H", [], [1], {}, {"a": 1}]
     for _ in range(60):
         body = json.loads(json.dumps(base))
@@ -151,16 +235,25 @@ def test_no_input_hangs_a_task_or_drops_a_connection(c):
     wait_for(lambda: c.get_job_task_counts("job").task_counts.completed == len(created), timeout=60)
     counts = c.get_job_task_counts("job").task_counts
     assert counts.running == 0 and counts.active == 0
-    c.create_task("job", task("after", "echo fine"))            # the node still runs tasks
+    c.create_task("job", task("after", "echo fine"))  # the node still runs tasks
     assert wait_task(c, "job", "after").execution_info.result == "success"
 
 
 def test_null_is_an_absent_property(c):
-    status, _ = send(c, "POST", "/jobs/job/tasks", dict(GOOD_TASK, id="nulls", constraints=None,
-                                                        environmentSettings=None, dependsOn=None))
+    status, _ = send(
+        c,
+        "POST",
+        "/jobs/job/tasks",
+        dict(GOOD_TASK, id="nulls", constraints=None, environmentSettings=None, dependsOn=None),
+    )
     assert status == 201
     assert wait_task(c, "job", "nulls").execution_info.result == "success"
     status, doc = send(c, "POST", "/jobs/job/tasks", dict(GOOD_TASK, id="n2", commandLine=None))
-    assert status == 400 and error(doc) == ("MissingRequiredProperty", {"PropertyName": "commandLine"})
-    status, doc = send(c, "POST", "/jobs/job/tasks", dict(GOOD_TASK, id="n3", environmentSettings=[None]))
+    assert status == 400 and error(doc) == (
+        "MissingRequiredProperty",
+        {"PropertyName": "commandLine"},
+    )
+    status, doc = send(
+        c, "POST", "/jobs/job/tasks", dict(GOOD_TASK, id="n3", environmentSettings=[None])
+    )
     assert status == 400 and error(doc)[1]["PropertyName"] == "environmentSettings[0]"

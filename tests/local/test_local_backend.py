@@ -1,4 +1,5 @@
 """The local backend end to end through the real command line."""
+
 import json
 import os
 import shutil
@@ -10,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from clihelp import REPO, seed_loop, superbatch, write_spec
 
 DEMO = REPO / "jobs" / "sum-of-powers.yaml"
@@ -52,15 +52,27 @@ def test_editing_seeds_and_reducer_gives_the_right_answer(demo):
     assert float(superbatch("run", demo).last_line) == max(seed_loop(seeds=(s,)) for s in (5, 6, 7))
 
 
-@pytest.mark.parametrize("reduce, expected", [
-    ("sum", 10), ("mean", 2.5), ("min", 1), ("max", 4), ("list", [1, 2, 3, 4]),
-    ("stack", [1, 2, 3, 4]), ("concat", [1, 2, 3, 4]),
-])
+@pytest.mark.parametrize(
+    "reduce, expected",
+    [
+        ("sum", 10),
+        ("mean", 2.5),
+        ("min", 1),
+        ("max", 4),
+        ("list", [1, 2, 3, 4]),
+        ("stack", [1, 2, 3, 4]),
+        ("concat", [1, 2, 3, 4]),
+    ],
+)
 def test_builtin_reducers(tmp_path, reduce, expected):
     (tmp_path / "w.py").write_text(
-        "import joblib\nx = joblib.load('inputs.pickle')['x']\njoblib.dump(x, 'outputs.pickle')\n")
-    spec = write_spec(tmp_path, "name: r\nworker: {command: 'python {worker_dir}/w.py'}\n"
-                      f"parameters: {{x: [1, 2, 3, 4]}}\ncollect: {{reduce: {reduce}}}\n")
+        "import joblib\nx = joblib.load('inputs.pickle')['x']\njoblib.dump(x, 'outputs.pickle')\n"
+    )
+    spec = write_spec(
+        tmp_path,
+        "name: r\nworker: {command: 'python {worker_dir}/w.py'}\n"
+        f"parameters: {{x: [1, 2, 3, 4]}}\ncollect: {{reduce: {reduce}}}\n",
+    )
     result = superbatch("run", spec, "--json")
     assert result.code == 0, result.stderr
     assert result.json["result"] == expected
@@ -70,18 +82,28 @@ def test_stack_of_arrays_and_output_formats(tmp_path):
     (tmp_path / "w.py").write_text(
         "import joblib, numpy as np\nc = joblib.load('config.pickle')\n"
         "x = joblib.load('inputs.pickle')['x']\n"
-        "joblib.dump(np.full(c['n'], x, dtype=float), 'outputs.pickle')\n")
-    spec = write_spec(tmp_path, "name: s\nworker: {command: 'python {worker_dir}/w.py'}\n"
-                      "globals: {n: 3}\nparameters: {x: [1, 2]}\n"
-                      "collect: {reduce: stack, output: out/r.npy}\n")
+        "joblib.dump(np.full(c['n'], x, dtype=float), 'outputs.pickle')\n"
+    )
+    spec = write_spec(
+        tmp_path,
+        "name: s\nworker: {command: 'python {worker_dir}/w.py'}\n"
+        "globals: {n: 3}\nparameters: {x: [1, 2]}\n"
+        "collect: {reduce: stack, output: out/r.npy}\n",
+    )
     result = superbatch("run", spec)
     assert result.code == 0, result.stderr
     assert np.array_equal(np.load(tmp_path / "out" / "r.npy"), [[1, 1, 1], [2, 2, 2]])
     assert json.loads(result.last_line) == [[1.0, 1.0, 1.0], [2.0, 2.0, 2.0]]
-    for suffix, check in [(".csv", lambda p: p.read_text() == "1.0,1.0,1.0\n2.0,2.0,2.0\n"),
-                          (".json", lambda p: json.loads(p.read_text())[1] == [2, 2, 2]),
-                          (".pkl", lambda p: np.array_equal(
-                              __import__("pickle").loads(p.read_bytes()), [[1] * 3, [2] * 3]))]:
+    for suffix, check in [
+        (".csv", lambda p: p.read_text() == "1.0,1.0,1.0\n2.0,2.0,2.0\n"),
+        (".json", lambda p: json.loads(p.read_text())[1] == [2, 2, 2]),
+        (
+            ".pkl",
+            lambda p: np.array_equal(
+                __import__("pickle").loads(p.read_bytes()), [[1] * 3, [2] * 3]
+            ),
+        ),
+    ]:
         target = tmp_path / f"r{suffix}"
         assert superbatch("collect", spec, "-o", target).code == 0
         assert check(target), suffix
@@ -89,11 +111,17 @@ def test_stack_of_arrays_and_output_formats(tmp_path):
 
 def test_custom_reducer_module_function(tmp_path):
     (tmp_path / "w.py").write_text(
-        "import joblib\njoblib.dump(joblib.load('inputs.pickle')['x'] * 10, 'outputs.pickle')\n")
-    (tmp_path / "myreduce.py").write_text("def product(values):\n    out = 1\n"
-                                          "    for v in values:\n        out *= v\n    return out\n")
-    spec = write_spec(tmp_path, "name: c\nworker: {command: 'python {worker_dir}/w.py'}\n"
-                      "parameters: {x: [1, 2, 3]}\ncollect: {reduce: 'myreduce:product'}\n")
+        "import joblib\njoblib.dump(joblib.load('inputs.pickle')['x'] * 10, 'outputs.pickle')\n"
+    )
+    (tmp_path / "myreduce.py").write_text(
+        "def product(values):\n    out = 1\n"
+        "    for v in values:\n        out *= v\n    return out\n"
+    )
+    spec = write_spec(
+        tmp_path,
+        "name: c\nworker: {command: 'python {worker_dir}/w.py'}\n"
+        "parameters: {x: [1, 2, 3]}\ncollect: {reduce: 'myreduce:product'}\n",
+    )
     result = superbatch("run", spec)
     assert result.code == 0, result.stderr
     assert result.last_line == "6000"
@@ -108,24 +136,34 @@ def test_json_format_with_a_worker_that_is_not_python(tmp_path):
         "const config = JSON.parse(fs.readFileSync('config.json'));\n"
         "const inputs = JSON.parse(fs.readFileSync('inputs.json'));\n"
         "fs.writeFileSync('outputs.json', JSON.stringify({y: inputs.x * config.scale, "
-        "files: fs.readdirSync('.').sort()}));\n")
-    spec = write_spec(tmp_path, "name: js\nworker:\n  command: node {worker_dir}/worker.js\n"
-                      "  format: json\nglobals: {scale: 3}\nparameters: {x: [1, 2]}\n"
-                      "collect: {reduce: list}\n")
+        "files: fs.readdirSync('.').sort()}));\n"
+    )
+    spec = write_spec(
+        tmp_path,
+        "name: js\nworker:\n  command: node {worker_dir}/worker.js\n"
+        "  format: json\nglobals: {scale: 3}\nparameters: {x: [1, 2]}\n"
+        "collect: {reduce: list}\n",
+    )
     result = superbatch("run", spec, "--json")
     assert result.code == 0, result.stderr
-    assert result.json["result"] == [{"y": 3, "files": ["config.json", "inputs.json"]},
-                                     {"y": 6, "files": ["config.json", "inputs.json"]}]
+    assert result.json["result"] == [
+        {"y": 3, "files": ["config.json", "inputs.json"]},
+        {"y": 6, "files": ["config.json", "inputs.json"]},
+    ]
     outputs = list((tmp_path / ".superbatch").glob("*/outputs/task_*_outputs.json"))
     assert sorted(p.name for p in outputs) == ["task_0_outputs.json", "task_1_outputs.json"]
 
 
 def test_chunked_tasks_reduce_in_point_order(tmp_path):
     (tmp_path / "w.py").write_text(
-        "import joblib\njoblib.dump(joblib.load('inputs.pickle')['x'], 'outputs.pickle')\n")
-    spec = write_spec(tmp_path, "name: k\nworker: {command: 'python {worker_dir}/w.py'}\n"
-                      "parameters: {x: {range: [10]}}\ntasks: {points_per_task: 4}\n"
-                      "collect: {reduce: list}\n")
+        "import joblib\njoblib.dump(joblib.load('inputs.pickle')['x'], 'outputs.pickle')\n"
+    )
+    spec = write_spec(
+        tmp_path,
+        "name: k\nworker: {command: 'python {worker_dir}/w.py'}\n"
+        "parameters: {x: {range: [10]}}\ntasks: {points_per_task: 4}\n"
+        "collect: {reduce: list}\n",
+    )
     result = superbatch("run", spec, "--json", "--parallel", "3")
     assert result.code == 0, result.stderr
     assert result.json["result"] == list(range(10))
@@ -136,14 +174,18 @@ def test_chunked_tasks_reduce_in_point_order(tmp_path):
 FAILING_WORKER = (
     "import joblib, sys\nx = joblib.load('inputs.pickle')['x']\n"
     "if x == 2:\n    print('bad point', x, file=sys.stderr)\n    sys.exit(7)\n"
-    "print('ok', x)\njoblib.dump(x, 'outputs.pickle')\n")
+    "print('ok', x)\njoblib.dump(x, 'outputs.pickle')\n"
+)
 
 
 def test_failed_task_status_logs_and_collect_exit_codes(tmp_path):
     (tmp_path / "w.py").write_text(FAILING_WORKER)
-    spec = write_spec(tmp_path, "name: f\nworker: {command: 'python {worker_dir}/w.py'}\n"
-                      "parameters: {x: [1, 2, 3]}\ntasks: {max_retries: 1}\n"
-                      "collect: {reduce: sum}\n")
+    spec = write_spec(
+        tmp_path,
+        "name: f\nworker: {command: 'python {worker_dir}/w.py'}\n"
+        "parameters: {x: [1, 2, 3]}\ntasks: {max_retries: 1}\n"
+        "collect: {reduce: sum}\n",
+    )
     result = superbatch("run", spec)
     assert result.code == 1
     assert "1 of 3 outputs are missing (points 1)" in result.stderr
@@ -167,9 +209,13 @@ def test_retry_reruns_only_failed_tasks(tmp_path):
         "import joblib, os, sys\nx = joblib.load('inputs.pickle')['x']\n"
         f"open({str(marker)!r}, 'a').write(str(x) + '\\n')\n"
         f"if x == 2 and not os.path.exists({str(tmp_path / 'fixed')!r}):\n    sys.exit(3)\n"
-        "joblib.dump(x, 'outputs.pickle')\n")
-    spec = write_spec(tmp_path, "name: rt\nworker: {command: 'python {worker_dir}/w.py'}\n"
-                      "parameters: {x: [1, 2, 3]}\ncollect: {reduce: sum}\n")
+        "joblib.dump(x, 'outputs.pickle')\n"
+    )
+    spec = write_spec(
+        tmp_path,
+        "name: rt\nworker: {command: 'python {worker_dir}/w.py'}\n"
+        "parameters: {x: [1, 2, 3]}\ncollect: {reduce: sum}\n",
+    )
     assert superbatch("run", spec).code == 1
     (tmp_path / "fixed").touch()
     retried = superbatch("retry", spec, "--json")
@@ -180,8 +226,10 @@ def test_retry_reruns_only_failed_tasks(tmp_path):
 
 
 def test_wall_time_is_enforced(tmp_path):
-    spec = write_spec(tmp_path, "name: wt\nworker: {command: sleep 30}\n"
-                      "parameters: {x: [1]}\ntasks: {max_wall_time: 1s}\n")
+    spec = write_spec(
+        tmp_path,
+        "name: wt\nworker: {command: sleep 30}\nparameters: {x: [1]}\ntasks: {max_wall_time: 1s}\n",
+    )
     started = time.monotonic()
     result = superbatch("run", spec)
     assert result.code == 1 and time.monotonic() - started < 20
@@ -199,9 +247,13 @@ def test_worker_that_writes_no_output_is_a_failure(tmp_path):
 def test_submit_runs_in_background_and_collect_waits(tmp_path):
     (tmp_path / "w.py").write_text(
         "import joblib, time\ntime.sleep(0.3)\n"
-        "joblib.dump(joblib.load('inputs.pickle')['x'], 'outputs.pickle')\n")
-    spec = write_spec(tmp_path, "name: bg\nworker: {command: 'python {worker_dir}/w.py'}\n"
-                      "parameters: {x: [1, 2, 3, 4]}\ncollect: {reduce: sum}\n")
+        "joblib.dump(joblib.load('inputs.pickle')['x'], 'outputs.pickle')\n"
+    )
+    spec = write_spec(
+        tmp_path,
+        "name: bg\nworker: {command: 'python {worker_dir}/w.py'}\n"
+        "parameters: {x: [1, 2, 3, 4]}\ncollect: {reduce: sum}\n",
+    )
     submitted = superbatch("submit", spec, "--json")
     assert submitted.code == 0
     job_id = submitted.json["job_id"]
@@ -219,15 +271,23 @@ def test_interrupted_run_finishes_only_what_is_unfinished(tmp_path):
     (tmp_path / "w.py").write_text(
         "import joblib, time\nx = joblib.load('inputs.pickle')['x']\ntime.sleep(0.4)\n"
         f"open({str(marker)!r}, 'a').write(str(x) + '\\n')\n"
-        "joblib.dump(x, 'outputs.pickle')\n")
-    spec = write_spec(tmp_path, "name: ir\nworker: {command: 'python {worker_dir}/w.py'}\n"
-                      "parameters: {x: {range: [12]}}\ncollect: {reduce: list}\n")
-    proc = subprocess.Popen([sys.executable, "-m", "superbatch", "run", str(spec),
-                             "--parallel", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True)
+        "joblib.dump(x, 'outputs.pickle')\n"
+    )
+    spec = write_spec(
+        tmp_path,
+        "name: ir\nworker: {command: 'python {worker_dir}/w.py'}\n"
+        "parameters: {x: {range: [12]}}\ncollect: {reduce: list}\n",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "superbatch", "run", str(spec), "--parallel", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and (not marker.exists()
-                                           or len(marker.read_text().split()) < 3):
+    while time.monotonic() < deadline and (
+        not marker.exists() or len(marker.read_text().split()) < 3
+    ):
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)  # the runner and its workers die mid-flight
     proc.wait()
@@ -238,8 +298,11 @@ def test_interrupted_run_finishes_only_what_is_unfinished(tmp_path):
     assert result.json["result"] == list(range(12))
     runs = marker.read_text().split()
     journal = next((tmp_path / ".superbatch").glob("*/journal.jsonl")).read_text()
-    finished_first = {e["task"] for e in map(json.loads, filter(None, journal.splitlines()))
-                      if e.get("state") == "completed"}
+    finished_first = {
+        e["task"]
+        for e in map(json.loads, filter(None, journal.splitlines()))
+        if e.get("state") == "completed"
+    }
     assert len(finished_first) == 12
     # Every point ran at most twice (once if it had finished before the kill).
     assert sorted(set(runs)) == sorted(str(i) for i in range(12))
@@ -249,12 +312,19 @@ def test_interrupted_run_finishes_only_what_is_unfinished(tmp_path):
 def test_ctrl_c_leaves_consistent_state(tmp_path):
     (tmp_path / "w.py").write_text(
         "import joblib, time\nx = joblib.load('inputs.pickle')['x']\ntime.sleep(0.5)\n"
-        "joblib.dump(x, 'outputs.pickle')\n")
-    spec = write_spec(tmp_path, "name: cc\nworker: {command: 'python {worker_dir}/w.py'}\n"
-                      "parameters: {x: {range: [8]}}\ncollect: {reduce: sum}\n")
-    proc = subprocess.Popen([sys.executable, "-m", "superbatch", "run", str(spec),
-                             "--parallel", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+        "joblib.dump(x, 'outputs.pickle')\n"
+    )
+    spec = write_spec(
+        tmp_path,
+        "name: cc\nworker: {command: 'python {worker_dir}/w.py'}\n"
+        "parameters: {x: {range: [8]}}\ncollect: {reduce: sum}\n",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "superbatch", "run", str(spec), "--parallel", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     time.sleep(1.5)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
@@ -274,8 +344,7 @@ def test_commands_without_a_submission_say_what_to_do(tmp_path):
 
 
 def test_cancel_and_delete(tmp_path):
-    spec = write_spec(tmp_path, "name: cd\nworker: {command: sleep 20}\n"
-                      "parameters: {x: [1, 2]}\n")
+    spec = write_spec(tmp_path, "name: cd\nworker: {command: sleep 20}\nparameters: {x: [1, 2]}\n")
     job_id = superbatch("submit", spec).last_line
     time.sleep(0.5)
     assert superbatch("cancel", spec).code == 0
@@ -292,8 +361,12 @@ def test_init_scaffolds_a_job_that_runs(tmp_path):
     result = superbatch("init", target)
     assert result.code == 0, result.stderr
     spec = target / "my-sweep.yaml"
-    for name in ("worker/worker.py", "worker/constants.py", "worker/Dockerfile",
-                 "worker/requirements.txt"):
+    for name in (
+        "worker/worker.py",
+        "worker/constants.py",
+        "worker/Dockerfile",
+        "worker/requirements.txt",
+    ):
         assert (target / name).exists()
     run = superbatch("run", spec)
     assert run.code == 0 and run.last_line == "30"  # 1 + 4 + 9 + 16
@@ -303,22 +376,40 @@ def test_init_scaffolds_a_job_that_runs(tmp_path):
 def test_help_and_no_progress_bar_when_piped(tmp_path):
     result = superbatch("--help")
     assert result.code == 0
-    for command in ("validate", "plan", "submit", "status", "collect", "run", "logs",
-                    "retry", "cancel", "delete", "init", "schema", "emulator"):
+    for command in (
+        "validate",
+        "plan",
+        "submit",
+        "status",
+        "collect",
+        "run",
+        "logs",
+        "retry",
+        "cancel",
+        "delete",
+        "init",
+        "schema",
+        "emulator",
+    ):
         assert command in result.stdout
-    (tmp_path / "w.py").write_text(
-        "import joblib\njoblib.dump(1, 'outputs.pickle')\n")
-    spec = write_spec(tmp_path, "name: p\nworker: {command: 'python {worker_dir}/w.py'}\n"
-                      "parameters: {x: [1, 2]}\ncollect: {reduce: sum}\n")
+    (tmp_path / "w.py").write_text("import joblib\njoblib.dump(1, 'outputs.pickle')\n")
+    spec = write_spec(
+        tmp_path,
+        "name: p\nworker: {command: 'python {worker_dir}/w.py'}\n"
+        "parameters: {x: [1, 2]}\ncollect: {reduce: sum}\n",
+    )
     run = superbatch("run", spec)
     assert "\r" not in run.stderr and "━" not in run.stderr
 
 
 def test_a_failed_chunk_keeps_none_of_its_outputs_like_azure(tmp_path):
     (tmp_path / "w.py").write_text(FAILING_WORKER)
-    spec = write_spec(tmp_path, "name: fc\nworker: {command: 'python {worker_dir}/w.py'}\n"
-                      "parameters: {x: [1, 2, 3, 4]}\ntasks: {points_per_task: 2}\n"
-                      "collect: {reduce: list}\n")
+    spec = write_spec(
+        tmp_path,
+        "name: fc\nworker: {command: 'python {worker_dir}/w.py'}\n"
+        "parameters: {x: [1, 2, 3, 4]}\ntasks: {points_per_task: 2}\n"
+        "collect: {reduce: list}\n",
+    )
     result = superbatch("run", spec, "--allow-missing", "--json")
     assert result.code == 0
     # Point x=2 fails, so task-00000 (x=1, x=2) contributes nothing, as on Azure Batch,

@@ -1,4 +1,5 @@
 """Progress bars appear on a terminal, and never in pipes."""
+
 import os
 import pty
 import subprocess
@@ -10,15 +11,23 @@ from clihelp import write_spec
 
 def test_progress_bar_on_a_terminal_only(tmp_path):
     (tmp_path / "w.py").write_text(
-        "import joblib, time\ntime.sleep(0.3)\njoblib.dump(1, 'outputs.pickle')\n")
-    spec = write_spec(tmp_path, "name: p\nworker: {command: 'python {worker_dir}/w.py'}\n"
-                      "parameters: {x: {range: [12]}}\ncollect: {reduce: sum}\n")
+        "import joblib, time\ntime.sleep(0.3)\njoblib.dump(1, 'outputs.pickle')\n"
+    )
+    spec = write_spec(
+        tmp_path,
+        "name: p\nworker: {command: 'python {worker_dir}/w.py'}\n"
+        "parameters: {x: {range: [12]}}\ncollect: {reduce: sum}\n",
+    )
     env = {k: v for k, v in os.environ.items() if k != "CI"}
     env["COLUMNS"] = "100"
     leader, follower = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "superbatch", "run", str(spec),
-                             "--parallel", "2"], stdout=subprocess.PIPE, stderr=follower,
-                            stdin=subprocess.DEVNULL, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "superbatch", "run", str(spec), "--parallel", "2"],
+        stdout=subprocess.PIPE,
+        stderr=follower,
+        stdin=subprocess.DEVNULL,
+        env=env,
+    )
     os.close(follower)
     seen = b""
     deadline = time.monotonic() + 60

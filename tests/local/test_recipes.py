@@ -1,4 +1,5 @@
 """docs/recipes.md: the Makefile rule and the shell completion lines work as written."""
+
 from __future__ import annotations
 
 import json
@@ -19,22 +20,31 @@ def blocks(language: str) -> list[str]:
 
 
 def env_with_superbatch() -> dict:
-    return dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep
-                + os.environ.get("PATH", ""))
+    return dict(
+        os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
+    )
 
 
 def test_the_makefile_rule_runs_again_only_when_the_worker_changes(tmp_path):
     shutil.copytree(REPO / "worker", tmp_path / "worker")
     (tmp_path / "jobs").mkdir()
     (tmp_path / "jobs" / "sweep.yaml").write_text(
-        (REPO / "jobs" / "sum-of-powers.yaml").read_text().replace("name: sum-of-powers",
-                                                                   "name: sweep"))
+        (REPO / "jobs" / "sum-of-powers.yaml")
+        .read_text()
+        .replace("name: sum-of-powers", "name: sweep")
+    )
     (tmp_path / "Makefile").write_text(blocks("make")[0])
     env = env_with_superbatch()
 
     def make():
-        return subprocess.run(["make", "results/sweep.json"], cwd=tmp_path, env=env,
-                              capture_output=True, text=True, timeout=180)
+        return subprocess.run(
+            ["make", "results/sweep.json"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
 
     first = make()
     assert first.returncode == 0, first.stderr
@@ -51,8 +61,14 @@ def test_shell_completion_lines_print_a_script():
     for block in blocks("sh")[:3]:
         line = next(line for line in block.splitlines() if "_SUPERBATCH_COMPLETE" in line)
         variable = re.search(r"_SUPERBATCH_COMPLETE=(\w+)", line).group(1)
-        done = subprocess.run(["superbatch"], env=dict(env_with_superbatch(),
-                                                      _SUPERBATCH_COMPLETE=variable),
-                              capture_output=True, text=True, timeout=60)
-        assert done.returncode == 0 and "superbatch" in done.stdout and len(done.stdout) > 200, \
-            (variable, done.stderr)
+        done = subprocess.run(
+            ["superbatch"],
+            env=dict(env_with_superbatch(), _SUPERBATCH_COMPLETE=variable),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0 and "superbatch" in done.stdout and len(done.stdout) > 200, (
+            variable,
+            done.stderr,
+        )

@@ -1,10 +1,9 @@
 """Fixtures for the reliability tests: Azurite + the project's Batch emulator, as in tests/azure."""
+
 from __future__ import annotations
 
 import pytest
-
-from rigs import make_rig
-from rigs import demo_rig, rig  # noqa: F401 - pytest fixtures shared with tests/azure
+from rigs import demo_rig, make_rig, rig  # noqa: F401 - pytest fixtures shared with tests/azure
 
 
 @pytest.fixture

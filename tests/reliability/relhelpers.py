@@ -1,5 +1,6 @@
 """Helpers for the reliability tests: the azure rig factory (Azurite + the project's emulator),
 specs with tiny workers, killing a command part-way, reading a job's state."""
+
 from __future__ import annotations
 
 import json
@@ -12,15 +13,17 @@ from pathlib import Path
 
 from clihelp import write_spec
 
-
 # A worker that echoes its point: output = x * 2 (joblib), so results are easy to check.
-DOUBLE = ("import joblib\nx = joblib.load('inputs.pickle')['x']\n"
-          "joblib.dump(x * 2, 'outputs.pickle')\n")
+DOUBLE = (
+    "import joblib\nx = joblib.load('inputs.pickle')['x']\njoblib.dump(x * 2, 'outputs.pickle')\n"
+)
 # Fails for x == 4 unless the file `fixed` exists beside it (then retry succeeds).
-FAILING = ("import joblib, os, sys\nx = joblib.load('inputs.pickle')['x']\n"
-           "if x == 4 and not os.path.exists(os.path.join(os.path.dirname(__file__), 'fixed')):\n"
-           "    print('bad point', x, file=sys.stderr)\n    sys.exit(5)\n"
-           "print('point', x)\njoblib.dump(x * 2, 'outputs.pickle')\n")
+FAILING = (
+    "import joblib, os, sys\nx = joblib.load('inputs.pickle')['x']\n"
+    "if x == 4 and not os.path.exists(os.path.join(os.path.dirname(__file__), 'fixed')):\n"
+    "    print('bad point', x, file=sys.stderr)\n    sys.exit(5)\n"
+    "print('point', x)\njoblib.dump(x * 2, 'outputs.pickle')\n"
+)
 
 
 def container_of(spec: Path) -> str:
@@ -29,20 +32,32 @@ def container_of(spec: Path) -> str:
     return yaml.safe_load(spec.read_text())["azure"]["storage"]["container"]
 
 
-def job_spec(root: Path, name: str, points: int, worker: str = DOUBLE, extra: str = "",
-             tasks: str = "{points_per_task: 1, max_retries: 0}", container: str | None = None,
-             reduce: str = "list") -> Path:
+def job_spec(
+    root: Path,
+    name: str,
+    points: int,
+    worker: str = DOUBLE,
+    extra: str = "",
+    tasks: str = "{points_per_task: 1, max_retries: 0}",
+    container: str | None = None,
+    reduce: str = "list",
+) -> Path:
     """A spec whose worker (``worker/w.py``) maps point {x} to x * 2."""
     (root / "worker").mkdir(parents=True, exist_ok=True)
     (root / "worker" / "w.py").write_text(worker)
     container = container or f"rel{abs(hash(str(root))) % 10**8}"
-    return write_spec(root, (
-        f"name: {name}\nworker:\n  command: python {{worker_dir}}/w.py\n  directory: worker\n"
-        f"  image: example.azurecr.io/w:v1\n  image_directory: /app\n"
-        f"parameters: {{x: {{range: [{points}]}}}}\ntasks: {tasks}\n"
-        f"collect: {{reduce: {reduce}}}\n"
-        f"azure:\n  pool: {{id: relpool, vm_size: standard_d2s_v3, dedicated_nodes: 2}}\n"
-        f"  storage: {{container: {container}}}\n{extra}"), name=f"{name}.yaml")
+    return write_spec(
+        root,
+        (
+            f"name: {name}\nworker:\n  command: python {{worker_dir}}/w.py\n  directory: worker\n"
+            f"  image: example.azurecr.io/w:v1\n  image_directory: /app\n"
+            f"parameters: {{x: {{range: [{points}]}}}}\ntasks: {tasks}\n"
+            f"collect: {{reduce: {reduce}}}\n"
+            f"azure:\n  pool: {{id: relpool, vm_size: standard_d2s_v3, dedicated_nodes: 2}}\n"
+            f"  storage: {{container: {container}}}\n{extra}"
+        ),
+        name=f"{name}.yaml",
+    )
 
 
 def job_ids(spec: Path) -> list[str]:
@@ -64,9 +79,14 @@ def start(args: list, env: dict, cwd=None) -> subprocess.Popen:
     full = dict(os.environ)
     full.pop("SUPERBATCH_STATE_DIR", None)
     full.update(env)
-    return subprocess.Popen([sys.executable, "-m", "superbatch", *map(str, args)], env=full,
-                            cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [sys.executable, "-m", "superbatch", *map(str, args)],
+        env=full,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def kill_after(args: list, seconds: float, env: dict, cwd=None) -> int | None:

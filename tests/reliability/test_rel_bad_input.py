@@ -1,9 +1,9 @@
 """6. Bad input to every command gets the contract's exit code and a message that says what to
 do, never a traceback."""
+
 from __future__ import annotations
 
 import pytest
-
 from clihelp import superbatch
 from relhelpers import job_ids, job_spec
 from services import free_port
@@ -64,16 +64,21 @@ def test_azure_job_without_credentials_or_service(rig):
     spec = job_spec(rig.root, "azbad", 3, extra="  cleanup: {job: false}\n")
     assert rig.run("run", spec, "--backend", "azure").code == 0
     azure = ["--backend", "azure"]
-    check(rig.run("status", spec, *azure, env={"AZURE_BATCH_ENDPOINT": ""}), 2,
-          "AZURE_BATCH_ENDPOINT")
-    check(rig.run("collect", spec, *azure, env={"AZURE_STORAGE_CONNECTION_STRING": ""}), 2,
-          "AZURE_STORAGE")
+    check(
+        rig.run("status", spec, *azure, env={"AZURE_BATCH_ENDPOINT": ""}), 2, "AZURE_BATCH_ENDPOINT"
+    )
+    check(
+        rig.run("collect", spec, *azure, env={"AZURE_STORAGE_CONNECTION_STRING": ""}),
+        2,
+        "AZURE_STORAGE",
+    )
     check(rig.run("logs", spec, "task-09999", *azure), 2, "task-09999")
     check(rig.run("retry", spec, "task-09999", *azure), 2, "task-09999")
     # another account's endpoint than the job's: exit 2, naming both
     other = {"AZURE_BATCH_ENDPOINT": f"http://127.0.0.1:{free_port()}"}
-    check(rig.run("status", spec, *azure, env=other), 2, "AZURE_BATCH_ENDPOINT",
-          rig.emulator.endpoint)
+    check(
+        rig.run("status", spec, *azure, env=other), 2, "AZURE_BATCH_ENDPOINT", rig.emulator.endpoint
+    )
     # the Batch job was deleted behind superbatch's back
     rig.client().begin_delete_job(job_ids(spec)[0]).result()
     check(rig.run("status", spec, *azure), 2, "--new")

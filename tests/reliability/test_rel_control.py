@@ -1,5 +1,6 @@
 """2. `retry`, `cancel` and `delete` on both backends: only failed tasks re-run, a cancelled job
 ends, and delete removes exactly what its job created (never another job's data)."""
+
 from __future__ import annotations
 
 import json
@@ -8,8 +9,10 @@ import time
 from clihelp import superbatch
 from relhelpers import FAILING, container_of, job_ids, job_spec
 
-SLEEPY = ("import joblib, time\nx = joblib.load('inputs.pickle')['x']\ntime.sleep(30)\n"
-          "joblib.dump(x, 'outputs.pickle')\n")
+SLEEPY = (
+    "import joblib, time\nx = joblib.load('inputs.pickle')['x']\ntime.sleep(30)\n"
+    "joblib.dump(x, 'outputs.pickle')\n"
+)
 
 
 def journal(spec, job_id) -> list[dict]:
@@ -18,8 +21,9 @@ def journal(spec, job_id) -> list[dict]:
 
 
 def test_local_retry_reruns_only_failed_tasks(tmp_path):
-    spec = job_spec(tmp_path, "lretry", 10, worker=FAILING,
-                    tasks="{points_per_task: 3, max_retries: 0}")
+    spec = job_spec(
+        tmp_path, "lretry", 10, worker=FAILING, tasks="{points_per_task: 3, max_retries: 0}"
+    )
     first = superbatch("run", spec)
     assert first.code == 1 and "4, 5)" in first.stderr and "task-00001" in first.stderr
     job_id = job_ids(spec)[0]
@@ -76,10 +80,12 @@ def test_azure_delete_removes_one_job_and_never_another(rig):
     container = None
     specs = []
     for name in ("first", "second"):
-        spec = job_spec(rig.root, name, 3, container="shared-jobs",
-                        extra="  cleanup: {job: false}\n")
-        spec.write_text(spec.read_text().replace("reduce: list}",
-                                                 f"reduce: list, output: {name}.json}}"))
+        spec = job_spec(
+            rig.root, name, 3, container="shared-jobs", extra="  cleanup: {job: false}\n"
+        )
+        spec.write_text(
+            spec.read_text().replace("reduce: list}", f"reduce: list, output: {name}.json}}")
+        )
         assert rig.run("run", spec, "--backend", "azure").code == 0
         specs.append(spec)
     container = rig.container(container_of(specs[0]))

@@ -1,5 +1,6 @@
 """4. Failed tasks and outputs: `status` names them (exit code, stderr tail); `collect` exits 1
 naming the missing outputs unless --allow-missing; downloads are checked and resumable."""
+
 from __future__ import annotations
 
 import json
@@ -8,8 +9,9 @@ from relhelpers import FAILING, job_ids, job_spec
 
 
 def failing(rig):
-    return job_spec(rig.root, "fails", 10, worker=FAILING,
-                    tasks="{points_per_task: 3, max_retries: 1}")
+    return job_spec(
+        rig.root, "fails", 10, worker=FAILING, tasks="{points_per_task: 3, max_retries: 1}"
+    )
 
 
 def test_failed_tasks_status_collect_allow_missing_and_retry(rig):
@@ -74,5 +76,6 @@ def test_no_partial_output_files(rig):
     spec = job_spec(rig.root, "atomic", 4)
     assert rig.run("run", spec, "--backend", "azure").code == 0
     outputs = spec.parent / ".superbatch" / job_ids(spec)[0] / "outputs"
-    assert sorted(p.name for p in outputs.iterdir()) == \
-        [f"task_{i}_outputs.pickle" for i in range(4)]
+    assert sorted(p.name for p in outputs.iterdir()) == [
+        f"task_{i}_outputs.pickle" for i in range(4)
+    ]

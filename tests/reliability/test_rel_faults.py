@@ -1,6 +1,7 @@
 """3. Under injected faults (busy, throttled, dropped connections, preempted nodes) `run` gives
 the exact result; past the retry budget, or with no service at all, it exits 3 and says what to
 re-run, without a traceback."""
+
 from __future__ import annotations
 
 from clihelp import seed_loop
@@ -18,10 +19,13 @@ def test_demo_job_survives_faults(rig_factory, seed=1):
 
     shutil.copytree(REPO / "worker", rig.root / "worker", dirs_exist_ok=True)
     spec = rig.root / "sum-of-powers.yaml"
-    spec.write_text((REPO / "jobs" / "sum-of-powers.yaml").read_text()
-                    .replace("directory: ../worker", "directory: worker")
-                    .replace("output: ../results/", "output: results/")
-                    .replace("container: superbatch", f"container: faults{seed}"))
+    spec.write_text(
+        (REPO / "jobs" / "sum-of-powers.yaml")
+        .read_text()
+        .replace("directory: ../worker", "directory: worker")
+        .replace("output: ../results/", "output: results/")
+        .replace("container: superbatch", f"container: faults{seed}")
+    )
     result = rig.run("run", spec, "--backend", "azure", "--json", timeout=180)
     assert result.code == 0, result.stderr
     assert result.json["result"] == seed_loop()
@@ -32,8 +36,9 @@ def test_demo_job_survives_faults(rig_factory, seed=1):
 def test_200_point_job_survives_faults(rig_factory):
     rig = rig_factory("faults200", fault_seed=7, workers=4, **FAULTS)
     spec = job_spec(rig.root, "faults200", 200, tasks="{points_per_task: 4, max_retries: 1}")
-    spec.write_text(spec.read_text().replace("python {worker_dir}/w.py",
-                                             "cp inputs.pickle outputs.pickle"))
+    spec.write_text(
+        spec.read_text().replace("python {worker_dir}/w.py", "cp inputs.pickle outputs.pickle")
+    )
     result = rig.run("run", spec, "--backend", "azure", "--json", timeout=240)
     assert result.code == 0, result.stderr
     assert result.json["result"] == [{"x": x} for x in range(200)]
@@ -59,7 +64,10 @@ def test_past_the_retry_budget_is_exit_3_saying_what_to_rerun(rig_factory):
 def test_unreachable_endpoint_is_exit_3(rig_factory):
     rig = rig_factory("closed")
     spec = job_spec(rig.root, "closed", 3)
-    env = {"AZURE_BATCH_ENDPOINT": f"http://127.0.0.1:{free_port()}",
-           "SUPERBATCH_RETRY_ATTEMPTS": "2", "SUPERBATCH_RETRY_BACKOFF": "0.01"}
+    env = {
+        "AZURE_BATCH_ENDPOINT": f"http://127.0.0.1:{free_port()}",
+        "SUPERBATCH_RETRY_ATTEMPTS": "2",
+        "SUPERBATCH_RETRY_BACKOFF": "0.01",
+    }
     result = rig.run("run", spec, "--backend", "azure", env=env)
     assert_infra_error(result, "Connection refused", "superbatch run", "again")

@@ -1,11 +1,13 @@
 """5. Secret hygiene: every command, run with recognisable secrets in its environment, prints
 and stores none of them (nor SAS signatures, nor the storage account key)."""
+
 from __future__ import annotations
 
 import base64
 
 from relhelpers import FAILING, job_spec
 from services import AZURITE_KEY
+
 from superbatch.emulator import DEV_KEY
 
 FAKES = {
@@ -24,9 +26,14 @@ def leaks(text: str) -> list[str]:
 
 
 def test_no_command_prints_or_stores_a_secret(rig):
-    spec = job_spec(rig.root, "secrets", 6, worker=FAILING,
-                    tasks="{points_per_task: 2, max_retries: 0}",
-                    extra="  inline_inputs: false\n  registry: {server: example.azurecr.io}\n")
+    spec = job_spec(
+        rig.root,
+        "secrets",
+        6,
+        worker=FAILING,
+        tasks="{points_per_task: 2, max_retries: 0}",
+        extra="  inline_inputs: false\n  registry: {server: example.azurecr.io}\n",
+    )
     state = rig.root / ".superbatch"
     env = {**rig.env, **FAKES}
     azure = ["--backend", "azure"]

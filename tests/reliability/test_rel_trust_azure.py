@@ -1,6 +1,7 @@
 """Issue 9 on the azure backend (Azurite + the project's emulator): every task added or the
 command fails, a leaked task definition can neither change results unnoticed nor run code on
 the collecting machine, retry after cancel, no credentials in state."""
+
 from __future__ import annotations
 
 import json
@@ -11,7 +12,6 @@ import time
 import pytest
 from azure.core.exceptions import HttpResponseError
 from azure.storage.blob import ContainerClient
-
 from relhelpers import job_ids, job_spec
 
 AZURE = ("--backend", "azure")
@@ -86,10 +86,12 @@ class Planted:
 
 
 def test_a_leaked_task_definition_can_neither_change_results_nor_run_code(rig, tmp_path):
-    victim = job_spec(rig.root, "victim", 4, extra="  cleanup: {job: false}\n",
-                      container="shared-jobs")
-    other = job_spec(rig.root, "other", 2, extra="  cleanup: {job: false}\n",
-                     container="shared-jobs")
+    victim = job_spec(
+        rig.root, "victim", 4, extra="  cleanup: {job: false}\n", container="shared-jobs"
+    )
+    other = job_spec(
+        rig.root, "other", 2, extra="  cleanup: {job: false}\n", container="shared-jobs"
+    )
     victim_id = rig.run("submit", victim, *AZURE, "--json").json["job_id"]
     other_id = rig.run("submit", other, *AZURE, "--json").json["job_id"]
     wait_done(rig, victim)
@@ -103,12 +105,14 @@ def test_a_leaked_task_definition_can_neither_change_results_nor_run_code(rig, t
     other_container = record_of(other, other_id)["target"]["job_container"]
     foreign = leaked.split("?")[0].rsplit("/", 1)[0] + f"/{other_container}?" + leaked.split("?")[1]
     with pytest.raises(HttpResponseError):
-        ContainerClient.from_container_url(foreign).upload_blob("out/task-00000", planted,
-                                                                overwrite=True)
+        ContainerClient.from_container_url(foreign).upload_blob(
+            "out/task-00000", planted, overwrite=True
+        )
     # Its own job's outputs can be overwritten while the job lives, but not unnoticed.
     time.sleep(3)  # later than the task's end, past the clock tolerance
-    ContainerClient.from_container_url(leaked).upload_blob("out/task-00001", planted,
-                                                           overwrite=True)
+    ContainerClient.from_container_url(leaked).upload_blob(
+        "out/task-00001", planted, overwrite=True
+    )
     result = rig.run("collect", victim, *AZURE, "--json")
     assert result.code == 1, result
     assert "written after their tasks ended" in result.stderr and "task-00001" in result.stderr
@@ -116,29 +120,37 @@ def test_a_leaked_task_definition_can_neither_change_results_nor_run_code(rig, t
     assert not marker.exists()
     # collect revoked the tasks' write access when it found the job over
     with pytest.raises(HttpResponseError):
-        ContainerClient.from_container_url(leaked).upload_blob("out/task-00003", planted,
-                                                               overwrite=True)
+        ContainerClient.from_container_url(leaked).upload_blob(
+            "out/task-00003", planted, overwrite=True
+        )
     assert rig.run("collect", other, *AZURE, "--json").json["result"] == [0, 2]
 
 
 def test_an_output_that_names_code_is_refused_unless_the_spec_allows_it(rig):
-    worker = ("import joblib, decimal\nx = joblib.load('inputs.pickle')['x']\n"
-              "joblib.dump(decimal.Context(prec=x + 1), 'outputs.pickle')\n")
+    worker = (
+        "import joblib, decimal\nx = joblib.load('inputs.pickle')['x']\n"
+        "joblib.dump(decimal.Context(prec=x + 1), 'outputs.pickle')\n"
+    )
     spec = job_spec(rig.root, "allow", 2, worker=worker)
     refused = rig.run("run", spec, *AZURE)
     assert refused.code == 1 and "decimal.Context" in refused.stderr
     assert "collect.allow_pickle" in refused.stderr
-    spec.write_text(spec.read_text().replace("collect: {reduce: list}",
-                                             "collect: {reduce: list, allow_pickle: [decimal.*]}"))
+    spec.write_text(
+        spec.read_text().replace(
+            "collect: {reduce: list}", "collect: {reduce: list, allow_pickle: [decimal.*]}"
+        )
+    )
     allowed = rig.run("run", spec, *AZURE)
     assert allowed.code == 0, allowed.stderr
     assert "prec=1" in allowed.last_line and "prec=2" in allowed.last_line
 
 
 def test_retry_after_cancel_runs_the_rest_and_wait_follows_every_round(rig):
-    slow = ("import joblib, os, time\nx = joblib.load('inputs.pickle')['x']\n"
-            "if x >= 2 and not os.path.exists(os.path.join(os.path.dirname(__file__), 'go')):\n"
-            "    time.sleep(30)\njoblib.dump(x * 2, 'outputs.pickle')\n")
+    slow = (
+        "import joblib, os, time\nx = joblib.load('inputs.pickle')['x']\n"
+        "if x >= 2 and not os.path.exists(os.path.join(os.path.dirname(__file__), 'go')):\n"
+        "    time.sleep(30)\njoblib.dump(x * 2, 'outputs.pickle')\n"
+    )
     spec = job_spec(rig.root, "cancelled", 6, worker=slow, extra="  cleanup: {job: false}\n")
     job_id = rig.run("submit", spec, *AZURE, "--json").json["job_id"]
     deadline = time.monotonic() + 30

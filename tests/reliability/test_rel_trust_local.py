@@ -1,5 +1,6 @@
 """Issue 9 on the local backend: no stale answer, no lost or doubled task, nothing deleted
 outside the job, runners that cannot go on stop and say why, workers die with their runner."""
+
 from __future__ import annotations
 
 import errno
@@ -13,20 +14,24 @@ import time
 from pathlib import Path
 
 import pytest
-
 from clihelp import superbatch, write_spec
 
-SQUARE = ("import joblib\nx = joblib.load('inputs.pickle')['x']\n"
-          "c = joblib.load('config.pickle')\njoblib.dump(x ** c['p'], 'outputs.pickle')\n")
+SQUARE = (
+    "import joblib\nx = joblib.load('inputs.pickle')['x']\n"
+    "c = joblib.load('config.pickle')\njoblib.dump(x ** c['p'], 'outputs.pickle')\n"
+)
 
 
 def square_job(tmp_path: Path, points: int = 3, extra: str = "") -> Path:
     (tmp_path / "worker").mkdir(parents=True, exist_ok=True)
     (tmp_path / "worker" / "w.py").write_text(SQUARE)
-    return write_spec(tmp_path, "name: sq\nworker: {command: 'python {worker_dir}/w.py', "
-                                f"directory: worker}}\nglobals: {{p: 2}}\n"
-                                f"parameters: {{x: {{range: [{points}]}}}}\n"
-                                f"collect: {{reduce: list}}\n{extra}")
+    return write_spec(
+        tmp_path,
+        "name: sq\nworker: {command: 'python {worker_dir}/w.py', "
+        f"directory: worker}}\nglobals: {{p: 2}}\n"
+        f"parameters: {{x: {{range: [{points}]}}}}\n"
+        f"collect: {{reduce: list}}\n{extra}",
+    )
 
 
 def job_dirs(spec: Path) -> list[Path]:
@@ -65,11 +70,19 @@ def test_collect_after_the_computation_changed_says_so(tmp_path):
 def test_concurrent_submits_of_one_spec_make_one_job(tmp_path):
     specs = [square_job(tmp_path / f"s{i}", points=40) for i in range(6)]
     for spec in specs:  # a quick worker: the runners these submits start finish at once
-        spec.write_text(spec.read_text().replace("python {worker_dir}/w.py",
-                                                 "cp inputs.pickle outputs.pickle"))
-    procs = [subprocess.Popen([sys.executable, "-m", "superbatch", "submit", str(spec)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for spec in specs for _ in range(2)]
+        spec.write_text(
+            spec.read_text().replace("python {worker_dir}/w.py", "cp inputs.pickle outputs.pickle")
+        )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "superbatch", "submit", str(spec)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for spec in specs
+        for _ in range(2)
+    ]
     outs = [p.communicate(timeout=120) for p in procs]
     assert all(p.returncode == 0 for p in procs), outs
     for spec, pair in zip(specs, zip(outs[::2], outs[1::2])):
@@ -95,7 +108,8 @@ def test_a_runner_that_cannot_go_on_stops_and_collect_says_why(tmp_path):
 def test_retry_after_cancel_runs_the_unfinished_tasks(tmp_path):
     spec = square_job(tmp_path, points=4)
     (tmp_path / "worker" / "w.py").write_text(
-        "import os, time\nif not os.path.exists(os.environ['GO']):\n    time.sleep(30)\n" + SQUARE)
+        "import os, time\nif not os.path.exists(os.environ['GO']):\n    time.sleep(30)\n" + SQUARE
+    )
     go = tmp_path / "go"
     env = {"GO": str(go)}
     assert superbatch("submit", spec, "--parallel", "2", env=env).code == 0
@@ -119,10 +133,14 @@ def test_the_global_config_is_shared_not_copied_per_task(tmp_path):
     (tmp_path / "worker").mkdir()
     (tmp_path / "worker" / "w.py").write_text(
         "import joblib\nc = joblib.load('config.pickle')\n"
-        "joblib.dump(len(c['blob']), 'outputs.pickle')\n")
-    spec = write_spec(tmp_path, "name: big\nworker: {command: 'python {worker_dir}/w.py', "
-                                "directory: worker}\nglobals: {blob: BLOB}\n"
-                                "parameters: {x: {range: [40]}}\ncollect: {reduce: sum}\n")
+        "joblib.dump(len(c['blob']), 'outputs.pickle')\n"
+    )
+    spec = write_spec(
+        tmp_path,
+        "name: big\nworker: {command: 'python {worker_dir}/w.py', "
+        "directory: worker}\nglobals: {blob: BLOB}\n"
+        "parameters: {x: {range: [40]}}\ncollect: {reduce: sum}\n",
+    )
     spec.write_text(spec.read_text().replace("BLOB", "'" + "x" * 2_000_000 + "'"))
     result = superbatch("run", spec)
     assert result.code == 0 and result.last_line == str(40 * 2_000_000)
@@ -142,8 +160,9 @@ def test_a_full_disk_is_one_paragraph_and_exit_3(tmp_path):
     try:
         if mounted:
             spec = square_job(small, points=3)
-            spec.write_text(spec.read_text().replace("{p: 2}", "{p: 2, pad: '" + "y" * 150_000
-                                                      + "'}"))
+            spec.write_text(
+                spec.read_text().replace("{p: 2}", "{p: 2, pad: '" + "y" * 150_000 + "'}")
+            )
             result = superbatch("run", spec)
             message = result.stderr
             assert result.code == 3, result
@@ -153,8 +172,7 @@ def test_a_full_disk_is_one_paragraph_and_exit_3(tmp_path):
             from superbatch.cli import cli
 
             spec = square_job(tmp_path, points=3)
-            spec.write_text(spec.read_text().replace("{p: 2}", "{p: 2, pad: '" + "y" * 5000
-                                                      + "'}"))
+            spec.write_text(spec.read_text().replace("{p: 2}", "{p: 2, pad: '" + "y" * 5000 + "'}"))
             real = os.write
 
             def full(fd, data):
@@ -179,8 +197,9 @@ def test_a_full_disk_is_one_paragraph_and_exit_3(tmp_path):
 def _mount_tiny_tmpfs(path: Path) -> bool:
     if os.geteuid() != 0 or not shutil.which("mount"):
         return False
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(path)],
-                          capture_output=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(path)], capture_output=True
+    )
     return done.returncode == 0
 
 
@@ -213,8 +232,8 @@ def test_workers_die_with_their_runner_and_a_point_never_runs_twice_at_once(tmp_
         "            if state != 'Z':\n                open(log, 'a').write(f'overlap {pid} {point}\\n')\n"
         "        except OSError:\n            pass\n"
         "open(log, 'a').write(f'start {os.getpid()} {point}\\n')\n"
-        "time.sleep(2)\n" + SQUARE +
-        "open(log, 'a').write(f'end {os.getpid()} {point}\\n')\n")
+        "time.sleep(2)\n" + SQUARE + "open(log, 'a').write(f'end {os.getpid()} {point}\\n')\n"
+    )
     if how.startswith("sigkill"):
         assert superbatch("submit", spec, "--parallel", "2").code == 0
         runner_pid = int((job_dirs_wait(spec) / "runner.pid").read_text())
@@ -225,9 +244,12 @@ def test_workers_die_with_their_runner_and_a_point_never_runs_twice_at_once(tmp_
         for pid in victims:
             os.kill(pid, signal.SIGKILL)
     else:
-        proc = subprocess.Popen([sys.executable, "-m", "superbatch", "run", str(spec),
-                                 "--parallel", "2"], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "superbatch", "run", str(spec), "--parallel", "2"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         wait_for_lines(log, 2)
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=30)

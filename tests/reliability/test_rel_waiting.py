@@ -1,5 +1,6 @@
 """Issue 10, parts 5 and 6: --timeout everywhere (exit 4), hints that can be run as they
 are, cancel and interrupt told plainly, and the small things users noticed."""
+
 from __future__ import annotations
 
 import json
@@ -10,20 +11,25 @@ import sys
 import time
 
 from click.testing import CliRunner
-
 from clihelp import superbatch, write_spec
+
 from superbatch.cli import cli
 
-SLOW = ("import joblib, time\nx = joblib.load('inputs.pickle')['x']\ntime.sleep(SECONDS)\n"
-        "joblib.dump(x, 'outputs.pickle')\n")
+SLOW = (
+    "import joblib, time\nx = joblib.load('inputs.pickle')['x']\ntime.sleep(SECONDS)\n"
+    "joblib.dump(x, 'outputs.pickle')\n"
+)
 
 
 def slow_job(tmp_path, seconds: float, points: int = 2, extra: str = ""):
     (tmp_path / "worker").mkdir(parents=True, exist_ok=True)
     (tmp_path / "worker" / "w.py").write_text(SLOW.replace("SECONDS", str(seconds)))
-    return write_spec(tmp_path, "name: slow\nworker: {command: 'python {worker_dir}/w.py', "
-                                f"directory: worker}}\nparameters: {{x: {{range: [{points}]}}}}\n"
-                                f"collect: {{reduce: sum}}\n{extra}")
+    return write_spec(
+        tmp_path,
+        "name: slow\nworker: {command: 'python {worker_dir}/w.py', "
+        f"directory: worker}}\nparameters: {{x: {{range: [{points}]}}}}\n"
+        f"collect: {{reduce: sum}}\n{extra}",
+    )
 
 
 def test_run_and_collect_honour_timeout_with_their_own_exit_code(tmp_path):
@@ -43,7 +49,8 @@ def test_hints_repeat_the_flags_that_matter(tmp_path):
     spec = slow_job(tmp_path, 0.1, extra="tasks: {max_retries: 0}\n")
     (tmp_path / "worker" / "w.py").write_text(
         "import joblib, sys\nif joblib.load('inputs.pickle')['x'] == 1:\n    sys.exit(3)\n"
-        "joblib.dump(1, 'outputs.pickle')\n")
+        "joblib.dump(1, 'outputs.pickle')\n"
+    )
     state = tmp_path / "elsewhere"
     run = superbatch("run", spec, "--state-dir", state, "--new")
     assert run.code == 1
@@ -54,9 +61,23 @@ def test_hints_repeat_the_flags_that_matter(tmp_path):
 def test_an_interrupted_run_says_how_to_go_on_without_starting_another_job(tmp_path):
     spec = slow_job(tmp_path, 3, points=4)
     state = tmp_path / "st"
-    proc = subprocess.Popen([sys.executable, "-m", "superbatch", "run", str(spec), "--new",
-                             "--state-dir", str(state), "--parallel", "1"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "superbatch",
+            "run",
+            str(spec),
+            "--new",
+            "--state-dir",
+            str(state),
+            "--parallel",
+            "1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 20
     while not list(state.glob("*/journal.jsonl")) and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -1,5 +1,6 @@
 """1. `submit` is idempotent and resumable: SIGKILL at any point, run it again, and every task
 exists exactly once, finished chunks are not re-sent, the job id stays; `--new` starts afresh."""
+
 from __future__ import annotations
 
 import json
@@ -39,7 +40,7 @@ def requests_log():
 
 
 def chunk_of(request_ids: list[str]) -> int:
-    return int(request_ids[0][len("task-"):]) // 100
+    return int(request_ids[0][len("task-") :]) // 100
 
 
 def test_azure_submit_killed_at_several_points_resumes_exactly_once(rig_factory):
@@ -95,8 +96,9 @@ def test_resumed_submit_does_not_upload_finished_chunks_again(rig_factory):
     job_id = job_ids(spec)[0]
     before = progress_chunks(spec, job_id)
     assert before and before != set(range(4)), before
-    uploaded = {b.name: b.last_modified for b in container.list_blobs(
-        name_starts_with=job_id + "/inputs/")}
+    uploaded = {
+        b.name: b.last_modified for b in container.list_blobs(name_starts_with=job_id + "/inputs/")
+    }
     added.clear()
     time.sleep(1.1)  # blob times have a one-second resolution
     final = rig.run("submit", spec, "--backend", "azure", "--json")
@@ -128,10 +130,12 @@ def test_changed_spec_with_unfinished_submission_is_refused(rig_factory):
 
 def test_local_submit_killed_at_several_points_runs_every_task_once(tmp_path):
     points = 600
-    spec = job_spec(tmp_path, "localresume", points, worker="",
-                    tasks="{points_per_task: 50, max_retries: 0}")
-    spec.write_text(spec.read_text().replace("python {worker_dir}/w.py",
-                                             "cp inputs.pickle outputs.pickle"))
+    spec = job_spec(
+        tmp_path, "localresume", points, worker="", tasks="{points_per_task: 50, max_retries: 0}"
+    )
+    spec.write_text(
+        spec.read_text().replace("python {worker_dir}/w.py", "cp inputs.pickle outputs.pickle")
+    )
     for seconds in (0.2, 0.4, 0.7):
         kill_after(["submit", spec], seconds, {})
     ids = job_ids(spec)
@@ -146,6 +150,9 @@ def test_local_submit_killed_at_several_points_runs_every_task_once(tmp_path):
     state = spec.parent / ".superbatch" / job_id
     written = [p.name for p in (state / "inputs").iterdir() if not p.name.startswith(".")]
     assert len(written) == points + 1  # + config (a kill mid-write may leave a hidden .tmp)
-    completions = [json.loads(line) for line in (state / "journal.jsonl").read_text().splitlines()
-                   if '"completed"' in line]
+    completions = [
+        json.loads(line)
+        for line in (state / "journal.jsonl").read_text().splitlines()
+        if '"completed"' in line
+    ]
     assert sorted(c["task"] for c in completions) == [f"task-{i:05d}" for i in range(12)]

@@ -4,6 +4,7 @@ Each scenario runs the real command line (a subprocess, as users and CI run it) 
 local backend and against the azure backend on Azurite and the project's Batch emulator; the
 outcomes must be the same.
 """
+
 from __future__ import annotations
 
 import json
@@ -12,16 +13,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-
 from clihelp import Result, superbatch, write_spec
 
-WORKER = ("import joblib, os, sys, time\nx = joblib.load('inputs.pickle')['x']\n"
-          "here = os.path.dirname(os.path.abspath(__file__))\n"
-          "if x >= 3 and os.path.exists(os.path.join(here, 'slow')) and not "
-          "os.path.exists(os.path.join(here, 'go')):\n    time.sleep(60)\n"
-          "if x == 2 and not os.path.exists(os.path.join(here, 'fixed')):\n"
-          "    print('bad point', x, file=sys.stderr)\n    sys.exit(5)\n"
-          "print('point', x)\njoblib.dump(x * 2, 'outputs.pickle')\n")
+WORKER = (
+    "import joblib, os, sys, time\nx = joblib.load('inputs.pickle')['x']\n"
+    "here = os.path.dirname(os.path.abspath(__file__))\n"
+    "if x >= 3 and os.path.exists(os.path.join(here, 'slow')) and not "
+    "os.path.exists(os.path.join(here, 'go')):\n    time.sleep(60)\n"
+    "if x == 2 and not os.path.exists(os.path.join(here, 'fixed')):\n"
+    "    print('bad point', x, file=sys.stderr)\n    sys.exit(5)\n"
+    "print('point', x)\njoblib.dump(x * 2, 'outputs.pickle')\n"
+)
 
 
 @dataclass
@@ -34,20 +36,25 @@ class Driver:
     rig: object = None
 
     def run(self, *args, **kwargs) -> Result:
-        return superbatch(*args, "--backend", self.backend,
-                          env={**self.env, **kwargs.pop("env", {})}, **kwargs)
+        return superbatch(
+            *args, "--backend", self.backend, env={**self.env, **kwargs.pop("env", {})}, **kwargs
+        )
 
     def spec(self, name: str, points: int) -> Path:
         worker = self.root / "worker"
         worker.mkdir(parents=True, exist_ok=True)
         (worker / "w.py").write_text(WORKER)
-        return write_spec(self.root, (
-            f"name: {name}\nworker:\n  command: python {{worker_dir}}/w.py\n"
-            f"  directory: worker\n  image: example.azurecr.io/w:v1\n  image_directory: /app\n"
-            f"parameters: {{x: {{range: [{points}]}}}}\ntasks: {{max_retries: 0}}\n"
-            f"collect: {{reduce: list}}\nazure:\n  pool: {{id: scenarios, dedicated_nodes: 2}}\n"
-            f"  storage: {{container: sc{abs(hash(str(self.root))) % 10**8}}}\n"),
-            name=f"{name}.yaml")
+        return write_spec(
+            self.root,
+            (
+                f"name: {name}\nworker:\n  command: python {{worker_dir}}/w.py\n"
+                f"  directory: worker\n  image: example.azurecr.io/w:v1\n  image_directory: /app\n"
+                f"parameters: {{x: {{range: [{points}]}}}}\ntasks: {{max_retries: 0}}\n"
+                f"collect: {{reduce: list}}\nazure:\n  pool: {{id: scenarios, dedicated_nodes: 2}}\n"
+                f"  storage: {{container: sc{abs(hash(str(self.root))) % 10**8}}}\n"
+            ),
+            name=f"{name}.yaml",
+        )
 
 
 @pytest.fixture(params=["local", "azure"])
@@ -130,9 +137,11 @@ def test_run_reuse_and_delete(driver):
     assert gone.code == 2 and "has not been submitted" in gone.stderr
 
 
-ENV_WORKER = ("import hashlib, joblib, os\nx = joblib.load('inputs.pickle')['x']\n"
-              "token = hashlib.sha256(os.environ['TOKEN'].encode()).hexdigest()[:8]\n"
-              "joblib.dump([x, os.environ['MODE'], token], 'outputs.pickle')\n")
+ENV_WORKER = (
+    "import hashlib, joblib, os\nx = joblib.load('inputs.pickle')['x']\n"
+    "token = hashlib.sha256(os.environ['TOKEN'].encode()).hexdigest()[:8]\n"
+    "joblib.dump([x, os.environ['MODE'], token], 'outputs.pickle')\n"
+)
 
 
 def test_the_worker_gets_its_environment_and_secrets_stay_out_of_state(driver):
@@ -140,9 +149,12 @@ def test_the_worker_gets_its_environment_and_secrets_stay_out_of_state(driver):
 
     spec = driver.spec("env", 2)
     (driver.root / "worker" / "w.py").write_text(ENV_WORKER)
-    spec.write_text(spec.read_text().replace(
-        "  directory: worker\n", "  directory: worker\n  env: {MODE: fast, TOKEN: {from_env: "
-        "SWEEP_TOKEN}}\n"))
+    spec.write_text(
+        spec.read_text().replace(
+            "  directory: worker\n",
+            "  directory: worker\n  env: {MODE: fast, TOKEN: {from_env: SWEEP_TOKEN}}\n",
+        )
+    )
     token = "tok-7d2f9a-secret"
     refused = driver.run("run", spec)
     assert refused.code == 2 and "SWEEP_TOKEN" in refused.stderr

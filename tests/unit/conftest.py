@@ -1,4 +1,5 @@
 """The unit tier: in-process, no services; the ``fake`` backend stands in for a service."""
+
 import pytest
 
 from superbatch.backends import registry

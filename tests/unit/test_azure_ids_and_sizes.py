@@ -1,4 +1,5 @@
 """Azure names and limits that need no service: retry job ids, task definition sizes."""
+
 from __future__ import annotations
 
 import pytest
@@ -32,18 +33,20 @@ def test_job_containers_are_valid_container_names():
 
 def spec_with(tmp_path, command: str, points: int, per_task):
     path = tmp_path / "job.yaml"
-    path.write_text(f"name: big\nworker:\n  command: {command!r}\n  image: r.io/w:1\n"
-                    f"parameters: {{x: {{range: [{points}]}}}}\n"
-                    f"tasks: {{points_per_task: {per_task}}}\n")
+    path.write_text(
+        f"name: big\nworker:\n  command: {command!r}\n  image: r.io/w:1\n"
+        f"parameters: {{x: {{range: [{points}]}}}}\n"
+        f"tasks: {{points_per_task: {per_task}}}\n"
+    )
     return load_spec(path)
 
 
-@pytest.mark.parametrize("points, per_task", [(10_000, 100), (300_000, "auto"),
-                                              (1_000_000, "auto"), (5, 1)])
+@pytest.mark.parametrize(
+    "points, per_task", [(10_000, 100), (300_000, "auto"), (1_000_000, "auto"), (5, 1)]
+)
 def test_task_definitions_do_not_grow_with_points(tmp_path, points, per_task):
     from superbatch.backends.azure import AzureBackend
-    from superbatch.backends.azure.definitions import (body_size, largest_task,
-                                                       placeholder_context)
+    from superbatch.backends.azure.definitions import body_size, largest_task, placeholder_context
     from superbatch.contract import file_names
     from superbatch.plan import JobPlan
 

@@ -1,24 +1,28 @@
 """Every command through the command line, in-process, on the ``fake`` backend: the
 commands, the jobs layer and the state directory without a runner or a service."""
+
 from __future__ import annotations
 
 import json
 import threading
 from pathlib import Path
 
-import pytest
-
 import fakebackend
+import pytest
 from clihelp import invoke, write_spec
 
 
-def fake_spec(tmp_path: Path, command: str = "double", points: int = 4, extra: str = "",
-              reduce: str = "list") -> Path:
+def fake_spec(
+    tmp_path: Path, command: str = "double", points: int = 4, extra: str = "", reduce: str = "list"
+) -> Path:
     (tmp_path / "worker").mkdir(exist_ok=True)
-    return write_spec(tmp_path, f"name: fk\nbackend: fake\nworker: {{command: {command}, "
-                                f"directory: worker}}\nglobals: {{scale: 2}}\n"
-                                f"parameters: {{x: {{range: [{points}]}}}}\n"
-                                f"collect: {{reduce: {reduce}}}\n{extra}")
+    return write_spec(
+        tmp_path,
+        f"name: fk\nbackend: fake\nworker: {{command: {command}, "
+        f"directory: worker}}\nglobals: {{scale: 2}}\n"
+        f"parameters: {{x: {{range: [{points}]}}}}\n"
+        f"collect: {{reduce: {reduce}}}\n{extra}",
+    )
 
 
 def jobs(spec: Path) -> list[str]:

@@ -1,7 +1,9 @@
 """The worker file contract: the seed's names, kept in step with worker/constants.py."""
+
 import runpy
 
 from clihelp import REPO
+
 from superbatch import contract
 from superbatch.contract import file_names
 
@@ -16,8 +18,13 @@ def test_names_are_the_seeds():
 
 def test_worker_constants_equal_the_package_contract():
     worker = runpy.run_path(str(REPO / "worker" / "constants.py"))
-    for name in ("GLOBAL_CONFIG_FILE", "TASK_INPUTS_FILE", "TASK_OUTPUTS_FILE",
-                 "LOCAL_INPUTS_PATTERN", "LOCAL_OUTPUTS_PATTERN"):
+    for name in (
+        "GLOBAL_CONFIG_FILE",
+        "TASK_INPUTS_FILE",
+        "TASK_OUTPUTS_FILE",
+        "LOCAL_INPUTS_PATTERN",
+        "LOCAL_OUTPUTS_PATTERN",
+    ):
         assert worker[name] == getattr(contract, name), name
 
 
@@ -32,7 +39,10 @@ def test_scaffolded_constants_equal_the_package_contract(tmp_path):
 
 def test_json_format_uses_the_same_names_with_json_suffix():
     names = file_names("json")
-    assert (names.config, names.inputs, names.outputs) == ("config.json", "inputs.json",
-                                                           "outputs.json")
+    assert (names.config, names.inputs, names.outputs) == (
+        "config.json",
+        "inputs.json",
+        "outputs.json",
+    )
     assert names.local_outputs(7) == "task_7_outputs.json"
     assert file_names("joblib").local_inputs(3) == "task_3_inputs.pickle"

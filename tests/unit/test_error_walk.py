@@ -1,6 +1,7 @@
 """Issue 10, part 2: every failure found by the outside pass is one paragraph, the documented
 exit code, and under --json one JSON object on stdout. In-process (click's CliRunner), so the
 --json decision is the click context's, not sys.argv's."""
+
 from __future__ import annotations
 
 import json
@@ -12,10 +13,12 @@ from click.testing import CliRunner
 
 from superbatch.cli import cli
 
-WORKER = ("import joblib, os\nx = joblib.load('inputs.pickle')['x']\n"
-          "kind = os.environ.get('KIND', 'num')\n"
-          "out = {'num': x, 'str': str(x), 'map': {'x': x}, 'ragged': list(range(x + 1))}[kind]\n"
-          "joblib.dump(out, 'outputs.pickle')\n")
+WORKER = (
+    "import joblib, os\nx = joblib.load('inputs.pickle')['x']\n"
+    "kind = os.environ.get('KIND', 'num')\n"
+    "out = {'num': x, 'str': str(x), 'map': {'x': x}, 'ragged': list(range(x + 1))}[kind]\n"
+    "joblib.dump(out, 'outputs.pickle')\n"
+)
 
 
 def invoke(*args, env=None):
@@ -25,8 +28,12 @@ def invoke(*args, env=None):
 
 def check(result, code: int, *words: str, as_json: bool = False):
     """Exit ``code``, one `error:` paragraph naming ``words``, no traceback; JSON if asked."""
-    assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr,
-                                      result.exception)
+    assert result.exit_code == code, (
+        result.exit_code,
+        result.stdout,
+        result.stderr,
+        result.exception,
+    )
     err = result.stderr
     assert "Traceback" not in err + result.stdout
     assert err.count("error: ") == 1 and err.startswith("error: ") or "\nerror: " in err, err
@@ -46,8 +53,10 @@ def spec_file(directory: Path, text: str, name: str = "job.yaml") -> Path:
 
 
 def base(reduce: str = "list", extra: str = "", fmt: str = "joblib") -> str:
-    return (f"name: walk\nworker: {{command: 'python {{worker_dir}}/w.py', format: {fmt}}}\n"
-            f"parameters: {{x: [1, 2, 3]}}\ncollect: {{reduce: '{reduce}'}}\n{extra}")
+    return (
+        f"name: walk\nworker: {{command: 'python {{worker_dir}}/w.py', format: {fmt}}}\n"
+        f"parameters: {{x: [1, 2, 3]}}\ncollect: {{reduce: '{reduce}'}}\n{extra}"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -66,49 +75,76 @@ def ran(tmp_path_factory):
 
 def with_collect(spec: Path, collect: str) -> Path:
     text = spec.read_text()
-    spec.write_text(text[:text.index("collect:")] + f"collect: {collect}\n")
+    spec.write_text(text[: text.index("collect:")] + f"collect: {collect}\n")
     return spec
 
 
-@pytest.mark.parametrize("kind, collect, words", [
-    ("str", "{reduce: sum}", ["'sum' failed at point 0", "TypeError"]),
-    ("ragged", "{reduce: stack}", ["'stack' failed", "ValueError"]),
-    ("map", "{reduce: mean}", ["'mean' failed", "TypeError"]),
-])
+@pytest.mark.parametrize(
+    "kind, collect, words",
+    [
+        ("str", "{reduce: sum}", ["'sum' failed at point 0", "TypeError"]),
+        ("ragged", "{reduce: stack}", ["'stack' failed", "ValueError"]),
+        ("map", "{reduce: mean}", ["'mean' failed", "TypeError"]),
+    ],
+)
 def test_a_reducer_that_cannot_combine_the_outputs(ran, kind, collect, words):
     spec = with_collect(ran[kind], collect)
-    check(invoke("collect", spec, "--json"), 2, *words, "and run `superbatch collect",
-          as_json=True)
+    check(invoke("collect", spec, "--json"), 2, *words, "and run `superbatch collect", as_json=True)
     with_collect(spec, "{reduce: list}")
 
 
-REDUCERS = {"boom.py": "def f(values):\n    raise KeyError('nope')\n",
-            "broken.py": "def f(values:\n",
-            "obj.py": "def f(values):\n    return object()\n"}
+REDUCERS = {
+    "boom.py": "def f(values):\n    raise KeyError('nope')\n",
+    "broken.py": "def f(values:\n",
+    "obj.py": "def f(values):\n    return object()\n",
+}
 
 
 def test_custom_reducers_that_raise_or_do_not_import(ran):
     spec = ran["num"]
-    check(invoke("collect", with_collect(spec, "{reduce: 'boom:f'}"), "--json"), 2,
-          "'boom:f' failed", "KeyError", as_json=True)
-    check(invoke("collect", with_collect(spec, "{reduce: 'broken:f'}"), "--json"), 2,
-          "syntax error", as_json=True)
-    check(invoke("validate", with_collect(spec, "{reduce: 'absent_mod:f'}"), "--json"), 2,
-          "cannot import module 'absent_mod'", as_json=True)
+    check(
+        invoke("collect", with_collect(spec, "{reduce: 'boom:f'}"), "--json"),
+        2,
+        "'boom:f' failed",
+        "KeyError",
+        as_json=True,
+    )
+    check(
+        invoke("collect", with_collect(spec, "{reduce: 'broken:f'}"), "--json"),
+        2,
+        "syntax error",
+        as_json=True,
+    )
+    check(
+        invoke("validate", with_collect(spec, "{reduce: 'absent_mod:f'}"), "--json"),
+        2,
+        "cannot import module 'absent_mod'",
+        as_json=True,
+    )
     with_collect(spec, "{reduce: list}")
 
 
 def test_results_no_format_can_hold(ran, tmp_path):
     spec = ran["map"]
-    check(invoke("collect", with_collect(spec, "{reduce: 'obj:f'}"), "--json"), 2,
-          "cannot be written as JSON", as_json=True)
-    check(invoke("collect", with_collect(spec, "{reduce: list}"), "-o", tmp_path / "r.npy"),
-          2, "cannot be written as .npy", ".pkl")
+    check(
+        invoke("collect", with_collect(spec, "{reduce: 'obj:f'}"), "--json"),
+        2,
+        "cannot be written as JSON",
+        as_json=True,
+    )
+    check(
+        invoke("collect", with_collect(spec, "{reduce: list}"), "-o", tmp_path / "r.npy"),
+        2,
+        "cannot be written as .npy",
+        ".pkl",
+    )
     assert not (tmp_path / "r.npy").exists()
 
 
-@pytest.mark.parametrize("target, words", [("result.txt", ["result.txt", ".json"]),
-                                           ("/proc/x.json", ["cannot write /proc/x.json"])])
+@pytest.mark.parametrize(
+    "target, words",
+    [("result.txt", ["result.txt", ".json"]), ("/proc/x.json", ["cannot write /proc/x.json"])],
+)
 def test_unwritable_or_unknown_output_is_refused_before_running(tmp_path, target, words):
     spec = spec_file(tmp_path, base())
     check(invoke("run", spec, "-o", target, "--json"), 2, *words, as_json=True)
@@ -119,34 +155,61 @@ def test_init_where_nothing_can_be_written(tmp_path):
     check(invoke("init", "/proc/x", "--json"), 2, "/proc/x", as_json=True)
 
 
-@pytest.mark.parametrize("text, words", [
-    ("name: n\nworker: {command: x}\nparameters: {x: [1]}\nglobals: " + "[" * 900 + "]" * 900,
-     ["nested"]),
-    ("name: n\nworker: {command: x}\nparameters: {x: [1]}\nglobals:\n  ? [a, b]\n  : 1\n",
-     ["line 5", "a key must be a plain value"]),
-    ("name: n\nworker: {command: x}\nparameters: {x: {range: [0, 99999999999999999999999]}}\n",
-     ["parameters.x"]),
-    ("name: n\nworker: {command: x}\nparameters: {x: {range: [0, .inf]}}\n", ["finite"]),
-    ("name: n\nworker: {command: x}\nparameters: {x: {range: [0, 1, .nan]}}\n", ["finite"]),
-    ("name: n\nworker: {command: x}\nparameters: {x: {range: [0, 1e400]}}\n", ["finite"]),
-    ("name: n\nworker: {command: x}\nparameters: {x: {linspace: [0, 1, 100000000000000000000]}}\n",
-     ["parameters.x", "more values than can be counted"]),
-    ("name: n\nworker: {command: x}\nparameters: {x: {linspace: [0, 1, 100000000000]}}\n",
-     ["100,000,000,000 points", "tasks.max_points"]),
-    ("name: n\nworker: {command: x, format: json}\nglobals: {when: 2024-01-02}\n"
-     "parameters: {x: [1]}\n", ["line 3", "globals.when", "date"]),
-    ("name: n\nworker: {command: x}\nparameters: {x: [1]}\ntasks: {max_retries: 1000000000000}\n",
-     ["tasks.max_retries"]),
-    ("name: n\nworker: {command: x}\nparameters: {x: [1]}\nazure: {pool: {dedicated_nodes: "
-     "1000000000000}}\n", ["azure.pool.dedicated_nodes"]),
-    ("name: n\nworker: {command: x}\nparameters: {x: {range: [1000000000]}}\n",
-     ["1,000,000,000 points", "tasks.max_points"]),
-    ("a: &a [1,1,1,1,1,1,1,1,1]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n"
-     "d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\n"
-     "f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]\ng: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]\n"
-     "h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]\ni: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]\n",
-     ["expands to more than"]),
-])
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        (
+            "name: n\nworker: {command: x}\nparameters: {x: [1]}\nglobals: "
+            + "[" * 900
+            + "]" * 900,
+            ["nested"],
+        ),
+        (
+            "name: n\nworker: {command: x}\nparameters: {x: [1]}\nglobals:\n  ? [a, b]\n  : 1\n",
+            ["line 5", "a key must be a plain value"],
+        ),
+        (
+            "name: n\nworker: {command: x}\nparameters: {x: {range: [0, 99999999999999999999999]}}\n",
+            ["parameters.x"],
+        ),
+        ("name: n\nworker: {command: x}\nparameters: {x: {range: [0, .inf]}}\n", ["finite"]),
+        ("name: n\nworker: {command: x}\nparameters: {x: {range: [0, 1, .nan]}}\n", ["finite"]),
+        ("name: n\nworker: {command: x}\nparameters: {x: {range: [0, 1e400]}}\n", ["finite"]),
+        (
+            "name: n\nworker: {command: x}\nparameters: {x: {linspace: [0, 1, 100000000000000000000]}}\n",
+            ["parameters.x", "more values than can be counted"],
+        ),
+        (
+            "name: n\nworker: {command: x}\nparameters: {x: {linspace: [0, 1, 100000000000]}}\n",
+            ["100,000,000,000 points", "tasks.max_points"],
+        ),
+        (
+            "name: n\nworker: {command: x, format: json}\nglobals: {when: 2024-01-02}\n"
+            "parameters: {x: [1]}\n",
+            ["line 3", "globals.when", "date"],
+        ),
+        (
+            "name: n\nworker: {command: x}\nparameters: {x: [1]}\ntasks: {max_retries: 1000000000000}\n",
+            ["tasks.max_retries"],
+        ),
+        (
+            "name: n\nworker: {command: x}\nparameters: {x: [1]}\nazure: {pool: {dedicated_nodes: "
+            "1000000000000}}\n",
+            ["azure.pool.dedicated_nodes"],
+        ),
+        (
+            "name: n\nworker: {command: x}\nparameters: {x: {range: [1000000000]}}\n",
+            ["1,000,000,000 points", "tasks.max_points"],
+        ),
+        (
+            "a: &a [1,1,1,1,1,1,1,1,1]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n"
+            "d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\n"
+            "f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]\ng: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]\n"
+            "h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]\ni: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]\n",
+            ["expands to more than"],
+        ),
+    ],
+)
 def test_hostile_or_broken_specs(tmp_path, text, words):
     spec = spec_file(tmp_path, text)
     check(invoke("validate", spec, "--json"), 2, *words, as_json=True)
@@ -154,11 +217,14 @@ def test_hostile_or_broken_specs(tmp_path, text, words):
     assert not (tmp_path / ".superbatch").exists()
 
 
-@pytest.mark.parametrize("name, content, words", [
-    ("p.csv", b"x\n\xff\xfe\n", ["not UTF-8"]),
-    ("p.jsonl", b"{\"x\": " + b"[" * 100_000 + b"]" * 100_000 + b"}\n", ["line 1", "nested"]),
-    ("p.csv", b"x,y\n1\n", ["line 2", "1 values for 2 columns"]),
-])
+@pytest.mark.parametrize(
+    "name, content, words",
+    [
+        ("p.csv", b"x\n\xff\xfe\n", ["not UTF-8"]),
+        ("p.jsonl", b'{"x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}\n", ["line 1", "nested"]),
+        ("p.csv", b"x,y\n1\n", ["line 2", "1 values for 2 columns"]),
+    ],
+)
 def test_bad_points_files(tmp_path, name, content, words):
     (tmp_path / name).write_bytes(content)
     spec = spec_file(tmp_path, f"name: n\nworker: {{command: x}}\npoints_file: {name}\n")
@@ -195,11 +261,14 @@ def test_damaged_state_never_breaks_other_jobs(ran):
 
 
 def test_a_sas_connection_string_is_refused_before_anything_exists(tmp_path):
-    spec = spec_file(tmp_path, base(extra="") .replace("worker: {", "worker: {image: r.io/w:1, "))
-    env = {"AZURE_BATCH_ENDPOINT": "http://127.0.0.1:9", "AZURE_BATCH_ACCOUNT": "a",
-           "AZURE_BATCH_ACCESS_KEY": "a2V5",
-           "AZURE_STORAGE_CONNECTION_STRING": "BlobEndpoint=http://127.0.0.1:9/a;"
-                                              "SharedAccessSignature=sv=2024&sig=abc"}
+    spec = spec_file(tmp_path, base(extra="").replace("worker: {", "worker: {image: r.io/w:1, "))
+    env = {
+        "AZURE_BATCH_ENDPOINT": "http://127.0.0.1:9",
+        "AZURE_BATCH_ACCOUNT": "a",
+        "AZURE_BATCH_ACCESS_KEY": "a2V5",
+        "AZURE_STORAGE_CONNECTION_STRING": "BlobEndpoint=http://127.0.0.1:9/a;"
+        "SharedAccessSignature=sv=2024&sig=abc",
+    }
     result = invoke("submit", spec, "--backend", "azure", "--json", env=env)
     check(result, 2, "shared access signature", as_json=True)
     assert "sig=abc" not in result.stdout + result.stderr
@@ -208,5 +277,6 @@ def test_a_sas_connection_string_is_refused_before_anything_exists(tmp_path):
 
 def test_usage_errors_are_json_too():
     check(invoke("validate", "--json", "--nope"), 2, "--nope", as_json=True)
-    check(invoke("status", "x.yaml", "--job-id", "../..", "--json"), 2, "not a job id",
-          as_json=True)
+    check(
+        invoke("status", "x.yaml", "--job-id", "../..", "--json"), 2, "not a job id", as_json=True
+    )

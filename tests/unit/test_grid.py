@@ -1,12 +1,13 @@
 """The parameter grid: products, ranges, linspace, zip, explicit points and point files."""
+
 import json
 import subprocess
 import sys
 
 import numpy as np
 import pytest
-
 from clihelp import invoke, write_spec
+
 from superbatch.errors import SpecError
 from superbatch.grid import Grid
 from superbatch.plan import JobPlan, auto_points_per_task
@@ -38,8 +39,11 @@ def test_range_and_linspace_match_python_and_numpy(tmp_path):
 
 def test_zip_advances_together(tmp_path):
     g = grid(tmp_path, "parameters:\n  seed: [1, 2]\n  zip: {a: [1, 2, 3], b: {range: [3]}}\n")
-    assert list(g)[:3] == [{"seed": 1, "a": 1, "b": 0}, {"seed": 1, "a": 2, "b": 1},
-                           {"seed": 1, "a": 3, "b": 2}]
+    assert list(g)[:3] == [
+        {"seed": 1, "a": 1, "b": 0},
+        {"seed": 1, "a": 2, "b": 1},
+        {"seed": 1, "a": 3, "b": 2},
+    ]
     assert len(g) == 6
 
 
@@ -79,7 +83,9 @@ def test_points_can_start_anywhere(tmp_path):
 
 
 def test_task_ids_are_deterministic_and_chunking_covers_every_point(tmp_path):
-    path = write_spec(tmp_path, HEAD + "parameters:\n  a: {range: [10]}\ntasks: {points_per_task: 3}\n")
+    path = write_spec(
+        tmp_path, HEAD + "parameters:\n  a: {range: [10]}\ntasks: {points_per_task: 3}\n"
+    )
     plans = [JobPlan.build(load_spec(path), "local") for _ in range(2)]
     ids = [[t.id for t in p.tasks()] for p in plans]
     assert ids[0] == ids[1] == ["task-00000", "task-00001", "task-00002", "task-00003"]
@@ -95,14 +101,19 @@ def test_auto_chunk_size():
 
 
 def test_million_point_grid_validates_in_bounded_memory(tmp_path):
-    path = write_spec(tmp_path, HEAD + "parameters:\n  a: {range: [1000]}\n  b: {linspace: [0, 1, 1000]}\n")
-    code = ("import resource, sys\n"
-            "from superbatch.cli import main\n"
-            "sys.argv = ['superbatch', 'validate', sys.argv[1], '--json']\n"
-            "try:\n    main()\nexcept SystemExit:\n    pass\n"
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n")
-    proc = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
-                          text=True, timeout=60)
+    path = write_spec(
+        tmp_path, HEAD + "parameters:\n  a: {range: [1000]}\n  b: {linspace: [0, 1, 1000]}\n"
+    )
+    code = (
+        "import resource, sys\n"
+        "from superbatch.cli import main\n"
+        "sys.argv = ['superbatch', 'validate', sys.argv[1], '--json']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=60
+    )
     lines = proc.stdout.strip().splitlines()
     assert json.loads(lines[0])["points"] == 1_000_000
     assert int(lines[1]) < 200 * 1024  # KiB: far below what 10^6 dicts would need
@@ -117,4 +128,4 @@ def test_plan_shows_tasks_and_creates_nothing(tmp_path):
     assert [t["inputs"] for t in body["shown"]] == [[{"a": 0}], [{"a": 1}], [{"a": 2}]]
     assert not (tmp_path / ".superbatch").exists()
     human = invoke("plan", path, "--limit", "2")
-    assert "task-00001  {\"a\": 1}" in human.stdout and "98 more tasks" in human.stdout
+    assert 'task-00001  {"a": 1}' in human.stdout and "98 more tasks" in human.stdout

@@ -1,5 +1,6 @@
 """Issue 13, parts 4-7: past jobs (jobs, prune), watching (status --watch, wait), the
 worker's environment, and defaults from the environment."""
+
 from __future__ import annotations
 
 import json
@@ -10,10 +11,13 @@ from clihelp import invoke, write_spec
 
 def spec(tmp_path, command="double", name="hist", extra=""):
     (tmp_path / "worker").mkdir(exist_ok=True)
-    return write_spec(tmp_path, f"name: {name}\nbackend: fake\nworker: {{command: {command}, "
-                                f"directory: worker}}\nparameters: {{x: [1, 2, 3]}}\n"
-                                f"collect: {{reduce: sum, output: out.json}}\n{extra}",
-                      name=f"{name}.yaml")
+    return write_spec(
+        tmp_path,
+        f"name: {name}\nbackend: fake\nworker: {{command: {command}, "
+        f"directory: worker}}\nparameters: {{x: [1, 2, 3]}}\n"
+        f"collect: {{reduce: sum, output: out.json}}\n{extra}",
+        name=f"{name}.yaml",
+    )
 
 
 def test_jobs_lists_every_submission_newest_first(tmp_path, monkeypatch):
@@ -89,9 +93,12 @@ def test_worker_env_values_and_names_from_the_environment(tmp_path):
     from superbatch.workerenv import resolve_env
 
     path = spec(tmp_path, extra="")
-    path.write_text(path.read_text().replace(
-        "directory: worker}", "directory: worker, env: {MODE: fast, N: 3, FLAG: true, "
-        "TOKEN: {from_env: MY_TOKEN}}}"))
+    path.write_text(
+        path.read_text().replace(
+            "directory: worker}",
+            "directory: worker, env: {MODE: fast, N: 3, FLAG: true, TOKEN: {from_env: MY_TOKEN}}}",
+        )
+    )
     model = load_spec(path).model.worker
     missing = invoke("validate", path)
     assert missing.code == 2 and "TOKEN (from MY_TOKEN)" in missing.stderr
@@ -101,8 +108,12 @@ def test_worker_env_values_and_names_from_the_environment(tmp_path):
 
     os.environ["MY_TOKEN"] = "s3cret-token-value"
     try:
-        assert resolve_env(model) == {"MODE": "fast", "N": "3", "FLAG": "true",
-                                      "TOKEN": "s3cret-token-value"}
+        assert resolve_env(model) == {
+            "MODE": "fast",
+            "N": "3",
+            "FLAG": "true",
+            "TOKEN": "s3cret-token-value",
+        }
     finally:
         del os.environ["MY_TOKEN"]
     run = invoke("run", path, "--json", env=env)
@@ -114,9 +125,14 @@ def test_worker_env_values_and_names_from_the_environment(tmp_path):
 
 def test_reserved_and_malformed_env_names_are_refused(tmp_path):
     path = spec(tmp_path)
-    for env, word in (("{AZ_BATCH_X: 1}", "set by superbatch"), ("{'1X': 1}", "worker.env"),
-                      ("{X: {from_env: 'not a name'}}", "from_env")):
-        path.write_text(path.read_text().split("worker:")[0] + "worker: {command: double, "
-                        f"directory: worker, env: {env}}}\nparameters: {{x: [1]}}\n")
+    for env, word in (
+        ("{AZ_BATCH_X: 1}", "set by superbatch"),
+        ("{'1X': 1}", "worker.env"),
+        ("{X: {from_env: 'not a name'}}", "from_env"),
+    ):
+        path.write_text(
+            path.read_text().split("worker:")[0] + "worker: {command: double, "
+            f"directory: worker, env: {env}}}\nparameters: {{x: [1]}}\n"
+        )
         result = invoke("validate", path)
         assert result.code == 2 and word in result.stderr, (env, result.stderr)

@@ -1,4 +1,5 @@
 """What makes two submissions the same job."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,9 +12,11 @@ def make(tmp_path: Path, globals_: str = "{n: 1}") -> Path:
     (tmp_path / "worker").mkdir(exist_ok=True)
     (tmp_path / "worker" / "w.py").write_text("print(1)\n")
     spec = tmp_path / "job.yaml"
-    spec.write_text(f"name: j\nworker: {{command: 'python {{worker_dir}}/w.py', directory: "
-                    f"worker}}\nglobals: {globals_}\nparameters: {{x: [1, 2]}}\n"
-                    f"collect: {{reduce: sum}}\n")
+    spec.write_text(
+        f"name: j\nworker: {{command: 'python {{worker_dir}}/w.py', directory: "
+        f"worker}}\nglobals: {globals_}\nparameters: {{x: [1, 2]}}\n"
+        f"collect: {{reduce: sum}}\n"
+    )
     return spec
 
 

@@ -1,10 +1,10 @@
 """Reducers: exactly the interpreter's own results, streamed."""
+
 from __future__ import annotations
 
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -59,9 +59,11 @@ def _newer_pythons() -> list[str]:
 def test_sum_matches_sum_on_every_python_found_here():
     """On 3.12+ a running total differs from sum(); run the reducer under each found there.
     (With none installed, the in-process test above still pins sum() to the interpreter.)"""
-    code = ("import sys; sys.path.insert(0, sys.argv[1]); from superbatch.reduce import "
-            "make_reducer; v = [1e100, 1.0, -1e100, 1.0]; "
-            "print(make_reducer('sum')(iter(v)) == sum(v), sum(v))")
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); from superbatch.reduce import "
+        "make_reducer; v = [1e100, 1.0, -1e100, 1.0]; "
+        "print(make_reducer('sum')(iter(v)) == sum(v), sum(v))"
+    )
     for python in _newer_pythons():
         out = subprocess.run([python, "-c", code, str(REPO)], capture_output=True, text=True)
         assert out.returncode == 0, out.stderr
@@ -78,12 +80,15 @@ def test_min_max_elementwise_and_collecting_reducers():
     assert make_reducer("none").kind == "none"
 
 
-@pytest.mark.parametrize("source, words", [
-    ("def f(values):\n    return 1\n", None),
-    ("raise RuntimeError('boom at import')\n", ["importing module", "boom at import"]),
-    ("def f(values:\n", ["syntax error", "line 1"]),
-    ("g = 1\n", ["has no function 'f'"]),
-])
+@pytest.mark.parametrize(
+    "source, words",
+    [
+        ("def f(values):\n    return 1\n", None),
+        ("raise RuntimeError('boom at import')\n", ["importing module", "boom at import"]),
+        ("def f(values:\n", ["syntax error", "line 1"]),
+        ("g = 1\n", ["has no function 'f'"]),
+    ],
+)
 def test_custom_reducer_modules(tmp_path, source, words):
     module = f"red_{abs(hash(source)) % 10**8}"
     (tmp_path / f"{module}.py").write_text(source)

@@ -1,5 +1,6 @@
 """Issue 13, parts 1-3: results with their parameters: tables, grids, reducers that take the
 points. On the fake backend (in-process); the same code runs after every backend's collect."""
+
 from __future__ import annotations
 
 import csv
@@ -7,22 +8,27 @@ import json
 import sys
 import tracemalloc
 
+import fakebackend
 import numpy as np
 import pytest
-
-import fakebackend
 from clihelp import invoke, write_spec
 
 
 def spec(tmp_path, command="double", grid="parameters: {x: [1, 2, 3]}", collect="{reduce: list}"):
     (tmp_path / "worker").mkdir(exist_ok=True)
-    return write_spec(tmp_path, f"name: res\nbackend: fake\nworker: {{command: {command}, "
-                                f"directory: worker}}\n{grid}\ncollect: {collect}\n")
+    return write_spec(
+        tmp_path,
+        f"name: res\nbackend: fake\nworker: {{command: {command}, "
+        f"directory: worker}}\n{grid}\ncollect: {collect}\n",
+    )
 
 
 def test_table_csv_has_the_parameters_beside_each_output(tmp_path):
-    path = spec(tmp_path, grid="parameters: {x: [1, 2], y: [a, b]}",
-                collect="{reduce: table, output: out.csv}")
+    path = spec(
+        tmp_path,
+        grid="parameters: {x: [1, 2], y: [a, b]}",
+        collect="{reduce: table, output: out.csv}",
+    )
     result = invoke("run", path, "--json")
     assert result.code == 0, result.stderr
     assert json.loads(result.stdout)["result"]["rows"] == 4
@@ -37,8 +43,14 @@ def test_mappings_flatten_and_short_arrays_spread(tmp_path):
     path = spec(tmp_path, "mapping", collect="{reduce: table, output: out.jsonl}")
     assert invoke("run", path).code == 0
     rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
-    assert rows[0] == {"point": 0, "task_id": "task-00000", "x": 1, "loss": 0.5, "fit.a": 1,
-                       "fit.ok": False}
+    assert rows[0] == {
+        "point": 0,
+        "task_id": "task-00000",
+        "x": 1,
+        "loss": 0.5,
+        "fit.a": 1,
+        "fit.ok": False,
+    }
     arrays = spec(tmp_path, "array", collect="{reduce: table, output: a.csv}")
     assert invoke("run", arrays, "--new").code == 0
     row = next(csv.DictReader((tmp_path / "a.csv").open()))
@@ -46,8 +58,12 @@ def test_mappings_flatten_and_short_arrays_spread(tmp_path):
 
 
 def test_a_parameter_named_like_an_output_keeps_both(tmp_path):
-    path = spec(tmp_path, "first", grid="parameters: {value: [1, 2]}",
-                collect="{reduce: table, output: t.csv}")
+    path = spec(
+        tmp_path,
+        "first",
+        grid="parameters: {value: [1, 2]}",
+        collect="{reduce: table, output: t.csv}",
+    )
     assert invoke("run", path).code == 0
     row = next(csv.DictReader((tmp_path / "t.csv").open()))
     assert row["value"] == "1" and row["out.value"] == "2"
@@ -75,12 +91,15 @@ def test_parquet_with_pyarrow_and_a_clear_refusal_without(tmp_path, monkeypatch)
     assert json.loads(refused.stdout)["ok"] is False
 
 
-@pytest.mark.parametrize("collect, words", [
-    ("{reduce: table}", ["collect.output"]),
-    ("{reduce: table, output: t.npy}", [".csv, .jsonl, .parquet"]),
-    ("{reduce: sum, output: t.parquet}", ["reduce: table or grid"]),
-    ("{reduce: grid, output: g.csv}", [".npz, .nc"]),
-])
+@pytest.mark.parametrize(
+    "collect, words",
+    [
+        ("{reduce: table}", ["collect.output"]),
+        ("{reduce: table, output: t.npy}", [".csv, .jsonl, .parquet"]),
+        ("{reduce: sum, output: t.parquet}", ["reduce: table or grid"]),
+        ("{reduce: grid, output: g.csv}", [".npz, .nc"]),
+    ],
+)
 def test_table_and_grid_outputs_are_checked_before_anything_runs(tmp_path, collect, words):
     path = spec(tmp_path, collect=collect)
     result = invoke("run", path)
@@ -93,8 +112,10 @@ def test_a_table_streams_its_rows(tmp_path):
     from superbatch.tables import write_table
 
     def peak(count: int) -> int:
-        items = ((i, f"task-{i // 100:05d}", {"seed": i, "alpha": i * 0.5}, {"loss": i / 3})
-                 for i in range(count))
+        items = (
+            (i, f"task-{i // 100:05d}", {"seed": i, "alpha": i * 0.5}, {"loss": i / 3})
+            for i in range(count)
+        )
         tracemalloc.start()
         summary = write_table(items, tmp_path / f"t{count}.csv")
         used = tracemalloc.get_traced_memory()[1]
@@ -109,8 +130,12 @@ def test_a_table_streams_its_rows(tmp_path):
 
 
 def test_grid_npz_has_axes_coordinates_and_values(tmp_path):
-    path = spec(tmp_path, "first", grid="parameters: {x: [1, 2, 3], y: {range: [2]}}",
-                collect="{reduce: grid, output: g.npz}")
+    path = spec(
+        tmp_path,
+        "first",
+        grid="parameters: {x: [1, 2, 3], y: {range: [2]}}",
+        collect="{reduce: grid, output: g.npz}",
+    )
     result = invoke("run", path, "--json")
     assert result.code == 0, result.stderr
     assert json.loads(result.stdout)["result"]["dims"] == {"x": 3, "y": 2}
@@ -121,8 +146,12 @@ def test_grid_npz_has_axes_coordinates_and_values(tmp_path):
 
 
 def test_grid_zip_axes_array_outputs_and_missing_points(tmp_path):
-    path = spec(tmp_path, "array", grid="parameters: {pair: {zip: {x: [1, 2], s: [a, b]}}}",
-                collect="{reduce: grid, output: g.npz}")
+    path = spec(
+        tmp_path,
+        "array",
+        grid="parameters: {pair: {zip: {x: [1, 2], s: [a, b]}}}",
+        collect="{reduce: grid, output: g.npz}",
+    )
     assert invoke("run", path).code == 0
     data = np.load(tmp_path / "g.npz")
     assert data["values"].shape == (2, 2) and data["values"][1].tolist() == [2, 2.5]
@@ -136,8 +165,12 @@ def test_grid_zip_axes_array_outputs_and_missing_points(tmp_path):
 def test_grid_netcdf_with_xarray(tmp_path):
     import xarray
 
-    path = spec(tmp_path, "mapping", grid="parameters: {x: [1, 2], y: [1]}",
-                collect="{reduce: grid, output: g.nc}")
+    path = spec(
+        tmp_path,
+        "mapping",
+        grid="parameters: {x: [1, 2], y: [1]}",
+        collect="{reduce: grid, output: g.nc}",
+    )
     assert invoke("run", path).code == 0, "run"
     data = xarray.open_dataset(tmp_path / "g.nc")
     assert data["values_loss"].dims == ("x", "y")
@@ -151,11 +184,10 @@ def test_grid_refuses_listed_points(tmp_path):
 
 
 def test_custom_reducers_may_take_the_points(tmp_path):
-    path = spec(tmp_path, grid="parameters: {x: [1, 2, 3]}",
-                collect="{reduce: 'pick:best'}")
+    path = spec(tmp_path, grid="parameters: {x: [1, 2, 3]}", collect="{reduce: 'pick:best'}")
     (tmp_path / "pick.py").write_text(
-        "def best(points, values):\n"
-        "    return max(zip(values, points), key=lambda pv: pv[0])[1]\n")
+        "def best(points, values):\n    return max(zip(values, points), key=lambda pv: pv[0])[1]\n"
+    )
     result = invoke("run", path, "--json")
     assert result.code == 0 and json.loads(result.stdout)["result"] == {"x": 3}
     fakebackend.HELD.clear()

@@ -1,4 +1,5 @@
 """Outputs are unpickled without letting them run code on the collecting machine."""
+
 from __future__ import annotations
 
 import collections
@@ -30,12 +31,24 @@ class Planted:
         return (os.system, (f"touch {self.marker}",))
 
 
-@pytest.mark.parametrize("value", [
-    1.5, np.float64(9.5), np.int32(3), np.arange(6).reshape(2, 3), np.array(["ab", "c"]),
-    {"a": [1, 2.0, (3, None)], "b": np.ones(2)}, np.array([1, "x", None], dtype=object),
-    datetime.datetime(2026, 1, 2, 3, 4), collections.OrderedDict(a=1), {1, 2}, complex(1, 2),
-    b"bytes", "text",
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        1.5,
+        np.float64(9.5),
+        np.int32(3),
+        np.arange(6).reshape(2, 3),
+        np.array(["ab", "c"]),
+        {"a": [1, 2.0, (3, None)], "b": np.ones(2)},
+        np.array([1, "x", None], dtype=object),
+        datetime.datetime(2026, 1, 2, 3, 4),
+        collections.OrderedDict(a=1),
+        {1, 2},
+        complex(1, 2),
+        b"bytes",
+        "text",
+    ],
+)
 def test_plain_values_and_numpy_load(value):
     loaded = safepickle.load(dumped(value))
     assert type(loaded) is type(value)
@@ -51,8 +64,9 @@ def test_compressed_joblib_files_load():
     assert safepickle.load(dumped(np.arange(3), compress=3)).tolist() == [0, 1, 2]
 
 
-@pytest.mark.parametrize("wrap", [lambda p: p, lambda p: {"x": [p]},
-                                  lambda p: np.array([p], dtype=object)])
+@pytest.mark.parametrize(
+    "wrap", [lambda p: p, lambda p: {"x": [p]}, lambda p: np.array([p], dtype=object)]
+)
 def test_a_planted_pickle_runs_nothing(tmp_path, wrap):
     marker = tmp_path / "ran"
     for data in (pickle.dumps(wrap(Planted(marker))), dumped(wrap(Planted(marker)))):

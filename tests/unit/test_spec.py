@@ -1,9 +1,10 @@
 """The job spec: strict validation with file, line and field in every error (exit 2)."""
+
 import json
 
 import pytest
-
 from clihelp import REPO, invoke, write_spec
+
 from superbatch.errors import SpecError
 from superbatch.spec import load_spec
 
@@ -59,17 +60,20 @@ def test_duplicate_keys_are_rejected(tmp_path):
     assert "line 7: duplicate key 'name' (first given on line 1)" in msg
 
 
-@pytest.mark.parametrize("snippet, expected", [
-    ("name: Bad_Name\n", "name: must be 1-40 lowercase"),
-    ("tasks: {points_per_task: 0}\n", "tasks.points_per_task: must be a whole number >= 1"),
-    ("tasks: {max_wall_time: 10x}\n", "is not a duration"),
-    ("tasks: {max_wall_time: 8d}\n", "7 days"),
-    ("collect: {reduce: summ}\n", "did you mean 'sum'?"),
-    ("collect: {output: out.txt}\n", "extension must be one of"),
-    ("azure: {storage: {container: Bad_Container}}\n", "azure.storage.container"),
-    ("azure: {pool: {id: 'bad id'}}\n", "azure.pool.id: must be 1-64 letters"),
-    ("points: [{a: 1}]\n", "give only one of parameters, points and points_file"),
-])
+@pytest.mark.parametrize(
+    "snippet, expected",
+    [
+        ("name: Bad_Name\n", "name: must be 1-40 lowercase"),
+        ("tasks: {points_per_task: 0}\n", "tasks.points_per_task: must be a whole number >= 1"),
+        ("tasks: {max_wall_time: 10x}\n", "is not a duration"),
+        ("tasks: {max_wall_time: 8d}\n", "7 days"),
+        ("collect: {reduce: summ}\n", "did you mean 'sum'?"),
+        ("collect: {output: out.txt}\n", "extension must be one of"),
+        ("azure: {storage: {container: Bad_Container}}\n", "azure.storage.container"),
+        ("azure: {pool: {id: 'bad id'}}\n", "azure.pool.id: must be 1-64 letters"),
+        ("points: [{a: 1}]\n", "give only one of parameters, points and points_file"),
+    ],
+)
 def test_invalid_values(tmp_path, snippet, expected):
     text = GOOD if not snippet.startswith("name:") else GOOD.replace("name: demo\n", "")
     msg, _ = error_of(tmp_path, text + snippet)
@@ -77,8 +81,9 @@ def test_invalid_values(tmp_path, snippet, expected):
 
 
 def test_bad_parameter_shapes(tmp_path):
-    msg, _ = error_of(tmp_path, GOOD + "  alpha: 5\n  beta: {range: [0, 10, 0]}\n"
-                      "  zip: {a: [1, 2], b: [3]}\n")
+    msg, _ = error_of(
+        tmp_path, GOOD + "  alpha: 5\n  beta: {range: [0, 10, 0]}\n  zip: {a: [1, 2], b: [3]}\n"
+    )
     assert "parameters.alpha: expected a list of values" in msg
     assert "parameters.beta.range: the step of a range cannot be 0" in msg
     assert "parameters.zip: zipped keys must have equal lengths (a has 2, b has 1)" in msg

@@ -1,4 +1,5 @@
 """The state directory: ids that are never paths, submission order, whole journal lines."""
+
 from __future__ import annotations
 
 import json
@@ -11,17 +12,35 @@ import pytest
 from superbatch.errors import UserError
 from superbatch.record import JobRecord
 from superbatch.spec import JobSpec
-from superbatch.state import (JobState, append_lines, atomic_write_bytes, list_jobs,
-                              next_sequence, read_json_lines)
+from superbatch.state import (
+    JobState,
+    append_lines,
+    atomic_write_bytes,
+    list_jobs,
+    next_sequence,
+    read_json_lines,
+)
 
-SPEC = JobSpec.model_validate({"name": "j", "worker": {"command": "true"},
-                               "parameters": {"x": [1]}})
+SPEC = JobSpec.model_validate(
+    {"name": "j", "worker": {"command": "true"}, "parameters": {"x": [1]}}
+)
 
 
 def record(job_id: str, sequence: int, created: float, spec_path: str = "/s/job.yaml"):
-    return JobRecord(job_id=job_id, sequence=sequence, token="t", backend="local",
-                     spec_path=spec_path, spec=SPEC, identity="i", created=created,
-                     point_count=1, task_count=1, points_per_task=1, command="true")
+    return JobRecord(
+        job_id=job_id,
+        sequence=sequence,
+        token="t",
+        backend="local",
+        spec_path=spec_path,
+        spec=SPEC,
+        identity="i",
+        created=created,
+        point_count=1,
+        task_count=1,
+        points_per_task=1,
+        command="true",
+    )
 
 
 @pytest.mark.parametrize("job_id", ["..", "../x", "/etc", "a/b", "", "a" * 65, "x y", "é"])

@@ -2,6 +2,7 @@
 
 Importing this package imports the Azure SDKs; only commands that need them do.
 """
+
 import logging
 
 from superbatch.backends.azure.backend import AzureBackend

@@ -4,6 +4,7 @@ This class only wires the parts together: ``submit`` (the pipeline), ``pool``, `
 (status, logs, waiting), ``outputs`` (verified downloads) and ``lifecycle`` (retry rounds,
 cancel, seal, cleanup, delete), all sharing one :class:`Session`.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -12,15 +13,19 @@ from azure.core.exceptions import ResourceNotFoundError
 
 from superbatch.backends.azure import credentials as creds
 from superbatch.backends.azure import lifecycle, observe, outputs
-from superbatch.backends.azure.definitions import (MAX_PROPERTY_BYTES, MAX_REQUEST_BYTES,
-                                                   body_size, largest_property, largest_task,
-                                                   placeholder_context)
+from superbatch.backends.azure.definitions import (
+    MAX_PROPERTY_BYTES,
+    MAX_REQUEST_BYTES,
+    body_size,
+    largest_property,
+    largest_task,
+    placeholder_context,
+)
 from superbatch.backends.azure.pool import ensure_pool
 from superbatch.backends.azure.retry import with_retries
 from superbatch.backends.azure.session import Session
 from superbatch.backends.azure.storage import Storage
-from superbatch.backends.azure.submit import (Submitter, missing_tasks, reconcile,
-                                              registry_reference)
+from superbatch.backends.azure.submit import Submitter, missing_tasks, reconcile, registry_reference
 from superbatch.backends.azure.target import AzureTarget, config_blob, job_container_name
 from superbatch.backends.base import Backend, JobStatus, TaskLogs
 from superbatch.codec import get_codec
@@ -38,9 +43,11 @@ class AzureBackend(Backend):
     @classmethod
     def check_spec(cls, spec) -> None:
         if not spec.model.worker.image:
-            raise SpecError(f"{spec.where('worker')}: worker.image: the azure backend runs the "
-                            f"worker in a container; give the image (e.g. "
-                            f"myregistry.azurecr.io/my-worker:v1).")
+            raise SpecError(
+                f"{spec.where('worker')}: worker.image: the azure backend runs the "
+                f"worker in a container; give the image (e.g. "
+                f"myregistry.azurecr.io/my-worker:v1)."
+            )
 
     @classmethod
     def worker_dir(cls, spec) -> str:
@@ -57,10 +64,19 @@ class AzureBackend(Backend):
     def check_plan(cls, spec, plan: JobPlan) -> None:
         """Refuse tasks whose definitions the service would refuse (their size)."""
         command = spec.model.worker.command.replace("{worker_dir}", cls.worker_dir(spec))
-        ctx = placeholder_context(spec.model, file_names(spec.model.worker.format), command,
-                                  plan.multi_point)
-        body = largest_task(ctx, TaskPlan(plan.task_count - 1, plan.task_id(plan.task_count - 1),
-                                          max(0, plan.point_count - 1), 1, plan.multi_point))
+        ctx = placeholder_context(
+            spec.model, file_names(spec.model.worker.format), command, plan.multi_point
+        )
+        body = largest_task(
+            ctx,
+            TaskPlan(
+                plan.task_count - 1,
+                plan.task_id(plan.task_count - 1),
+                max(0, plan.point_count - 1),
+                1,
+                plan.multi_point,
+            ),
+        )
         size = body_size(body)
         path, largest = largest_property(body)
         if size > MAX_REQUEST_BYTES or largest > MAX_PROPERTY_BYTES:
@@ -69,7 +85,8 @@ class AzureBackend(Backend):
                 f"be {size:,} bytes with a {largest:,}-byte {path}; Azure Batch refuses tasks "
                 f"over {MAX_REQUEST_BYTES:,} bytes and this backend keeps each property under "
                 f"{MAX_PROPERTY_BYTES:,} bytes. Shorten the command (put long scripts in the "
-                f"worker's files).")
+                f"worker's files)."
+            )
 
     @classmethod
     def connect(cls, spec, job_id: str | None, parallel: int | None) -> dict:
@@ -82,18 +99,22 @@ class AzureBackend(Backend):
         client = batch.client(retry_total=1, retry_backoff_factor=0.2)
         pool_id = spec.model.azure.pool.id
         try:
-            with_retries(lambda: client.get_pool(pool_id, select=["id"]),
-                         "check the Batch credentials", hint)
+            with_retries(
+                lambda: client.get_pool(pool_id, select=["id"]), "check the Batch credentials", hint
+            )
         except ResourceNotFoundError:
             pass  # the credentials work; the pool is created at submit
         container = storage.container(spec.model.azure.storage.container)
         with_retries(container.exists, "check the storage credentials", hint)
         return AzureTarget(
-            endpoint=batch.endpoint, account=batch.account, storage_account=storage.account_name,
+            endpoint=batch.endpoint,
+            account=batch.account,
+            storage_account=storage.account_name,
             container=spec.model.azure.storage.container,
-            job_container=job_container_name(spec.model.azure.storage.container,
-                                             job_id or "check"),
-            pool_id=pool_id, revocable=storage.revocable).model_dump()
+            job_container=job_container_name(spec.model.azure.storage.container, job_id or "check"),
+            pool_id=pool_id,
+            revocable=storage.revocable,
+        ).model_dump()
 
     # -- one job ---------------------------------------------------------------------------
 
@@ -108,20 +129,29 @@ class AzureBackend(Backend):
         lifecycle.grant_writes(s, plan.task_count)
         expiry = s.sas_expiry(plan.task_count)
         codec = get_codec(self.record.format)
-        s.call(lambda: s.inputs.upload(config_blob(s.job_id, s.names),
-                                       codec.dumps(self.record.spec.globals)), "upload the config")
+        s.call(
+            lambda: s.inputs.upload(
+                config_blob(s.job_id, s.names), codec.dumps(self.record.spec.globals)
+            ),
+            "upload the config",
+        )
         notes = ensure_pool(s, registry_reference(s))
         sub = Submitter(s, s.job_id, progress)
         sub.ensure_job()
         if sub.job_completed():
             # Every task it held has run; what it lacks goes to a new Batch job.
             recovered = {t for r in s.state.read_progress().retries for t in r.task_ids}
-            lacking = [t.id for t in missing_tasks(plan.tasks(), sub.held_task_ids())
-                       if t.id not in recovered]
+            lacking = [
+                t.id
+                for t in missing_tasks(plan.tasks(), sub.held_task_ids())
+                if t.id not in recovered
+            ]
             if lacking:
                 lifecycle.add_missing(s, lacking)
-                notes.append(f"job {s.job_id} lacked {len(lacking)} tasks; they run in "
-                             f"another Batch job of the submission")
+                notes.append(
+                    f"job {s.job_id} lacked {len(lacking)} tasks; they run in "
+                    f"another Batch job of the submission"
+                )
             lifecycle.finish_rounds(s)
             return notes
         ctx = sub.context(expiry, plan.multi_point)

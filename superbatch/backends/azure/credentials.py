@@ -15,6 +15,7 @@ TLS: the clients verify certificates with certifi's bundle, or with the file nam
 REQUESTS_CA_BUNDLE (honoured by azure-core's requests transport), e.g. a private CA's.
 Values are never echoed: errors name the variable, not its content.
 """
+
 from __future__ import annotations
 
 import base64
@@ -36,8 +37,10 @@ def _check_key(name: str, value: str) -> None:
     try:
         base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
-        raise UserError(f"{name} is not a valid account key (expected base64, as shown by "
-                        f"`az batch account keys list` / `az storage account keys list`).") from None
+        raise UserError(
+            f"{name} is not a valid account key (expected base64, as shown by "
+            f"`az batch account keys list` / `az storage account keys list`)."
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -86,8 +89,9 @@ class StorageCredentials:
             return BlobServiceClient.from_connection_string(self.connection_string, **kwargs)
         url = self.url
         if self.key:
-            return BlobServiceClient(url, credential={"account_name": self.account,
-                                                      "account_key": self.key}, **kwargs)
+            return BlobServiceClient(
+                url, credential={"account_name": self.account, "account_key": self.key}, **kwargs
+            )
         return BlobServiceClient(url, credential=default_credential(), **kwargs)
 
 
@@ -108,24 +112,31 @@ def batch_credentials() -> BatchCredentials:
     """Read and check the Batch variables (exit 2 naming the variable on a problem)."""
     endpoint = _env("AZURE_BATCH_ENDPOINT")
     if not endpoint:
-        raise UserError("AZURE_BATCH_ENDPOINT is not set: export your Batch account's URL, "
-                        "e.g. https://myaccount.westeurope.batch.azure.com (`az batch account "
-                        "show -n NAME -g GROUP --query accountEndpoint`).")
+        raise UserError(
+            "AZURE_BATCH_ENDPOINT is not set: export your Batch account's URL, "
+            "e.g. https://myaccount.westeurope.batch.azure.com (`az batch account "
+            "show -n NAME -g GROUP --query accountEndpoint`)."
+        )
     if "://" not in endpoint:
         endpoint = "https://" + endpoint
     # user:password@ is not how Batch authenticates, and must never be stored or printed.
     endpoint = strip_userinfo(endpoint)
     parsed = urlparse(endpoint)
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise UserError("AZURE_BATCH_ENDPOINT is not a URL such as "
-                        "https://myaccount.westeurope.batch.azure.com.")
+        raise UserError(
+            "AZURE_BATCH_ENDPOINT is not a URL such as "
+            "https://myaccount.westeurope.batch.azure.com."
+        )
     account = _env("AZURE_BATCH_ACCOUNT") or (
-        parsed.hostname.split(".")[0] if parsed.hostname.count(".") >= 2 else None)
+        parsed.hostname.split(".")[0] if parsed.hostname.count(".") >= 2 else None
+    )
     key = _env("AZURE_BATCH_ACCESS_KEY")
     if key:
         if not account:
-            raise UserError("AZURE_BATCH_ACCESS_KEY is set but AZURE_BATCH_ACCOUNT is not: "
-                            "export the Batch account's name too.")
+            raise UserError(
+                "AZURE_BATCH_ACCESS_KEY is set but AZURE_BATCH_ACCOUNT is not: "
+                "export the Batch account's name too."
+            )
         _check_key("AZURE_BATCH_ACCESS_KEY", key)
     return BatchCredentials(endpoint.rstrip("/"), account, key)
 
@@ -136,26 +147,34 @@ def storage_credentials() -> StorageCredentials:
     if conn:
         parts = dict(p.split("=", 1) for p in conn.split(";") if "=" in p)
         if "AccountName" not in parts and "BlobEndpoint" not in parts:
-            raise UserError("AZURE_STORAGE_CONNECTION_STRING is malformed: it needs "
-                            "AccountName=...;AccountKey=... (or a BlobEndpoint).")
+            raise UserError(
+                "AZURE_STORAGE_CONNECTION_STRING is malformed: it needs "
+                "AccountName=...;AccountKey=... (or a BlobEndpoint)."
+            )
         if "AccountKey" in parts:
             _check_key("AZURE_STORAGE_CONNECTION_STRING's AccountKey", parts["AccountKey"])
         elif "SharedAccessSignature" in parts:
-            raise UserError("AZURE_STORAGE_CONNECTION_STRING holds a shared access signature, "
-                            "but superbatch signs a narrow SAS for each task itself and needs "
-                            "the account key for that: use a connection string with "
-                            "AccountKey=..., or AZURE_STORAGE_ACCOUNT with Microsoft Entra ID "
-                            "(`az login`).")
+            raise UserError(
+                "AZURE_STORAGE_CONNECTION_STRING holds a shared access signature, "
+                "but superbatch signs a narrow SAS for each task itself and needs "
+                "the account key for that: use a connection string with "
+                "AccountKey=..., or AZURE_STORAGE_ACCOUNT with Microsoft Entra ID "
+                "(`az login`)."
+            )
         else:
-            raise UserError("AZURE_STORAGE_CONNECTION_STRING has no AccountKey=...: superbatch "
-                            "needs the account key to sign each task's SAS (or use "
-                            "AZURE_STORAGE_ACCOUNT with Microsoft Entra ID).")
+            raise UserError(
+                "AZURE_STORAGE_CONNECTION_STRING has no AccountKey=...: superbatch "
+                "needs the account key to sign each task's SAS (or use "
+                "AZURE_STORAGE_ACCOUNT with Microsoft Entra ID)."
+            )
         return StorageCredentials(connection_string=conn, account=parts.get("AccountName"))
     account = _env("AZURE_STORAGE_ACCOUNT")
     if not account:
-        raise UserError("no storage account: set AZURE_STORAGE_CONNECTION_STRING, or "
-                        "AZURE_STORAGE_ACCOUNT (with AZURE_STORAGE_KEY, or signed in with "
-                        "`az login` for Microsoft Entra ID).")
+        raise UserError(
+            "no storage account: set AZURE_STORAGE_CONNECTION_STRING, or "
+            "AZURE_STORAGE_ACCOUNT (with AZURE_STORAGE_KEY, or signed in with "
+            "`az login` for Microsoft Entra ID)."
+        )
     key = _env("AZURE_STORAGE_KEY") or _env("AZURE_STORAGE_ACCESS_KEY")
     if key:
         _check_key("AZURE_STORAGE_KEY", key)
@@ -170,13 +189,17 @@ def _blob_endpoint(with_key: bool) -> str | None:
     endpoint = strip_userinfo(endpoint)
     parsed = urlparse(endpoint)
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise UserError("AZURE_STORAGE_SERVICE_ENDPOINT is not a URL such as "
-                        "https://myaccount.blob.core.windows.net (`az storage account show "
-                        "-n NAME --query primaryEndpoints.blob`).")
+        raise UserError(
+            "AZURE_STORAGE_SERVICE_ENDPOINT is not a URL such as "
+            "https://myaccount.blob.core.windows.net (`az storage account show "
+            "-n NAME --query primaryEndpoints.blob`)."
+        )
     if parsed.scheme == "http" and not with_key:
-        raise UserError("AZURE_STORAGE_SERVICE_ENDPOINT is an http:// URL, but Microsoft Entra "
-                        "ID tokens are only sent over https: use https, or set "
-                        "AZURE_STORAGE_KEY too.")
+        raise UserError(
+            "AZURE_STORAGE_SERVICE_ENDPOINT is an http:// URL, but Microsoft Entra "
+            "ID tokens are only sent over https: use https, or set "
+            "AZURE_STORAGE_KEY too."
+        )
     return endpoint.rstrip("/")
 
 
@@ -184,6 +207,8 @@ def registry_credentials(server: str) -> RegistryCredentials:
     user = _env("AZURE_REGISTRY_USERNAME")
     password = _env("AZURE_REGISTRY_PASSWORD")
     if bool(user) != bool(password):
-        raise UserError(f"registry {server}: set both AZURE_REGISTRY_USERNAME and "
-                        f"AZURE_REGISTRY_PASSWORD (or neither, to use the pool's identity).")
+        raise UserError(
+            f"registry {server}: set both AZURE_REGISTRY_USERNAME and "
+            f"AZURE_REGISTRY_PASSWORD (or neither, to use the pool's identity)."
+        )
     return RegistryCredentials(user, password)

@@ -5,6 +5,7 @@ known before sending). A task's definition does not grow with its points: a sing
 inputs travel inline (when small) or as one blob; a task of several points gets one tar of
 its points' inputs and uploads one tar of their outputs, and its command line is a loop.
 """
+
 from __future__ import annotations
 
 import base64
@@ -42,8 +43,8 @@ MAX_TASKS_PER_REQUEST = 100
 class TaskContext:
     """What every task added to one Batch job shares."""
 
-    job_id: str          # the submission (superbatch's job id)
-    batch_job_id: str    # the Batch job the tasks go to (the job itself or a retry round)
+    job_id: str  # the submission (superbatch's job id)
+    batch_job_id: str  # the Batch job the tasks go to (the job itself or a retry round)
     spec: JobSpec
     names: FileNames
     command: str
@@ -58,18 +59,28 @@ def pool_definition(spec: JobSpec, registry: dict | None) -> bm.BatchPoolCreateO
     pool = spec.azure.pool
     image = pool.image or PoolImage()
     container = bm.BatchContainerConfiguration(
-        type="dockerCompatible", container_image_names=[spec.worker.image],
+        type="dockerCompatible",
+        container_image_names=[spec.worker.image],
         container_registries=[bm.ContainerRegistryReference(**_registry_model(registry))]
-        if registry else None)
+        if registry
+        else None,
+    )
     vm = bm.VirtualMachineConfiguration(
-        image_reference=bm.BatchVmImageReference(publisher=image.publisher, offer=image.offer,
-                                                 sku=image.sku, version=image.version),
-        node_agent_sku_id=image.node_agent_sku_id, container_configuration=container)
+        image_reference=bm.BatchVmImageReference(
+            publisher=image.publisher, offer=image.offer, sku=image.sku, version=image.version
+        ),
+        node_agent_sku_id=image.node_agent_sku_id,
+        container_configuration=container,
+    )
     options = bm.BatchPoolCreateOptions(
-        id=pool.id, vm_size=pool.vm_size, virtual_machine_configuration=vm,
+        id=pool.id,
+        vm_size=pool.vm_size,
+        virtual_machine_configuration=vm,
         task_slots_per_node=pool.task_slots_per_node,
         network_configuration=bm.NetworkConfiguration(subnet_id=pool.subnet_id)
-        if pool.subnet_id else None)
+        if pool.subnet_id
+        else None,
+    )
     if pool.autoscale_formula:
         options.enable_auto_scale = True
         options.auto_scale_formula = pool.autoscale_formula
@@ -81,18 +92,23 @@ def pool_definition(spec: JobSpec, registry: dict | None) -> bm.BatchPoolCreateO
 
 
 def _registry_model(registry: dict) -> dict:
-    return {"registry_server": registry["registryServer"], "username": registry.get("username"),
-            "password": registry.get("password")}
+    return {
+        "registry_server": registry["registryServer"],
+        "username": registry.get("username"),
+        "password": registry.get("password"),
+    }
 
 
 def job_definition(batch_job_id: str, pool_id: str, token: str) -> bm.BatchJobCreateOptions:
     # Created with noaction: a job with no tasks yet counts as complete, so terminatejob
     # is set only after every task has been added (see docs/azure.md). The token tells this
     # submission's job from another's that happens to have the same id.
-    return bm.BatchJobCreateOptions(id=batch_job_id, pool_info=bm.BatchPoolInfo(pool_id=pool_id),
-                                    all_tasks_complete_mode="noaction",
-                                    metadata=[bm.BatchMetadataItem(name=TOKEN_METADATA,
-                                                                   value=token)])
+    return bm.BatchJobCreateOptions(
+        id=batch_job_id,
+        pool_info=bm.BatchPoolInfo(pool_id=pool_id),
+        all_tasks_complete_mode="noaction",
+        metadata=[bm.BatchMetadataItem(name=TOKEN_METADATA, value=token)],
+    )
 
 
 def inputs_tar(task: TaskPlan, encoded: list[bytes], names: FileNames) -> bytes:
@@ -124,22 +140,24 @@ def _single_point_script(names: FileNames, command: str, inline: bool, point: in
 
 def _multi_point_script(names: FileNames, command: str, first: int, last: int) -> str:
     out = f'"p$i/{names.outputs}"'
-    return "\n".join([
-        "set -e",
-        f"tar -xf {INPUTS_TAR}",
-        f": > {OUTPUTS_LIST}",
-        f"i={first}",
-        f'while [ "$i" -le {last} ]; do',
-        f'  ln -f {names.config} "p$i/{names.config}" 2>/dev/null || '
-        f'cp {names.config} "p$i/{names.config}"',
-        f'  (cd "p$i" && SUPERBATCH_POINT=$i && export SUPERBATCH_POINT && {command})',
-        f'  [ -f {out} ] || {{ echo "superbatch: the worker exited 0 but wrote no '
-        f'{names.outputs} (point $i)" >&2; exit {NO_OUTPUT_EXIT}; }}',
-        f'  echo {out} >> {OUTPUTS_LIST}',
-        "  i=$((i + 1))",
-        "done",
-        f"tar -cf {OUTPUTS_TAR} -T {OUTPUTS_LIST}",
-    ])
+    return "\n".join(
+        [
+            "set -e",
+            f"tar -xf {INPUTS_TAR}",
+            f": > {OUTPUTS_LIST}",
+            f"i={first}",
+            f'while [ "$i" -le {last} ]; do',
+            f'  ln -f {names.config} "p$i/{names.config}" 2>/dev/null || '
+            f'cp {names.config} "p$i/{names.config}"',
+            f'  (cd "p$i" && SUPERBATCH_POINT=$i && export SUPERBATCH_POINT && {command})',
+            f'  [ -f {out} ] || {{ echo "superbatch: the worker exited 0 but wrote no '
+            f'{names.outputs} (point $i)" >&2; exit {NO_OUTPUT_EXIT}; }}',
+            f"  echo {out} >> {OUTPUTS_LIST}",
+            "  i=$((i + 1))",
+            "done",
+            f"tar -cf {OUTPUTS_TAR} -T {OUTPUTS_LIST}",
+        ]
+    )
 
 
 def task_body(ctx: TaskContext, task: TaskPlan, inputs: bytes, input_url: str | None) -> dict:
@@ -147,8 +165,10 @@ def task_body(ctx: TaskContext, task: TaskPlan, inputs: bytes, input_url: str | 
     (inline when small) or the tar of a multi-point task's inputs (at ``input_url``)."""
     names = ctx.names
     env = [{"name": name, "value": value} for name, value in ctx.env.items()]
-    env += [{"name": "SUPERBATCH_JOB_ID", "value": ctx.job_id},
-            {"name": "SUPERBATCH_TASK_ID", "value": task.id}]
+    env += [
+        {"name": "SUPERBATCH_JOB_ID", "value": ctx.job_id},
+        {"name": "SUPERBATCH_TASK_ID", "value": task.id},
+    ]
     resources = [{"httpUrl": ctx.config_url, "filePath": names.config}]
     if ctx.multi_point:
         script = _multi_point_script(names, ctx.command, task.first_point, task.last_point)
@@ -166,18 +186,32 @@ def task_body(ctx: TaskContext, task: TaskPlan, inputs: bytes, input_url: str | 
     body = {
         "id": task.id,
         "commandLine": "/bin/sh -c " + shlex.quote(script),
-        "containerSettings": {"imageName": ctx.spec.worker.image,
-                              "workingDirectory": "taskWorkingDirectory"},
+        "containerSettings": {
+            "imageName": ctx.spec.worker.image,
+            "workingDirectory": "taskWorkingDirectory",
+        },
         "resourceFiles": resources,
         "outputFiles": [
-            {"filePattern": produced,
-             "destination": {"container": {"containerUrl": ctx.output_container_url,
-                                           "path": output_blob(task.id)}},
-             "uploadOptions": {"uploadCondition": "tasksuccess"}},
-            {"filePattern": "../std*.txt",
-             "destination": {"container": {"containerUrl": ctx.output_container_url,
-                                           "path": log_prefix(ctx.batch_job_id, task.id)}},
-             "uploadOptions": {"uploadCondition": "taskcompletion"}},
+            {
+                "filePattern": produced,
+                "destination": {
+                    "container": {
+                        "containerUrl": ctx.output_container_url,
+                        "path": output_blob(task.id),
+                    }
+                },
+                "uploadOptions": {"uploadCondition": "tasksuccess"},
+            },
+            {
+                "filePattern": "../std*.txt",
+                "destination": {
+                    "container": {
+                        "containerUrl": ctx.output_container_url,
+                        "path": log_prefix(ctx.batch_job_id, task.id),
+                    }
+                },
+                "uploadOptions": {"uploadCondition": "taskcompletion"},
+            },
         ],
         "environmentSettings": env,
         "constraints": {"maxTaskRetryCount": ctx.spec.tasks.max_retries},
@@ -198,8 +232,13 @@ def largest_property(value, path: str = "") -> tuple[str, int]:
     """The path and size in bytes of the largest string in a document."""
     if isinstance(value, str):
         return path, len(value.encode())
-    items = value.items() if isinstance(value, dict) else enumerate(value) \
-        if isinstance(value, list) else ()
+    items = (
+        value.items()
+        if isinstance(value, dict)
+        else enumerate(value)
+        if isinstance(value, list)
+        else ()
+    )
     best = (path, 0)
     for key, item in items:
         found = largest_property(item, f"{path}.{key}" if path else str(key))
@@ -213,15 +252,39 @@ def tasks_per_request(task_bytes: int) -> int:
     return max(1, min(MAX_TASKS_PER_REQUEST, (MAX_REQUEST_BYTES - 64) // (task_bytes + 1)))
 
 
-def placeholder_context(spec: JobSpec, names: FileNames, command: str,
-                        multi_point: bool) -> TaskContext:
+def placeholder_context(
+    spec: JobSpec, names: FileNames, command: str, multi_point: bool
+) -> TaskContext:
     """A context whose URLs are as long as real ones can be, to size definitions early."""
-    url = ("https://" + "a" * 24 + ".blob.core.windows.net/" + "c" * 63 + "/" + "j" * 64
-           + "/inputs/" + "t" * 32 + "?" + "s" * 400)
-    registry = {"registryServer": "r" * 128, "username": "u" * 128, "password": "p" * 256} \
-        if spec.azure.registry else None
-    return TaskContext("j" * 64, "j" * 64, spec, names, command, url, url, registry,
-                       multi_point, resolve_env(spec.worker))
+    url = (
+        "https://"
+        + "a" * 24
+        + ".blob.core.windows.net/"
+        + "c" * 63
+        + "/"
+        + "j" * 64
+        + "/inputs/"
+        + "t" * 32
+        + "?"
+        + "s" * 400
+    )
+    registry = (
+        {"registryServer": "r" * 128, "username": "u" * 128, "password": "p" * 256}
+        if spec.azure.registry
+        else None
+    )
+    return TaskContext(
+        "j" * 64,
+        "j" * 64,
+        spec,
+        names,
+        command,
+        url,
+        url,
+        registry,
+        multi_point,
+        resolve_env(spec.worker),
+    )
 
 
 def largest_task(ctx: TaskContext, task: TaskPlan) -> dict:

@@ -3,6 +3,7 @@
 A completed Batch job cannot take tasks again, so a retry adds the tasks to a new Batch job on
 the same pool, ``<job-id>-r<N>`` (a retry round), whose outputs land beside the others.
 """
+
 from __future__ import annotations
 
 import time
@@ -24,8 +25,10 @@ def grant_writes(session: Session, tasks: int) -> None:
     """Let the tasks write the job's container until the SAS expiry (again, after a seal)."""
     if session.policy_id:
         expiry = session.sas_expiry(tasks)
-        session.call(lambda: session.outputs.grant_task_writes(session.policy_id, expiry),
-                     "set the job container's access policy")
+        session.call(
+            lambda: session.outputs.grant_task_writes(session.policy_id, expiry),
+            "set the job container's access policy",
+        )
 
 
 def seal(session: Session) -> list[str]:
@@ -39,6 +42,7 @@ def seal(session: Session) -> list[str]:
 def points_of(plan: JobPlan):
     def get(task):
         return list(plan.grid.points(task.first_point, task.first_point + task.point_count))
+
     return get
 
 
@@ -50,14 +54,15 @@ def add_round(session: Session, plan: JobPlan, round_: RetryRound) -> None:
     sub = Submitter(session, round_.job, Progress(enabled=False))
     sub.ensure_job()
     ctx = sub.context(expiry, plan.multi_point)
-    sub.add(((t, points_of(plan)(t)) for t in tasks), len(tasks), ctx, expiry,
-            skip_recorded=False)
+    sub.add(((t, points_of(plan)(t)) for t in tasks), len(tasks), ctx, expiry, skip_recorded=False)
     reconcile(sub, tasks, points_of(plan), ctx, expiry)
     sub.finish_job()
 
     def mark(progress: JobProgress) -> JobProgress:
-        rounds = [r.model_copy(update={"submitted": True}) if r.job == round_.job else r
-                  for r in progress.retries]
+        rounds = [
+            r.model_copy(update={"submitted": True}) if r.job == round_.job else r
+            for r in progress.retries
+        ]
         return progress.model_copy(update={"retries": rounds})
 
     session.state.update_progress(mark)
@@ -84,12 +89,22 @@ def retry(session: Session, task_ids: list[str] | None) -> list[str]:
         return []
     plan = plan_from_record(session.record)
     progress = session.state.read_progress()
-    round_ = RetryRound(job=retry_job_id(session.job_id, len(progress.retries) + 1),
-                        task_ids=chosen, from_failed=len(set(chosen) & failed),
-                        from_unfinished=len(set(chosen) & unfinished))
-    session.state.update_progress(lambda p: p.model_copy(update={
-        "retries": [*p.retries, round_], "job_state": "active", "finished_at": None,
-        "final_status": None}))
+    round_ = RetryRound(
+        job=retry_job_id(session.job_id, len(progress.retries) + 1),
+        task_ids=chosen,
+        from_failed=len(set(chosen) & failed),
+        from_unfinished=len(set(chosen) & unfinished),
+    )
+    session.state.update_progress(
+        lambda p: p.model_copy(
+            update={
+                "retries": [*p.retries, round_],
+                "job_state": "active",
+                "finished_at": None,
+                "final_status": None,
+            }
+        )
+    )
     add_round(session, plan, round_)
     return chosen
 
@@ -98,10 +113,16 @@ def add_missing(session: Session, task_ids: list[str]) -> None:
     """Tasks the job's Batch job lacks but can no longer take (it completed): a new round."""
     finish_rounds(session)
     progress = session.state.read_progress()
-    round_ = RetryRound(job=retry_job_id(session.job_id, len(progress.retries) + 1),
-                        task_ids=task_ids, from_missing=len(task_ids))
-    session.state.update_progress(lambda p: p.model_copy(update={
-        "retries": [*p.retries, round_], "finished_at": None, "final_status": None}))
+    round_ = RetryRound(
+        job=retry_job_id(session.job_id, len(progress.retries) + 1),
+        task_ids=task_ids,
+        from_missing=len(task_ids),
+    )
+    session.state.update_progress(
+        lambda p: p.model_copy(
+            update={"retries": [*p.retries, round_], "finished_at": None, "final_status": None}
+        )
+    )
     add_round(session, plan_from_record(session.record), round_)
 
 
@@ -109,8 +130,10 @@ def _unfinished(session: Session) -> set[str]:
     """Tasks whose latest Batch job did not complete them (they never ran or never ended)."""
     latest: dict[str, str] = {}
     for job_id in session.batch_jobs():
-        for task in session.call(lambda j=job_id: list(session.client.list_tasks(
-                j, select=["id", "state"])), f"list tasks of {job_id}"):
+        for task in session.call(
+            lambda j=job_id: list(session.client.list_tasks(j, select=["id", "state"])),
+            f"list tasks of {job_id}",
+        ):
             latest[task.id] = task.state
     plan_ids = set(plan_from_record(session.record).task_ids())
     return {t for t in plan_ids if latest.get(t) != "completed"}
@@ -123,8 +146,10 @@ def cancel(session: Session) -> None:
             # azure-batch 15.1 cannot send a terminate without options (it fails to
             # serialize the missing body), and does not export the options model.
             options = bm._models.BatchJobTerminateOptions(termination_reason="UserCancelled")
-            session.call(lambda j=job_id: session.client.begin_terminate_job(j, options),
-                         f"terminate {job_id}")
+            session.call(
+                lambda j=job_id, o=options: session.client.begin_terminate_job(j, o),
+                f"terminate {job_id}",
+            )
         except ResourceNotFoundError:
             pass
         except HttpResponseError as exc:
@@ -174,8 +199,12 @@ def cleanup_after_collect(session: Session, status: JobStatus) -> list[str]:
     cleanup = session.record.spec.azure.cleanup
     removed = []
     if cleanup.job:
-        final = FinalStatus(total=status.total, succeeded=status.succeeded,
-                            failed=status.failed, job_state=status.job_state)
+        final = FinalStatus(
+            total=status.total,
+            succeeded=status.succeeded,
+            failed=status.failed,
+            job_state=status.job_state,
+        )
         session.state.update_progress(final_status=final)
         removed += delete_batch_jobs(session)
     if cleanup.container:

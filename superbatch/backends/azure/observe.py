@@ -1,5 +1,6 @@
 """Watching an azure job: counts across its Batch jobs (the job and its retry rounds),
 failed tasks with their stderr, logs, and waiting."""
+
 from __future__ import annotations
 
 import time
@@ -23,17 +24,25 @@ def status(session: Session, with_failures: bool = True) -> JobStatus:
     progress = session.state.read_progress()
     final = progress.final_status
     if final:  # the Batch jobs were deleted after a complete collect
-        st = JobStatus(session.job_id, final.total, succeeded=final.succeeded,
-                       failed=final.failed, job_state=final.job_state)
-        st.notes.append("the Batch job was deleted after collect (azure.cleanup.job); "
-                        "this is its final status")
+        st = JobStatus(
+            session.job_id,
+            final.total,
+            succeeded=final.succeeded,
+            failed=final.failed,
+            job_state=final.job_state,
+        )
+        st.notes.append(
+            "the Batch job was deleted after collect (azure.cleanup.job); this is its final status"
+        )
         return st
     try:
         return _live_status(session, progress, with_failures)
     except ResourceNotFoundError:
-        raise UserError(f"job {session.job_id} no longer exists on the Batch account "
-                        f"(deleted outside superbatch?); `superbatch submit --new` starts it "
-                        f"again.") from None
+        raise UserError(
+            f"job {session.job_id} no longer exists on the Batch account "
+            f"(deleted outside superbatch?); `superbatch submit --new` starts it "
+            f"again."
+        ) from None
 
 
 def _live_status(session: Session, progress, with_failures: bool) -> JobStatus:
@@ -43,8 +52,9 @@ def _live_status(session: Session, progress, with_failures: bool) -> JobStatus:
     latest: dict[str, tuple[str, TaskFailure]] = {}
     held = 0
     for number, job_id in enumerate(jobs):
-        counts = session.call(lambda j=job_id: session.client.get_job_task_counts(j),
-                              f"task counts of {job_id}").task_counts
+        counts = session.call(
+            lambda j=job_id: session.client.get_job_task_counts(j), f"task counts of {job_id}"
+        ).task_counts
         if number == 0:
             held = counts.active + counts.running + counts.completed
         else:  # a retry round re-runs tasks of earlier jobs: theirs is the latest word
@@ -63,20 +73,29 @@ def _live_status(session: Session, progress, with_failures: bool) -> JobStatus:
     recovered = sum(r.from_missing for r in progress.retries)
     if progress.submit_state == "submitted" and held + recovered < total:
         # Task counts may lag behind; the listing is authoritative.
-        held = len(session.call(lambda: list(session.client.list_tasks(jobs[0], select=["id"])),
-                                f"list tasks of {jobs[0]}"))
+        held = len(
+            session.call(
+                lambda: list(session.client.list_tasks(jobs[0], select=["id"])),
+                f"list tasks of {jobs[0]}",
+            )
+        )
         st.missing = max(0, total - held - recovered)
         if st.missing:
-            st.notes.append(f"{st.missing} of the job's {total} tasks are missing on the "
-                            f"service: `superbatch submit` adds them")
+            st.notes.append(
+                f"{st.missing} of the job's {total} tasks are missing on the "
+                f"service: `superbatch submit` adds them"
+            )
     if progress.job_state == "terminated":
         st.job_state = "terminated"
     elif st.completed >= total and not st.missing:
         st.job_state = "completed"
     else:
         job = session.call(lambda: session.client.get_job(jobs[-1]), "get job")
-        if job.state in ("completed", "terminating") and st.running == 0 \
-                and progress.submit_state == "submitted":
+        if (
+            job.state in ("completed", "terminating")
+            and st.running == 0
+            and progress.submit_state == "submitted"
+        ):
             st.job_state = "terminated"  # ended before its tasks did (e.g. terminated)
             reason = job.execution_info.termination_reason if job.execution_info else None
             if reason and reason != "AllTasksComplete":
@@ -90,17 +109,28 @@ def _live_status(session: Session, progress, with_failures: bool) -> JobStatus:
 
 
 def _failures(session: Session, job_id: str) -> list[TaskFailure]:
-    tasks = session.call(lambda: list(session.client.list_tasks(
-        job_id, filter="state eq 'completed'", select=["id", "executionInfo"])),
-        f"list tasks of {job_id}")
+    tasks = session.call(
+        lambda: list(
+            session.client.list_tasks(
+                job_id, filter="state eq 'completed'", select=["id", "executionInfo"]
+            )
+        ),
+        f"list tasks of {job_id}",
+    )
     out = []
     for task in tasks:
         info = task.execution_info
         if info is None or info.result == "success":
             continue
         fi = info.failure_info
-        out.append(TaskFailure(task.id, info.exit_code, fi.code if fi else "NonZeroExitCode",
-                               redact(fi.message) if fi and fi.message else None))
+        out.append(
+            TaskFailure(
+                task.id,
+                info.exit_code,
+                fi.code if fi else "NonZeroExitCode",
+                redact(fi.message) if fi and fi.message else None,
+            )
+        )
     return out
 
 
@@ -114,8 +144,10 @@ def _stderr_tail(session: Session, job_id: str, task_id: str) -> str | None:
 def task_file(session: Session, job_id: str, task_id: str, name: str) -> str | None:
     """From the node while it exists, else the copy the task uploaded to the job's container."""
     try:
-        data = session.call(lambda: b"".join(session.client.download_task_file(
-            job_id, task_id, name)), f"read {name} of task {task_id}")
+        data = session.call(
+            lambda: b"".join(session.client.download_task_file(job_id, task_id, name)),
+            f"read {name} of task {task_id}",
+        )
         return data.decode(errors="replace")
     except (ResourceNotFoundError, HttpResponseError):
         pass
@@ -131,8 +163,10 @@ def logs(session: Session, task_id: str) -> TaskLogs:
     stdout = task_file(session, job_id, task_id, "stdout.txt")
     stderr = task_file(session, job_id, task_id, "stderr.txt")
     if stdout is None and stderr is None:
-        raise UserError(f"no logs for task {task_id!r} of job {session.job_id} (not run yet, "
-                        f"or not one of its tasks); `superbatch status` lists the failed ones.")
+        raise UserError(
+            f"no logs for task {task_id!r} of job {session.job_id} (not run yet, "
+            f"or not one of its tasks); `superbatch status` lists the failed ones."
+        )
     return TaskLogs(task_id, stdout or "", stderr or "")
 
 

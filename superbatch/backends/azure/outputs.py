@@ -6,6 +6,7 @@ service (which no SAS can write to) must say that its task succeeded, and the bl
 been written no later than the service recorded that task's end. A local copy that passed
 these checks is final and is never replaced by a remote blob.
 """
+
 from __future__ import annotations
 
 import io
@@ -35,9 +36,14 @@ def task_ends(session: Session) -> dict[str, TaskEnd]:
     """Each task's latest outcome across the submission's Batch jobs (later jobs win)."""
     ends: dict[str, TaskEnd] = {}
     for job_id in session.batch_jobs():
-        tasks = session.call(lambda j=job_id: list(session.client.list_tasks(
-            j, filter="state eq 'completed'", select=["id", "executionInfo"])),
-            f"list tasks of {job_id}")
+        tasks = session.call(
+            lambda j=job_id: list(
+                session.client.list_tasks(
+                    j, filter="state eq 'completed'", select=["id", "executionInfo"]
+                )
+            ),
+            f"list tasks of {job_id}",
+        )
         for task in tasks:
             info = task.execution_info
             if info is not None:
@@ -45,18 +51,23 @@ def task_ends(session: Session) -> dict[str, TaskEnd]:
     return ends
 
 
-def fetch_outputs(session: Session, backend, point_indices: Iterable[int],
-                  progress: Progress) -> list[str]:
+def fetch_outputs(
+    session: Session, backend, point_indices: Iterable[int], progress: Progress
+) -> list[str]:
     """Download and verify the outputs of these points that are not here yet."""
     record = session.record
     chunks = Chunking(record.point_count, record.points_per_task)
-    wanted = sorted({chunks.task_of_point(i).index for i in point_indices
-                     if not backend.output_path(i).exists()})
+    wanted = sorted(
+        {
+            chunks.task_of_point(i).index
+            for i in point_indices
+            if not backend.output_path(i).exists()
+        }
+    )
     if not wanted:
         return []
     ends = task_ends(session)
-    blobs = {b.name: b for b in session.call(lambda: session.outputs.list("out/"),
-                                             "list outputs")}
+    blobs = {b.name: b for b in session.call(lambda: session.outputs.list("out/"), "list outputs")}
     refused: list[str] = []
     todo: list[str] = []
     for index in wanted:
@@ -69,8 +80,10 @@ def fetch_outputs(session: Session, backend, point_indices: Iterable[int],
             refused.append(f"{task.id} (the service gave no time to check it against)")
             continue
         if blob.last_modified > end.end_time + CLOCK_TOLERANCE:
-            refused.append(f"{task.id} (blob written {blob.last_modified:%Y-%m-%d %H:%M:%S}, "
-                           f"task ended {end.end_time:%Y-%m-%d %H:%M:%S} UTC)")
+            refused.append(
+                f"{task.id} (blob written {blob.last_modified:%Y-%m-%d %H:%M:%S}, "
+                f"task ended {end.end_time:%Y-%m-%d %H:%M:%S} UTC)"
+            )
             continue
         todo.append(task.id)
     if refused:
@@ -80,10 +93,13 @@ def fetch_outputs(session: Session, backend, point_indices: Iterable[int],
             f"{'; '.join(refused[:5])}{' ...' if len(refused) > 5 else ''}. Someone holding a "
             f"task's SAS may have changed them; see docs/reliability.md (threat model). The "
             f"verified outputs already here were kept; run the job again with `superbatch "
-            f"run --new` to recompute.", details={"refused_tasks": len(refused)})
+            f"run --new` to recompute.",
+            details={"refused_tasks": len(refused)},
+        )
     by_name = {output_blob(t): chunks.task(chunks.task_index(t)) for t in todo}
     session.state.outputs_dir.mkdir(parents=True, exist_ok=True)
     with progress.bar("downloading outputs", len(todo)) as bar:
+
         def store(name: str, data: bytes | None) -> None:
             if data is not None:
                 task = by_name[name]
@@ -93,8 +109,9 @@ def fetch_outputs(session: Session, backend, point_indices: Iterable[int],
                     atomic_write_bytes(backend.output_path(task.first_point), data)
             bar.advance()
 
-        session.call(lambda: session.outputs.download_many(list(by_name), store),
-                     "download outputs")
+        session.call(
+            lambda: session.outputs.download_many(list(by_name), store), "download outputs"
+        )
     return []
 
 
@@ -113,8 +130,10 @@ def _unpack(data: bytes, task, backend, session: Session) -> None:
                 if handle is not None:
                     found[point] = handle.read()
     except tarfile.TarError as exc:
-        raise TasksFailed(f"job {session.job_id}: the outputs of task {task.id} are not a "
-                          f"readable tar ({exc}); run the job again with --new.") from None
+        raise TasksFailed(
+            f"job {session.job_id}: the outputs of task {task.id} are not a "
+            f"readable tar ({exc}); run the job again with --new."
+        ) from None
     for point, content in found.items():
         path = backend.output_path(point)
         if not path.exists():  # a verified local copy is final

@@ -1,4 +1,5 @@
 """The pool: created when absent, checked against the spec when present, watched while waiting."""
+
 from __future__ import annotations
 
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
@@ -32,16 +33,22 @@ def pool_differences(pool, spec) -> list[str]:
     notes = []
     want = spec.azure.pool
     if pool.vm_size and pool.vm_size.lower() != want.vm_size.lower():
-        notes.append(f"pool {pool.id} exists with vm_size {pool.vm_size}; the spec says "
-                     f"{want.vm_size} (the existing pool is used; delete it to change).")
+        notes.append(
+            f"pool {pool.id} exists with vm_size {pool.vm_size}; the spec says "
+            f"{want.vm_size} (the existing pool is used; delete it to change)."
+        )
     vm = pool.virtual_machine_configuration
     config = vm.container_configuration if vm else None
     if config is None:
-        notes.append(f"pool {pool.id} exists without a container configuration, so it cannot "
-                     f"run the job's container tasks; delete it or choose another azure.pool.id.")
+        notes.append(
+            f"pool {pool.id} exists without a container configuration, so it cannot "
+            f"run the job's container tasks; delete it or choose another azure.pool.id."
+        )
     elif spec.worker.image not in (config.container_image_names or []):
-        notes.append(f"pool {pool.id} does not prefetch {spec.worker.image}; each node pulls "
-                     f"it when its first task starts.")
+        notes.append(
+            f"pool {pool.id} does not prefetch {spec.worker.image}; each node pulls "
+            f"it when its first task starts."
+        )
     return notes
 
 
@@ -51,12 +58,19 @@ def check_pool_health(session: Session) -> None:
     try:
         pool = session.call(lambda: session.client.get_pool(pool_id), f"get pool {pool_id}")
     except ResourceNotFoundError:
-        raise InfraError(f"pool {pool_id} does not exist any more, so job {session.job_id} "
-                         f"cannot run; run `superbatch submit` again to recreate it.") from None
+        raise InfraError(
+            f"pool {pool_id} does not exist any more, so job {session.job_id} "
+            f"cannot run; run `superbatch submit` again to recreate it."
+        ) from None
     nodes = (pool.current_dedicated_nodes or 0) + (pool.current_low_priority_nodes or 0)
     if nodes == 0 and pool.allocation_state == "steady" and pool.resize_errors:
         reasons = "; ".join(f"{e.code}: {e.message}" for e in pool.resize_errors)
-        spot = " Spot (low-priority) nodes need a Batch account in user-subscription " \
-               "mode; see docs/azure.md." if (pool.target_low_priority_nodes or 0) else ""
-        raise InfraError(redact(f"pool {pool_id} has no nodes and cannot get any "
-                                f"({reasons}).{spot}"))
+        spot = (
+            " Spot (low-priority) nodes need a Batch account in user-subscription "
+            "mode; see docs/azure.md."
+            if (pool.target_low_priority_nodes or 0)
+            else ""
+        )
+        raise InfraError(
+            redact(f"pool {pool_id} has no nodes and cannot get any ({reasons}).{spot}")
+        )

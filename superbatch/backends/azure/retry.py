@@ -4,6 +4,7 @@ azure-core does not retry a POST whose connection dropped, and the SDK's create_
 retries some failures forever; every call that creates something is written to be safe to
 repeat (already-exists counts as done), so retrying here is safe.
 """
+
 from __future__ import annotations
 
 import os
@@ -12,8 +13,12 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from azure.core.exceptions import (ClientAuthenticationError, HttpResponseError,
-                                   ServiceRequestError, ServiceResponseError)
+from azure.core.exceptions import (
+    ClientAuthenticationError,
+    HttpResponseError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
 
 from superbatch.errors import InfraError, UserError
 from superbatch.redact import redact
@@ -29,7 +34,7 @@ def attempts() -> int:
 
 def backoff_seconds(attempt: int) -> float:
     base = float(os.environ.get("SUPERBATCH_RETRY_BACKOFF", "0.5"))
-    return min(10.0, base * 2 ** attempt) * random.uniform(0.5, 1.0)
+    return min(10.0, base * 2**attempt) * random.uniform(0.5, 1.0)
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -54,21 +59,28 @@ def with_retries(call: Callable[[], T], what: str, outcome: str) -> T:
             return call()
         except Exception as exc:  # noqa: BLE001 - classified below
             if is_auth_failure(exc):
-                raise UserError(f"{what}: the service refused the credentials "
-                                f"({describe(exc)}). Check AZURE_BATCH_ACCOUNT and "
-                                f"AZURE_BATCH_ACCESS_KEY for Batch, AZURE_STORAGE_CONNECTION_STRING "
-                                f"(or AZURE_STORAGE_ACCOUNT and AZURE_STORAGE_KEY) for Storage, "
-                                f"or your `az login`.") from None
+                raise UserError(
+                    f"{what}: the service refused the credentials "
+                    f"({describe(exc)}). Check AZURE_BATCH_ACCOUNT and "
+                    f"AZURE_BATCH_ACCESS_KEY for Batch, AZURE_STORAGE_CONNECTION_STRING "
+                    f"(or AZURE_STORAGE_ACCOUNT and AZURE_STORAGE_KEY) for Storage, "
+                    f"or your `az login`."
+                ) from None
             if not is_transient(exc):
                 raise
             attempt += 1
             # A connection that cannot be made was already retried by azure-core; a few
             # more tries cover a blip, more would only delay telling the user.
-            limit = min(budget, UNREACHABLE_ATTEMPTS) if isinstance(
-                exc, ServiceRequestError) else budget
+            limit = (
+                min(budget, UNREACHABLE_ATTEMPTS)
+                if isinstance(exc, ServiceRequestError)
+                else budget
+            )
             if attempt >= limit:
-                raise InfraError(f"{what}: the service kept failing after {attempt} attempts "
-                                 f"({describe(exc)}). {outcome}") from None
+                raise InfraError(
+                    f"{what}: the service kept failing after {attempt} attempts "
+                    f"({describe(exc)}). {outcome}"
+                ) from None
             time.sleep(backoff_seconds(attempt - 1))
 
 

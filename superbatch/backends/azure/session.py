@@ -3,6 +3,7 @@
 Clients are made on first use from the environment's credentials (never stored); what the
 job's record fixed at submit (endpoint, accounts, containers, pool) decides where they point.
 """
+
 from __future__ import annotations
 
 import math
@@ -52,17 +53,20 @@ class Session:
         if self._client is None:
             batch = creds.batch_credentials()
             if batch.endpoint != self.target.endpoint:
-                raise UserError(f"job {self.job_id} runs on {self.target.endpoint}, but "
-                                f"AZURE_BATCH_ENDPOINT is {batch.endpoint}: set it to the "
-                                f"job's account.")
+                raise UserError(
+                    f"job {self.job_id} runs on {self.target.endpoint}, but "
+                    f"AZURE_BATCH_ENDPOINT is {batch.endpoint}: set it to the "
+                    f"job's account."
+                )
             self._client = batch.client(retry_total=3, retry_backoff_factor=0.2)
         return self._client
 
     @property
     def storage(self) -> Storage:
         if self._storage is None:
-            self._storage = Storage(creds.storage_credentials(),
-                                    self.record.spec.azure.transfer_concurrency)
+            self._storage = Storage(
+                creds.storage_credentials(), self.record.spec.azure.transfer_concurrency
+            )
         return self._storage
 
     @property
@@ -81,14 +85,17 @@ class Session:
 
     def call(self, fn, what: str):
         """``fn()`` with superbatch's retry budget (exit 3 past it, exit 2 on credentials)."""
-        return with_retries(fn, what, f"Nothing is lost (job {self.job_id}): run the same "
-                                      f"command again to resume.")
+        return with_retries(
+            fn, what, f"Nothing is lost (job {self.job_id}): run the same command again to resume."
+        )
 
     def refused(self, exc: HttpResponseError, what: str) -> Exception:
         if exc.status_code in (401, 403):
-            return UserError(f"{what}: the service refused the credentials "
-                             f"({describe(exc)}); check AZURE_BATCH_ACCOUNT and "
-                             f"AZURE_BATCH_ACCESS_KEY (or your az login).")
+            return UserError(
+                f"{what}: the service refused the credentials "
+                f"({describe(exc)}); check AZURE_BATCH_ACCOUNT and "
+                f"AZURE_BATCH_ACCESS_KEY (or your az login)."
+            )
         message = exc.error.message if getattr(exc, "error", None) else exc.message
         return UserError(redact(f"{what}: {describe(exc)}: {message}"))
 
@@ -97,8 +104,9 @@ class Session:
         spec = self.record.spec
         wall = spec.tasks.max_wall_time or timedelta(days=1)
         pool = spec.azure.pool
-        slots = max(1, (pool.dedicated_nodes + pool.low_priority_nodes or 1)
-                    * pool.task_slots_per_node)
+        slots = max(
+            1, (pool.dedicated_nodes + pool.low_priority_nodes or 1) * pool.task_slots_per_node
+        )
         tries = (spec.tasks.max_retries + 1) if spec.tasks.max_retries >= 0 else 4
         try:
             needed = wall * tries * math.ceil(tasks / slots) + timedelta(days=1)

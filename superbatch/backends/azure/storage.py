@@ -1,4 +1,5 @@
 """Blob Storage: containers, parallel idempotent transfers, least-privilege SAS."""
+
 from __future__ import annotations
 
 import base64
@@ -10,9 +11,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
-from azure.storage.blob import (AccessPolicy, BlobSasPermissions, BlobServiceClient,
-                                ContainerSasPermissions, ExponentialRetry, generate_blob_sas,
-                                generate_container_sas)
+from azure.storage.blob import (
+    AccessPolicy,
+    BlobSasPermissions,
+    BlobServiceClient,
+    ContainerSasPermissions,
+    ExponentialRetry,
+    generate_blob_sas,
+    generate_container_sas,
+)
 
 from superbatch.backends.azure.credentials import StorageCredentials
 from superbatch.errors import InfraError
@@ -37,11 +44,15 @@ class Storage:
         self.credentials = credentials
         # The SDK's default waits 15 s and more between tries (minutes for an unreachable
         # endpoint); superbatch retries on its own budget on top, so keep this one short.
-        retry = ExponentialRetry(initial_backoff=0.5, increment_base=2, retry_total=2,
-                                 random_jitter_range=0.2)
+        retry = ExponentialRetry(
+            initial_backoff=0.5, increment_base=2, retry_total=2, random_jitter_range=0.2
+        )
         self.service: BlobServiceClient = credentials.service_client(
-            max_single_put_size=64 * 1024 * 1024, connection_timeout=20, read_timeout=60,
-            retry_policy=retry)
+            max_single_put_size=64 * 1024 * 1024,
+            connection_timeout=20,
+            read_timeout=60,
+            retry_policy=retry,
+        )
         self.concurrency = concurrency
         self._delegation_key = None
         self._delegation_expiry: datetime | None = None
@@ -58,7 +69,7 @@ class Storage:
         """Whether SAS can refer to a stored access policy (account key; not Entra ID)."""
         return not self.credentials.uses_entra_id
 
-    def container(self, name: str) -> "BlobStore":
+    def container(self, name: str) -> BlobStore:
         return BlobStore(self, name)
 
     def signing(self, expiry: datetime) -> tuple[datetime, dict]:
@@ -118,9 +129,15 @@ class BlobStore:
     def grant_task_writes(self, policy_id: str, expiry: datetime) -> None:
         """(Re)create the stored access policy that the tasks' write SAS refer to."""
         start = datetime.now(timezone.utc) - CLOCK_SKEW
-        self.client.set_container_access_policy({policy_id: AccessPolicy(
-            permission=ContainerSasPermissions(write=True, create=True), start=start,
-            expiry=expiry)})
+        self.client.set_container_access_policy(
+            {
+                policy_id: AccessPolicy(
+                    permission=ContainerSasPermissions(write=True, create=True),
+                    start=start,
+                    expiry=expiry,
+                )
+            }
+        )
 
     def revoke_task_writes(self) -> None:
         """Remove every stored access policy: SAS that refer to one stop working."""
@@ -143,8 +160,9 @@ class BlobStore:
         out = []
         for blob in self.client.list_blobs(name_starts_with=prefix):
             md5 = blob.content_settings.content_md5 if blob.content_settings else None
-            out.append(BlobInfo(blob.name, blob.size, bytes(md5) if md5 else None,
-                                blob.last_modified))
+            out.append(
+                BlobInfo(blob.name, blob.size, bytes(md5) if md5 else None, blob.last_modified)
+            )
         return out
 
     def download(self, name: str) -> bytes | None:
@@ -156,16 +174,18 @@ class BlobStore:
         data = downloader.readall()
         props = downloader.properties
         if len(data) != props.size:
-            raise InfraError(f"blob {self.name}/{name}: downloaded {len(data)} bytes, "
-                             f"expected {props.size}; run the command again.")
+            raise InfraError(
+                f"blob {self.name}/{name}: downloaded {len(data)} bytes, "
+                f"expected {props.size}; run the command again."
+            )
         md5 = props.content_settings.content_md5 if props.content_settings else None
         if md5 and hashlib.md5(data).digest() != bytes(md5):  # noqa: S324 - integrity check
-            raise InfraError(f"blob {self.name}/{name}: MD5 mismatch after download; run "
-                             f"the command again.")
+            raise InfraError(
+                f"blob {self.name}/{name}: MD5 mismatch after download; run the command again."
+            )
         return data
 
-    def download_many(self, names: list[str], on_done: Callable[[str, bytes | None], None]
-                      ) -> None:
+    def download_many(self, names: list[str], on_done: Callable[[str, bytes | None], None]) -> None:
         """Download blobs in parallel; ``on_done(name, data)`` for each (None: absent)."""
         with ThreadPoolExecutor(self.storage.concurrency) as pool:
             for name, data in zip(names, pool.map(self.download, names)):
@@ -177,7 +197,7 @@ class BlobStore:
             raise ValueError(f"refusing to delete blobs under {prefix!r}")
         names = [b.name for b in self.client.list_blobs(name_starts_with=prefix)]
         for start in range(0, len(names), 256):
-            batch = names[start:start + 256]
+            batch = names[start : start + 256]
             try:
                 self.client.delete_blobs(*batch)
             except AzureError:  # some services refuse batch deletes: fall back to one by one
@@ -193,9 +213,14 @@ class BlobStore:
     def read_url(self, name: str, expiry: datetime) -> str:
         """A URL that can read exactly one blob until ``expiry``."""
         expiry, signing = self.storage.signing(expiry)
-        sas = generate_blob_sas(self.storage.account_name, self.name, name,
-                                permission=BlobSasPermissions(read=True), expiry=expiry,
-                                **signing)
+        sas = generate_blob_sas(
+            self.storage.account_name,
+            self.name,
+            name,
+            permission=BlobSasPermissions(read=True),
+            expiry=expiry,
+            **signing,
+        )
         return f"{self.url}/{name}?{sas}"
 
     def write_url(self, expiry: datetime, policy_id: str | None) -> str:
@@ -205,14 +230,21 @@ class BlobStore:
         sets its permissions and expiry), so deleting the policy revokes it.
         """
         if policy_id:
-            sas = generate_container_sas(self.storage.account_name, self.name,
-                                         policy_id=policy_id, **self.storage.signing(expiry)[1])
+            sas = generate_container_sas(
+                self.storage.account_name,
+                self.name,
+                policy_id=policy_id,
+                **self.storage.signing(expiry)[1],
+            )
         else:
             expiry, signing = self.storage.signing(expiry)
-            sas = generate_container_sas(self.storage.account_name, self.name,
-                                         permission=ContainerSasPermissions(write=True,
-                                                                            create=True),
-                                         expiry=expiry, **signing)
+            sas = generate_container_sas(
+                self.storage.account_name,
+                self.name,
+                permission=ContainerSasPermissions(write=True, create=True),
+                expiry=expiry,
+                **signing,
+            )
         return f"{self.url}?{sas}"
 
 

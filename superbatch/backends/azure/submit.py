@@ -5,6 +5,7 @@ split (both halves are sent), tasks it answers with a server error are re-sent, 
 of every submit lists the tasks the Batch job holds and adds whatever the plan has that the
 job lacks. An interrupted submit resumes from ``azure_submit.jsonl`` (chunks known added).
 """
+
 from __future__ import annotations
 
 import json
@@ -18,9 +19,17 @@ from datetime import datetime
 from azure.core.exceptions import HttpResponseError, ResourceExistsError
 
 from superbatch.backends.azure import credentials as creds
-from superbatch.backends.azure.definitions import (TOKEN_METADATA, TaskContext, body_size,
-                                                   inputs_tar, is_inline, job_definition,
-                                                   largest_task, task_body, tasks_per_request)
+from superbatch.backends.azure.definitions import (
+    TOKEN_METADATA,
+    TaskContext,
+    body_size,
+    inputs_tar,
+    is_inline,
+    job_definition,
+    largest_task,
+    task_body,
+    tasks_per_request,
+)
 from superbatch.backends.azure.session import Session, error_code
 from superbatch.backends.azure.target import config_blob, input_blob
 from superbatch.codec import get_codec
@@ -77,14 +86,18 @@ class Submitter:
         job = s.call(lambda: s.client.get_job(self.batch_job_id), f"get job {self.batch_job_id}")
         tokens = {m.name: m.value for m in (job.metadata or [])}
         if tokens.get(TOKEN_METADATA) != s.record.token:
-            raise UserError(f"a Batch job named {self.batch_job_id} already exists and was not "
-                            f"created by this submission; submit again with --new for a new "
-                            f"job id.")
+            raise UserError(
+                f"a Batch job named {self.batch_job_id} already exists and was not "
+                f"created by this submission; submit again with --new for a new "
+                f"job id."
+            )
 
     def job_completed(self) -> bool:
         s = self.session
-        job = s.call(lambda: s.client.get_job(self.batch_job_id, select=["id", "state"]),
-                     f"get job {self.batch_job_id}")
+        job = s.call(
+            lambda: s.client.get_job(self.batch_job_id, select=["id", "state"]),
+            f"get job {self.batch_job_id}",
+        )
         return job.state in ("completed", "terminating")
 
     def finish_job(self) -> None:
@@ -94,8 +107,10 @@ class Submitter:
         s = self.session
         update = bm.BatchJobUpdateOptions(all_tasks_complete_mode="terminatejob")
         try:
-            s.call(lambda: s.client.update_job(self.batch_job_id, update),
-                   f"update job {self.batch_job_id}")
+            s.call(
+                lambda: s.client.update_job(self.batch_job_id, update),
+                f"update job {self.batch_job_id}",
+            )
         except HttpResponseError as exc:
             if error_code(exc) not in ("JobCompleted", "JobTerminating"):
                 raise s.refused(exc, f"updating job {self.batch_job_id}") from None
@@ -105,15 +120,26 @@ class Submitter:
     def context(self, expiry: datetime, multi_point: bool) -> TaskContext:
         s = self.session
         return TaskContext(
-            job_id=s.job_id, batch_job_id=self.batch_job_id, spec=s.record.spec, names=s.names,
+            job_id=s.job_id,
+            batch_job_id=self.batch_job_id,
+            spec=s.record.spec,
+            names=s.names,
             command=s.record.command,
             config_url=s.inputs.read_url(config_blob(s.job_id, s.names), expiry),
             output_container_url=s.outputs.write_url(expiry, s.policy_id),
-            registry=registry_reference(s), multi_point=multi_point,
-            env=resolve_env(s.record.spec.worker))
+            registry=registry_reference(s),
+            multi_point=multi_point,
+            env=resolve_env(s.record.spec.worker),
+        )
 
-    def add(self, tasks: Iterable[tuple[TaskPlan, list]], total: int, ctx: TaskContext,
-            expiry: datetime, skip_recorded: bool = True) -> None:
+    def add(
+        self,
+        tasks: Iterable[tuple[TaskPlan, list]],
+        total: int,
+        ctx: TaskContext,
+        expiry: datetime,
+        skip_recorded: bool = True,
+    ) -> None:
         """Upload inputs and add tasks, several requests in flight.
 
         With ``skip_recorded``, tasks an interrupted submit recorded as added are skipped
@@ -121,9 +147,11 @@ class Submitter:
         """
         done = self._done_tasks() if skip_recorded else set()
         per_request = tasks_per_request(body_size(largest_task(ctx, _sample_task(ctx))))
-        with self.progress.bar("adding tasks", total) as bar, \
-                ThreadPoolExecutor(self.session.storage.concurrency) as uploads, \
-                ThreadPoolExecutor(REQUESTS_IN_FLIGHT) as requests:
+        with (
+            self.progress.bar("adding tasks", total) as bar,
+            ThreadPoolExecutor(self.session.storage.concurrency) as uploads,
+            ThreadPoolExecutor(REQUESTS_IN_FLIGHT) as requests,
+        ):
             in_flight: deque = deque()
             for chunk in _batched(tasks, per_request):
                 todo = [(t, p) for t, p in chunk if t.index not in done]
@@ -137,8 +165,13 @@ class Submitter:
             while in_flight:
                 bar.advance(in_flight.popleft().result())
 
-    def _chunk(self, chunk: list[tuple[TaskPlan, list]], ctx: TaskContext, expiry: datetime,
-               uploads: ThreadPoolExecutor) -> int:
+    def _chunk(
+        self,
+        chunk: list[tuple[TaskPlan, list]],
+        ctx: TaskContext,
+        expiry: datetime,
+        uploads: ThreadPoolExecutor,
+    ) -> int:
         s = self.session
         bodies, blobs = [], []
         for task, points in chunk:
@@ -157,8 +190,10 @@ class Submitter:
             s.call(lambda: s.inputs.upload_many(blobs, uploads), "upload inputs")
         self.add_collection(bodies)
         with self._lock:
-            append_lines(s.state.dir / PROGRESS_FILE, [json.dumps(
-                {"job": self.batch_job_id, "tasks": [t.index for t, _ in chunk]})])
+            append_lines(
+                s.state.dir / PROGRESS_FILE,
+                [json.dumps({"job": self.batch_job_id, "tasks": [t.index for t, _ in chunk]})],
+            )
         return len(chunk)
 
     def add_collection(self, bodies: list[dict]) -> None:
@@ -169,15 +204,19 @@ class Submitter:
         while queue:
             part = queue.popleft()
             try:
-                result = s.call(lambda: s.client.create_task_collection(
-                    self.batch_job_id, {"value": part}), f"add tasks to {self.batch_job_id}")
+                result = s.call(
+                    lambda p=part: s.client.create_task_collection(self.batch_job_id, {"value": p}),
+                    f"add tasks to {self.batch_job_id}",
+                )
             except HttpResponseError as exc:
                 if error_code(exc) == "RequestBodyTooLarge":
                     if len(part) == 1:
-                        raise UserError(f"the service refused task {part[0]['id']} of job "
-                                        f"{self.batch_job_id} as too large "
-                                        f"({body_size(part[0])} bytes); shorten the worker "
-                                        f"command or its environment.") from None
+                        raise UserError(
+                            f"the service refused task {part[0]['id']} of job "
+                            f"{self.batch_job_id} as too large "
+                            f"({body_size(part[0])} bytes); shorten the worker "
+                            f"command or its environment."
+                        ) from None
                     middle = len(part) // 2
                     queue.appendleft(part[middle:])
                     queue.appendleft(part[:middle])
@@ -197,23 +236,31 @@ class Submitter:
                         again.append(body)
                     continue
                 message = item.error.message.value if item.error and item.error.message else ""
-                raise UserError(redact(f"the service refused task {item.task_id} of job "
-                                       f"{self.batch_job_id}: {code}: {message}"))
+                raise UserError(
+                    redact(
+                        f"the service refused task {item.task_id} of job "
+                        f"{self.batch_job_id}: {code}: {message}"
+                    )
+                )
             again += by_id.values()  # tasks the answer did not mention: send them again
             if again:
                 rounds += 1
                 if rounds > SERVER_ERROR_ROUNDS:
-                    raise InfraError(f"adding tasks to job {self.batch_job_id}: the service "
-                                     f"kept failing for {len(again)} tasks. Nothing is lost: "
-                                     f"run the same command again to resume.")
-                time.sleep(min(10.0, 0.25 * 2 ** rounds))
+                    raise InfraError(
+                        f"adding tasks to job {self.batch_job_id}: the service "
+                        f"kept failing for {len(again)} tasks. Nothing is lost: "
+                        f"run the same command again to resume."
+                    )
+                time.sleep(min(10.0, 0.25 * 2**rounds))
                 queue.append(again)
 
     def held_task_ids(self) -> set[str]:
         """The ids of every task the Batch job holds (lowercase)."""
         s = self.session
-        return s.call(lambda: {t.id.lower() for t in s.client.list_tasks(
-            self.batch_job_id, select=["id"])}, f"list tasks of {self.batch_job_id}")
+        return s.call(
+            lambda: {t.id.lower() for t in s.client.list_tasks(self.batch_job_id, select=["id"])},
+            f"list tasks of {self.batch_job_id}",
+        )
 
     def _done_tasks(self) -> set[int]:
         done: set[int] = set()
@@ -230,8 +277,7 @@ def missing_tasks(wanted: Iterable[TaskPlan], held: set[str]) -> list[TaskPlan]:
 def _sample_task(ctx: TaskContext) -> TaskPlan:
     points = ctx.spec.tasks.points_per_task
     count = points if isinstance(points, int) else 2
-    return TaskPlan(0, "task-" + "9" * 10, 10 ** 9, count if ctx.multi_point else 1,
-                    ctx.multi_point)
+    return TaskPlan(0, "task-" + "9" * 10, 10**9, count if ctx.multi_point else 1, ctx.multi_point)
 
 
 def _batched(items: Iterable, size: int) -> Iterator[list]:
@@ -245,18 +291,22 @@ def _batched(items: Iterable, size: int) -> Iterator[list]:
         yield batch
 
 
-def reconcile(submitter: Submitter, wanted: list[TaskPlan], points_of, ctx: TaskContext,
-              expiry: datetime) -> None:
+def reconcile(
+    submitter: Submitter, wanted: list[TaskPlan], points_of, ctx: TaskContext, expiry: datetime
+) -> None:
     """Add what the Batch job lacks of ``wanted``; fail if it still lacks any."""
     for _ in range(3):
         missing = missing_tasks(wanted, submitter.held_task_ids())
         if not missing:
             return
-        submitter.add(((t, points_of(t)) for t in missing), len(missing), ctx, expiry,
-                      skip_recorded=False)
+        submitter.add(
+            ((t, points_of(t)) for t in missing), len(missing), ctx, expiry, skip_recorded=False
+        )
     missing = missing_tasks(wanted, submitter.held_task_ids())
     if missing:
         shown = ", ".join(t.id for t in missing[:5])
-        raise InfraError(f"job {submitter.batch_job_id} still lacks {len(missing)} of its "
-                         f"{len(wanted)} tasks ({shown}{' ...' if len(missing) > 5 else ''}) "
-                         f"after adding them again. Run the same command again.")
+        raise InfraError(
+            f"job {submitter.batch_job_id} still lacks {len(missing)} of its "
+            f"{len(wanted)} tasks ({shown}{' ...' if len(missing) > 5 else ''}) "
+            f"after adding them again. Run the same command again."
+        )

@@ -10,6 +10,7 @@ Storage layout (docs/azure.md, "Where files go"):
   tasks through a create+write SAS that covers this container only (and, with an account
   key, refers to a stored access policy that superbatch revokes when the job is over).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -39,7 +40,7 @@ class AzureTarget(BaseModel):
 def job_container_name(container: str, job_id: str) -> str:
     """The job's own container: 3-63 lowercase letters, digits and single hyphens."""
     suffix = hashlib.sha256(job_id.encode()).hexdigest()[:12]
-    base = container[:63 - len(suffix) - 1].rstrip("-")
+    base = container[: 63 - len(suffix) - 1].rstrip("-")
     return f"{base}-{suffix}"
 
 
@@ -50,7 +51,7 @@ def retry_job_id(job_id: str, number: int) -> str:
         return plain
     digest = hashlib.sha256(job_id.encode()).hexdigest()[:10]
     suffix = f"-{digest}-r{number}"
-    return job_id[:MAX_ID - len(suffix)].rstrip("-_") + suffix
+    return job_id[: MAX_ID - len(suffix)].rstrip("-_") + suffix
 
 
 def config_blob(job_id: str, names: FileNames) -> str:

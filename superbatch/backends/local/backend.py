@@ -1,4 +1,5 @@
 """The local backend: tasks run as processes on this machine, with the same file contract."""
+
 from __future__ import annotations
 
 import os
@@ -7,8 +8,15 @@ import time
 from collections.abc import Iterable
 
 from superbatch.backends.base import Backend, JobStatus, TaskFailure, TaskLogs, pick_retries
-from superbatch.backends.local.runner import (LOG_FILE, Runner, RunnerError, read_runner_error,
-                                              runner_alive, start_detached, stop_runner)
+from superbatch.backends.local.runner import (
+    LOG_FILE,
+    Runner,
+    RunnerError,
+    read_runner_error,
+    runner_alive,
+    start_detached,
+    stop_runner,
+)
 from superbatch.codec import get_codec
 from superbatch.contract import file_names
 from superbatch.errors import InfraError, SpecError, UserError
@@ -36,8 +44,10 @@ class LocalBackend(Backend):
     def check_spec(cls, spec) -> None:
         directory = spec.worker_directory
         if not directory.is_dir():
-            raise SpecError(f"{spec.where('worker', 'directory')}: worker.directory: "
-                            f"{directory} does not exist (it is relative to the spec).")
+            raise SpecError(
+                f"{spec.where('worker', 'directory')}: worker.directory: "
+                f"{directory} does not exist (it is relative to the spec)."
+            )
 
     @classmethod
     def worker_dir(cls, spec) -> str:
@@ -68,9 +78,11 @@ class LocalBackend(Backend):
                 count += 1
                 bar.advance()
         if count != plan.point_count:
-            raise UserError(f"the grid gave {count} points while submitting, not the "
-                            f"{plan.point_count} counted before: was the points file changed "
-                            f"during the submit? Submit again.")
+            raise UserError(
+                f"the grid gave {count} points while submitting, not the "
+                f"{plan.point_count} counted before: was the points file changed "
+                f"during the submit? Submit again."
+            )
         return []
 
     def start(self, foreground: bool, progress: Progress) -> None:
@@ -115,9 +127,11 @@ class LocalBackend(Backend):
         elif not alive and status.active:
             error = read_runner_error(self.state)
             status.notes.append(
-                f"no runner is working on this job: {error['message']}" if error else
-                "no runner is working on this job (interrupted?): `superbatch collect --wait` "
-                "or `superbatch run` resumes it")
+                f"no runner is working on this job: {error['message']}"
+                if error
+                else "no runner is working on this job (interrupted?): `superbatch collect --wait` "
+                "or `superbatch run` resumes it"
+            )
         status.failures.sort(key=lambda f: f.task_id)
         return status
 
@@ -126,8 +140,13 @@ class LocalBackend(Backend):
             stderr = (self.state.task_dir(task_id) / "stderr.txt").read_text(errors="replace")
         except OSError:
             stderr = ""
-        return TaskFailure(task_id, entry.get("exit_code"), entry.get("code"),
-                           entry.get("message"), tail(stderr) or None)
+        return TaskFailure(
+            task_id,
+            entry.get("exit_code"),
+            entry.get("code"),
+            entry.get("message"),
+            tail(stderr) or None,
+        )
 
     def wait(self, timeout: float | None, progress: Progress) -> JobStatus:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -161,8 +180,10 @@ class LocalBackend(Backend):
         except OSError:
             log = ""
         detail = f" Its log ends: {tail(log, 600)}" if log else ""
-        return (f"the local runner of job {self.state.job_id} stopped {restarts} times "
-                f"without completing a task; see {self.state.dir / LOG_FILE}.{detail}")
+        return (
+            f"the local runner of job {self.state.job_id} stopped {restarts} times "
+            f"without completing a task; see {self.state.dir / LOG_FILE}.{detail}"
+        )
 
     def fetch_outputs(self, point_indices: Iterable[int], progress: Progress) -> list[str]:
         """Nothing to fetch: the runner moves outputs into the state directory itself."""
@@ -171,8 +192,10 @@ class LocalBackend(Backend):
     def logs(self, task_id: str) -> TaskLogs:
         task_dir = self.state.task_dir(task_id)
         if not task_dir.is_dir():
-            raise UserError(f"task {task_id!r} of job {self.state.job_id} has not run (yet); "
-                            f"`superbatch status` lists the job's tasks.")
+            raise UserError(
+                f"task {task_id!r} of job {self.state.job_id} has not run (yet); "
+                f"`superbatch status` lists the job's tasks."
+            )
 
         def read(name: str) -> str:
             path = task_dir / name
@@ -185,16 +208,21 @@ class LocalBackend(Backend):
     def retry(self, task_ids: list[str] | None) -> list[str]:
         """Requeue failed tasks and, after a cancel, the unfinished ones; start a runner."""
         journal = self.state.read_journal()
-        failed = {t for t, e in journal.items()
-                  if e.get("state") == "completed" and e.get("result") != "success"}
+        failed = {
+            t
+            for t, e in journal.items()
+            if e.get("state") == "completed" and e.get("result") != "success"
+        }
         unfinished: set[str] = set()
         if self.state.read_progress().job_state == "terminated":
             chunks = Chunking(self.record.point_count, self.record.points_per_task)
-            unfinished = {t for t in chunks.task_ids()
-                          if journal.get(t, {}).get("state") != "completed"}
+            unfinished = {
+                t for t in chunks.task_ids() if journal.get(t, {}).get("state") != "completed"
+            }
         requeue = pick_retries(self.state.job_id, task_ids, failed | unfinished)
-        self.state.append_journal([{"task": t, "state": "active", "t": time.time()}
-                                   for t in requeue if t in failed])
+        self.state.append_journal(
+            [{"task": t, "state": "active", "t": time.time()} for t in requeue if t in failed]
+        )
         if requeue:
             self.state.update_progress(job_state="active", finished_at=None)
             self.start(foreground=False, progress=Progress(enabled=False))

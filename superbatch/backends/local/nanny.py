@@ -6,6 +6,7 @@ process in a session of its own that reads ``+PGID`` / ``-PGID`` lines from the 
 stdin; when the pipe closes (the runner exited or was killed) it kills every group still
 listed. Started with ``python -S``: it imports nothing beyond the standard library core.
 """
+
 from __future__ import annotations
 
 import os
@@ -38,10 +39,15 @@ class Nanny:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._proc = subprocess.Popen([sys.executable, "-S", "-c", NANNY_CODE],
-                                      stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.DEVNULL, start_new_session=True,
-                                      text=True, bufsize=1)
+        self._proc = subprocess.Popen(
+            [sys.executable, "-S", "-c", NANNY_CODE],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            text=True,
+            bufsize=1,
+        )
 
     def _send(self, line: str) -> None:
         with self._lock:

@@ -8,6 +8,7 @@ held ends the leftover workers before it starts the task again, so a point never
 at once. A runner that cannot go on (damaged state, a full disk) writes ``runner-error.json``
 and exits with status 3; whoever waits reports that message.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -42,8 +43,14 @@ EXIT_RUNNER_ERROR = 3
 # workers at once, each gets its share of the CPUs, as joblib's loky workers do; otherwise
 # every numpy import spawns a thread per CPU and the workers oversubscribe the machine. A
 # value the user set wins.
-THREAD_LIMIT_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                     "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+THREAD_LIMIT_VARS = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "BLIS_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
 
 
 class RunnerError(Exception):
@@ -78,8 +85,14 @@ def start_detached(state: JobState, parallel: int | None = None) -> None:
     if parallel:
         cmd += ["--parallel", str(parallel)]
     with (state.dir / LOG_FILE).open("ab") as log:
-        subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                         start_new_session=True, close_fds=True)
+        subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+            close_fds=True,
+        )
 
 
 def stop_runner(state: JobState, timeout: float = 10.0) -> None:
@@ -108,8 +121,7 @@ class Attempt:
 class Runner:
     """Executes the job's unfinished tasks with bounded parallelism."""
 
-    def __init__(self, state: JobState, parallel: int | None = None,
-                 progress: Progress = SILENT):
+    def __init__(self, state: JobState, parallel: int | None = None, progress: Progress = SILENT):
         self.state = state
         record = state.read_record()
         self.record = record
@@ -139,8 +151,11 @@ class Runner:
     def pending(self) -> list[int]:
         """Indices of tasks that have not completed (never run, interrupted or requeued)."""
         journal = self.state.read_journal()
-        return [i for i in range(self.chunks.task_count)
-                if journal.get(self.chunks.task_id(i), {}).get("state") != "completed"]
+        return [
+            i
+            for i in range(self.chunks.task_count)
+            if journal.get(self.chunks.task_id(i), {}).get("state") != "completed"
+        ]
 
     def _cancelled(self) -> bool:
         return self.state.read_progress().job_state == "terminated"
@@ -192,8 +207,9 @@ class Runner:
 
     def _fail(self, message: str) -> None:
         with contextlib.suppress(OSError):
-            atomic_write_json(self.state.dir / ERROR_FILE, {"message": message,
-                                                            "time": time.time()})
+            atomic_write_json(
+                self.state.dir / ERROR_FILE, {"message": message, "time": time.time()}
+            )
         raise RunnerError(message)
 
     def _run_all(self, todo: list[int]) -> None:
@@ -210,14 +226,16 @@ class Runner:
                 try:
                     if self.run_task(self.chunks.task(index)):
                         bar.advance()
-                except BaseException as exc:  # surfaced after the threads stop
+                except BaseException as exc:  # noqa: BLE001 - surfaced after the threads stop
                     errors.append(exc)
                     self._stopping.set()
                     return
 
         with self.progress.bar("running tasks", len(todo)) as bar:
-            threads = [threading.Thread(target=work, args=(bar,), daemon=True)
-                       for _ in range(min(self.parallel, len(todo)))]
+            threads = [
+                threading.Thread(target=work, args=(bar,), daemon=True)
+                for _ in range(min(self.parallel, len(todo)))
+            ]
             for t in threads:
                 t.start()
             try:
@@ -244,19 +262,28 @@ class Runner:
                 if attempt is None:  # interrupted
                     if not self._cancelled():
                         return False  # stays unfinished: a later runner runs it again
-                    attempt = Attempt(False, None, "TaskEnded",
-                                      "the task was ended by `superbatch cancel`")
+                    attempt = Attempt(
+                        False, None, "TaskEnded", "the task was ended by `superbatch cancel`"
+                    )
                     break
                 if attempt.ok or (self.max_retries != -1 and retries >= self.max_retries):
                     break
                 retries += 1
-            self.state.append_journal([{
-                "task": task.id, "state": "completed",
-                "result": "success" if attempt.ok else "failure",
-                "exit_code": attempt.exit_code, "retries": retries,
-                "code": attempt.code, "message": attempt.message,
-                "start": started, "end": time.time(),
-            }])
+            self.state.append_journal(
+                [
+                    {
+                        "task": task.id,
+                        "state": "completed",
+                        "result": "success" if attempt.ok else "failure",
+                        "exit_code": attempt.exit_code,
+                        "retries": retries,
+                        "code": attempt.code,
+                        "message": attempt.message,
+                        "start": started,
+                        "end": time.time(),
+                    }
+                ]
+            )
             return True
         finally:
             os.close(task_lock)
@@ -284,8 +311,10 @@ class Runner:
             except BlockingIOError:
                 if time.monotonic() > deadline:
                     os.close(fd)
-                    self._fail(f"task {task_id} is still being run by processes of an "
-                               f"earlier runner (process group {pgid}) that did not end.")
+                    self._fail(
+                        f"task {task_id} is still being run by processes of an "
+                        f"earlier runner (process group {pgid}) that did not end."
+                    )
                 time.sleep(0.05)
 
     def _shared_config(self) -> Path:
@@ -294,8 +323,10 @@ class Runner:
         if not shared.exists():
             source = self.state.inputs_dir / self.names.config
             if not source.exists():
-                self._fail(f"{source} is missing: the job's state was changed outside "
-                           f"superbatch; submit the spec again with --new.")
+                self._fail(
+                    f"{source} is missing: the job's state was changed outside "
+                    f"superbatch; submit the spec again with --new."
+                )
             shared.parent.mkdir(parents=True, exist_ok=True)
             tmp = shared.with_name(f".{shared.name}.{os.getpid()}.{threading.get_ident()}")
             shutil.copyfile(source, tmp)
@@ -316,8 +347,10 @@ class Runner:
         shutil.rmtree(task_dir / "wd", ignore_errors=True)
         deadline = time.monotonic() + self.wall_time if self.wall_time else None
         outputs: list[tuple[Path, int]] = []
-        with (task_dir / "stdout.txt").open("wb") as out, \
-                (task_dir / "stderr.txt").open("wb") as err:
+        with (
+            (task_dir / "stdout.txt").open("wb") as out,
+            (task_dir / "stderr.txt").open("wb") as err,
+        ):
             for point in task.point_indices:
                 wd = task_dir / "wd" / task.point_dir(point)
                 wd.mkdir(parents=True, exist_ok=True)
@@ -326,18 +359,27 @@ class Runner:
                 try:
                     shutil.copyfile(source, wd / self.names.inputs)
                 except FileNotFoundError:
-                    self._fail(f"{source} is missing: the job's state was changed outside "
-                               f"superbatch; submit the spec again with --new.")
-                env = dict(self.env, SUPERBATCH_TASK_ID=task.id, SUPERBATCH_POINT=str(point),
-                           AZ_BATCH_TASK_WORKING_DIR=str(wd))
+                    self._fail(
+                        f"{source} is missing: the job's state was changed outside "
+                        f"superbatch; submit the spec again with --new."
+                    )
+                env = dict(
+                    self.env,
+                    SUPERBATCH_TASK_ID=task.id,
+                    SUPERBATCH_POINT=str(point),
+                    AZ_BATCH_TASK_WORKING_DIR=str(wd),
+                )
                 result = self._execute(wd, env, out, err, deadline, task_lock)
                 if result is None or not result.ok:
                     return result
                 produced = wd / self.names.outputs
                 if not produced.is_file():
-                    return Attempt(False, 0, "OutputMissing",
-                                   f"the worker exited 0 but wrote no {self.names.outputs} "
-                                   f"(point {point})")
+                    return Attempt(
+                        False,
+                        0,
+                        "OutputMissing",
+                        f"the worker exited 0 but wrote no {self.names.outputs} (point {point})",
+                    )
                 outputs.append((produced, point))
         # As Azure Batch uploads on success: a task's outputs appear only when all its
         # points succeeded, so both backends reduce the same points.
@@ -346,13 +388,22 @@ class Runner:
             os.replace(produced, self.state.outputs_dir / self.names.local_outputs(point))
         return Attempt(True, 0)
 
-    def _execute(self, wd: Path, env: dict, out, err, deadline: float | None,
-                 task_lock: int) -> Attempt | None:
+    def _execute(
+        self, wd: Path, env: dict, out, err, deadline: float | None, task_lock: int
+    ) -> Attempt | None:
         if self._stopping.is_set():
             return None
-        proc = subprocess.Popen(self.command, shell=True, cwd=wd, env=env, stdout=out,
-                                stderr=err, stdin=subprocess.DEVNULL, start_new_session=True,
-                                pass_fds=(task_lock,))
+        proc = subprocess.Popen(
+            self.command,
+            shell=True,
+            cwd=wd,
+            env=env,
+            stdout=out,
+            stderr=err,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            pass_fds=(task_lock,),
+        )
         os.pwrite(task_lock, f"{proc.pid:<31d}".encode(), 0)
         with self._lock:
             self._groups.add(proc.pid)
@@ -365,9 +416,13 @@ class Runner:
             except subprocess.TimeoutExpired:
                 kill_group(proc.pid)
                 proc.wait()
-                return Attempt(False, None, "MaxWallClockTimeExceeded",
-                               f"the task ran longer than its max_wall_time "
-                               f"({self.wall_time:g} s) and was terminated")
+                return Attempt(
+                    False,
+                    None,
+                    "MaxWallClockTimeExceeded",
+                    f"the task ran longer than its max_wall_time "
+                    f"({self.wall_time:g} s) and was terminated",
+                )
             finally:
                 kill_group(proc.pid)  # whatever the worker left running in its group
         finally:
@@ -378,8 +433,12 @@ class Runner:
         if self._stopping.is_set() and code < 0:
             return None  # killed because the runner is stopping
         if code != 0:
-            return Attempt(False, code, "NonZeroExitCode" if code > 0 else "Killed",
-                           f"the worker exited with code {code}")
+            return Attempt(
+                False,
+                code,
+                "NonZeroExitCode" if code > 0 else "Killed",
+                f"the worker exited with code {code}",
+            )
         return Attempt(True, 0)
 
     def stop(self) -> None:
@@ -396,8 +455,10 @@ class Runner:
 def _os_error_message(exc: OSError, state: JobState) -> str:
     what = describe_os_error(exc)
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return f"the local runner of job {state.job_id} stopped: {what}. Free some space, " \
-               f"then run the same command again to resume."
+        return (
+            f"the local runner of job {state.job_id} stopped: {what}. Free some space, "
+            f"then run the same command again to resume."
+        )
     return f"the local runner of job {state.job_id} stopped: {what}."
 
 
@@ -428,4 +489,3 @@ def main(argv: list[str] | None = None) -> int:
     except RunnerError:
         return EXIT_RUNNER_ERROR
     return 0
-

@@ -4,6 +4,7 @@ The Azure CLI goes into its own virtual environment (``.venv/clients/az-VERSION`
 many pinned dependencies touch the project's. Idempotent: a finished install is reused.
 Run by ``make setup-clients`` and, if that was skipped, by the tests' session fixture.
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -13,7 +14,7 @@ from pathlib import Path
 
 AZ_VERSION = "2.91.0"
 REPO = Path(__file__).resolve().parents[3]
-AZ_HOME = REPO / ".venv" / "clients" / f"az-{AZ_VERSION}"   # git-ignored, removed by make clean
+AZ_HOME = REPO / ".venv" / "clients" / f"az-{AZ_VERSION}"  # git-ignored, removed by make clean
 
 
 def az_binary() -> Path:
@@ -27,8 +28,19 @@ def az_binary() -> Path:
     # --no-compile: byte-compiling the CLI's ~100 packages takes longer than the install itself;
     # az compiles the few modules a command imports on first use.
     subprocess.run([base, "-m", "venv", "--clear", str(AZ_HOME)], check=True)
-    subprocess.run([str(AZ_HOME / "bin" / "python"), "-m", "pip", "install", "--quiet",
-                    "--disable-pip-version-check", "--no-compile", f"azure-cli=={AZ_VERSION}"], check=True)
+    subprocess.run(
+        [
+            str(AZ_HOME / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-compile",
+            f"azure-cli=={AZ_VERSION}",
+        ],
+        check=True,
+    )
     marker.write_text(f"installed in {time.monotonic() - started:.0f} s\n")
     return az
 
