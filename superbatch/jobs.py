@@ -534,7 +534,9 @@ def _reduce(
 def _missing_message(job_id: str, status: JobStatus, missing: list[int], points: int) -> str:
     shown = ", ".join(str(i) for i in missing[:10]) + (" ..." if len(missing) > 10 else "")
     parts = [f"job {job_id}: {len(missing)} of {points} outputs are missing (points {shown})."]
-    if status.cancelled:
+    if status.blocked:
+        parts.append(f"Its tasks cannot run: {status.blocked}.")
+    elif status.cancelled:
         parts.append(
             "The job was cancelled; `superbatch retry` runs its unfinished and failed tasks."
         )

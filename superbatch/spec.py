@@ -191,9 +191,31 @@ class WorkerSpec(StrictModel):
         description="The worker's files on this machine, "
         "relative to the spec (default: the spec's directory).",
     )
-    image: str | None = Field(None, description="Container image (required for azure).")
+    image: str | None = Field(
+        None,
+        description="Container image for azure; without one, "
+        "azure ships worker.directory itself (code mode).",
+    )
     image_directory: str = Field("/", description="Where the image holds the worker's files.")
     format: Literal["joblib", "json"] = "joblib"
+    requirements: str | None = Field(
+        None,
+        description="Code mode: a pip requirements file, "
+        "relative to the spec (default: requirements.txt in "
+        "worker.directory, if there is one).",
+    )
+    setup: str | None = Field(
+        None,
+        description="Code mode: a shell snippet run once per node "
+        "and environment, in the worker's directory, after the "
+        "requirements are installed.",
+    )
+    upload_limit_mb: int = Field(
+        200,
+        ge=1,
+        le=10_000,
+        description="Code mode: the most the worker's files may weigh before packing.",
+    )
 
     @field_validator("image_directory")
     @classmethod
@@ -282,11 +304,13 @@ class CollectSpec(StrictModel):
 
 
 class PoolImage(StrictModel):
-    publisher: str = "microsoft-dsvm"
-    offer: str = "ubuntu-hpc"
-    sku: str = "2404"
+    """A marketplace image for the pool's nodes (default: chosen by the worker's mode)."""
+
+    publisher: str
+    offer: str
+    sku: str
     version: str = "latest"
-    node_agent_sku_id: str = "batch.node.ubuntu 24.04"
+    node_agent_sku_id: str
 
 
 class PoolSpec(StrictModel):

@@ -55,6 +55,7 @@ class JobStatus:
     failed: int = 0
     missing: int = 0
     job_state: str = "active"  # active | completed | terminated
+    blocked: str | None = None  # why nothing more can run (e.g. the environment's install)
     failures: list[TaskFailure] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -68,7 +69,7 @@ class JobStatus:
         if self.missing:
             return False
         return self.completed >= self.total or (
-            self.job_state == "terminated" and self.running == 0
+            (self.job_state == "terminated" or self.blocked is not None) and self.running == 0
         )
 
     @property
@@ -89,6 +90,7 @@ class JobStatus:
             "done": self.done,
             "failures": [f.to_json() for f in self.failures],
             "notes": self.notes,
+            "blocked": self.blocked,
         }
 
 

@@ -292,6 +292,8 @@ def _print_status(out: Output, status) -> None:
         f"  tasks {status.total}: {status.active} active, {status.running} running, "
         f"{status.succeeded} succeeded, {status.failed} failed{missing}"
     )
+    if status.blocked:
+        out.line(f"  blocked: {status.blocked}")
     for note in status.notes:
         out.line(f"  note: {note}")
     for failure in status.failures[:20]:
@@ -346,7 +348,7 @@ def status(spec_path, backend, state_dir, job_id, watch, interval, as_json) -> N
     for note in ctx.notes:
         out.note(f"note: {note}")
     _print_status(out, st)
-    ok = st.failed == 0 and st.missing == 0
+    ok = st.failed == 0 and st.missing == 0 and not st.blocked
     out.json({"ok": ok, **st.to_json()})
     if not ok:
         sys.exit(EXIT_TASKS_FAILED)

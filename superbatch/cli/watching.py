@@ -78,7 +78,7 @@ def wait(spec_path, backend, state_dir, job_id, timeout, as_json) -> None:
             details={"status": st.to_json()},
         )
     out.line(counts_line(st))
-    ok = st.failed == 0 and st.missing == 0
+    ok = st.failed == 0 and st.missing == 0 and not st.blocked
     out.json({"ok": ok, **st.to_json()})
     if not ok:
         sys.exit(EXIT_TASKS_FAILED)

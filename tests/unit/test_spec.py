@@ -119,10 +119,13 @@ def test_missing_worker_directory_is_reported_for_local(tmp_path):
     assert "worker.directory" in result.stderr and "line 4" in result.stderr
 
 
-def test_azure_backend_requires_an_image(tmp_path):
+def test_azure_without_an_image_ships_the_worker_directory(tmp_path):
     path = write_spec(tmp_path, GOOD)
-    result = invoke("validate", path, "--backend", "azure")
-    assert result.code == 2 and "worker.image" in result.stderr
+    assert invoke("validate", path, "--backend", "azure").code == 0  # code mode
+    missing = write_spec(tmp_path, GOOD.replace("directory: .", "directory: ./gone"))
+    result = invoke("validate", missing, "--backend", "azure")
+    assert result.code == 2 and "worker.directory" in result.stderr
+    assert "code mode" in result.stderr
 
 
 def test_schema_is_valid_json_schema_and_checks_the_demo():

@@ -11,8 +11,8 @@ from collections.abc import Iterable
 
 from azure.core.exceptions import ResourceNotFoundError
 
+from superbatch.backends.azure import codemode, lifecycle, observe, outputs
 from superbatch.backends.azure import credentials as creds
-from superbatch.backends.azure import lifecycle, observe, outputs
 from superbatch.backends.azure.definitions import (
     MAX_PROPERTY_BYTES,
     MAX_REQUEST_BYTES,
@@ -21,11 +21,17 @@ from superbatch.backends.azure.definitions import (
     largest_task,
     placeholder_context,
 )
-from superbatch.backends.azure.pool import ensure_pool
+from superbatch.backends.azure.pool import check_pool_fits, ensure_pool
 from superbatch.backends.azure.retry import with_retries
 from superbatch.backends.azure.session import Session
 from superbatch.backends.azure.storage import Storage
-from superbatch.backends.azure.submit import Submitter, missing_tasks, reconcile, registry_reference
+from superbatch.backends.azure.submit import (
+    Submitter,
+    missing_tasks,
+    reconcile,
+    registry_reference,
+    ship_code,
+)
 from superbatch.backends.azure.target import AzureTarget, config_blob, job_container_name
 from superbatch.backends.base import Backend, JobStatus, TaskLogs
 from superbatch.codec import get_codec
@@ -42,15 +48,22 @@ class AzureBackend(Backend):
 
     @classmethod
     def check_spec(cls, spec) -> None:
-        if not spec.model.worker.image:
+        """With an image, tasks run in it; without one (code mode) the worker's directory is
+        shipped, so it must exist here."""
+        if spec.model.worker.image:
+            return
+        if not spec.worker_directory.is_dir():
             raise SpecError(
-                f"{spec.where('worker')}: worker.image: the azure backend runs the "
-                f"worker in a container; give the image (e.g. "
-                f"myregistry.azurecr.io/my-worker:v1)."
+                f"{spec.where('worker', 'directory')}: worker.directory: "
+                f"{spec.worker_directory} does not exist; without worker.image the azure "
+                f"backend ships that directory to the nodes (code mode)."
             )
+        codemode.requirements_path(spec)
 
     @classmethod
     def worker_dir(cls, spec) -> str:
+        if not spec.model.worker.image:
+            return codemode.WORKER_DIR_ON_NODE
         directory = spec.model.worker.image_directory.rstrip("/")
         return directory  # "" for "/": `{worker_dir}/worker.py` becomes `/worker.py`
 
@@ -99,13 +112,25 @@ class AzureBackend(Backend):
         client = batch.client(retry_total=1, retry_backoff_factor=0.2)
         pool_id = spec.model.azure.pool.id
         try:
-            with_retries(
-                lambda: client.get_pool(pool_id, select=["id"]), "check the Batch credentials", hint
+            pool = with_retries(
+                lambda: client.get_pool(pool_id), "check the Batch credentials", hint
             )
+            check_pool_fits(pool, spec.model)
         except ResourceNotFoundError:
             pass  # the credentials work; the pool is created at submit
         container = storage.container(spec.model.azure.storage.container)
         with_retries(container.exists, "check the storage credentials", hint)
+        code = {}
+        if not spec.model.worker.image:
+            from superbatch.state import STATE_DIRNAME
+
+            bundle = codemode.pack(spec, (spec.path, spec.directory / STATE_DIRNAME))
+            code = {
+                "mode": "code",
+                "code_archive": bundle.archive_blob,
+                "code_requirements": bundle.requirements_blob,
+                "env_digest": bundle.env_digest,
+            }
         return AzureTarget(
             endpoint=batch.endpoint,
             account=batch.account,
@@ -114,6 +139,7 @@ class AzureBackend(Backend):
             job_container=job_container_name(spec.model.azure.storage.container, job_id or "check"),
             pool_id=pool_id,
             revocable=storage.revocable,
+            **code,
         ).model_dump()
 
     # -- one job ---------------------------------------------------------------------------
@@ -135,6 +161,8 @@ class AzureBackend(Backend):
             ),
             "upload the config",
         )
+        if s.target.mode == "code":
+            ship_code(s)
         notes = ensure_pool(s, registry_reference(s))
         sub = Submitter(s, s.job_id, progress)
         sub.ensure_job()

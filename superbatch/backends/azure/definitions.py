@@ -18,6 +18,7 @@ from datetime import timedelta
 
 from azure.batch import models as bm
 
+from superbatch.backends.azure.codemode import task_prologue
 from superbatch.backends.azure.target import log_prefix, output_blob
 from superbatch.contract import FileNames
 from superbatch.durations import iso8601
@@ -53,18 +54,38 @@ class TaskContext:
     registry: dict | None
     multi_point: bool
     env: dict[str, str]  # worker.env, resolved
+    code_mode: bool = False  # no container: the environment the preparation task made
+
+
+# The default for container tasks: Docker-compatible, with the node agent that goes with it.
+CONTAINER_POOL_IMAGE = PoolImage(
+    publisher="microsoft-dsvm",
+    offer="ubuntu-hpc",
+    sku="2404",
+    version="latest",
+    node_agent_sku_id="batch.node.ubuntu 24.04",
+)
+
+
+def pool_image(spec: JobSpec) -> PoolImage:
+    """``azure.pool.image``, or the default for the worker's mode."""
+    from superbatch.backends.azure.codemode import CODE_POOL_IMAGE
+
+    return spec.azure.pool.image or (CONTAINER_POOL_IMAGE if spec.worker.image else CODE_POOL_IMAGE)
 
 
 def pool_definition(spec: JobSpec, registry: dict | None) -> bm.BatchPoolCreateOptions:
     pool = spec.azure.pool
-    image = pool.image or PoolImage()
-    container = bm.BatchContainerConfiguration(
-        type="dockerCompatible",
-        container_image_names=[spec.worker.image],
-        container_registries=[bm.ContainerRegistryReference(**_registry_model(registry))]
-        if registry
-        else None,
-    )
+    image = pool_image(spec)
+    container = None
+    if spec.worker.image:
+        container = bm.BatchContainerConfiguration(
+            type="dockerCompatible",
+            container_image_names=[spec.worker.image],
+            container_registries=[bm.ContainerRegistryReference(**_registry_model(registry))]
+            if registry
+            else None,
+        )
     vm = bm.VirtualMachineConfiguration(
         image_reference=bm.BatchVmImageReference(
             publisher=image.publisher, offer=image.offer, sku=image.sku, version=image.version
@@ -99,16 +120,20 @@ def _registry_model(registry: dict) -> dict:
     }
 
 
-def job_definition(batch_job_id: str, pool_id: str, token: str) -> bm.BatchJobCreateOptions:
+def job_definition(batch_job_id: str, pool_id: str, token: str, prep: dict | None = None) -> dict:
+    """The REST document of a Batch job (with code mode's preparation task)."""
     # Created with noaction: a job with no tasks yet counts as complete, so terminatejob
     # is set only after every task has been added (see docs/azure.md). The token tells this
     # submission's job from another's that happens to have the same id.
-    return bm.BatchJobCreateOptions(
-        id=batch_job_id,
-        pool_info=bm.BatchPoolInfo(pool_id=pool_id),
-        all_tasks_complete_mode="noaction",
-        metadata=[bm.BatchMetadataItem(name=TOKEN_METADATA, value=token)],
-    )
+    job = {
+        "id": batch_job_id,
+        "poolInfo": {"poolId": pool_id},
+        "onAllTasksComplete": "noaction",
+        "metadata": [{"name": TOKEN_METADATA, "value": token}],
+    }
+    if prep:
+        job["jobPreparationTask"] = prep
+    return job
 
 
 def inputs_tar(task: TaskPlan, encoded: list[bytes], names: FileNames) -> bytes:
@@ -126,8 +151,10 @@ def is_inline(encoded: bytes) -> bool:
     return len(encoded) <= INLINE_LIMIT
 
 
-def _single_point_script(names: FileNames, command: str, inline: bool, point: int) -> str:
-    steps = ["set -e"]
+def _single_point_script(
+    names: FileNames, command: str, inline: bool, point: int, prologue: list[str]
+) -> str:
+    steps = ["set -e", *prologue]
     if inline:
         steps.append(f'printf "%s" "${INPUTS_VAR}" | base64 -d > {names.inputs}')
     steps += [
@@ -138,11 +165,14 @@ def _single_point_script(names: FileNames, command: str, inline: bool, point: in
     return "\n".join(steps)
 
 
-def _multi_point_script(names: FileNames, command: str, first: int, last: int) -> str:
+def _multi_point_script(
+    names: FileNames, command: str, first: int, last: int, prologue: list[str]
+) -> str:
     out = f'"p$i/{names.outputs}"'
     return "\n".join(
         [
             "set -e",
+            *prologue,
             f"tar -xf {INPUTS_TAR}",
             f": > {OUTPUTS_LIST}",
             f"i={first}",
@@ -170,13 +200,16 @@ def task_body(ctx: TaskContext, task: TaskPlan, inputs: bytes, input_url: str | 
         {"name": "SUPERBATCH_TASK_ID", "value": task.id},
     ]
     resources = [{"httpUrl": ctx.config_url, "filePath": names.config}]
+    prologue = [task_prologue()] if ctx.code_mode else []
     if ctx.multi_point:
-        script = _multi_point_script(names, ctx.command, task.first_point, task.last_point)
+        script = _multi_point_script(
+            names, ctx.command, task.first_point, task.last_point, prologue
+        )
         resources.append({"httpUrl": input_url, "filePath": INPUTS_TAR})
         produced = OUTPUTS_TAR
     else:
         inline = input_url is None
-        script = _single_point_script(names, ctx.command, inline, task.first_point)
+        script = _single_point_script(names, ctx.command, inline, task.first_point, prologue)
         env.append({"name": "SUPERBATCH_POINT", "value": str(task.first_point)})
         if inline:
             env.append({"name": INPUTS_VAR, "value": base64.b64encode(inputs).decode()})
@@ -186,10 +219,6 @@ def task_body(ctx: TaskContext, task: TaskPlan, inputs: bytes, input_url: str | 
     body = {
         "id": task.id,
         "commandLine": "/bin/sh -c " + shlex.quote(script),
-        "containerSettings": {
-            "imageName": ctx.spec.worker.image,
-            "workingDirectory": "taskWorkingDirectory",
-        },
         "resourceFiles": resources,
         "outputFiles": [
             {
@@ -216,8 +245,13 @@ def task_body(ctx: TaskContext, task: TaskPlan, inputs: bytes, input_url: str | 
         "environmentSettings": env,
         "constraints": {"maxTaskRetryCount": ctx.spec.tasks.max_retries},
     }
-    if ctx.registry:
-        body["containerSettings"]["registry"] = ctx.registry
+    if not ctx.code_mode:
+        body["containerSettings"] = {
+            "imageName": ctx.spec.worker.image,
+            "workingDirectory": "taskWorkingDirectory",
+        }
+        if ctx.registry:
+            body["containerSettings"]["registry"] = ctx.registry
     wall = ctx.spec.tasks.max_wall_time
     if wall:
         body["constraints"]["maxWallClockTime"] = iso8601(wall)
@@ -284,6 +318,7 @@ def placeholder_context(
         registry,
         multi_point,
         resolve_env(spec.worker),
+        code_mode=not spec.worker.image,
     )
 
 

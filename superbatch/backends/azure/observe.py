@@ -100,12 +100,61 @@ def _live_status(session: Session, progress, with_failures: bool) -> JobStatus:
             reason = job.execution_info.termination_reason if job.execution_info else None
             if reason and reason != "AllTasksComplete":
                 st.notes.append(f"the Batch job ended early: {reason}")
+    if session.target.mode == "code" and st.completed < total and st.running == 0:
+        st.blocked = _preparation_failure(session, jobs[-1])
     if with_failures:
         for job_id, failure in sorted(latest.values(), key=lambda jf: jf[1].task_id):
             if len(st.failures) < FAILURES_WITH_STDERR:
                 failure.stderr_tail = _stderr_tail(session, job_id, failure.task_id)
             st.failures.append(failure)
     return st
+
+
+def _preparation_failure(session: Session, job_id: str) -> str | None:
+    """Why the job's tasks cannot run: its preparation task (the worker's environment) failed
+    on every node of the pool; None while some node can still take them."""
+    statuses = session.call(
+        lambda: list(session.client.list_job_preparation_and_release_task_status(job_id)),
+        f"preparation status of {job_id}",
+    )
+    failed = [
+        s
+        for s in statuses
+        if s.job_preparation_task_execution_info
+        and s.job_preparation_task_execution_info.result == "failure"
+    ]
+    if not failed:
+        return None
+    pool = session.call(
+        lambda: session.client.get_pool(session.target.pool_id),
+        f"get pool {session.target.pool_id}",
+    )
+    nodes = (pool.current_dedicated_nodes or 0) + (pool.current_low_priority_nodes or 0)
+    if len(failed) < nodes:
+        return None
+    first = failed[0]
+    info = first.job_preparation_task_execution_info
+    tail = _node_file_tail(session, first.node_id, f"{info.task_root_directory}/stderr.txt")
+    code = info.failure_info.code if info.failure_info else f"exit code {info.exit_code}"
+    return (
+        f"installing the worker's environment (the job's preparation task) failed on every "
+        f"node ({code}){': ' + tail if tail else ''}. Fix worker.requirements or "
+        f"worker.setup and submit again"
+    )
+
+
+def _node_file_tail(session: Session, node_id: str, path: str) -> str | None:
+    try:
+        data = session.call(
+            lambda: b"".join(
+                session.client.download_node_file(session.target.pool_id, node_id, path)
+            ),
+            f"read {path}",
+        )
+    except (ResourceNotFoundError, HttpResponseError):
+        return None
+    text = data.decode(errors="replace").strip()
+    return text if len(text) <= STDERR_TAIL else "..." + text[-STDERR_TAIL:]
 
 
 def _failures(session: Session, job_id: str) -> list[TaskFailure]:

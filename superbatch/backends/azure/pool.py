@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 
-from superbatch.backends.azure.definitions import pool_definition
+from superbatch.backends.azure.definitions import pool_definition, pool_image
 from superbatch.backends.azure.session import Session
-from superbatch.errors import InfraError
+from superbatch.errors import InfraError, UserError
 from superbatch.redact import redact
 
 
@@ -25,6 +25,7 @@ def ensure_pool(session: Session, registry: dict | None) -> list[str]:
         except HttpResponseError as exc:
             raise session.refused(exc, f"creating pool {pool_id}") from None
         return []
+    check_pool_fits(pool, spec)
     return pool_differences(pool, spec)
 
 
@@ -39,17 +40,39 @@ def pool_differences(pool, spec) -> list[str]:
         )
     vm = pool.virtual_machine_configuration
     config = vm.container_configuration if vm else None
-    if config is None:
-        notes.append(
-            f"pool {pool.id} exists without a container configuration, so it cannot "
-            f"run the job's container tasks; delete it or choose another azure.pool.id."
-        )
-    elif spec.worker.image not in (config.container_image_names or []):
+    if config is not None and spec.worker.image not in (config.container_image_names or []):
         notes.append(
             f"pool {pool.id} does not prefetch {spec.worker.image}; each node pulls "
             f"it when its first task starts."
         )
+    image = vm.image_reference if vm else None
+    want_image = pool_image(spec)
+    if image is not None and (image.publisher or "").lower() != want_image.publisher.lower():
+        notes.append(
+            f"pool {pool.id} exists with the image {image.publisher}/{image.offer}/{image.sku}; "
+            f"the spec's mode would pick {want_image.publisher}/{want_image.offer}/"
+            f"{want_image.sku} (the existing pool is used)."
+        )
     return notes
+
+
+def check_pool_fits(pool, spec) -> None:
+    """An existing pool must run the job's kind of task: the service refuses container tasks
+    on a pool without a container configuration, and plain tasks on one with it."""
+    vm = pool.virtual_machine_configuration
+    containers = vm is not None and vm.container_configuration is not None
+    if spec.worker.image and not containers:
+        raise UserError(
+            f"pool {pool.id} exists without a container configuration, so it cannot run the "
+            f"worker's image {spec.worker.image}: delete the pool, choose another "
+            f"azure.pool.id, or drop worker.image to ship the worker's files (code mode)."
+        )
+    if not spec.worker.image and containers:
+        raise UserError(
+            f"pool {pool.id} runs containers, and Azure Batch requires every task on it to name "
+            f"an image, but this spec ships the worker's files (no worker.image, code mode): "
+            f"choose another azure.pool.id for a pool without containers, or give worker.image."
+        )
 
 
 def check_pool_health(session: Session) -> None:

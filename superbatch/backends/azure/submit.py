@@ -15,9 +15,11 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from pathlib import Path
 
 from azure.core.exceptions import HttpResponseError, ResourceExistsError
 
+from superbatch.backends.azure import codemode
 from superbatch.backends.azure import credentials as creds
 from superbatch.backends.azure.definitions import (
     TOKEN_METADATA,
@@ -37,7 +39,8 @@ from superbatch.errors import InfraError, UserError
 from superbatch.plan import TaskPlan
 from superbatch.progress import Progress
 from superbatch.redact import redact
-from superbatch.state import append_lines, read_json_lines
+from superbatch.spec import Spec
+from superbatch.state import STATE_DIRNAME, append_lines, read_json_lines
 from superbatch.workerenv import resolve_env
 
 REQUESTS_IN_FLIGHT = 4
@@ -59,6 +62,50 @@ def registry_reference(session: Session) -> dict | None:
     return reference
 
 
+def ship_code(session: Session) -> None:
+    """Code mode: upload the worker's archive and requirements unless already there (their
+    names are their content)."""
+    target = session.target
+    blobs = [b.name for b in session.call(lambda: session.inputs.list("code/"), "list code")]
+    wanted = [b for b in (target.code_archive, target.code_requirements) if b]
+    if all(b in blobs for b in wanted):
+        return
+    spec = Spec.from_model(session.record.spec, Path(session.record.spec_path))
+    bundle = codemode.pack(spec, (spec.path, spec.directory / STATE_DIRNAME))
+    if (
+        bundle.archive_blob != target.code_archive
+        or bundle.requirements_blob != target.code_requirements
+    ):
+        raise UserError(
+            f"the worker's files changed since job {session.job_id} was submitted, "
+            f"and its archive was never uploaded; submit the spec again with --new."
+        )
+    session.call(
+        lambda: session.inputs.upload(bundle.archive_blob, bundle.archive),
+        "upload the worker's files",
+    )
+    if bundle.requirements_blob:
+        session.call(
+            lambda: session.inputs.upload(bundle.requirements_blob, bundle.requirements),
+            "upload requirements",
+        )
+
+
+def prep_task(session: Session) -> dict:
+    """Code mode: the job's preparation task, reading the archive through read-only SAS."""
+    target = session.target
+    expiry = session.sas_expiry(session.record.task_count)
+    archive_url = session.inputs.read_url(target.code_archive, expiry)
+    requirements_url = (
+        session.inputs.read_url(target.code_requirements, expiry)
+        if target.code_requirements
+        else None
+    )
+    return codemode.prep_task(
+        target.env_digest, session.record.spec.worker.setup, archive_url, requirements_url
+    )
+
+
 class Submitter:
     """Adds a set of the plan's tasks to one Batch job of the submission."""
 
@@ -73,7 +120,12 @@ class Submitter:
 
     def ensure_job(self) -> None:
         s = self.session
-        definition = job_definition(self.batch_job_id, s.target.pool_id, s.record.token)
+        definition = job_definition(
+            self.batch_job_id,
+            s.target.pool_id,
+            s.record.token,
+            prep_task(s) if s.target.mode == "code" else None,
+        )
         try:
             s.call(lambda: s.client.create_job(definition), f"create job {self.batch_job_id}")
             return
@@ -130,6 +182,7 @@ class Submitter:
             registry=registry_reference(s),
             multi_point=multi_point,
             env=resolve_env(s.record.spec.worker),
+            code_mode=s.target.mode == "code",
         )
 
     def add(

@@ -35,6 +35,10 @@ class AzureTarget(BaseModel):
     job_container: str
     pool_id: str
     revocable: bool  # SAS refer to a stored access policy (account key, not Entra ID)
+    mode: str = "image"  # image: tasks run in worker.image; code: the worker's files are shipped
+    code_archive: str | None = None  # code mode: the archive blob (content-addressed)
+    code_requirements: str | None = None  # code mode: the requirements blob, if any
+    env_digest: str | None = None  # code mode: names the environment on the nodes
 
 
 def job_container_name(container: str, job_id: str) -> str:
