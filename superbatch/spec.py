@@ -252,6 +252,11 @@ class TasksSpec(StrictModel):
         description="A ceiling on the grid's "
         "size, so a typo cannot start a billion tasks; raise it on purpose.",
     )
+    estimated_time: Duration | None = Field(
+        None,
+        description="How long one point takes on a node (for the cost estimate); "
+        "`superbatch plan --sample N` measures it here instead.",
+    )
 
     @field_validator("max_wall_time")
     @classmethod
@@ -320,6 +325,9 @@ class PoolSpec(StrictModel):
     low_priority_nodes: int = Field(0, ge=0, le=INT32_MAX)
     autoscale_formula: str | None = None
     task_slots_per_node: int = Field(1, ge=1, le=256)
+    startup_time: Duration = Field(
+        timedelta(minutes=6), description="How long a node takes to start (for the cost estimate)."
+    )
     subnet_id: str | None = None
     image: PoolImage | None = None
     delete_when_done: bool = False
@@ -353,7 +361,19 @@ class CleanupSpec(StrictModel):
     container: bool = False
 
 
+class BudgetSpec(StrictModel):
+    max_usd: float = Field(gt=0, description="Refuse a job whose estimate exceeds this, and "
+                           "stop one whose spend passes it.")
+
+
 class AzureSpec(StrictModel):
+    region: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9]+$",
+        description="The Batch account's region (e.g. westeurope), for prices; default: the "
+        "one in AZURE_BATCH_ENDPOINT's host name.",
+    )
+    budget: BudgetSpec | None = None
     pool: PoolSpec = PoolSpec()
     storage: StorageSpec = StorageSpec()
     registry: RegistrySpec | None = None
