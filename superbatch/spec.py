@@ -210,6 +210,12 @@ class WorkerSpec(StrictModel):
         "and environment, in the worker's directory, after the "
         "requirements are installed.",
     )
+    fork: bool = Field(
+        True,
+        description="Local backend: run a Python worker (`python script.py ...`) by forking a "
+        "process that has imported what the script imports, instead of starting a new "
+        "interpreter per point.",
+    )
     upload_limit_mb: int = Field(
         200,
         ge=1,
