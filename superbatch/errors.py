@@ -3,7 +3,8 @@
 0 success; 1 the job ran but some tasks failed or outputs are missing; 2 bad input (spec,
 arguments, credentials, a reducer or result file that cannot take the results); 3 an
 infrastructure error after retries (service unreachable, throttled, disk full); 4 a
-``--timeout`` passed before the job finished (nothing is wrong: wait again); 70 an internal
+``--timeout`` passed before the job finished (nothing is wrong: wait again); 5 the job passed
+its budget (``azure.budget``) and was stopped; 70 an internal
 error (a bug); 130 interrupted (Ctrl-C); 143 terminated (SIGTERM).
 """
 
@@ -14,6 +15,7 @@ EXIT_TASKS_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_INFRA = 3
 EXIT_TIMEOUT = 4
+EXIT_BUDGET = 5
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
@@ -50,6 +52,12 @@ class InfraError(SuperbatchError):
     """The service was unreachable or throttled past the retry budget, or the disk is full."""
 
     exit_code = EXIT_INFRA
+
+
+class BudgetExceeded(SuperbatchError):
+    """The job's spend passed its budget: it was stopped (and its pool shrunk to zero)."""
+
+    exit_code = EXIT_BUDGET
 
 
 class TimedOut(SuperbatchError):

@@ -210,6 +210,8 @@ def submit(ctx: Context, new: bool = False) -> tuple[Submission, Backend]:
     # Credentials are tried (read-only) before anything, even the state directory, exists.
     job_id = _free_job_id(ctx)
     target = ctx.backend.connect(ctx.spec, job_id, ctx.parallel)
+    if new or _latest_matching(ctx, identity) is None:
+        preflight(ctx, plan)
     waited = []
     lock = spec_lock_path(ctx.state_root, ctx.spec.path)
     with file_lock(lock, "submit", wait=lambda: waited.append(True)):
@@ -230,6 +232,51 @@ def _free_job_id(ctx: Context) -> str:
     while ctx.state(job_id).dir.exists():
         job_id = new_job_id(ctx.spec.name)
     return job_id
+
+
+def preflight(ctx: Context, plan: JobPlan) -> None:
+    """Before a new job: the backend's checks, and its estimate against the spec's budget.
+    Problems are exit 2, with nothing created."""
+    problems = [c for c in ctx.backend.preflight(ctx.spec, plan) if c.status == "problem"]
+    if problems:
+        raise UserError(
+            "the pre-flight checks found problems (`superbatch doctor` shows them "
+            "all): " + "; ".join(f"{c.name}: {c.detail}" for c in problems) + "."
+        )
+    given = ctx.spec.model.tasks.estimated_time
+    est = ctx.backend.estimate(
+        ctx.spec,
+        plan,
+        given.total_seconds() if given else None,
+        "tasks.estimated_time" if given else "unknown",
+    )
+    if est is None:
+        return
+    if est.cost_usd is not None:
+        ctx.notes.append(
+            f"estimate: about ${est.cost_usd:.2f} at list prices over about "
+            f"{est.duration_s / 3600:.2f} h (`superbatch plan` details it)"
+        )
+    if est.budget_usd is None:
+        return
+    if est.cost_usd is None:
+        ctx.notes.append(
+            "the budget is enforced while the job runs, but the job's cost "
+            "cannot be estimated beforehand (`superbatch plan` says why)"
+        )
+    elif est.cost_usd > est.budget_usd:
+        raise UserError(
+            f"{ctx.spec.where('azure', 'budget')}: the job's estimate, about "
+            f"${est.cost_usd:.2f}, exceeds its budget of ${est.budget_usd:.2f} "
+            f"(azure.budget.max_usd); nothing was created. Raise the budget, or "
+            f"use fewer or cheaper nodes (`superbatch plan` shows the figures)."
+        )
+
+
+def _latest_matching(ctx: Context, identity: Identity) -> JobEntry | None:
+    return next(
+        (e for e in reversed(ctx.submissions()) if e.record.identity == identity.digest), None
+    )
 
 
 def _same_job(ctx: Context, identity: Identity) -> JobEntry | None:

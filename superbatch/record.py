@@ -111,5 +111,8 @@ class JobProgress(Frozen):
     finished_at: float | None = None
     collected_at: float | None = None
     result_file: str | None = None
+    created: list[str] = Field(
+        default_factory=list, description="What the job created that outlives it (e.g. a pool)."
+    )
     last_status: StatusSnapshot | None = None
     notes: list[str] = Field(default_factory=list)

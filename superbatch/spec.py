@@ -368,8 +368,10 @@ class CleanupSpec(StrictModel):
 
 
 class BudgetSpec(StrictModel):
-    max_usd: float = Field(gt=0, description="Refuse a job whose estimate exceeds this, and "
-                           "stop one whose spend passes it.")
+    max_usd: float = Field(
+        gt=0,
+        description="Refuse a job whose estimate exceeds this, and stop one whose spend passes it.",
+    )
 
 
 class AzureSpec(StrictModel):

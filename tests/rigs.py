@@ -72,6 +72,13 @@ def make_rig(azurite, root: Path, **emulator_options) -> AzureRig:
         "AZURE_STORAGE_CONNECTION_STRING": azurite.connection_string,
         "SUPERBATCH_POLL_SECONDS": "0.2",
         "SUPERBATCH_RETRY_BACKOFF": "0.05",
+        # Nothing leaves this machine: the image checks ask the emulator (which answers the
+        # registry API for the images it declares), prices go to a closed port (unknown),
+        # and the management plane is not named.
+        "SUPERBATCH_REGISTRY_MIRROR": emu.endpoint,
+        "SUPERBATCH_PRICES_URL": "http://127.0.0.1:9/api/retail/prices",
+        "AZURE_SUBSCRIPTION_ID": "",
+        "AZURE_RESOURCE_GROUP": "",
     }
     return AzureRig(emu, azurite.connection_string, root, env)
 

@@ -56,6 +56,8 @@ class JobStatus:
     missing: int = 0
     job_state: str = "active"  # active | completed | terminated
     blocked: str | None = None  # why nothing more can run (e.g. the environment's install)
+    spend_usd: float | None = None  # what the job's resources have cost so far, where known
+    budget_usd: float | None = None
     failures: list[TaskFailure] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -91,7 +93,42 @@ class JobStatus:
             "failures": [f.to_json() for f in self.failures],
             "notes": self.notes,
             "blocked": self.blocked,
+            "spend_usd": self.spend_usd,
+            "budget_usd": self.budget_usd,
         }
+
+
+@dataclass
+class CostEstimate:
+    """What a job would take and cost before it starts; None where a figure is unknown."""
+
+    resources: str  # e.g. "2 x standard_d2s_v3 dedicated, 1 task slot each, code mode"
+    tasks: int
+    points: int
+    per_point_s: float | None
+    per_point_source: str  # where the time per point comes from
+    duration_s: float | None  # wall time, node start-up included
+    node_hours: dict[str, float] = field(default_factory=dict)
+    price_per_hour: dict[str, float | None] = field(default_factory=dict)
+    cost_usd: float | None = None
+    price_source: str = ""
+    budget_usd: float | None = None  # the spec's cap, if it has one
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Check:
+    """One pre-flight check: ``ok``, ``problem`` (with the fix) or ``not checked`` (why)."""
+
+    name: str
+    status: str  # ok | problem | not checked
+    detail: str = ""
+
+    def to_json(self) -> dict:
+        return dict(self.__dict__)
 
 
 @dataclass
@@ -127,6 +164,19 @@ class Backend(ABC):
     @classmethod
     def check_plan(cls, spec: Spec, plan: JobPlan) -> None:
         """Raise SpecError if the service would refuse these tasks (e.g. their size)."""
+
+    @classmethod
+    def estimate(
+        cls, spec: Spec, plan: JobPlan, per_point_s: float | None, source: str
+    ) -> CostEstimate | None:
+        """What the job would take and cost (None: nothing to pay, e.g. this machine)."""
+        return None
+
+    @classmethod
+    def preflight(cls, spec: Spec, plan: JobPlan, thorough: bool = False) -> list[Check]:
+        """Checks of the service's side (credentials, quotas, images...), read-only but for
+        a probe written and deleted when ``thorough`` (``doctor``)."""
+        return []
 
     @classmethod
     def connect(cls, spec: Spec, job_id: str | None, parallel: int | None) -> dict[str, Any]:

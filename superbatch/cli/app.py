@@ -224,7 +224,8 @@ def cli() -> None:
     Split the loop into a worker and a YAML job spec, then `superbatch run job.yaml`.
 
     Exit codes: 0 success; 1 tasks failed or outputs are missing; 2 bad input; 3
-    infrastructure error after retries; 4 --timeout passed (nothing wrong); 130 interrupted.
+    infrastructure error after retries; 4 --timeout passed (nothing wrong); 5 stopped by its
+    budget; 130 interrupted.
     Defaults without flags: SUPERBATCH_BACKEND and SUPERBATCH_STATE_DIR.
     """
 

@@ -78,6 +78,13 @@ def validate(spec_path: str, backend: str | None, as_json: bool) -> None:
 @SPEC
 @backend_option
 @click.option(
+    "--sample",
+    type=click.IntRange(min=1, max=1000),
+    default=None,
+    metavar="N",
+    help="Time N points (spread over the grid) here, for the cost estimate.",
+)
+@click.option(
     "--limit",
     type=click.IntRange(min=0),
     default=20,
@@ -85,9 +92,13 @@ def validate(spec_path: str, backend: str | None, as_json: bool) -> None:
     help="Tasks to show (0: all).",
 )
 @json_option
-def plan(spec_path: str, backend: str | None, limit: int, as_json: bool) -> None:
-    """Dry run: show the tasks and their inputs; create nothing."""
+def plan(
+    spec_path: str, backend: str | None, sample: int | None, limit: int, as_json: bool
+) -> None:
+    """Dry run: show the tasks and their inputs, and (on a paid backend) what the job would
+    take and cost; create nothing."""
     from superbatch.checks import check_everything
+    from superbatch.cli.costs import estimate_lines, per_point
     from superbatch.codec import to_jsonable
     from superbatch.jobs import worker_command
 
@@ -123,9 +134,14 @@ def plan(spec_path: str, backend: str | None, limit: int, as_json: bool) -> None
         f"collect: reduce {model.collect.reduce}"
         + (f" -> {model.collect.output}" if model.collect.output else "")
     )
+    seconds, source = per_point(ctx, job, sample)
+    est = ctx.backend.estimate(ctx.spec, job, seconds, source)
+    for line in estimate_lines(est) if est else []:
+        out.line(line)
     out.json(
         {
             "ok": True,
+            "estimate": est.to_json() if est else None,
             "name": ctx.spec.name,
             "backend": ctx.backend_name,
             "command": command,
@@ -294,6 +310,12 @@ def _print_status(out: Output, status) -> None:
     )
     if status.blocked:
         out.line(f"  blocked: {status.blocked}")
+    if status.spend_usd is not None:
+        budget = f" of a ${status.budget_usd:.2f} budget" if status.budget_usd else ""
+        out.line(
+            f"  spend so far: about ${status.spend_usd:.2f}{budget} (the pool's nodes "
+            f"since the job started, at list prices)"
+        )
     for note in status.notes:
         out.line(f"  note: {note}")
     for failure in status.failures[:20]:

@@ -60,6 +60,9 @@ class Api:
             "Pools_GetPool": self.get_pool,
             "Pools_PoolExists": self.pool_exists,
             "Pools_DeletePool": self.delete_pool,
+            "Pools_ResizePool": self.resize_pool,
+            "Pools_DisablePoolAutoScale": self.disable_autoscale,
+            "Pools_ListSupportedImages": self.supported_images,
             "Nodes_ListNodes": self.list_nodes,
             "Nodes_GetNode": self.get_node,
             "Nodes_ListNodeFiles": self.list_node_files,
@@ -172,6 +175,18 @@ class Api:
     def pool_exists(self, poolId, **_):
         entity = self.store.pools.get(poolId.lower())
         return Reply(404) if entity is None else Reply(200, None, {}, entity)
+
+    def resize_pool(self, poolId, body, **_):
+        return Reply(202, None, {"DataServiceId": self.store.resize_pool(poolId, body).doc["url"]})
+
+    def disable_autoscale(self, poolId, **_):
+        pool = self.store.disable_autoscale(poolId)
+        return Reply(200, None, {"DataServiceId": pool.doc["url"]}, pool)
+
+    def supported_images(self, params, **_):
+        return self._page(
+            "supportedimages", "/supportedimages", params, lambda: list(self.store.supported_images)
+        )
 
     def delete_pool(self, poolId, **_):
         self.store.delete_pool(poolId)

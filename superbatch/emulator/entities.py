@@ -153,6 +153,25 @@ class Pool(Entity):
     def node(self, node_id: str) -> ComputeNode | None:
         return next((n for n in self.nodes if n.id.lower() == node_id.lower()), None)
 
+    def resize(self, dedicated: int, spot: int) -> list[ComputeNode]:
+        """Keep the first nodes of each kind, add new ones; return the nodes kept."""
+        old_dedicated = [n for n in self.nodes if n.dedicated]
+        old_spot = [n for n in self.nodes if not n.dedicated]
+        kept = old_dedicated[:dedicated] + old_spot[:spot]
+        used = {n.index for n in self.nodes}
+        fresh = []
+        for want, have, is_dedicated in (
+            (dedicated, len(old_dedicated), True),
+            (spot, len(old_spot), False),
+        ):
+            for _ in range(max(0, want - have)):
+                index = max(used | {-1}) + 1
+                used.add(index)
+                fresh.append(ComputeNode(self, index, is_dedicated))
+        self.nodes = kept + fresh
+        self.doc.update(currentDedicatedNodes=dedicated, currentLowPriorityNodes=spot)
+        return kept
+
 
 class Task(Entity):
     """A task and its run bookkeeping (``run`` counts starts so stale runners can tell)."""

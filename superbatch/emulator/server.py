@@ -84,6 +84,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def _handle(self, method: str) -> None:
         emu = self.emulator
+        if self.path.startswith("/v2/") and method in ("GET", "HEAD"):
+            return self._registry(method)
         headers = {k.lower(): v for k, v in self.headers.items()}
         request_id = str(uuid.uuid4())
         base = self._base_url(headers)
@@ -123,6 +125,34 @@ class Handler(BaseHTTPRequestHandler):
         if fault and retry_after:
             reply.headers["Retry-After"] = "1"
         self._reply(method, reply, headers, request_id, base)
+
+    def _registry(self, method: str) -> None:
+        """The declared images, as a registry (Docker Registry HTTP API V2) answers for them:
+        so that a pre-flight check of a rehearsed job's image asks the emulator, not the
+        Internet (``SUPERBATCH_REGISTRY_MIRROR`` = the emulator's endpoint). Anonymous."""
+        path = self.path.split("?")[0]
+        repo, _, reference = path[len("/v2/") :].partition("/manifests/")
+        known = {name.split("/", 1)[-1] for name in self.emulator.node.images}
+        found = bool(reference) and (
+            f"{repo}:{reference}" in known or (reference == "latest" and repo in known)
+        )
+        status = 200 if found or path == "/v2/" else 404
+        body = (
+            b""
+            if status == 200
+            else json.dumps(
+                {"errors": [{"code": "MANIFEST_UNKNOWN", "message": "manifest unknown"}]}
+            ).encode()
+        )
+        self.send_response(status)
+        self.send_header("Docker-Distribution-API-Version", "registry/2.0")
+        if status == 200 and reference:
+            self.send_header("Content-Type", "application/vnd.docker.distribution.manifest.v2+json")
+            self.send_header("Docker-Content-Digest", "sha256:" + "0" * 64)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if method == "GET" and body:
+            self.wfile.write(body)
 
     def _read_chunked(self) -> bytes:
         parts = []
@@ -297,6 +327,7 @@ class BatchEmulator:
         on_request: Callable[[str, str, dict | None], None] | None = None,
         images: dict[str, ImageStandIn] | None = None,
         node_path: list[str] | tuple[str, ...] = DEFAULT_NODE_PATH,
+        supported_images: list[dict] | None = None,
     ):
         base64.b64decode(key, validate=True)  # fail early on a key the SDK could not use either
         for name, image in (images or {}).items():
@@ -309,6 +340,8 @@ class BatchEmulator:
         self.root.mkdir(parents=True, exist_ok=True)
         self.faults = Faults(fault_rate, drop_rate, preempt_rate, fault_seed)
         self.store = Store(no_spot=no_spot, workers=workers)
+        if supported_images is not None:
+            self.store.supported_images = [dict(image) for image in supported_images]
         self.node = Node(self.store, self.root, self.faults, account, images, node_path, workers)
         self.api = Api(self.store, self.root)
         self._httpd: ThreadingHTTPServer | None = None

@@ -16,6 +16,49 @@ from .errors import BatchError, not_found
 from .transitions import Transitions
 from .validation import parse_duration
 
+# What the emulated account offers (``Pools_ListSupportedImages``): current Ubuntu LTS images,
+# with and without Docker, as the service lists them. BatchEmulator(supported_images=...)
+# replaces the list.
+SUPPORTED_IMAGES = (
+    {
+        "nodeAgentSKUId": "batch.node.ubuntu 24.04",
+        "osType": "linux",
+        "imageReference": {
+            "publisher": "canonical",
+            "offer": "ubuntu-24_04-lts",
+            "sku": "server",
+            "version": "latest",
+        },
+        "capabilities": [],
+        "verificationType": "verified",
+    },
+    {
+        "nodeAgentSKUId": "batch.node.ubuntu 24.04",
+        "osType": "linux",
+        "imageReference": {
+            "publisher": "microsoft-dsvm",
+            "offer": "ubuntu-hpc",
+            "sku": "2404",
+            "version": "latest",
+        },
+        "capabilities": ["DockerCompatible", "NvidiaTeslaDriverInstalled"],
+        "verificationType": "verified",
+    },
+    {
+        "nodeAgentSKUId": "batch.node.ubuntu 22.04",
+        "osType": "linux",
+        "imageReference": {
+            "publisher": "canonical",
+            "offer": "0001-com-ubuntu-server-jammy",
+            "sku": "22_04-lts",
+            "version": "latest",
+        },
+        "capabilities": [],
+        "batchSupportEndOfLife": "2027-06-30T00:00:00Z",
+        "verificationType": "verified",
+    },
+)
+
 
 class Store(Transitions):
     """All resources and transitions. Methods raise :class:`BatchError` as the service answers."""
@@ -29,6 +72,7 @@ class Store(Transitions):
         self.kill = lambda task: None  # set by the node: stop a task's process
         self.release = lambda job, records: None  # set by the node: run a job's release tasks
         self.dirty = False  # something may have become runnable
+        self.supported_images = [dict(image) for image in SUPPORTED_IMAGES]
 
     def wake(self) -> None:
         """Tell the node's dispatcher to look for runnable tasks (call with the lock held)."""
@@ -57,6 +101,48 @@ class Store(Transitions):
         if node is None:
             raise BatchError(404, "NodeNotFound", "The specified node does not exist.")
         return node
+
+    def resize_pool(self, pool_id: str, body: dict) -> Pool:
+        """A fixed pool's new node counts, reached at once; tasks running on removed nodes are
+        requeued (the service's default ``nodeDeallocationOption``)."""
+        with self.lock:
+            pool = self.pool(pool_id)
+            if pool.doc.get("enableAutoScale"):
+                raise BatchError(
+                    409,
+                    "AutoScalingEnabled",
+                    "The specified pool has automatic scaling enabled; disable it before resizing.",
+                )
+            dedicated = int(body.get("targetDedicatedNodes") or 0)
+            spot = 0 if self.no_spot else int(body.get("targetLowPriorityNodes") or 0)
+            kept = pool.resize(dedicated, spot)
+            for job in self.jobs.values():
+                for task in list(job.tasks.values()):
+                    if (
+                        task.state in ("running", "preparing")
+                        and task.pool is pool
+                        and task.node is not None
+                        and task.node not in kept
+                    ):
+                        self.requeue(task, "nodedeallocated")
+            pool.doc.update(
+                targetDedicatedNodes=dedicated,
+                targetLowPriorityNodes=int(body.get("targetLowPriorityNodes") or 0),
+            )
+            pool.touch()
+            self.wake()
+            return pool
+
+    def disable_autoscale(self, pool_id: str) -> Pool:
+        """The pool keeps its current nodes and becomes a fixed pool of that size."""
+        with self.lock:
+            pool = self.pool(pool_id)
+            pool.doc["enableAutoScale"] = False
+            pool.doc.pop("autoScaleFormula", None)
+            pool.doc["targetDedicatedNodes"] = pool.doc["currentDedicatedNodes"]
+            pool.doc["targetLowPriorityNodes"] = pool.doc["currentLowPriorityNodes"]
+            pool.touch()
+            return pool
 
     def delete_pool(self, pool_id: str) -> None:
         """Remove a pool; tasks running on its nodes are requeued (their nodes are gone)."""

@@ -197,6 +197,10 @@ def entra_rig(oauth_azurite, tls, tmp_path, monkeypatch):
         "REQUESTS_CA_BUNDLE": str(tls / "cert.pem"),
         "SUPERBATCH_POLL_SECONDS": "0.2",
         "SUPERBATCH_RETRY_BACKOFF": "0.05",
+        # Pre-flight asks the emulator for the image, and no price or management plane.
+        "SUPERBATCH_REGISTRY_MIRROR": emulator.endpoint,
+        "SUPERBATCH_PRICES_URL": "http://127.0.0.1:9/api/retail/prices",
+        "AZURE_SUBSCRIPTION_ID": "",
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)

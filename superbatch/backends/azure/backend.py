@@ -7,6 +7,7 @@ cancel, seal, cleanup, delete), all sharing one :class:`Session`.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 
 from azure.core.exceptions import ResourceNotFoundError
@@ -21,7 +22,10 @@ from superbatch.backends.azure.definitions import (
     largest_task,
     placeholder_context,
 )
+from superbatch.backends.azure.estimate import estimate as estimate_cost
 from superbatch.backends.azure.pool import check_pool_fits, ensure_pool
+from superbatch.backends.azure.preflight import run_checks
+from superbatch.backends.azure.prices import VmPrice, region_of, vm_price
 from superbatch.backends.azure.retry import with_retries
 from superbatch.backends.azure.session import Session
 from superbatch.backends.azure.storage import Storage
@@ -33,7 +37,7 @@ from superbatch.backends.azure.submit import (
     ship_code,
 )
 from superbatch.backends.azure.target import AzureTarget, config_blob, job_container_name
-from superbatch.backends.base import Backend, JobStatus, TaskLogs
+from superbatch.backends.base import Backend, Check, CostEstimate, JobStatus, TaskLogs
 from superbatch.codec import get_codec
 from superbatch.contract import file_names
 from superbatch.errors import SpecError
@@ -102,6 +106,24 @@ class AzureBackend(Backend):
             )
 
     @classmethod
+    def price(cls, spec) -> VmPrice:
+        """The pool's VM prices in the job's region (the spec's, else the endpoint's)."""
+        region = spec.model.azure.region or region_of(os.environ.get("AZURE_BATCH_ENDPOINT"))
+        return vm_price(spec.model.azure.pool.vm_size, region)
+
+    @classmethod
+    def estimate(cls, spec, plan: JobPlan, per_point_s: float | None, source: str) -> CostEstimate:
+        mode = "image" if spec.model.worker.image else "code"
+        est = estimate_cost(spec.model, plan, per_point_s, source, cls.price(spec), mode)
+        if spec.model.azure.budget:
+            est.budget_usd = spec.model.azure.budget.max_usd
+        return est
+
+    @classmethod
+    def preflight(cls, spec, plan: JobPlan, thorough: bool = False) -> list[Check]:
+        return run_checks(spec, write_probe=thorough)
+
+    @classmethod
     def connect(cls, spec, job_id: str | None, parallel: int | None) -> dict:
         """Read the credentials, try each with a read-only call, and name the job's places."""
         batch = creds.batch_credentials()
@@ -131,7 +153,10 @@ class AzureBackend(Backend):
                 "code_requirements": bundle.requirements_blob,
                 "env_digest": bundle.env_digest,
             }
+        price = cls.price(spec)
         return AzureTarget(
+            price_dedicated=price.dedicated,
+            price_spot=price.spot,
             endpoint=batch.endpoint,
             account=batch.account,
             storage_account=storage.account_name,

@@ -7,11 +7,11 @@ import time
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
-from superbatch.backends.azure.pool import check_pool_health
+from superbatch.backends.azure.pool import check_pool_health, pool_spend, stop_pool
 from superbatch.backends.azure.session import Session, poll_seconds
 from superbatch.backends.azure.target import log_prefix
 from superbatch.backends.base import JobStatus, TaskFailure, TaskLogs
-from superbatch.errors import UserError
+from superbatch.errors import BudgetExceeded, UserError
 from superbatch.progress import Progress
 from superbatch.redact import redact
 
@@ -102,6 +102,10 @@ def _live_status(session: Session, progress, with_failures: bool) -> JobStatus:
                 st.notes.append(f"the Batch job ended early: {reason}")
     if session.target.mode == "code" and st.completed < total and st.running == 0:
         st.blocked = _preparation_failure(session, jobs[-1])
+    budget = session.record.spec.azure.budget
+    st.budget_usd = budget.max_usd if budget else None
+    if session.target.price_dedicated is not None:
+        st.spend_usd = pool_spend(session)
     if with_failures:
         for job_id, failure in sorted(latest.values(), key=lambda jf: jf[1].task_id):
             if len(st.failures) < FAILURES_WITH_STDERR:
@@ -219,6 +223,27 @@ def logs(session: Session, task_id: str) -> TaskLogs:
     return TaskLogs(task_id, stdout or "", stderr or "")
 
 
+def enforce_budget(session: Session, st: JobStatus) -> None:
+    """Past ``azure.budget.max_usd``: stop the job, shrink the pool it created, exit 5."""
+    budget = session.record.spec.azure.budget
+    if budget is None or session.target.price_dedicated is None:
+        return
+    spend = pool_spend(session)
+    if spend is None or spend <= budget.max_usd:
+        return
+    from superbatch.backends.azure import lifecycle
+
+    lifecycle.cancel(session)
+    done = stop_pool(session)
+    raise BudgetExceeded(
+        f"job {session.job_id} spent about ${spend:.2f} (list prices), past its budget of "
+        f"${budget.max_usd:.2f} (azure.budget.max_usd): the job was stopped"
+        f"{'; ' + '; '.join(done) if done else ''}. `superbatch collect --allow-missing` "
+        f"reduces what finished; `superbatch retry` runs the rest after raising the budget.",
+        details={"spend_usd": round(spend, 4), "budget_usd": budget.max_usd},
+    )
+
+
 def wait(session: Session, timeout: float | None, progress: Progress) -> JobStatus:
     deadline = None if timeout is None else time.monotonic() + timeout
     st = status(session, with_failures=False)
@@ -229,6 +254,7 @@ def wait(session: Session, timeout: float | None, progress: Progress) -> JobStat
                 break
             if polls % POOL_CHECK_EVERY == 0:
                 check_pool_health(session)
+                enforce_budget(session, st)
             polls += 1
             pause = poll_seconds()
             if deadline is not None:

@@ -21,9 +21,13 @@ def ensure_pool(session: Session, registry: dict | None) -> list[str]:
         try:
             session.call(lambda: session.client.create_pool(definition), f"create pool {pool_id}")
         except ResourceExistsError:
-            pass
+            return []
         except HttpResponseError as exc:
             raise session.refused(exc, f"creating pool {pool_id}") from None
+        created = f"pool:{pool_id}"
+        session.state.update_progress(
+            lambda p: p.model_copy(update={"created": sorted({*p.created, created})})
+        )
         return []
     check_pool_fits(pool, spec)
     return pool_differences(pool, spec)
@@ -75,6 +79,55 @@ def check_pool_fits(pool, spec) -> None:
         )
 
 
+def stop_pool(session: Session) -> list[str]:
+    """Shrink the pool to no nodes, if this job created it (a pool found in place is not
+    superbatch's to stop)."""
+    pool_id = session.target.pool_id
+    if f"pool:{pool_id}" not in session.state.read_progress().created:
+        return [
+            f"pool {pool_id} was not created by this job: it keeps its nodes (resize it "
+            f"yourself: az batch pool resize --pool-id {pool_id} --target-dedicated-nodes 0)"
+        ]
+    from azure.batch import models as bm
+
+    try:
+        pool = session.call(lambda: session.client.get_pool(pool_id), f"get pool {pool_id}")
+        if pool.enable_auto_scale:
+            session.call(
+                lambda: session.client.disable_pool_auto_scale(pool_id),
+                f"disable autoscale of {pool_id}",
+            )
+        options = bm.BatchPoolResizeOptions(target_dedicated_nodes=0, target_low_priority_nodes=0)
+        session.call(
+            lambda: session.client.begin_resize_pool(pool_id, options), f"resize {pool_id} to zero"
+        )
+    except ResourceNotFoundError:
+        return []
+    return [f"pool {pool_id} resized to zero nodes"]
+
+
+def pool_spend(session: Session) -> float | None:
+    """What the pool's nodes have cost since the job was submitted (list prices)."""
+    from superbatch import clock
+    from superbatch.backends.azure.estimate import spend_so_far
+    from superbatch.backends.azure.prices import VmPrice
+
+    target = session.target
+    price = VmPrice(target.pool_id, None, target.price_dedicated, target.price_spot, "submit")
+    try:
+        pool = session.call(lambda: session.client.get_pool(target.pool_id), "get pool")
+    except ResourceNotFoundError:
+        return None
+    finished = session.state.read_progress().finished_at
+    until = min(clock.now(), finished) if finished else clock.now()
+    return spend_so_far(
+        pool.current_dedicated_nodes or 0,
+        pool.current_low_priority_nodes or 0,
+        until - session.record.created,
+        price,
+    )
+
+
 def check_pool_health(session: Session) -> None:
     """A pool that cannot get nodes is reported, not waited on forever."""
     pool_id = session.target.pool_id
@@ -86,6 +139,18 @@ def check_pool_health(session: Session) -> None:
             f"cannot run; run `superbatch submit` again to recreate it."
         ) from None
     nodes = (pool.current_dedicated_nodes or 0) + (pool.current_low_priority_nodes or 0)
+    targets = (pool.target_dedicated_nodes or 0) + (pool.target_low_priority_nodes or 0)
+    if (
+        nodes == 0
+        and targets == 0
+        and not pool.enable_auto_scale
+        and pool.allocation_state == "steady"
+    ):
+        raise InfraError(
+            f"pool {pool_id} has no nodes and asks for none, so job "
+            f"{session.job_id} cannot run: resize it (az batch pool resize "
+            f"--pool-id {pool_id} --target-dedicated-nodes 1), then wait again."
+        )
     if nodes == 0 and pool.allocation_state == "steady" and pool.resize_errors:
         reasons = "; ".join(f"{e.code}: {e.message}" for e in pool.resize_errors)
         spot = (

@@ -39,6 +39,8 @@ class AzureTarget(BaseModel):
     code_archive: str | None = None  # code mode: the archive blob (content-addressed)
     code_requirements: str | None = None  # code mode: the requirements blob, if any
     env_digest: str | None = None  # code mode: names the environment on the nodes
+    price_dedicated: float | None = None  # USD per node-hour at submit (None: unknown)
+    price_spot: float | None = None
 
 
 def job_container_name(container: str, job_id: str) -> str:
