@@ -25,7 +25,7 @@ def check_everything(ctx, output: str | None, running: bool = True) -> JobPlan:
 
     ``running``: tasks may start, so the worker's environment must be complete.
     """
-    from superbatch.jobs import build_plan
+    from superbatch.context import build_plan
 
     plan = build_plan(ctx)
     spec = ctx.spec

@@ -1,7 +1,18 @@
 """The ``superbatch`` command line: ``app`` (the group, errors, exit codes), ``options``
-(shared options) and ``commands`` (one thin function per command)."""
+(shared options), ``shown`` (how tasks and times are printed) and one module per family of
+thin commands: ``planning`` (validate, plan), ``running`` (submit, collect, run), ``watching`` (wait),
+``control`` (status, logs, retry, cancel, delete), ``costs`` (doctor and the estimate
+lines), ``history`` (jobs, prune) and ``tools`` (init, schema, emulator)."""
 
-from superbatch.cli import commands, costs, history, watching  # noqa: F401 - register them
+from superbatch.cli import (  # noqa: F401 - importing a module registers its commands
+    control,
+    costs,
+    history,
+    planning,
+    running,
+    tools,
+    watching,
+)
 from superbatch.cli.app import cli, main
 
 __all__ = ["cli", "main"]

@@ -140,7 +140,7 @@ def load_context(
     Every command suggested from here on names this spec and repeats --backend, --state-dir
     and --job-id when they were given.
     """
-    from superbatch.jobs import make_context
+    from superbatch.context import make_context
     from superbatch.spec import load_spec
 
     flags = []

@@ -5,7 +5,8 @@ service: ``shared/``, ``startup/`` and ``workitems/<job>/job-1/<task>/`` holding
 ``stderr.txt`` and the working directory ``wd/``. A run downloads resource files, runs the job's
 preparation task first where needed, runs the command line without a shell in the declared
 environment (see ``images.py``), uploads output files, then records the outcome in the store.
-Whatever goes wrong in a run ends that task with a ``failureInfo``; the node carries on.
+Whatever goes wrong in a run ends that task with a ``failureInfo``; the node carries on. The
+job's preparation and release tasks are in ``jobtasks.py``.
 """
 
 from __future__ import annotations
@@ -16,15 +17,15 @@ import traceback
 from pathlib import Path
 
 from . import process, rules
-from .entities import ComputeNode, Job, PrepRecord, Task, iso, now
+from .entities import ComputeNode, Job, PrepRecord, Task
 from .faults import Faults
 from .files import TaskFailure, download_resources, upload_outputs
 from .images import DEFAULT_NODE_PATH, ImageStandIn
+from .jobtasks import JobTasks, exit_failure, prep_id
 from .store import Store
 from .validation import parse_duration
 
 PREEMPT_AFTER = 0.05  # seconds a preempted run gets before its node disappears
-RELEASE_LIMIT = 15 * 60  # the release task's default (and maximum) maxWallClockTime, seconds
 
 
 def node_root(root: Path, node: ComputeNode) -> Path:
@@ -40,7 +41,7 @@ def task_directory(root: Path, task: Task) -> Path | None:
     return root / pool / info["nodeId"] / info["taskRootDirectory"]
 
 
-class Node:
+class Node(JobTasks):
     """Runs the store's runnable tasks as local processes."""
 
     def __init__(
@@ -195,7 +196,7 @@ class Node:
             with store.lock:
                 if store.current(task, run) and store.retry(task, code):
                     return
-            return self._finish(task, run, code, _exit_failure(code))
+            return self._finish(task, run, code, exit_failure(code))
         self._finish(task, run, 0, None)
 
     def _finish(self, task: Task, run: int, code: int | None, failure: dict | None) -> None:
@@ -262,7 +263,7 @@ class Node:
             "AZ_BATCH_TASK_USER_IDENTITY": process.identity_name(doc.get("userIdentity")),
         }
         if record is not None:
-            prep_dir = self._job_dir(node, job) / _prep_id(job)
+            prep_dir = self._job_dir(node, job) / prep_id(job)
             batch.update(
                 AZ_BATCH_JOB_PREP_DIR=str(prep_dir),
                 AZ_BATCH_JOB_PREP_WORKING_DIR=str(prep_dir / "wd"),
@@ -273,153 +274,3 @@ class Node:
 
     def _job_dir(self, node: ComputeNode, job: Job) -> Path:
         return node_root(self.root, node) / "workitems" / job.id / "job-1"
-
-    # ---- job preparation and release tasks
-    @staticmethod
-    def _waits_for_prep(job: Job) -> bool:
-        return (job.prep_task or {}).get("waitForSuccess", True) is not False
-
-    def _prepare(self, job: Job, record: PrepRecord) -> bool:
-        """Run the job's preparation task on the record's node once (with its retries)."""
-        with record.lock:
-            if record.done:
-                return record.ok
-            spec = job.prep_task
-            limit = int((spec.get("constraints") or {}).get("maxTaskRetryCount", 0))
-            retries = 0
-            while True:
-                info = {
-                    "state": "running",
-                    "startTime": iso(now()),
-                    "retryCount": retries,
-                    "taskRootDirectory": f"workitems/{job.id}/job-1/{_prep_id(job)}",
-                    "taskRootDirectoryUrl": f"{record.node.url}/files/workitems/{job.id}/job-1/{_prep_id(job)}",
-                }
-                with self.store.lock:
-                    record.prep = info
-                code, failure = self._run_special(
-                    job, record.node, spec, _prep_id(job), record, None
-                )
-                with self.store.lock:
-                    info.update(
-                        state="completed",
-                        endTime=iso(now()),
-                        result="failure" if failure else "success",
-                    )
-                    if code is not None:
-                        info["exitCode"] = code
-                    if failure:
-                        info["failureInfo"] = failure
-                if failure and code not in (None, 0) and (limit == -1 or retries < limit):
-                    retries += 1
-                    info["lastRetryTime"] = iso(now())
-                    continue
-                with self.store.lock:
-                    record.done, record.ok = True, failure is None
-                    self.store.wake()
-                return record.ok
-
-    def _release_job(self, job: Job, records: list[PrepRecord]) -> None:
-        """Run the job's release task on every node that ran its preparation task."""
-
-        def run_all():
-            threads = [
-                threading.Thread(target=self._release_on, args=(job, r), daemon=True)
-                for r in records
-            ]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-            self.store.release_done(job)
-
-        threading.Thread(target=run_all, name=f"release-{job.id}", daemon=True).start()
-
-    def _release_on(self, job: Job, record: PrepRecord) -> None:
-        with record.lock:  # after a preparation task still running there
-            spec = job.release_task
-            rid = spec.get("id") or "jobrelease"
-            info = {
-                "state": "running",
-                "startTime": iso(now()),
-                "taskRootDirectory": f"workitems/{job.id}/job-1/{rid}",
-                "taskRootDirectoryUrl": f"{record.node.url}/files/workitems/{job.id}/job-1/{rid}",
-            }
-            with self.store.lock:
-                record.release = info
-            limit = (
-                parse_duration(spec["maxWallClockTime"]).total_seconds()
-                if spec.get("maxWallClockTime")
-                else RELEASE_LIMIT
-            )
-            code, failure = self._run_special(job, record.node, spec, rid, record, limit)
-            with self.store.lock:
-                info.update(
-                    state="completed",
-                    endTime=iso(now()),
-                    result="failure" if failure else "success",
-                )
-                if code is not None:
-                    info["exitCode"] = code
-                if failure:
-                    info["failureInfo"] = failure
-
-    def _run_special(
-        self,
-        job: Job,
-        node: ComputeNode,
-        spec: dict,
-        task_id: str,
-        record: PrepRecord,
-        wall: float | None,
-    ) -> tuple[int | None, dict | None]:
-        """Run a preparation or release task to its end: (exit code, failureInfo)."""
-        task_dir = self._job_dir(node, job) / task_id
-        wd = task_dir / "wd"
-        try:
-            wd.mkdir(parents=True, exist_ok=True)
-            image = self._image(spec.get("containerSettings"))
-            download_resources(spec.get("resourceFiles"), wd)
-            args, cwd, env = self._command(spec, job, node, task_id, task_dir, wd, image, record)
-            if wall is None:
-                limit = (spec.get("constraints") or {}).get("maxWallClockTime")
-                wall = parse_duration(limit).total_seconds() if limit else None
-            proc = process.launch(args, cwd, env, task_dir)
-            self._procs.add(proc)
-            try:
-                code = process.wait(proc, wall if wall is None or wall < 10**9 else None)
-            finally:
-                self._procs.discard(proc)
-        except TaskFailure as exc:
-            return None, exc.info
-        except Exception as exc:  # noqa: BLE001 - as for tasks: the node carries on
-            return None, {
-                "category": "servererror",
-                "code": "EmulatorInternalError",
-                "message": repr(exc),
-            }
-        if code is None:
-            return None, {
-                "category": "usererror",
-                "code": "TaskEnded",
-                "message": "The task exceeded its maxWallClockTime and was terminated.",
-            }
-        return code, (_exit_failure(code) if code else None)
-
-
-def _prep_id(job: Job) -> str:
-    return (job.prep_task or {}).get("id") or "jobpreparation"
-
-
-def _exit_failure(code: int) -> dict:
-    return {
-        "category": "usererror",
-        "code": "FailureExitCode",
-        "message": "The task process exited with an unexpected exit code",
-        "details": [
-            {
-                "name": "Message",
-                "value": f"The task process exited with an unexpected exit code: {code}",
-            }
-        ],
-    }

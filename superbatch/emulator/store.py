@@ -13,51 +13,9 @@ import time
 from . import rules
 from .entities import BASE, FOREVER, ComputeNode, Job, Pool, Task
 from .errors import BatchError, not_found
+from .supported import SUPPORTED_IMAGES
 from .transitions import Transitions
 from .validation import parse_duration
-
-# What the emulated account offers (``Pools_ListSupportedImages``): current Ubuntu LTS images,
-# with and without Docker, as the service lists them. BatchEmulator(supported_images=...)
-# replaces the list.
-SUPPORTED_IMAGES = (
-    {
-        "nodeAgentSKUId": "batch.node.ubuntu 24.04",
-        "osType": "linux",
-        "imageReference": {
-            "publisher": "canonical",
-            "offer": "ubuntu-24_04-lts",
-            "sku": "server",
-            "version": "latest",
-        },
-        "capabilities": [],
-        "verificationType": "verified",
-    },
-    {
-        "nodeAgentSKUId": "batch.node.ubuntu 24.04",
-        "osType": "linux",
-        "imageReference": {
-            "publisher": "microsoft-dsvm",
-            "offer": "ubuntu-hpc",
-            "sku": "2404",
-            "version": "latest",
-        },
-        "capabilities": ["DockerCompatible", "NvidiaTeslaDriverInstalled"],
-        "verificationType": "verified",
-    },
-    {
-        "nodeAgentSKUId": "batch.node.ubuntu 22.04",
-        "osType": "linux",
-        "imageReference": {
-            "publisher": "canonical",
-            "offer": "0001-com-ubuntu-server-jammy",
-            "sku": "22_04-lts",
-            "version": "latest",
-        },
-        "capabilities": [],
-        "batchSupportEndOfLife": "2027-06-30T00:00:00Z",
-        "verificationType": "verified",
-    },
-)
 
 
 class Store(Transitions):

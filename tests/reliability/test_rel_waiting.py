@@ -117,9 +117,9 @@ def test_plan_shortens_tasks_of_many_points(tmp_path):
 def test_declining_delete_is_not_the_tasks_failed_code(tmp_path, monkeypatch):
     spec = slow_job(tmp_path, 0)
     assert superbatch("run", spec).code == 0
-    import superbatch.cli.commands as commands
+    import superbatch.cli.control as control
 
-    monkeypatch.setattr(commands, "can_prompt", lambda: True)  # as if on a terminal
+    monkeypatch.setattr(control, "can_prompt", lambda: True)  # as if on a terminal
     result = CliRunner().invoke(cli, ["delete", str(spec)], input="n\n")
     assert result.exit_code == 2 and "not deleted" in result.stderr
     assert list((tmp_path / ".superbatch").glob("*/record.json"))

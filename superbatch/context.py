@@ -1,0 +1,128 @@
+"""Where a command works: the spec, its backend, its state directory, and finding its jobs.
+
+"Latest" means the highest submission number (state.next_sequence), never the clock; a job
+"for the results" of a spec is one whose identity (identity.py) is the spec's now.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from superbatch.backends.base import Backend
+from superbatch.backends.registry import backend_class
+from superbatch.errors import UserError
+from superbatch.identity import Identity, describe_change, job_identity
+from superbatch.plan import JobPlan
+from superbatch.progress import Progress
+from superbatch.record import JobRecord
+from superbatch.spec import Spec
+from superbatch.state import JobEntry, JobState, list_jobs, state_root
+
+
+def worker_command(spec: Spec, backend: type[Backend]) -> str:
+    """The worker command with ``{worker_dir}`` resolved for the backend."""
+    return spec.model.worker.command.replace("{worker_dir}", backend.worker_dir(spec))
+
+
+@dataclass
+class Context:
+    """What every command needs: the spec, the backend and where state lives."""
+
+    spec: Spec
+    backend_name: str
+    state_root: Path
+    parallel: int | None = None
+    progress: Progress = field(default_factory=Progress)
+    notes: list[str] = field(default_factory=list)  # side information for the user
+
+    @property
+    def backend(self) -> type[Backend]:
+        return backend_class(self.backend_name)
+
+    def state(self, job_id: str) -> JobState:
+        return JobState(self.state_root, job_id)
+
+    def submissions(self) -> list[JobEntry]:
+        """This spec's jobs on this backend, oldest first (damaged ones reported once)."""
+        found = []
+        for entry in list_jobs(self.state_root):
+            if entry.record is None:
+                note = f"skipped {self.state_root / entry.job_id}: {entry.problem}"
+                if note not in self.notes:
+                    self.notes.append(note)
+            elif (
+                entry.record.spec_path == str(self.spec.path)
+                and entry.record.backend == self.backend_name
+            ):
+                found.append(entry)
+        return found
+
+    def find_job(self, job_id: str | None, for_results: bool = False) -> JobState:
+        """The job named by ``--job-id``; else the latest submission of this spec (with
+        ``for_results``, the latest whose computation is the spec's as it is now)."""
+        if job_id:
+            state = self.state(job_id)
+            if not state.exists():
+                raise UserError(
+                    f"no job {job_id!r} in {self.state_root}; `superbatch status "
+                    f"{self.spec.path}` without --job-id shows the latest one."
+                )
+            return state
+        entries = self.submissions()
+        if not entries:
+            raise UserError(
+                f"{self.spec.path} has not been submitted to the {self.backend_name} "
+                f"backend yet (no state in {self.state_root}); run `superbatch "
+                f"submit {self.spec.path}` or `superbatch run` first."
+            )
+        if not for_results:
+            return self.state(entries[-1].job_id)
+        identity = self.identity()
+        for entry in reversed(entries):
+            if entry.record.identity == identity.digest:
+                return self.state(entry.job_id)
+            state = self.state(entry.job_id)
+            if identity.digest in state.read_progress().retried_as:
+                self.notes.append(
+                    f"job {entry.job_id} ran some tasks before and some after "
+                    f"its spec or worker changed (they were retried)"
+                )
+                return state
+        latest = entries[-1].record
+        what = describe_change(self.state(latest.job_id), latest, identity)
+        raise UserError(
+            f"{what} changed since job {latest.job_id} was submitted from "
+            f"{self.spec.path}, so that job's results are for another computation. Run "
+            f"`superbatch run {self.spec.path}` to compute the current one, or "
+            f"pass --job-id {latest.job_id} to collect that job as it was."
+        )
+
+    def identity(self) -> Identity:
+        return job_identity(self.spec, self.state_root)
+
+    def backend_for(self, state: JobState, record: JobRecord | None = None) -> Backend:
+        record = record or state.read_record()
+        return backend_class(record.backend)(state, record)
+
+
+def make_context(
+    spec: Spec,
+    backend: str | None,
+    state_dir: str | None,
+    parallel: int | None = None,
+    progress: Progress | None = None,
+) -> Context:
+    name = backend or spec.model.backend
+    backend_class(name).check_spec(spec)
+    return Context(
+        spec, name, state_root(spec.directory, state_dir), parallel, progress or Progress()
+    )
+
+
+def build_plan(ctx: Context) -> JobPlan:
+    """The spec's tasks, checked against what the backend's service accepts."""
+    backend = ctx.backend
+    plan = JobPlan.build(ctx.spec, backend.slots(ctx.spec, ctx.parallel))
+    backend.check_plan(ctx.spec, plan)
+    return plan
