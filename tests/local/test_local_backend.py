@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from clihelp import REPO, seed_loop, superbatch, write_spec
+from clihelp import REPO, seed_loop, sigint_default, superbatch, write_spec
 
 DEMO = REPO / "jobs" / "sum-of-powers.yaml"
 
@@ -324,6 +324,7 @@ def test_ctrl_c_leaves_consistent_state(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=sigint_default,
     )
     time.sleep(1.5)
     proc.send_signal(signal.SIGINT)
