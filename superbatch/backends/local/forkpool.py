@@ -80,7 +80,10 @@ class ForkServer:
         """The next reply; ``subprocess.TimeoutExpired`` if none came before ``deadline``."""
         if deadline is not None:
             poll = select.poll()
-            poll.register(self.conn, select.POLLIN)
+            try:
+                poll.register(self.conn, select.POLLIN)
+            except ValueError:  # closed: the pool stopped this server
+                raise ServerLost("the fork server was stopped") from None
             wait_ms = max(0.0, deadline - time.monotonic()) * 1000
             if not poll.poll(wait_ms):
                 raise subprocess.TimeoutExpired(self.proc.args, wait_ms / 1000)
