@@ -88,6 +88,8 @@ if x == 2:
     sys.exit(7)
 if x == 3:
     sys.exit("three")
+if x == 5:
+    sys.exit(0)  # without an output
 handle = open("outputs.pickle", "wb")  # never closed: the interpreter's exit flushes it
 handle.write(pickle.dumps(x))
 """
@@ -105,7 +107,7 @@ def test_logs_exit_codes_and_tracebacks_are_those_of_a_process_per_point(tmp_pat
             tmp_path,
             f"fid{mode}",
             PROBE + FIDELITY,
-            "{x: [0, 1, 2, 3, 4]}",
+            "{x: [0, 1, 2, 3, 4, 5]}",
             f", fork: {mode}, env: {{PYTHONPATH: '{lib}'}}",
             "tasks: {max_retries: 0}\n",
         )
@@ -113,7 +115,7 @@ def test_logs_exit_codes_and_tracebacks_are_those_of_a_process_per_point(tmp_pat
         status = superbatch("status", spec, "--json").json
         logs = {
             t: superbatch("logs", spec, t, "--json").json
-            for t in (f"task-{i:05d}" for i in range(5))
+            for t in (f"task-{i:05d}" for i in range(6))
         }
         collected = superbatch("collect", spec, "--allow-missing", "--json").json
         runs[mode] = (status["failures"], logs, collected["result"], probes(spec))
@@ -124,6 +126,7 @@ def test_logs_exit_codes_and_tracebacks_are_those_of_a_process_per_point(tmp_pat
         ("task-00001", 1, "NonZeroExitCode"),
         ("task-00002", 7, "NonZeroExitCode"),
         ("task-00003", 1, "NonZeroExitCode"),
+        ("task-00005", 0, "OutputMissing"),
     ]
     assert forks[0] == procs[0]
     for task, log in forks[1].items():
