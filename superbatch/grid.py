@@ -93,7 +93,7 @@ class Grid:
         if self._axes:
             return self._product(start, stop)
         if self.spec.model.points is not None:
-            return iter(self.spec.model.points[start:stop])
+            return self.spec.model.points.iter(start, stop)
         if self._file is not None:
             return itertools.islice(self._read_file(), start, stop)
         return iter([{}] * (stop - start))  # no parameters at all: one empty point

@@ -7,7 +7,6 @@ downstream sees the raw YAML dicts.
 from __future__ import annotations
 
 import difflib
-import hashlib
 import math
 import os
 import re
@@ -24,6 +23,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    GetCoreSchemaHandler,
     Tag,
     ValidationError,
     field_validator,
@@ -32,7 +32,7 @@ from pydantic import (
 
 from superbatch.durations import parse_duration
 from superbatch.errors import SpecError
-from superbatch.sequences import FloatRange, Linspace
+from superbatch.sequences import FloatRange, Linspace, PointList
 from superbatch.yamlsource import SourceMap, load_yaml
 
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$"
@@ -158,6 +158,37 @@ Parameter = Annotated[
         "{linspace: [start, stop, count]} or {zip: {name: values, ...}}",
     ),
 ]
+
+
+class _InlinePoints:
+    """``points:``: a list of mappings, validated as ``list[dict[str, Any]]`` and held as a
+    :class:`PointList` (compact, for lists of millions of points). A PointList from the YAML
+    scanner is not copied point by point; anything else, or a point that is not a mapping
+    with string keys, goes through pydantic's own list validation (and its messages)."""
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> Any:
+        from pydantic_core import core_schema
+
+        plain = handler.generate_schema(list[dict[str, Any]])
+        return core_schema.no_info_wrap_validator_function(
+            _validate_points,
+            plain,
+            serialization=core_schema.plain_serializer_function_ser_schema(
+                list, return_schema=plain
+            ),
+        )
+
+
+def _validate_points(value: Any, handler: Any) -> PointList:
+    if isinstance(value, PointList) and value.is_plain():
+        return value
+    if isinstance(value, PointList):
+        value = list(value)
+    return PointList.from_rows(handler(value))
+
+
+InlinePoints = Annotated[PointList, _InlinePoints]
 
 
 # -- sections ------------------------------------------------------------------------------
@@ -368,8 +399,10 @@ class CleanupSpec(StrictModel):
 
 
 class BudgetSpec(StrictModel):
-    max_usd: float = Field(gt=0, description="Refuse a job whose estimate exceeds this, and "
-                           "stop one whose spend passes it.")
+    max_usd: float = Field(
+        gt=0,
+        description="Refuse a job whose estimate exceeds this, and stop one whose spend passes it.",
+    )
 
 
 class AzureSpec(StrictModel):
@@ -405,7 +438,7 @@ class JobSpec(StrictModel):
     worker: WorkerSpec
     globals: dict[str, Any] = Field(default_factory=dict)
     parameters: dict[str, Parameter] | None = None
-    points: list[dict[str, Any]] | None = None
+    points: InlinePoints | None = None
     points_file: str | None = None
     tasks: TasksSpec = TasksSpec()
     collect: CollectSpec = CollectSpec()
@@ -598,8 +631,7 @@ def load_spec(path: str | Path) -> Spec:
     if path.is_dir():
         raise SpecError(f"{path}: is a directory; give the job spec's YAML file.")
     data, source = load_yaml(path)
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    return parse_spec(data, path.resolve(), SourceMap(path, source.positions), digest)
+    return parse_spec(data, path.resolve(), source, source.digest)
 
 
 def json_schema() -> dict:
