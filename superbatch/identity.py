@@ -10,12 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from superbatch.errors import SpecError
-from superbatch.spec import Spec
-from superbatch.state import results_written
-from superbatch.workerfiles import digest_files, worker_files
+
+if TYPE_CHECKING:
+    from superbatch.spec import Spec
 
 
 def file_sha256(path) -> str:
@@ -79,6 +79,9 @@ def spec_sha(spec: Spec) -> str:
 
 def job_identity(spec: Spec, state_root=None) -> Identity:
     """What names the computation ``spec`` describes (file, line on errors)."""
+    from superbatch.state import results_written
+    from superbatch.workerfiles import digest_files, worker_files
+
     parts = {"spec": spec_sha(spec)}
     points_sha = None
     exclude = [spec.path]

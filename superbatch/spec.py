@@ -50,7 +50,9 @@ DEFAULT_MAX_POINTS = 10_000_000
 class StrictModel(BaseModel):
     """A spec section: unknown keys are errors."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Built on first use, once, as one schema for the whole spec (not one per section at
+    # import: most commands never validate a spec, and those that do need JobSpec's alone).
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
@@ -413,10 +415,10 @@ class AzureSpec(StrictModel):
         "one in AZURE_BATCH_ENDPOINT's host name.",
     )
     budget: BudgetSpec | None = None
-    pool: PoolSpec = PoolSpec()
-    storage: StorageSpec = StorageSpec()
+    pool: PoolSpec = PoolSpec.model_construct()  # the defaults (nothing to validate)
+    storage: StorageSpec = StorageSpec.model_construct()  # the defaults (nothing to validate)
     registry: RegistrySpec | None = None
-    cleanup: CleanupSpec = CleanupSpec()
+    cleanup: CleanupSpec = CleanupSpec.model_construct()  # the defaults (nothing to validate)
     transfer_concurrency: int = Field(
         16, ge=1, le=128, description="Parallel blob uploads and downloads."
     )
@@ -440,9 +442,9 @@ class JobSpec(StrictModel):
     parameters: dict[str, Parameter] | None = None
     points: InlinePoints | None = None
     points_file: str | None = None
-    tasks: TasksSpec = TasksSpec()
-    collect: CollectSpec = CollectSpec()
-    azure: AzureSpec = AzureSpec()
+    tasks: TasksSpec = TasksSpec.model_construct()  # the defaults (nothing to validate)
+    collect: CollectSpec = CollectSpec.model_construct()  # the defaults (nothing to validate)
+    azure: AzureSpec = AzureSpec.model_construct()  # the defaults (nothing to validate)
 
     @field_validator("parameters", mode="before")
     @classmethod

@@ -27,6 +27,7 @@ second way, which is always right.
 from __future__ import annotations
 
 import bisect
+import functools
 import gc
 import hashlib
 import re
@@ -36,6 +37,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import yaml
@@ -311,7 +313,6 @@ def _skip(get, event) -> None:
 # What YAML does not allow unescaped (not printable), a line break only YAML knows (\x85,
 # \u2028, \u2029), a tab: the scanner takes no text with these (the loader judges it).
 _ODD = r"\x00-\x08\t\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff"
-_ODD_BREAKS = re.compile("[\x85\u2028\u2029]")
 _INT = r"-?(?:0|[1-9][0-9]*)"
 _FLOAT = r"-?[0-9]+\.[0-9]*(?:[eE][-+][0-9]+)?"
 _WORD = r"[A-Za-z_][A-Za-z0-9_./\-]*"
@@ -321,14 +322,24 @@ _VALUE = f"(?:{_FLOAT}|{_INT}|{_WORD}|{_DQ}|{_SQ})"
 _KEY = f"(?:{_WORD}|{_DQ}|{_SQ})"
 # Trailing spaces, a comment (a "#" at the start or after a space), the end of the line.
 _END = f"[ ]*(?:(?<![^ \\n])#[^\\n{_ODD}]*)?(?:\\n|\\Z)"
-_POINTS = re.compile(r"^points:" + _END, re.M)
-_ITEM_START = re.compile(r"([ ]*)-(?:[ ]|\n|\Z)")
-_BLANK = re.compile(_END)
-_FLOW_ITEM = re.compile(r"([ ]*)- \{[ ]*(.*?)[ ]*\}" + _END)
-_PAIR = re.compile(f"[ ]*({_KEY})[ ]*:[ ]+({_VALUE})[ ]*(?:,|$)")
-_BLOCK_FIRST = re.compile(f"([ ]*)- ({_KEY}):[ ]+({_VALUE})" + _END)
-_ALL_INTS = re.compile(f"(?:{_INT}\n)*")
-_ALL_FLOATS = re.compile(f"(?:{_FLOAT}\n)*")
+
+
+@functools.cache
+def _rx() -> SimpleNamespace:
+    """The scanner's patterns, compiled when a file has a ``points:`` list (not at import)."""
+    return SimpleNamespace(
+        odd_breaks=re.compile("[\x85\u2028\u2029]"),
+        points=re.compile(r"^points:" + _END, re.M),
+        item_start=re.compile(r"([ ]*)-(?:[ ]|\n|\Z)"),
+        blank=re.compile(_END),
+        flow_item=re.compile(r"([ ]*)- \{[ ]*(.*?)[ ]*\}" + _END),
+        pair=re.compile(f"[ ]*({_KEY})[ ]*:[ ]+({_VALUE})[ ]*(?:,|$)"),
+        block_first=re.compile(f"([ ]*)- ({_KEY}):[ ]+({_VALUE})" + _END),
+        all_ints=re.compile(f"(?:{_INT}\n)*"),
+        all_floats=re.compile(f"(?:{_FLOAT}\n)*"),
+    )
+
+
 _TAG_STR = "tag:yaml.org,2002:str"
 _SCALAR_NODE = yaml.ScalarNode
 
@@ -383,12 +394,12 @@ class _Scalars:
     def column(self, raw: Sequence[str]):
         """A column of scalars: an int64 or float array when every value is one."""
         joined = "\n".join(raw) + "\n"
-        if _ALL_INTS.fullmatch(joined):
+        if _rx().all_ints.fullmatch(joined):
             try:
                 return array("q", map(int, raw))
             except OverflowError:
                 return list(map(int, raw))
-        if _ALL_FLOATS.fullmatch(joined):
+        if _rx().all_floats.fullmatch(joined):
             return array("d", map(float, raw))
         value = self.value
         return [value(r) for r in raw]
@@ -515,13 +526,13 @@ def _same_kind(old, new) -> bool:
 
 def _flow_signature(text: str, pos: int, scalars: _Scalars) -> tuple[re.Pattern, tuple, int]:
     """The pattern for points shaped as the one at ``pos``: ``- {k: v, ...}`` on one line."""
-    m = _FLOW_ITEM.match(text, pos)
+    m = _rx().flow_item.match(text, pos)
     if m is None:
         raise _Give
     indent, body = m.group(1), m.group(2)
     keys, raw_keys, end = [], [], 0
     while end < len(body):
-        p = _PAIR.match(body, end)
+        p = _rx().pair.match(body, end)
         if p is None or p.end() == end:
             raise _Give
         raw_keys.append(p.group(1))
@@ -536,7 +547,7 @@ def _flow_signature(text: str, pos: int, scalars: _Scalars) -> tuple[re.Pattern,
 
 def _block_signature(text: str, pos: int, scalars: _Scalars) -> tuple[re.Pattern, tuple, int]:
     """The pattern for points shaped as the one at ``pos``: ``- k: v`` and ``  k: v`` lines."""
-    m = _BLOCK_FIRST.match(text, pos)
+    m = _rx().block_first.match(text, pos)
     if m is None:
         raise _Give
     indent = m.group(1)
@@ -575,7 +586,7 @@ def _scan_points(text: str, path: Path, budget: int) -> tuple[int, int, _Points,
     Points shaped alike are matched a window (WINDOW characters) at a time: every line of
     the window must be part of a match (so the matches are the window, in order); else
     that window is read a line at a time."""
-    head = _POINTS.search(text)
+    head = _rx().points.search(text)
     if head is None:
         return None
     pos = head.end()
@@ -608,11 +619,11 @@ def _scan_points(text: str, path: Path, budget: int) -> tuple[int, int, _Points,
                 slow_until = end
             m = pattern.match(text, pos) if pattern is not None else None
             if m is None:
-                b = _BLANK.match(text, pos)
+                b = _rx().blank.match(text, pos)
                 if b is not None and b.end() > pos:  # a blank or comment line
                     pos, line = b.end(), line + 1
                     continue
-                start = _ITEM_START.match(text, pos)
+                start = _rx().item_start.match(text, pos)
                 if start is None or (indent is not None and start.group(1) != indent):
                     if text[pos] != " ":
                         break  # the next top-level key: the list ends
@@ -672,7 +683,7 @@ def _load_odd(text: str, path: Path, odd: list, end: int, points: _Points, budge
     """Points the scanner does not read: the YAML loader reads the run of them."""
     first, line0 = odd[0]
     chunk = text[first:end]
-    if _ODD_BREAKS.search(chunk):
+    if _rx().odd_breaks.search(chunk):
         raise _Give  # the loader would count lines otherwise
     w = _Walk(path, line_offset=line0 - 1)
     try:
@@ -721,10 +732,11 @@ def load_yaml(path: Path) -> tuple[Any, SourceMap]:
     text = _text(raw, path)
     del raw
     with _no_gc():
-        try:
-            return _load_fast(text, path, digest)
-        except _Give:
-            pass
+        if "points:" in text:
+            try:
+                return _load_fast(text, path, digest)
+            except _Give:
+                pass
         return _load_general(text, path, digest)
 
 
