@@ -4,8 +4,6 @@ Everything downstream receives a :class:`Spec` (the models plus where they came 
 downstream sees the raw YAML dicts.
 """
 
-from __future__ import annotations
-
 import difflib
 import math
 import os
@@ -56,6 +54,16 @@ class StrictModel(BaseModel):
 
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+def _empty_dict() -> dict:
+    # Not `dict` itself: pydantic inspects a factory's signature, and a builtin's costs a
+    # tokenizer at start-up.
+    return {}
+
+
+def _empty_list() -> list:
+    return []
 
 
 # -- the parameter grid ------------------------------------------------------------------
@@ -135,7 +143,7 @@ class ZipAxis(StrictModel):
     zip: dict[str, Axis] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _equal_lengths(self) -> ZipAxis:
+    def _equal_lengths(self) -> "ZipAxis":
         lengths = {name: len(axis_values(axis)) for name, axis in self.zip.items()}
         if len(set(lengths.values())) > 1:
             shown = ", ".join(f"{k} has {n}" for k, n in lengths.items())
@@ -215,7 +223,7 @@ class WorkerSpec(StrictModel):
         "{worker_dir} is replaced by the worker's directory.",
     )
     env: dict[Annotated[str, Field(pattern=ENV_NAME)], EnvValue] = Field(
-        default_factory=dict,
+        default_factory=_empty_dict,
         description="Environment variables for the worker: values, or "
         "{from_env: NAME} to take one from the environment superbatch runs in.",
     )
@@ -319,7 +327,7 @@ class CollectSpec(StrictModel):
     )
     allow_pickle: list[Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*\.(\*|[A-Za-z_]\w*)$")]] = (
         Field(
-            default_factory=list,
+            default_factory=_empty_list,
             description="Classes or functions (module.Name, "
             "module.*) that pickled outputs may reference beyond plain values and NumPy.",
         )
@@ -372,7 +380,7 @@ class PoolSpec(StrictModel):
     delete_when_done: bool = False
 
     @model_validator(mode="after")
-    def _has_nodes(self) -> PoolSpec:
+    def _has_nodes(self) -> "PoolSpec":
         if self.autoscale_formula is None and self.dedicated_nodes + self.low_priority_nodes == 0:
             raise ValueError(
                 "a pool needs dedicated_nodes, low_priority_nodes or an autoscale_formula"
@@ -438,7 +446,7 @@ class JobSpec(StrictModel):
     )
     backend: str = Field("local", description="Where the tasks run: local or azure.")
     worker: WorkerSpec
-    globals: dict[str, Any] = Field(default_factory=dict)
+    globals: dict[str, Any] = Field(default_factory=_empty_dict)
     parameters: dict[str, Parameter] | None = None
     points: InlinePoints | None = None
     points_file: str | None = None
@@ -465,7 +473,7 @@ class JobSpec(StrictModel):
         return v
 
     @model_validator(mode="after")
-    def _one_grid(self) -> JobSpec:
+    def _one_grid(self) -> "JobSpec":
         given = [k for k in ("parameters", "points", "points_file") if getattr(self, k) is not None]
         if len(given) > 1:
             raise ValueError(
@@ -513,7 +521,7 @@ class Spec:
         return self.source.where(loc)
 
     @classmethod
-    def from_model(cls, model: JobSpec, path: Path) -> Spec:
+    def from_model(cls, model: JobSpec, path: Path) -> "Spec":
         """A spec rebuilt from a job's record (no line numbers: the file may have changed)."""
         return cls(model=model, path=path, source=SourceMap(path), digest="")
 
@@ -613,7 +621,7 @@ def spec_error_from_validation(path: Path, source: SourceMap, exc: ValidationErr
     return SpecError("\n".join(lines))
 
 
-def parse_spec(data: Any, path: Path, source: SourceMap, digest: str = "") -> Spec:
+def parse_spec(data: Any, path: Path, source: SourceMap, digest: str = "") -> "Spec":
     """Validate already-loaded YAML data into a :class:`Spec`."""
     if not isinstance(data, dict):
         raise SpecError(
@@ -627,7 +635,7 @@ def parse_spec(data: Any, path: Path, source: SourceMap, digest: str = "") -> Sp
     return Spec(model=model, path=path, source=source, digest=digest)
 
 
-def load_spec(path: str | Path) -> Spec:
+def load_spec(path: str | Path) -> "Spec":
     """Read, parse and validate a job spec file. Raises :class:`SpecError` (exit 2)."""
     path = Path(path)
     if path.is_dir():
