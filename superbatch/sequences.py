@@ -73,7 +73,30 @@ class PointList(Sequence):
 
     @classmethod
     def from_rows(cls, rows: list) -> PointList:
-        return cls([list(rows)])
+        """Points given as mappings (e.g. read back from JSON): runs of at least
+        COMPACT_RUN mappings with the same keys become columns, the rest stays as it is."""
+        segments: list = []
+        loose: list = []
+        start = 0
+        while start < len(rows):
+            first = rows[start]
+            keys = tuple(first) if type(first) is dict else None
+            end = start + 1
+            if keys:
+                while end < len(rows) and type(rows[end]) is dict and tuple(rows[end]) == keys:
+                    end += 1
+            if keys and end - start >= COMPACT_RUN:
+                if loose:
+                    segments.append(loose)
+                    loose = []
+                run = rows[start:end]
+                segments.append((keys, [_column([r[k] for r in run]) for k in keys]))
+            else:
+                loose.extend(rows[start:end])
+            start = end
+        if loose:
+            segments.append(loose)
+        return cls(segments)
 
     def __len__(self) -> int:
         return self._len
@@ -156,6 +179,22 @@ class PointList(Sequence):
                     if found:
                         return found
         return None
+
+
+COMPACT_RUN = 64
+
+
+def _column(values: list):
+    """Values as an int64 or float array when every one is exactly that type, else a list."""
+    kinds = set(map(type, values))
+    if kinds == {int}:
+        try:
+            return array("q", values)
+        except OverflowError:
+            return values
+    if kinds == {float}:
+        return array("d", values)
+    return values
 
 
 def _segment_len(segment) -> int:

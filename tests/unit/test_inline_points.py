@@ -322,3 +322,12 @@ def test_point_list_is_a_sequence_of_new_dicts():
     assert points.json_problem(("points",)) is None
     bad = PointList([(("a",), [array("d", [1.0, float("inf")])])])
     assert bad.json_problem(("points",)) == (("points", 1, "a"), "inf is not a JSON number")
+
+
+def test_points_read_back_from_json_are_held_as_columns():
+    rows = [{"a": i, "b": i / 3} for i in range(100)] + [{"a": 1}, {"a": "x", "b": True}]
+    rows += [{"c": 2**70}] * 70 + [{"d": None}] * 80
+    points = PointList.from_rows(rows)
+    assert list(points) == rows and isinstance(points._segments[0], tuple)
+    assert PointList.from_rows([{"a": True}] * 100)[5] == {"a": True}  # not 1
+    assert type(PointList.from_rows([{"a": True}] * 100)[5]["a"]) is bool
