@@ -19,9 +19,10 @@ Two ways in, one result:
   except below long lists; a position there (a line in a long list) is found when an error
   needs it, by reading the file again as a stream of parser events (no nodes kept).
 
-Whenever the scanner meets something it does not take on (an anchor in the list, a list that
-is not a top-level block ``points:`` key, a point it cannot split), the whole file goes the
-second way, which is always right.
+Whenever the scanner meets something it does not take on (a list that is not a top-level
+block ``points:`` key, an alias between a point and the rest of the file, a syntax error that
+may come from where it split the points), the whole file goes the second way, which is always
+right; a syntax error found that way costs no nodes (the parser's events are read first).
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ class SourceMap:
         if loc in self.positions:
             return self.positions[loc]
         if self.items is not None and len(loc) >= 2 and loc[0] == "points":
-            found = self.items.position(loc, self.locate)
+            found = self.items.position(loc)
             if found is not None:
                 return found
         if self.unrecorded and self.locate is not None:
@@ -114,8 +115,8 @@ def _line(node: yaml.Node) -> int:
 
 @contextmanager
 def _no_gc() -> Iterator[None]:
-    """Loading builds millions of objects and no cycles: the cyclic collector would only
-    rescan them over and over (it is most of the time of a large load)."""
+    """Loading builds millions of objects (and next to no cycles): the cyclic collector would
+    only rescan them over and over (it was most of the time of a large load)."""
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -421,7 +422,7 @@ class PointLines:
         first, line, height = self.runs[bisect.bisect_right(self.runs, (index, 1 << 62)) - 1]
         return line + (index - first) * height
 
-    def position(self, loc: Loc, locate_in_file=None) -> tuple[int, int] | None:
+    def position(self, loc: Loc) -> tuple[int, int] | None:
         index = loc[1]
         if not isinstance(index, int) or not 0 <= index < self.count:
             return None
