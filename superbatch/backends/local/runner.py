@@ -142,6 +142,8 @@ class Runner:
         self._stopping = threading.Event()
         self._groups: set[int] = set()
         self._lock = threading.Lock()
+        self._shared_lock = threading.Lock()
+        self._shared_ready = False
         self._nanny: Nanny | None = None
         self.env = dict(os.environ)
         # `python` in a worker command means the interpreter superbatch runs under.
@@ -330,9 +332,15 @@ class Runner:
                 time.sleep(0.05)
 
     def _shared_config(self) -> Path:
-        """One read-only copy of the global config that every point's directory links to."""
+        """One read-only copy of the global config that every point's directory links to.
+
+        Made once, under a lock: replacing it while another thread links it would make
+        ``link()`` fail with ENOENT (the replaced inode has no links left).
+        """
         shared = self.state.tasks_dir / SHARED_CONFIG / self.names.config
-        if not shared.exists():
+        with self._shared_lock:
+            if self._shared_ready:
+                return shared
             source = self.state.inputs_dir / self.names.config
             if not source.exists():
                 self._fail(
@@ -340,10 +348,11 @@ class Runner:
                     f"superbatch; submit the spec again with --new."
                 )
             shared.parent.mkdir(parents=True, exist_ok=True)
-            tmp = shared.with_name(f".{shared.name}.{os.getpid()}.{threading.get_ident()}")
+            tmp = shared.with_name(f".{shared.name}.{os.getpid()}")
             shutil.copyfile(source, tmp)
             os.chmod(tmp, 0o444)
             os.replace(tmp, shared)
+            self._shared_ready = True
         return shared
 
     def _place_config(self, wd: Path) -> None:
