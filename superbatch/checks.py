@@ -15,7 +15,8 @@ from superbatch.errors import SpecError, UserError
 from superbatch.gridresult import check_grid
 from superbatch.plan import JobPlan
 from superbatch.reduce import make_reducer
-from superbatch.spec import VALUE_SUFFIXES, Spec, ZipAxis
+from superbatch.spec import VALUE_SUFFIXES, Spec
+from superbatch.specgrid import ZipAxis
 from superbatch.tables import check_table_output
 from superbatch.workerenv import resolve_env
 

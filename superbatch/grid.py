@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from superbatch.errors import SpecError
-from superbatch.spec import Spec, ZipAxis, axis_values
+from superbatch.spec import Spec
+from superbatch.specgrid import ZipAxis, axis_values
 
 Point = dict[str, Any]
 CSV_FIELD_LIMIT = 16 * 1024 * 1024  # the csv module's default is 128 KiB per cell

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from superbatch.errors import UserError
-from superbatch.spec import JobSpec, ZipAxis, axis_values
+from superbatch.spec import JobSpec
+from superbatch.specgrid import ZipAxis, axis_values
 
 GRID_SUFFIXES = (".npz", ".nc")
 NETCDF_EXTRA = "superbatch[netcdf]"

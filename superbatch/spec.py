@@ -5,32 +5,25 @@ downstream sees the raw YAML dicts.
 """
 
 import difflib
-import math
 import os
 import re
-import typing
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
-    Discriminator,
     Field,
-    GetCoreSchemaHandler,
-    Tag,
     ValidationError,
     field_validator,
     model_validator,
 )
 
-from superbatch.durations import parse_duration
 from superbatch.errors import SpecError
-from superbatch.sequences import FloatRange, Linspace, PointList
+from superbatch.specbase import Duration, StrictModel, empty_dict, empty_list
+from superbatch.specerrors import spec_error_from_validation
+from superbatch.specgrid import InlinePoints, Parameter
 from superbatch.yamlsource import SourceMap, load_yaml
 
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$"
@@ -43,162 +36,6 @@ OUTPUT_SUFFIXES = (*VALUE_SUFFIXES, ".jsonl", ".parquet", ".npz", ".nc")
 MAX_WALL_TIME = timedelta(days=7)
 INT32_MAX = 2**31 - 1  # the Batch REST API's int32 fields
 DEFAULT_MAX_POINTS = 10_000_000
-
-
-class StrictModel(BaseModel):
-    """A spec section: unknown keys are errors."""
-
-    # Built on first use, once, as one schema for the whole spec (not one per section at
-    # import: most commands never validate a spec, and those that do need JobSpec's alone).
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
-
-
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
-
-
-def _empty_dict() -> dict:
-    # Not `dict` itself: pydantic inspects a factory's signature, and a builtin's costs a
-    # tokenizer at start-up.
-    return {}
-
-
-def _empty_list() -> list:
-    return []
-
-
-# -- the parameter grid ------------------------------------------------------------------
-
-
-class RangeAxis(StrictModel):
-    """``{range: [start, stop, step]}``: like Python's range (stop exclusive); floats allowed."""
-
-    range: list[int | float] = Field(min_length=1, max_length=3)
-
-    @field_validator("range")
-    @classmethod
-    def _step_not_zero(cls, v: list) -> list:
-        if any(isinstance(x, float) and not math.isfinite(x) for x in v):
-            raise ValueError("a range takes finite numbers (not .inf, .nan or 1e400)")
-        if len(v) == 3 and v[2] == 0:
-            raise ValueError("the step of a range cannot be 0")
-        return v
-
-    def values(self) -> Sequence:
-        """The values as a lazy sequence (ints stay ints)."""
-        r = self.range
-        start, stop, step = (
-            (0, r[0], 1) if len(r) == 1 else (r[0], r[1], r[2] if len(r) == 3 else 1)
-        )
-        if all(isinstance(x, int) for x in (start, stop, step)):
-            return range(start, stop, step)
-        return FloatRange(float(start), float(stop), float(step))
-
-
-class LinspaceAxis(StrictModel):
-    """``{linspace: [start, stop, count]}``: evenly spaced, stop inclusive."""
-
-    linspace: tuple[float, float, Annotated[int, Field(ge=1)]]
-
-    @field_validator("linspace")
-    @classmethod
-    def _finite(cls, v: tuple) -> tuple:
-        if not (math.isfinite(v[0]) and math.isfinite(v[1])):
-            raise ValueError("linspace takes finite start and stop (not .inf, .nan or 1e400)")
-        return v
-
-    def values(self) -> Sequence:
-        start, stop, count = self.linspace
-        return Linspace(start, stop, count)
-
-
-def _axis_kind(value: Any) -> str | None:
-    if isinstance(value, list):
-        return "values"
-    if isinstance(value, dict):
-        for kind in ("range", "linspace", "zip"):
-            if kind in value:
-                return kind
-        return "unknown"
-    if isinstance(value, BaseModel):
-        return {RangeAxis: "range", LinspaceAxis: "linspace", ZipAxis: "zip"}.get(type(value))
-    return None
-
-
-Axis = Annotated[
-    Annotated[list[Any], Tag("values")]
-    | Annotated[RangeAxis, Tag("range")]
-    | Annotated[LinspaceAxis, Tag("linspace")],
-    Discriminator(
-        _axis_kind,
-        custom_error_type="axis",
-        custom_error_message="expected a list of values, {range: [start, stop, step]} "
-        "or {linspace: [start, stop, count]}",
-    ),
-]
-
-
-class ZipAxis(StrictModel):
-    """``{zip: {a: [...], b: [...]}}``: keys that advance together (equal lengths)."""
-
-    zip: dict[str, Axis] = Field(min_length=1)
-
-    @model_validator(mode="after")
-    def _equal_lengths(self) -> "ZipAxis":
-        lengths = {name: len(axis_values(axis)) for name, axis in self.zip.items()}
-        if len(set(lengths.values())) > 1:
-            shown = ", ".join(f"{k} has {n}" for k, n in lengths.items())
-            raise ValueError(f"zipped keys must have equal lengths ({shown})")
-        return self
-
-
-def axis_values(axis: Any) -> Sequence:
-    """The values of a list, range or linspace axis as a sequence."""
-    return axis if isinstance(axis, list) else axis.values()
-
-
-Parameter = Annotated[
-    Annotated[list[Any], Tag("values")]
-    | Annotated[RangeAxis, Tag("range")]
-    | Annotated[LinspaceAxis, Tag("linspace")]
-    | Annotated[ZipAxis, Tag("zip")],
-    Discriminator(
-        _axis_kind,
-        custom_error_type="axis",
-        custom_error_message="expected a list of values, {range: [start, stop, step]}, "
-        "{linspace: [start, stop, count]} or {zip: {name: values, ...}}",
-    ),
-]
-
-
-class _InlinePoints:
-    """``points:``: a list of mappings, validated as ``list[dict[str, Any]]`` and held as a
-    :class:`PointList` (compact, for lists of millions of points). A PointList from the YAML
-    scanner is not copied point by point; anything else, or a point that is not a mapping
-    with string keys, goes through pydantic's own list validation (and its messages)."""
-
-    @classmethod
-    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> Any:
-        from pydantic_core import core_schema
-
-        plain = handler.generate_schema(list[dict[str, Any]])
-        return core_schema.no_info_wrap_validator_function(
-            _validate_points,
-            plain,
-            serialization=core_schema.plain_serializer_function_ser_schema(
-                list, return_schema=plain
-            ),
-        )
-
-
-def _validate_points(value: Any, handler: Any) -> PointList:
-    if isinstance(value, PointList) and value.is_plain():
-        return value
-    if isinstance(value, PointList):
-        value = list(value)
-    return PointList.from_rows(handler(value))
-
-
-InlinePoints = Annotated[PointList, _InlinePoints]
 
 
 # -- sections ------------------------------------------------------------------------------
@@ -223,7 +60,7 @@ class WorkerSpec(StrictModel):
         "{worker_dir} is replaced by the worker's directory.",
     )
     env: dict[Annotated[str, Field(pattern=ENV_NAME)], EnvValue] = Field(
-        default_factory=_empty_dict,
+        default_factory=empty_dict,
         description="Environment variables for the worker: values, or "
         "{from_env: NAME} to take one from the environment superbatch runs in.",
     )
@@ -327,7 +164,7 @@ class CollectSpec(StrictModel):
     )
     allow_pickle: list[Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*\.(\*|[A-Za-z_]\w*)$")]] = (
         Field(
-            default_factory=_empty_list,
+            default_factory=empty_list,
             description="Classes or functions (module.Name, "
             "module.*) that pickled outputs may reference beyond plain values and NumPy.",
         )
@@ -446,7 +283,7 @@ class JobSpec(StrictModel):
     )
     backend: str = Field("local", description="Where the tasks run: local or azure.")
     worker: WorkerSpec
-    globals: dict[str, Any] = Field(default_factory=_empty_dict)
+    globals: dict[str, Any] = Field(default_factory=empty_dict)
     parameters: dict[str, Parameter] | None = None
     points: InlinePoints | None = None
     points_file: str | None = None
@@ -526,101 +363,6 @@ class Spec:
         return cls(model=model, path=path, source=SourceMap(path), digest="")
 
 
-def _model_at(loc: tuple) -> type[BaseModel] | None:
-    """The model class that owns the last key of ``loc`` (for key suggestions)."""
-    model: Any = JobSpec
-    for part in loc[:-1]:
-        if not (isinstance(model, type) and issubclass(model, BaseModel)):
-            return None
-        field = model.model_fields.get(part)
-        if field is None:
-            return None
-        model = _unwrap(field.annotation)
-    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
-
-
-def _unwrap(annotation: Any) -> Any:
-    for arg in typing.get_args(annotation) or ():
-        if isinstance(arg, type) and issubclass(arg, BaseModel):
-            return arg
-    return annotation
-
-
-def _describe(error: dict) -> str:
-    loc = tuple(error["loc"])
-    if error["type"] == "extra_forbidden":
-        model = _model_at(loc)
-        key = loc[-1]
-        msg = f"unknown key {key!r}"
-        if model is not None:
-            close = difflib.get_close_matches(str(key), list(model.model_fields), n=1, cutoff=0.6)
-            if close:
-                msg += f"; did you mean {close[0]!r}?"
-            else:
-                msg += f" (allowed: {', '.join(model.model_fields)})"
-        return msg
-    if error["type"] == "missing":
-        return "required field is missing"
-    msg = error["msg"]
-    if msg.startswith("Value error, "):
-        msg = msg[len("Value error, ") :]
-    msg = msg.rstrip(".")
-    if error["type"] == "string_type" and isinstance(error.get("input"), bool):
-        msg += " (YAML reads yes/no/on/off/true/false as booleans: put the value in quotes)"
-    if error["type"] == "string_pattern_mismatch" and loc == ("name",):
-        msg = (
-            "must be 1-40 lowercase letters, digits and '-', starting and ending with a "
-            "letter or digit"
-        )
-    elif error["type"] == "string_pattern_mismatch" and "container" in loc:
-        msg = (
-            "must be 3-63 lowercase letters, digits and single hyphens, starting and "
-            "ending with a letter or digit"
-        )
-    elif error["type"] == "string_pattern_mismatch":
-        msg = "must be 1-64 letters, digits, '-' or '_'"
-    return msg
-
-
-def _display_loc(loc: tuple) -> tuple:
-    # Hide the internal wrapping of `parameters.zip` and pydantic's union tags.
-    out = []
-    for part in loc:
-        if part in ("values", "range", "linspace", "zip") and out and out[-1] == part:
-            continue
-        if (
-            isinstance(part, str)
-            and part in ("values",)
-            and len(out) >= 2
-            and out[0] == "parameters"
-        ):
-            continue
-        out.append(part)
-    return tuple(out)
-
-
-def _format_loc(loc: tuple) -> str:
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text or "(top level)"
-
-
-def spec_error_from_validation(path: Path, source: SourceMap, exc: ValidationError) -> SpecError:
-    """One paragraph naming file, line and field for each problem pydantic found."""
-    lines = []
-    errors = exc.errors()
-    for error in errors[:12]:
-        loc = _display_loc(tuple(error["loc"]))
-        pos = source.position(loc)
-        where = f"{path}, line {pos[0]}" if pos else str(path)
-        text = _describe(error)
-        lines.append(f"{where}: {_format_loc(loc)}: {text}{'' if text.endswith('?') else '.'}")
-    if len(errors) > 12:
-        lines.append(f"... and {len(errors) - 12} more problems.")
-    return SpecError("\n".join(lines))
-
-
 def parse_spec(data: Any, path: Path, source: SourceMap, digest: str = "") -> "Spec":
     """Validate already-loaded YAML data into a :class:`Spec`."""
     if not isinstance(data, dict):
@@ -631,7 +373,7 @@ def parse_spec(data: Any, path: Path, source: SourceMap, digest: str = "") -> "S
     try:
         model = JobSpec.model_validate(data)
     except ValidationError as exc:
-        raise spec_error_from_validation(path, source, exc) from None
+        raise spec_error_from_validation(JobSpec, path, source, exc) from None
     return Spec(model=model, path=path, source=source, digest=digest)
 
 

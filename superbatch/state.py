@@ -66,15 +66,6 @@ def check_job_id(job_id: str, where: str = "--job-id") -> str:
     return job_id
 
 
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 def atomic_write_bytes(path: Path, data: bytes, mode: int = FILE_MODE) -> None:
     """Write ``path`` so that readers see the old file or the new one, never a part.
 

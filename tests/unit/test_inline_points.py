@@ -37,7 +37,7 @@ def load(path, general: bool):
     raw = path.read_bytes()
     with yamlsource._no_gc():
         return yamlsource._load_general(
-            yamlsource._text(raw, path), path, hashlib.sha256(raw).hexdigest()
+            yamlsource.decode_text(raw, path), path, hashlib.sha256(raw).hexdigest()
         )
 
 

@@ -8,15 +8,14 @@ import time
 from collections.abc import Iterable
 
 from superbatch.backends.base import Backend, JobStatus, TaskFailure, TaskLogs, pick_retries
-from superbatch.backends.local.runner import (
+from superbatch.backends.local.control import (
     LOG_FILE,
-    Runner,
-    RunnerError,
     read_runner_error,
     runner_alive,
     start_detached,
     stop_runner,
 )
+from superbatch.backends.local.runner import Runner, RunnerError
 from superbatch.codec import get_codec
 from superbatch.contract import file_names
 from superbatch.errors import InfraError, SpecError, UserError

@@ -14,10 +14,8 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -25,6 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from superbatch.backends.local.control import ERROR_FILE, LOCK_FILE, PID_FILE
 from superbatch.backends.local.forkpool import ForkPool, ForkServer
 from superbatch.backends.local.forkwire import ServerLost
 from superbatch.backends.local.nanny import Nanny, kill_group
@@ -35,10 +34,6 @@ from superbatch.progress import SILENT, Progress
 from superbatch.state import JobState, atomic_write_json, describe_os_error
 from superbatch.workerenv import resolve_env
 
-LOCK_FILE = "runner.lock"
-PID_FILE = "runner.pid"
-ERROR_FILE = "runner-error.json"
-LOG_FILE = "runner.log"
 TASK_LOCK = "running.lock"
 SHARED_CONFIG = "shared"
 EXIT_RUNNER_ERROR = 3
@@ -62,59 +57,6 @@ FORK_SUPPORTED = sys.platform.startswith("linux")
 
 class RunnerError(Exception):
     """The runner cannot make progress (not a task's failure)."""
-
-
-def runner_alive(state: JobState) -> bool:
-    """Whether a runner holds this job's lock right now."""
-    path = state.dir / LOCK_FILE
-    if not path.is_file():
-        return False
-    with path.open("a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(handle, fcntl.LOCK_UN)
-        return False
-
-
-def read_runner_error(state: JobState) -> dict | None:
-    try:
-        data = json.loads((state.dir / ERROR_FILE).read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) and isinstance(data.get("message"), str) else None
-
-
-def start_detached(state: JobState, parallel: int | None = None) -> None:
-    """Start a runner for the job in the background (it outlives this process)."""
-    cmd = [sys.executable, "-m", "superbatch.backends.local", str(state.dir)]
-    if parallel:
-        cmd += ["--parallel", str(parallel)]
-    with (state.dir / LOG_FILE).open("ab") as log:
-        subprocess.Popen(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-            start_new_session=True,
-            close_fds=True,
-        )
-
-
-def stop_runner(state: JobState, timeout: float = 10.0) -> None:
-    """Ask a running runner to stop (SIGTERM) and wait until it has released the lock."""
-    try:
-        pid = int((state.dir / PID_FILE).read_text())
-    except (OSError, ValueError):
-        return
-    if not runner_alive(state):
-        return
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while runner_alive(state) and time.monotonic() < deadline:
-        time.sleep(0.05)
 
 
 @dataclass
@@ -510,32 +452,3 @@ def _os_error_message(exc: OSError, state: JobState) -> str:
             f"then run the same command again to resume."
         )
     return f"the local runner of job {state.job_id} stopped: {what}."
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the detached runner: ``python -m superbatch.backends.local DIR``."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="superbatch-local-runner")
-    parser.add_argument("job_dir")
-    parser.add_argument("--parallel", type=int, default=None)
-    args = parser.parse_args(argv)
-    job_dir = Path(args.job_dir)
-    try:
-        runner = Runner(JobState(job_dir.parent, job_dir.name), args.parallel)
-    except Exception as exc:  # noqa: BLE001 - reported to whoever waits for the job
-        message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
-        with contextlib.suppress(OSError):
-            atomic_write_json(job_dir / ERROR_FILE, {"message": message, "time": time.time()})
-        return EXIT_RUNNER_ERROR
-
-    def on_signal(signum, frame):  # noqa: ARG001 - signal handler signature
-        runner.stop()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    try:
-        runner.run()
-    except RunnerError:
-        return EXIT_RUNNER_ERROR
-    return 0
