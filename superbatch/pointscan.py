@@ -7,6 +7,9 @@ other shape is read by the YAML loader, a run of such points at a time. Scalars 
 exactly as the YAML loader types them (the scanner only takes shapes whose typing it knows,
 and asks the loader's own resolver about words such as ``yes`` or ``null``). Anything it
 does not take on raises :class:`GiveUp`, and the caller reads the file the general way.
+
+One module (a little over 400 lines) because its patterns, the columns they fill and the
+scan loop change together: a shape the scanner takes is all three.
 """
 
 from __future__ import annotations

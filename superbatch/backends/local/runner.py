@@ -7,6 +7,9 @@ consistent state and a new runner executes only what has not completed. Each tas
 held ends the leftover workers before it starts the task again, so a point never runs twice
 at once. A runner that cannot go on (damaged state, a full disk) writes ``runner-error.json``
 and exits with status 3; whoever waits reports that message.
+
+One module (a little over 400 lines) because the job lock, task locks, journal, retries and
+worker processes are one protocol; what is separable lives beside it (control, nanny, fork*).
 """
 
 from __future__ import annotations
