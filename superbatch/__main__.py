@@ -1,3 +1,3 @@
-from superbatch.cli import main
+from superbatch.entry import main
 
 main()

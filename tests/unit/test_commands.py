@@ -147,3 +147,27 @@ def test_commands_on_an_unsubmitted_spec_say_what_to_do(tmp_path, command):
     result = invoke(command, spec, "--json")
     assert result.code == 2 and "has not been submitted" in result.stderr
     assert json.loads(result.stdout)["ok"] is False
+
+
+def test_ctrl_c_while_the_command_line_loads_is_an_interrupt_not_a_traceback(monkeypatch, capsys):
+    """Regression: the console script imported click and pydantic before any handler existed,
+    so Ctrl-C in the first tenth of a second printed a KeyboardInterrupt traceback."""
+    import builtins
+    import sys
+
+    from superbatch import entry
+
+    real_import = builtins.__import__
+
+    def interrupted(name, *args, **kwargs):
+        if name == "superbatch.cli":
+            raise KeyboardInterrupt
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.delitem(sys.modules, "superbatch.cli", raising=False)
+    monkeypatch.setattr(builtins, "__import__", interrupted)
+    with pytest.raises(SystemExit) as ended:
+        entry.main()
+    assert ended.value.code == 130
+    err = capsys.readouterr().err
+    assert err == "superbatch: interrupted while starting; nothing was done.\n"
