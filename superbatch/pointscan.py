@@ -411,6 +411,8 @@ def _load_odd(
     chunk = text[first:end]
     if _rx().odd_breaks.search(chunk):
         raise GiveUp  # the loader would count lines otherwise
+    if "&" in chunk:
+        raise GiveUp  # an anchor: the loader refuses one given twice in the file, not per run
     w = Walk(path, line_offset=line0 - 1)
     try:
         data, node = compose(chunk, path, w, depth0=1, budget=budget - points.size)

@@ -137,6 +137,9 @@ def syntax_error(path: Path, exc: yaml.YAMLError, line_offset: int = 0) -> SpecE
         mark = exc.problem_mark or exc.context_mark
         where = f", line {mark.line + 1 + line_offset}, column {mark.column + 1}" if mark else ""
         problem = exc.problem or exc.context or "invalid YAML"
+        if exc.problem == "second occurrence" and exc.context_mark:  # a duplicate anchor
+            first = exc.context_mark.line + 1 + line_offset
+            problem = f"an anchor (&name) given a second time (first on line {first})"
         return SpecError(f"{path}{where}: YAML syntax error: {problem}.")
     return SpecError(f"{path}: YAML syntax error: {exc}.")
 

@@ -331,3 +331,14 @@ def test_points_read_back_from_json_are_held_as_columns():
     assert list(points) == rows and isinstance(points._segments[0], tuple)
     assert PointList.from_rows([{"a": True}] * 100)[5] == {"a": True}  # not 1
     assert type(PointList.from_rows([{"a": True}] * 100)[5]["a"]) is bool
+
+
+def test_an_anchor_given_twice_is_refused_as_the_loader_refuses_it(tmp_path):
+    """Regression: points the scanner hands to the loader a run at a time were composed per
+    run, so an anchor given twice (in two runs) passed; the loader refuses it in one file."""
+    points = "".join(
+        f"  - {{n: {v}}}\n" for v in ["1", "&a 2", "*a", "3", "x", "4", "&a 5", "*a", "6"]
+    )
+    path, result = same_both_ways(tmp_path, HEAD + "points:\n" + points)
+    assert result[0] == "error", result
+    assert "line 10, column 9: YAML syntax error: an anchor (&name) given a second time (first on line 5)" in result[1]
