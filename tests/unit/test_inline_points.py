@@ -341,4 +341,7 @@ def test_an_anchor_given_twice_is_refused_as_the_loader_refuses_it(tmp_path):
     )
     path, result = same_both_ways(tmp_path, HEAD + "points:\n" + points)
     assert result[0] == "error", result
-    assert "line 10, column 9: YAML syntax error: an anchor (&name) given a second time (first on line 5)" in result[1]
+    assert (
+        "line 10, column 9: YAML syntax error: an anchor (&name) given a second time (first on line 5)"
+        in result[1]
+    )
