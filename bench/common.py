@@ -22,6 +22,7 @@ sys.path.insert(0, str(REPO / "tests"))
 from services import Azurite, start_azurite  # noqa: E402
 
 CLI_TIMEOUT = 900  # seconds; every subprocess is bounded
+IMAGE = "bench.invalid/sum-of-powers:v1"
 
 
 @dataclass
@@ -198,8 +199,9 @@ class Services:
     with the code being measured; the measured code talks to them over 127.0.0.1.
     """
 
-    def __init__(self, run_tasks: bool = False):
+    def __init__(self, run_tasks: bool = False, latency: str | None = None):
         self.run_tasks = run_tasks
+        self.latency = latency
         self.tmp = Path(tempfile.mkdtemp(prefix="superbatch-bench-"))
         self.azurite: Azurite | None = None
         self.emulator: subprocess.Popen | None = None
@@ -215,9 +217,17 @@ class Services:
             "0",
             "--root",
             str(self.tmp / "nodes"),
+            # The image the bench's specs name: the seed's worker at /app, this interpreter's
+            # Python (with numpy and joblib) on its PATH.
+            "--image",
+            f"{IMAGE}={REPO / 'worker'}:/app",
+            "--image-path",
+            f"{Path(sys.executable).parent}:/usr/bin:/bin",
         ]
         if not self.run_tasks:
             cmd.append("--no-run")
+        if self.latency:
+            cmd += ["--latency", self.latency]
         self.emulator = subprocess.Popen(
             cmd,
             stdout=subprocess.PIPE,
@@ -255,6 +265,12 @@ class Services:
             "AZURE_STORAGE_CONNECTION_STRING": self.connection_string,
             "SUPERBATCH_POLL_SECONDS": "0.2",
             "SUPERBATCH_RETRY_BACKOFF": "0.05",
+            # Nothing leaves this machine: image checks ask the emulator, prices a closed
+            # port (unknown), and no management plane is named.
+            "SUPERBATCH_REGISTRY_MIRROR": self.endpoint,
+            "SUPERBATCH_PRICES_URL": "http://127.0.0.1:9/api/retail/prices",
+            "AZURE_SUBSCRIPTION_ID": "",
+            "AZURE_RESOURCE_GROUP": "",
         }
 
     def blob_service(self, **kwargs):
@@ -295,7 +311,7 @@ name: {name}
 worker:
   command: python {{worker_dir}}/worker.py
   directory: worker
-  image: bench.invalid/sum-of-powers:v1
+  image: {IMAGE}
   image_directory: /app
 globals: {{power: 3, size: [10]}}
 parameters:
