@@ -3,7 +3,7 @@
 python -m bench                 # full sizes (about 10 minutes on 2 CPUs), writes the doc
 python -m bench --quick         # smaller sizes; prints only (unless --output is given)
 python -m bench --only submit,collect
-python -m bench --local-points 10000   # the local benchmark at the issue's full size
+python -m bench --only local --local-points 2000   # the local benchmark at another size
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ FULL = {
     "original": 2_000,
     "floor": 10_000,
     "collect": 10_000,
-    "local": 1_000,
+    "local": 10_000,
     "grid_side": 1_000,
     "startup_runs": 10,
 }
@@ -35,7 +35,7 @@ QUICK = {
     "original": 300,
     "floor": 2_000,
     "collect": 2_000,
-    "local": 100,
+    "local": 1_000,
     "grid_side": 1_000,
     "startup_runs": 5,
 }
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         "--local-points",
         type=int,
         default=None,
-        help="points for the local benchmark (default: 1,000; quick: 100)",
+        help="points for the local benchmark (default: 10,000; quick: 1,000)",
     )
     parser.add_argument(
         "--output",

@@ -60,20 +60,15 @@ INTRO: dict[str, list[str]] = {
     ],
     "local": [
         "The seed's workload (`worker/worker.py`, unmodified: `sum(uniform(size=10)**3)` for "
-        "one seed) over N seeds. The fair baseline is `joblib.Parallel(n_jobs=2)` running the "
-        "same worker script as a process per point, each in a fresh directory holding the same "
-        "`config.pickle` and `inputs.pickle` — superbatch's contract runs the worker as a "
-        "process, so that is the work to compare. superbatch: `superbatch run --parallel 2` "
-        "with `points_per_task: auto` (the real CLI: writes the inputs, runs, collects, "
-        "reduces). For information, joblib calling the computation in-process shows what the "
-        "work itself costs.",
-        "",
-        "The issue asks for 10,000 points. On 2 CPUs each worker process costs about 0.2 s of "
-        "CPU (interpreter start, numpy and joblib imports), so 10,000 points take about 15 "
-        "minutes per side, 30 minutes for the comparison; the default run therefore uses "
-        "1,000 points (the per-point costs are the same; superbatch's fixed costs weigh *more* "
-        "at 1,000 than at 10,000, so this size is the harder test). `python -m bench --only "
-        "local --local-points 10000` runs the full size.",
+        "one seed) over N seeds, 2 at a time. superbatch: `superbatch run --parallel 2` with "
+        "`points_per_task: auto` (the real CLI: writes the inputs, runs, collects, reduces); "
+        "the worker is a Python script, so each point is a process forked from a server that "
+        "has imported numpy and joblib once. The baseline is the issue's: "
+        "`joblib.Parallel(n_jobs=2)` calling the same computation in-process, in a fresh "
+        "interpreter (its workers start as in a user's script), timed around the call. The "
+        "two alternate, three runs each, and the medians are compared; every superbatch "
+        "result must equal the for-loop's sum exactly. For information, `worker.fork: false` "
+        "(an interpreter per point) on 200 points.",
     ],
 }
 
@@ -148,31 +143,22 @@ def discussion(section) -> list[str]:
             ]
     elif name == "local":
         row = _row(section, "superbatch run")
-        if row and row.passed:
+        if row and not row.passed:
             out += [
-                "superbatch's local backend is within the target of joblib running the "
-                "same worker processes: both are bound by the worker's start-up (a Python "
-                "interpreter importing numpy and joblib per point)."
-            ]
-        elif row:
-            out += [
-                "**Missed.** Both sides are bound by the worker's start-up; superbatch adds "
-                "per point a `/bin/sh -c` wrapper (the contract's `command` is a shell "
-                "command line), a working directory with two copied files, stdout/stderr "
-                "files and two journal lines, and per run the CLI's start-up, writing every "
-                "point's inputs file, and collecting. At small sizes the fixed part dominates.",
+                "**Missed.** What a point costs is the fork server's `fork()` (copying the "
+                "page tables of an interpreter holding numpy and joblib) and, in the point's "
+                "process, the copy-on-write faults of every page it writes; on a virtual "
+                "machine both cost several times what they do on bare metal. On top, per "
+                "point: a working directory with two files, the outputs file, stdout/stderr, "
+                "and per task two journal lines; per run the CLI's start-up, writing every "
+                "point's inputs and collecting.",
             ]
         out += [
             "",
-            "One finding from this benchmark was fixed in `superbatch/backends/local_runner.py`: "
-            "joblib's workers set `OMP_NUM_THREADS`, `OPENBLAS_NUM_THREADS` and friends to "
-            "their share of the CPUs, so numpy in each worker starts one BLAS thread instead of "
-            "one per CPU. superbatch's runner did not, and two workers at once on two CPUs "
-            "oversubscribed the machine (about 35% more CPU per seed-worker run; before the "
-            "fix superbatch took 55 s against the baseline's 28 s for 300 points). The runner "
-            "now sets the same "
-            "variables to `cpu_count // parallel` when more than one task runs at once, unless "
-            "the user set them.",
+            "The runner sets `OMP_NUM_THREADS`, `OPENBLAS_NUM_THREADS` and friends to "
+            "`cpu_count // parallel` when more than one task runs at once (as joblib's workers "
+            "do), unless the user set them: otherwise numpy in each point starts a BLAS thread "
+            "per CPU and the points oversubscribe the machine.",
         ]
     elif name == "startup":
         if missed:
@@ -208,7 +194,7 @@ HOW_TO_RUN = [
     "make bench                          # full sizes; writes this page (about 10 minutes on 2 CPUs)",
     "python -m bench --quick             # smaller sizes, prints the table only",
     "python -m bench --only submit,collect --output /tmp/b.md",
-    "python -m bench --only local --local-points 10000   # the issue's full local size (~30 min)",
+    "python -m bench --only local --local-points 1000    # the local benchmark, smaller",
     "```",
     "",
     "The benchmarks live in `bench/` (one module per benchmark; `bench/common.py` starts "

@@ -113,4 +113,6 @@ def json_problem(value: Any, loc: tuple = ()) -> tuple[tuple, str] | None:
             if found:
                 return found
         return None
+    if hasattr(value, "json_problem"):  # inline points (superbatch.sequences.PointList)
+        return value.json_problem(loc)
     return loc, f"a {type(value).__name__} ({value!r}) has no JSON form"

@@ -10,6 +10,7 @@ import csv
 import itertools
 import json
 import sys
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,7 @@ class Grid:
             self._count = len(m.points)
         else:
             self._file = spec.resolve(m.points_file)
-            self._count = sum(1 for _ in self._read_file())
+            self._count = sum(self._read_file(count=True))
         if self._count == 0:
             raise SpecError(
                 f"{spec.where(*self._grid_key())}: the grid has no points; "
@@ -93,7 +94,7 @@ class Grid:
         if self._axes:
             return self._product(start, stop)
         if self.spec.model.points is not None:
-            return iter(self.spec.model.points[start:stop])
+            return self.spec.model.points.iter(start, stop)
         if self._file is not None:
             return itertools.islice(self._read_file(), start, stop)
         return iter([{}] * (stop - start))  # no parameters at all: one empty point
@@ -114,7 +115,8 @@ class Grid:
                     point[name] = col[d]
             yield point
 
-    def _read_file(self) -> Iterator[Point]:
+    def _read_file(self, count: bool = False) -> Iterator:
+        """The file's points; with ``count``, the number of rows (checked, not converted)."""
         path = self._file
         assert path is not None
         where = self.spec.where("points_file")
@@ -132,8 +134,12 @@ class Grid:
             ) from None
         with handle:
             try:
-                if suffix == ".csv":
+                if suffix == ".csv" and count:
+                    yield _csv_count(handle, path)
+                elif suffix == ".csv":
                     yield from _csv_points(handle, path)
+                elif count:
+                    yield sum(1 for _ in _jsonl_points(handle, path))
                 else:
                     yield from _jsonl_points(handle, path)
             except UnicodeDecodeError as exc:
@@ -167,11 +173,15 @@ def _csv_points(handle, path: Path) -> Iterator[Point]:
         ) from None
 
 
-def _csv_rows(reader, path: Path) -> Iterator[Point]:
+def _csv_header(reader, path: Path) -> list[str]:
     header = next(reader, None)
     if not header or any(not h.strip() for h in header):
         raise SpecError(f"{path}, line 1: points_file: the first row must name every column.")
-    header = [h.strip() for h in header]
+    return [h.strip() for h in header]
+
+
+def _csv_rows(reader, path: Path) -> Iterator[Point]:
+    header = _csv_header(reader, path)
     for row in reader:
         if not row:
             continue
@@ -181,6 +191,24 @@ def _csv_rows(reader, path: Path) -> Iterator[Point]:
                 f"for {len(header)} columns ({', '.join(header)})."
             )
         yield {h: _scalar(v) for h, v in zip(header, row)}
+
+
+def _csv_count(handle, path: Path) -> int:
+    """The rows of a CSV points file, each checked as ``_csv_rows`` checks it; the cells are
+    not converted (counting a million rows is then a matter of the csv module alone)."""
+    reader = csv.reader(handle)
+    try:
+        width = len(_csv_header(reader, path))
+        widths = Counter(map(len, reader))
+    except csv.Error as exc:
+        raise SpecError(
+            f"{path}, line {reader.line_num}: points_file: not valid CSV ({exc})."
+        ) from None
+    if set(widths) - {0, width}:  # a row of another width: read again to say which
+        handle.seek(0)
+        for _ in _csv_points(handle, path):
+            pass
+    return widths[width]
 
 
 def _jsonl_points(handle, path: Path) -> Iterator[Point]:

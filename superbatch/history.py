@@ -100,12 +100,6 @@ def submissions(
     return out
 
 
-@dataclass
-class PruneItem:
-    job_id: str
-    removes: list[str]
-
-
 def prunable(
     root: Path, older_than: float, spec_path: Path | None, refresh: bool = True
 ) -> tuple[list[JobSummary], list[JobSummary]]:

@@ -10,11 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from superbatch.errors import SpecError
-from superbatch.spec import Spec
-from superbatch.state import results_written
-from superbatch.workerfiles import digest_files, worker_files
+
+if TYPE_CHECKING:
+    from superbatch.spec import Spec
 
 
 def file_sha256(path) -> str:
@@ -46,9 +47,42 @@ def _sha(data) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
+POINTS_CHUNK = 10_000
+_MARK = "\x00superbatch: the inline points go here\x00"
+
+
+def spec_sha(spec: Spec) -> str:
+    """``_sha`` of the spec's JSON form less ``collect`` and ``backend``, with the inline
+    points (there may be millions) encoded a chunk at a time: the same digest as encoding
+    the whole at once, without holding the whole."""
+    model = spec.model
+    exclude = {"collect", "backend"}
+    if model.points is None or len(model.points) <= POINTS_CHUNK:
+        return _sha(model.model_dump(mode="json", exclude=exclude))
+    from pydantic import TypeAdapter
+
+    data = model.model_dump(mode="json", exclude=exclude | {"points"})
+    data["points"] = _MARK
+    before, after = json.dumps(data, sort_keys=True).split(json.dumps(_MARK))
+    h = hashlib.sha256(before.encode())
+    adapter = TypeAdapter(list[dict[str, Any]])  # the points field's own serialization
+    points = model.points
+    h.update(b"[")
+    for start in range(0, len(points), POINTS_CHUNK):
+        chunk = adapter.dump_python(points[start : start + POINTS_CHUNK], mode="json")
+        text = json.dumps(chunk, sort_keys=True)[1:-1]
+        h.update((", " + text if start else text).encode())
+    h.update(b"]")
+    h.update(after.encode())
+    return h.hexdigest()
+
+
 def job_identity(spec: Spec, state_root=None) -> Identity:
     """What names the computation ``spec`` describes (file, line on errors)."""
-    parts = {"spec": _sha(spec.model.model_dump(mode="json", exclude={"collect", "backend"}))}
+    from superbatch.state import results_written
+    from superbatch.workerfiles import digest_files, worker_files
+
+    parts = {"spec": spec_sha(spec)}
     points_sha = None
     exclude = [spec.path]
     if spec.model.points_file:

@@ -18,7 +18,7 @@ RECORD_VERSION = 2
 
 
 class Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)  # built on first use
 
 
 class JobRecord(Frozen):

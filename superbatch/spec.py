@@ -4,10 +4,7 @@ Everything downstream receives a :class:`Spec` (the models plus where they came 
 downstream sees the raw YAML dicts.
 """
 
-from __future__ import annotations
-
 import difflib
-import hashlib
 import math
 import os
 import re
@@ -24,6 +21,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    GetCoreSchemaHandler,
     Tag,
     ValidationError,
     field_validator,
@@ -32,7 +30,7 @@ from pydantic import (
 
 from superbatch.durations import parse_duration
 from superbatch.errors import SpecError
-from superbatch.sequences import FloatRange, Linspace
+from superbatch.sequences import FloatRange, Linspace, PointList
 from superbatch.yamlsource import SourceMap, load_yaml
 
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$"
@@ -50,10 +48,22 @@ DEFAULT_MAX_POINTS = 10_000_000
 class StrictModel(BaseModel):
     """A spec section: unknown keys are errors."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Built on first use, once, as one schema for the whole spec (not one per section at
+    # import: most commands never validate a spec, and those that do need JobSpec's alone).
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+def _empty_dict() -> dict:
+    # Not `dict` itself: pydantic inspects a factory's signature, and a builtin's costs a
+    # tokenizer at start-up.
+    return {}
+
+
+def _empty_list() -> list:
+    return []
 
 
 # -- the parameter grid ------------------------------------------------------------------
@@ -133,7 +143,7 @@ class ZipAxis(StrictModel):
     zip: dict[str, Axis] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _equal_lengths(self) -> ZipAxis:
+    def _equal_lengths(self) -> "ZipAxis":
         lengths = {name: len(axis_values(axis)) for name, axis in self.zip.items()}
         if len(set(lengths.values())) > 1:
             shown = ", ".join(f"{k} has {n}" for k, n in lengths.items())
@@ -160,6 +170,37 @@ Parameter = Annotated[
 ]
 
 
+class _InlinePoints:
+    """``points:``: a list of mappings, validated as ``list[dict[str, Any]]`` and held as a
+    :class:`PointList` (compact, for lists of millions of points). A PointList from the YAML
+    scanner is not copied point by point; anything else, or a point that is not a mapping
+    with string keys, goes through pydantic's own list validation (and its messages)."""
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> Any:
+        from pydantic_core import core_schema
+
+        plain = handler.generate_schema(list[dict[str, Any]])
+        return core_schema.no_info_wrap_validator_function(
+            _validate_points,
+            plain,
+            serialization=core_schema.plain_serializer_function_ser_schema(
+                list, return_schema=plain
+            ),
+        )
+
+
+def _validate_points(value: Any, handler: Any) -> PointList:
+    if isinstance(value, PointList) and value.is_plain():
+        return value
+    if isinstance(value, PointList):
+        value = list(value)
+    return PointList.from_rows(handler(value))
+
+
+InlinePoints = Annotated[PointList, _InlinePoints]
+
+
 # -- sections ------------------------------------------------------------------------------
 
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -182,7 +223,7 @@ class WorkerSpec(StrictModel):
         "{worker_dir} is replaced by the worker's directory.",
     )
     env: dict[Annotated[str, Field(pattern=ENV_NAME)], EnvValue] = Field(
-        default_factory=dict,
+        default_factory=_empty_dict,
         description="Environment variables for the worker: values, or "
         "{from_env: NAME} to take one from the environment superbatch runs in.",
     )
@@ -286,7 +327,7 @@ class CollectSpec(StrictModel):
     )
     allow_pickle: list[Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*\.(\*|[A-Za-z_]\w*)$")]] = (
         Field(
-            default_factory=list,
+            default_factory=_empty_list,
             description="Classes or functions (module.Name, "
             "module.*) that pickled outputs may reference beyond plain values and NumPy.",
         )
@@ -339,7 +380,7 @@ class PoolSpec(StrictModel):
     delete_when_done: bool = False
 
     @model_validator(mode="after")
-    def _has_nodes(self) -> PoolSpec:
+    def _has_nodes(self) -> "PoolSpec":
         if self.autoscale_formula is None and self.dedicated_nodes + self.low_priority_nodes == 0:
             raise ValueError(
                 "a pool needs dedicated_nodes, low_priority_nodes or an autoscale_formula"
@@ -382,10 +423,10 @@ class AzureSpec(StrictModel):
         "one in AZURE_BATCH_ENDPOINT's host name.",
     )
     budget: BudgetSpec | None = None
-    pool: PoolSpec = PoolSpec()
-    storage: StorageSpec = StorageSpec()
+    pool: PoolSpec = PoolSpec.model_construct()  # the defaults (nothing to validate)
+    storage: StorageSpec = StorageSpec.model_construct()  # the defaults (nothing to validate)
     registry: RegistrySpec | None = None
-    cleanup: CleanupSpec = CleanupSpec()
+    cleanup: CleanupSpec = CleanupSpec.model_construct()  # the defaults (nothing to validate)
     transfer_concurrency: int = Field(
         16, ge=1, le=128, description="Parallel blob uploads and downloads."
     )
@@ -405,13 +446,13 @@ class JobSpec(StrictModel):
     )
     backend: str = Field("local", description="Where the tasks run: local or azure.")
     worker: WorkerSpec
-    globals: dict[str, Any] = Field(default_factory=dict)
+    globals: dict[str, Any] = Field(default_factory=_empty_dict)
     parameters: dict[str, Parameter] | None = None
-    points: list[dict[str, Any]] | None = None
+    points: InlinePoints | None = None
     points_file: str | None = None
-    tasks: TasksSpec = TasksSpec()
-    collect: CollectSpec = CollectSpec()
-    azure: AzureSpec = AzureSpec()
+    tasks: TasksSpec = TasksSpec.model_construct()  # the defaults (nothing to validate)
+    collect: CollectSpec = CollectSpec.model_construct()  # the defaults (nothing to validate)
+    azure: AzureSpec = AzureSpec.model_construct()  # the defaults (nothing to validate)
 
     @field_validator("parameters", mode="before")
     @classmethod
@@ -432,7 +473,7 @@ class JobSpec(StrictModel):
         return v
 
     @model_validator(mode="after")
-    def _one_grid(self) -> JobSpec:
+    def _one_grid(self) -> "JobSpec":
         given = [k for k in ("parameters", "points", "points_file") if getattr(self, k) is not None]
         if len(given) > 1:
             raise ValueError(
@@ -480,7 +521,7 @@ class Spec:
         return self.source.where(loc)
 
     @classmethod
-    def from_model(cls, model: JobSpec, path: Path) -> Spec:
+    def from_model(cls, model: JobSpec, path: Path) -> "Spec":
         """A spec rebuilt from a job's record (no line numbers: the file may have changed)."""
         return cls(model=model, path=path, source=SourceMap(path), digest="")
 
@@ -580,7 +621,7 @@ def spec_error_from_validation(path: Path, source: SourceMap, exc: ValidationErr
     return SpecError("\n".join(lines))
 
 
-def parse_spec(data: Any, path: Path, source: SourceMap, digest: str = "") -> Spec:
+def parse_spec(data: Any, path: Path, source: SourceMap, digest: str = "") -> "Spec":
     """Validate already-loaded YAML data into a :class:`Spec`."""
     if not isinstance(data, dict):
         raise SpecError(
@@ -594,14 +635,13 @@ def parse_spec(data: Any, path: Path, source: SourceMap, digest: str = "") -> Sp
     return Spec(model=model, path=path, source=source, digest=digest)
 
 
-def load_spec(path: str | Path) -> Spec:
+def load_spec(path: str | Path) -> "Spec":
     """Read, parse and validate a job spec file. Raises :class:`SpecError` (exit 2)."""
     path = Path(path)
     if path.is_dir():
         raise SpecError(f"{path}: is a directory; give the job spec's YAML file.")
     data, source = load_yaml(path)
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    return parse_spec(data, path.resolve(), SourceMap(path, source.positions), digest)
+    return parse_spec(data, path.resolve(), source, source.digest)
 
 
 def json_schema() -> dict:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -26,6 +27,12 @@ class Result:
     @property
     def json(self) -> dict:
         return json.loads(self.stdout)
+
+
+def sigint_default() -> None:
+    """``preexec_fn`` for a child that must see Ctrl-C: a shell's background job (``cmd &``)
+    starts with SIGINT ignored, and Python keeps an inherited SIG_IGN."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def superbatch(*args, cwd=None, env=None, timeout=120) -> Result:

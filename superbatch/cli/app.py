@@ -14,7 +14,6 @@ import re
 import shlex
 import signal
 import sys
-import traceback
 from typing import Any
 
 import click
@@ -207,6 +206,8 @@ class SuperbatchGroup(click.Group):
                     EXIT_INFRA,
                 )
             if os.environ.get("SUPERBATCH_DEBUG"):
+                import traceback
+
                 traceback.print_exc()
             _fail(
                 ctx,

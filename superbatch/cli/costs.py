@@ -21,10 +21,12 @@ def _hours(seconds: float) -> str:
 def estimate_lines(est) -> list[str]:
     """The estimate, for people (``--json`` carries ``est.to_json()``)."""
     lines = [f"estimate: {est.resources}"]
-    per = "unknown" if est.per_point_s is None else f"{est.per_point_s:.3g} s"
-    lines.append(
-        f"  {est.tasks:,} tasks, {est.points:,} points; {per} per point ({est.per_point_source})"
+    per = (
+        "time per point unknown"
+        if est.per_point_s is None
+        else f"{est.per_point_s:.3g} s per point ({est.per_point_source})"
     )
+    lines.append(f"  {est.tasks:,} tasks, {est.points:,} points; {per}")
     if est.duration_s is not None:
         hours = ", ".join(f"{v:.3g} node-hours {k}" for k, v in est.node_hours.items() if v)
         lines.append(
@@ -38,7 +40,8 @@ def estimate_lines(est) -> list[str]:
             f"storage, egress and taxes not included"
         )
     else:
-        lines.append(f"  cost unknown ({est.price_source or 'no price'})")
+        why = (est.price_source or "no price").removeprefix("unknown: ")
+        lines.append(f"  cost unknown ({why})")
     if est.budget_usd is not None:
         lines.append(f"  budget: ${est.budget_usd:.2f} (azure.budget.max_usd)")
     lines += [f"  note: {n}" for n in est.notes]

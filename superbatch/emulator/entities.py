@@ -144,12 +144,6 @@ class Pool(Entity):
     def slots_per_node(self) -> int:
         return max(1, int(self.doc["taskSlotsPerNode"]))
 
-    @property
-    def is_container_pool(self) -> bool:
-        return bool(
-            (self.doc.get("virtualMachineConfiguration") or {}).get("containerConfiguration")
-        )
-
     def node(self, node_id: str) -> ComputeNode | None:
         return next((n for n in self.nodes if n.id.lower() == node_id.lower()), None)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from clihelp import REPO, seed_loop, superbatch, write_spec
+from clihelp import REPO, seed_loop, sigint_default, superbatch, write_spec
 
 DEMO = REPO / "jobs" / "sum-of-powers.yaml"
 
@@ -324,6 +324,7 @@ def test_ctrl_c_leaves_consistent_state(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=sigint_default,
     )
     time.sleep(1.5)
     proc.send_signal(signal.SIGINT)
@@ -415,3 +416,41 @@ def test_a_failed_chunk_keeps_none_of_its_outputs_like_azure(tmp_path):
     # Point x=2 fails, so task-00000 (x=1, x=2) contributes nothing, as on Azure Batch,
     # which uploads a task's outputs only on success.
     assert result.json["result"] == [3, 4] and result.json["missing"] == 2
+
+
+def test_points_starting_at_once_all_get_the_config(demo):
+    """Regression: threads that found no shared config each replaced it, and a thread linking
+    the replaced file got ENOENT ("config.pickle: No such file or directory") from link()."""
+    import threading
+
+    from superbatch.backends.local.runner import SHARED_CONFIG, Runner
+    from superbatch.state import JobState
+
+    run = superbatch("run", demo, "--json")
+    assert run.code == 0, run.stderr
+    job_dir = demo.parent / ".superbatch" / run.json["job_id"]
+    state = JobState(job_dir.parent, job_dir.name)
+    failures: list[BaseException] = []
+    for attempt in range(40):
+        runner = Runner(state, 8)
+        shutil.rmtree(state.tasks_dir / SHARED_CONFIG, ignore_errors=True)
+        start = threading.Barrier(8)
+
+        def place(n: int, runner=runner, start=start, attempt=attempt) -> None:
+            wd = job_dir / "race" / f"{attempt}-{n}"
+            wd.mkdir(parents=True)
+            start.wait()
+            try:
+                runner._place_config(wd)
+            except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+                failures.append(exc)
+
+        threads = [threading.Thread(target=place, args=(n,)) for n in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert failures == []
+    placed = list((job_dir / "race").glob("*/config.pickle"))
+    assert len(placed) == 40 * 8
+    assert {p.read_bytes() for p in placed} == {(state.inputs_dir / "config.pickle").read_bytes()}

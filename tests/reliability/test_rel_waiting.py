@@ -11,7 +11,7 @@ import sys
 import time
 
 from click.testing import CliRunner
-from clihelp import superbatch, write_spec
+from clihelp import sigint_default, superbatch, write_spec
 
 from superbatch.cli import cli
 
@@ -77,6 +77,7 @@ def test_an_interrupted_run_says_how_to_go_on_without_starting_another_job(tmp_p
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=sigint_default,
     )
     deadline = time.monotonic() + 20
     while not list(state.glob("*/journal.jsonl")) and time.monotonic() < deadline:

@@ -129,3 +129,14 @@ def test_plan_shows_tasks_and_creates_nothing(tmp_path):
     assert not (tmp_path / ".superbatch").exists()
     human = invoke("plan", path, "--limit", "2")
     assert 'task-00001  {"a": 1}' in human.stdout and "98 more tasks" in human.stdout
+
+
+def test_a_csv_file_is_counted_as_it_is_read(tmp_path):
+    rows = "".join(f"{i},{i / 3}\n" + ("\n" if i % 1000 == 0 else "") for i in range(20_000))
+    (tmp_path / "p.csv").write_text("seed,x\n" + rows)
+    g = grid(tmp_path, "points_file: p.csv\n")
+    assert len(g) == 20_000 == sum(1 for _ in g)
+    assert list(g.points(19_999)) == [{"seed": 19_999, "x": 19_999 / 3}]
+    (tmp_path / "p.csv").write_text("seed,x\n" + rows + "1,2,3\n")
+    with pytest.raises(SpecError, match=r"p\.csv, line 20022: points_file: 3 values for 2"):
+        grid(tmp_path, "points_file: p.csv\n")

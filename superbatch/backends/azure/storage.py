@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import threading
 from collections.abc import Callable, Iterable
@@ -246,7 +245,3 @@ class BlobStore:
                 **signing,
             )
         return f"{self.url}?{sas}"
-
-
-def md5_b64(data: bytes) -> str:
-    return base64.b64encode(hashlib.md5(data).digest()).decode()  # noqa: S324

@@ -25,7 +25,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from superbatch.backends.local.forkpool import ForkPool, ForkServer
+from superbatch.backends.local.forkwire import ServerLost
 from superbatch.backends.local.nanny import Nanny, kill_group
+from superbatch.backends.local.pycommand import python_command
 from superbatch.contract import FileNames, file_names
 from superbatch.plan import Chunking, TaskPlan
 from superbatch.progress import SILENT, Progress
@@ -51,6 +54,10 @@ THREAD_LIMIT_VARS = (
     "VECLIB_MAXIMUM_THREADS",
     "NUMEXPR_NUM_THREADS",
 )
+# Python workers are forked from a server that has imported what they import, on Linux: on
+# macOS forking a process that has loaded system frameworks is unsafe (CPython's
+# multiprocessing stopped forking there).
+FORK_SUPPORTED = sys.platform.startswith("linux")
 
 
 class RunnerError(Exception):
@@ -135,6 +142,8 @@ class Runner:
         self._stopping = threading.Event()
         self._groups: set[int] = set()
         self._lock = threading.Lock()
+        self._shared_lock = threading.Lock()
+        self._shared_ready = False
         self._nanny: Nanny | None = None
         self.env = dict(os.environ)
         # `python` in a worker command means the interpreter superbatch runs under.
@@ -145,6 +154,9 @@ class Runner:
             share = str(max(1, (os.cpu_count() or 1) // self.parallel))
             for var in THREAD_LIMIT_VARS:
                 self.env.setdefault(var, share)
+        forkable = FORK_SUPPORTED and record.spec.worker.fork
+        self.fork_command = python_command(self.command, self.env["PATH"]) if forkable else None
+        self._forks: ForkPool | None = None
 
     # -- the task list -------------------------------------------------------------------
 
@@ -182,6 +194,8 @@ class Runner:
                 (self.state.dir / ERROR_FILE).unlink()
             (self.state.dir / PID_FILE).write_text(str(os.getpid()))
             self._nanny = Nanny()
+            if self.fork_command:
+                self._forks = ForkPool(self.fork_command, self.env, self._nanny)
             try:
                 self._loop()
             except RunnerError:
@@ -318,9 +332,15 @@ class Runner:
                 time.sleep(0.05)
 
     def _shared_config(self) -> Path:
-        """One read-only copy of the global config that every point's directory links to."""
+        """One read-only copy of the global config that every point's directory links to.
+
+        Made once, under a lock: replacing it while another thread links it would make
+        ``link()`` fail with ENOENT (the replaced inode has no links left).
+        """
         shared = self.state.tasks_dir / SHARED_CONFIG / self.names.config
-        if not shared.exists():
+        with self._shared_lock:
+            if self._shared_ready:
+                return shared
             source = self.state.inputs_dir / self.names.config
             if not source.exists():
                 self._fail(
@@ -328,10 +348,11 @@ class Runner:
                     f"superbatch; submit the spec again with --new."
                 )
             shared.parent.mkdir(parents=True, exist_ok=True)
-            tmp = shared.with_name(f".{shared.name}.{os.getpid()}.{threading.get_ident()}")
+            tmp = shared.with_name(f".{shared.name}.{os.getpid()}")
             shutil.copyfile(source, tmp)
             os.chmod(tmp, 0o444)
             os.replace(tmp, shared)
+            self._shared_ready = True
         return shared
 
     def _place_config(self, wd: Path) -> None:
@@ -391,19 +412,44 @@ class Runner:
     def _execute(
         self, wd: Path, env: dict, out, err, deadline: float | None, task_lock: int
     ) -> Attempt | None:
-        if self._stopping.is_set():
-            return None
-        proc = subprocess.Popen(
-            self.command,
-            shell=True,
-            cwd=wd,
-            env=env,
-            stdout=out,
-            stderr=err,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-            pass_fds=(task_lock,),
-        )
+        while not self._stopping.is_set():
+            try:
+                with self._server(deadline) as server:
+                    return self._run_process(server, wd, env, out, err, deadline, task_lock)
+            except ServerLost:
+                continue  # the point runs again: on a new server, or as a process of its own
+            except subprocess.TimeoutExpired:  # no server had preloaded before the deadline
+                return self._out_of_time()
+        return None
+
+    def _server(self, deadline: float | None):
+        """A fork server for one point; None: the point is a process of its own."""
+        return self._forks.lease(deadline) if self._forks else contextlib.nullcontext()
+
+    def _run_process(
+        self,
+        server: ForkServer | None,
+        wd: Path,
+        env: dict,
+        out,
+        err,
+        deadline: float | None,
+        task_lock: int,
+    ) -> Attempt | None:
+        if server is None:
+            proc = subprocess.Popen(
+                self.command,
+                shell=True,
+                cwd=wd,
+                env=env,
+                stdout=out,
+                stderr=err,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                pass_fds=(task_lock,),
+            )
+        else:
+            proc = server.launch(str(wd), env, out, err, task_lock)
         os.pwrite(task_lock, f"{proc.pid:<31d}".encode(), 0)
         with self._lock:
             self._groups.add(proc.pid)
@@ -416,13 +462,7 @@ class Runner:
             except subprocess.TimeoutExpired:
                 kill_group(proc.pid)
                 proc.wait()
-                return Attempt(
-                    False,
-                    None,
-                    "MaxWallClockTimeExceeded",
-                    f"the task ran longer than its max_wall_time "
-                    f"({self.wall_time:g} s) and was terminated",
-                )
+                return self._out_of_time()
             finally:
                 kill_group(proc.pid)  # whatever the worker left running in its group
         finally:
@@ -441,6 +481,14 @@ class Runner:
             )
         return Attempt(True, 0)
 
+    def _out_of_time(self) -> Attempt:
+        return Attempt(
+            False,
+            None,
+            "MaxWallClockTimeExceeded",
+            f"the task ran longer than its max_wall_time ({self.wall_time:g} s) and was terminated",
+        )
+
     def stop(self) -> None:
         self._stopping.set()
         self.kill_all()
@@ -450,6 +498,8 @@ class Runner:
             groups = list(self._groups)
         for pgid in groups:
             kill_group(pgid)
+        if self._forks:
+            self._forks.close()
 
 
 def _os_error_message(exc: OSError, state: JobState) -> str:

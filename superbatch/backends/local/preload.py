@@ -1,0 +1,120 @@
+"""What a fork server imports before it forks: the modules a worker script imports.
+
+The script is parsed (``ast``), not run. Its imports that run when it starts count (module
+level, also inside ``if``/``try``/``with`` blocks; not in functions), and so do the submodules
+it reaches through them as attributes: ``np.random.seed`` loads ``numpy.random``, which numpy
+imports lazily. A module found in the script's own directory is never preloaded, and any such
+module a preloaded one pulled in is dropped again: each point imports the worker's own modules
+afresh, so an edit is seen and their state never crosses points. An import that fails is
+skipped; the point's own import then fails as it would have.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import importlib.machinery
+import importlib.util
+import os
+import sys
+
+
+def preload(script: str, home: str) -> None:
+    """Import what ``script`` imports, except modules from ``home``, its directory."""
+    try:
+        with open(script, "rb") as handle:
+            tree = ast.parse(handle.read(), script)
+    except (OSError, SyntaxError, ValueError):
+        return
+    modules, submodules = _imports(tree)
+    for name in modules:
+        if _found_elsewhere(name, home):
+            _quietly(importlib.import_module, name)
+    for name in submodules:
+        _import_submodule(name)
+    _forget_local(home)
+
+
+def _imports(tree: ast.Module) -> tuple[list[str], list[str]]:
+    """The modules the script imports at start-up, and what may be their submodules."""
+    modules: dict[str, None] = {}
+    submodules: dict[str, None] = {}
+    bound: dict[str, str] = {}  # a name the script binds -> the module (or submodule) it is
+    for node in _startup_imports(tree.body):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                modules[alias.name] = None
+                top = alias.name.partition(".")[0]
+                bound[alias.asname or top] = alias.name if alias.asname else top
+        elif node.level == 0 and node.module:
+            modules[node.module] = None
+            for alias in node.names:
+                if alias.name != "*":
+                    name = f"{node.module}.{alias.name}"
+                    submodules[name] = None
+                    bound[alias.asname or alias.name] = name
+    for chain in _attribute_chains(tree):
+        module = bound.get(chain[0])
+        for depth in range(1, len(chain) if module else 0):
+            submodules[".".join([module, *chain[1 : depth + 1]])] = None
+    return list(modules), sorted(submodules, key=lambda name: name.count("."))
+
+
+def _startup_imports(nodes):
+    for node in nodes:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            yield node
+        elif not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            yield from _startup_imports(ast.iter_child_nodes(node))
+
+
+def _attribute_chains(tree: ast.Module):
+    """``a.b.c`` as ``["a", "b", "c"]`` for every attribute access on a plain name."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute):
+            chain = [node.attr]
+            value = node.value
+            while isinstance(value, ast.Attribute):
+                chain.append(value.attr)
+                value = value.value
+            if isinstance(value, ast.Name):
+                yield [value.id, *reversed(chain)]
+
+
+def _found_elsewhere(name: str, home: str) -> bool:
+    """Whether the top-level module of ``name`` exists outside the script's directory."""
+    top = name.partition(".")[0]
+    if top in sys.builtin_module_names or importlib.machinery.FrozenImporter.find_spec(top):
+        return True
+    spec = _quietly(importlib.util.find_spec, top)
+    if spec is None:
+        return False
+    places = [spec.origin] if spec.has_location else []
+    return not any(_inside(p, home) for p in [*places, *(spec.submodule_search_locations or [])])
+
+
+def _import_submodule(name: str) -> None:
+    parent = sys.modules.get(name.rpartition(".")[0])
+    if parent is None or not hasattr(parent, "__path__") or name in sys.modules:
+        return
+    if _quietly(importlib.util.find_spec, name) is not None:
+        _quietly(importlib.import_module, name)
+
+
+def _forget_local(home: str) -> None:
+    for name, module in list(sys.modules.items()):
+        found = getattr(module, "__dict__", {})  # not getattr: a lazy module might import
+        places = [found.get("__file__"), *(found.get("__path__") or [])]
+        if any(isinstance(p, str) and _inside(p, home) for p in places):
+            del sys.modules[name]
+
+
+def _inside(path: str, home: str) -> bool:
+    return os.path.realpath(path).startswith(home + os.sep)
+
+
+def _quietly(function, name: str):
+    try:
+        return function(name)
+    except BaseException:  # noqa: BLE001 - a module may fail in any way (even SystemExit)
+        return None

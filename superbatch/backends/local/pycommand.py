@@ -1,0 +1,54 @@
+"""Which worker commands a fork server may run: ``python SCRIPT [ARGS...]`` and nothing else.
+
+The runner runs a worker command through ``/bin/sh``. A fork server runs the script without a
+shell, so the command must mean the same either way: ``python`` or ``python3`` that the
+worker's PATH resolves to the interpreter superbatch runs under (the runner puts its
+directory first), a script given by its absolute path, and plain words. Whatever a shell
+would read specially (operators, redirections, variables, globs, ``~``, comments, an
+assignment or an interpreter option before the script) keeps a process per point.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import sys
+import zipfile
+from dataclasses import dataclass
+
+INTERPRETERS = ("python", "python3")
+# Quotes are left to shlex, which reads them as sh does once none of these is present.
+SHELL_SPECIAL = frozenset("$`\\;&|<>()*?[]{}~#!\n\r")
+
+
+@dataclass(frozen=True)
+class PythonCommand:
+    executable: str  # what `python` resolves to, the worker's sys.executable
+    argv: list[str]  # [interpreter word, script, *args], the worker's sys.orig_argv
+
+    @property
+    def script(self) -> str:
+        return self.argv[1]
+
+
+def python_command(command: str, path: str) -> PythonCommand | None:
+    """The command as a Python script run, or None if only a shell can run it as meant."""
+    if SHELL_SPECIAL & set(command):
+        return None
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return None
+    if len(words) < 2 or words[0] not in INTERPRETERS:
+        return None
+    executable = shutil.which(words[0], path=path)
+    ours = os.path.dirname(sys.executable)
+    if not executable or os.path.dirname(executable) != ours:
+        return None
+    if not os.path.samefile(executable, sys.executable):
+        return None
+    script = words[1]
+    if not os.path.isabs(script) or not os.path.isfile(script) or zipfile.is_zipfile(script):
+        return None
+    return PythonCommand(executable, words)
