@@ -41,7 +41,7 @@ from superbatch.backends.azure.definitions import (
     tasks_per_request,
 )
 from superbatch.backends.azure.inflight import InFlight
-from superbatch.backends.azure.session import Session, error_code
+from superbatch.backends.azure.session import BATCH_API_VERSION, Session, error_code
 from superbatch.backends.azure.target import config_blob, input_blob
 from superbatch.codec import get_codec
 from superbatch.errors import InfraError, UserError
@@ -330,13 +330,14 @@ class Submitter:
         request = HttpRequest(
             "POST",
             f"/jobs/{quote(self.batch_job_id, safe='')}/addtaskcollection",
-            params={"api-version": s.client._config.api_version},
+            params={"api-version": BATCH_API_VERSION},
             headers={"Content-Type": JSON_TYPE},
             content=json.dumps({"value": part}, separators=(",", ":")).encode(),
         )
         try:
             with self.flow.slot():
                 response = s.client.send_request(request, retry_total=0)
+            response.raise_for_status()  # the SDK raises already (its error policy); not relied on
         except HttpResponseError as exc:
             if exc.status_code in (429, 503):
                 after = retry_after(exc)
@@ -350,15 +351,17 @@ class Submitter:
     def held_task_ids(self) -> set[str]:
         """The ids of every task the Batch job holds (lowercase), a page of 1,000 at a time."""
         s = self.session
-        api = {"api-version": s.client._config.api_version}
-        query = {**api, "$select": "id", "maxresults": str(LIST_PAGE)}
+        query = {"api-version": BATCH_API_VERSION, "$select": "id", "maxresults": str(LIST_PAGE)}
         url = f"/jobs/{quote(self.batch_job_id, safe='')}/tasks"
         held: set[str] = set()
+
+        def get(u: str, q: dict | None) -> dict:
+            response = s.client.send_request(HttpRequest("GET", u, params=q))
+            response.raise_for_status()
+            return response.json()
+
         while url:
-            page = s.call(
-                lambda u=url, q=query: s.client.send_request(HttpRequest("GET", u, params=q)),
-                f"list tasks of {self.batch_job_id}",
-            ).json()
+            page = s.call(lambda u=url, q=query: get(u, q), f"list tasks of {self.batch_job_id}")
             held.update(str(t.get("id", "")).lower() for t in page.get("value") or [])
             url, query = page.get("odata.nextLink"), None  # the link carries its own query
         return held
