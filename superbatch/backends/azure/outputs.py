@@ -9,12 +9,13 @@ these checks is final and is never replaced by a remote blob.
 
 from __future__ import annotations
 
-import io
 import tarfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
+from superbatch.backends.azure import outputtar
 from superbatch.backends.azure.session import Session
 from superbatch.backends.azure.target import output_blob
 from superbatch.errors import TasksFailed
@@ -51,19 +52,22 @@ def task_ends(session: Session) -> dict[str, TaskEnd]:
     return ends
 
 
+def task_tar(session: Session, task_id: str) -> Path:
+    """Where a multi-point task's outputs tar is kept, as downloaded (once verified)."""
+    return session.state.outputs_dir / f"{task_id}.tar"
+
+
 def fetch_outputs(
     session: Session, backend, point_indices: Iterable[int], progress: Progress
 ) -> list[str]:
     """Download and verify the outputs of these points that are not here yet."""
     record = session.record
     chunks = Chunking(record.point_count, record.points_per_task)
-    wanted = sorted(
-        {
-            chunks.task_of_point(i).index
-            for i in point_indices
-            if not backend.output_path(i).exists()
-        }
-    )
+    if chunks.multi_point:
+        tasks = {i // chunks.points_per_task for i in point_indices}
+        wanted = sorted(t for t in tasks if not task_tar(session, chunks.task_id(t)).exists())
+    else:
+        wanted = sorted(i for i in point_indices if not backend.output_path(i).exists())
     if not wanted:
         return []
     ends = task_ends(session)
@@ -104,7 +108,8 @@ def fetch_outputs(
             if data is not None:
                 task = by_name[name]
                 if task.multi_point:
-                    _unpack(data, task, backend, session)
+                    _readable(data, task, session)
+                    atomic_write_bytes(task_tar(session, task.id), data)
                 else:
                     atomic_write_bytes(backend.output_path(task.first_point), data)
             bar.advance()
@@ -115,26 +120,52 @@ def fetch_outputs(
     return []
 
 
-def _unpack(data: bytes, task, backend, session: Session) -> None:
-    """Take exactly ``p<point>/<outputs>`` for each of the task's points from its tar."""
-    names = session.names
-    expected = {f"{point_dirname(p)}/{names.outputs}": p for p in task.point_indices}
-    found: dict[int, bytes] = {}
+def _readable(data: bytes, task, session: Session) -> dict[str, bytes]:
     try:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
-            for member in tar:
-                point = expected.get(member.name)
-                if point is None or not member.isreg():
-                    continue
-                handle = tar.extractfile(member)
-                if handle is not None:
-                    found[point] = handle.read()
+        return outputtar.members(data)
     except tarfile.TarError as exc:
         raise TasksFailed(
             f"job {session.job_id}: the outputs of task {task.id} are not a "
             f"readable tar ({exc}); run the job again with --new."
         ) from None
-    for point, content in found.items():
-        path = backend.output_path(point)
-        if not path.exists():  # a verified local copy is final
-            atomic_write_bytes(path, content)
+
+
+class TaskOutputs:
+    """Points' outputs read from their tasks' local tars, one task's tar held at a time
+    (outputs are read in point order). Exactly ``p<point>/<outputs>`` counts."""
+
+    def __init__(self, session: Session):
+        self.session = session
+        record = session.record
+        self.chunks = Chunking(record.point_count, record.points_per_task)
+        self._index: int | None = None
+        self._members: dict[str, bytes] = {}
+
+    def read(self, point: int) -> bytes | None:
+        index = point // self.chunks.points_per_task
+        if index != self._index:
+            self._members, self._index = self._load(index), index
+        return self._members.get(f"{point_dirname(point)}/{self.session.names.outputs}")
+
+    def _load(self, index: int) -> dict[str, bytes]:
+        path = task_tar(self.session, self.chunks.task_id(index))
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return {}
+        try:
+            return outputtar.members(data)
+        except tarfile.TarError as exc:
+            raise TasksFailed(
+                f"the local copy of task {self.chunks.task_id(index)}'s outputs ({path}) is "
+                f"not a readable tar ({exc}); if it was damaged after it was collected, "
+                f"delete it and collect again (it is fetched again)."
+            ) from None
+
+    def write_files(self, path_of) -> None:
+        """Each point's output as its own file (``path_of(point)``), for ``reduce: none``."""
+        for point in range(self.chunks.point_count):
+            data = self.read(point)
+            path = path_of(point)
+            if data is not None and not path.exists():
+                atomic_write_bytes(path, data)
