@@ -9,6 +9,7 @@ python -m bench --only local --local-points 2000   # the local benchmark at anot
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import tempfile
@@ -22,9 +23,8 @@ from bench.common import REPO, Section, machine
 FULL = {
     "submit_small": 10_000,
     "submit_large": 100_000,
-    "original": 2_000,
-    "floor": 10_000,
-    "collect": 10_000,
+    "collect": 100_000,
+    "collect_latency": 10_000,
     "local": 10_000,
     "grid_side": 1_000,
     "startup_runs": 10,
@@ -32,14 +32,14 @@ FULL = {
 QUICK = {
     "submit_small": 2_000,
     "submit_large": 10_000,
-    "original": 300,
-    "floor": 2_000,
-    "collect": 2_000,
+    "collect": 5_000,
+    "collect_latency": 2_000,
     "local": 1_000,
     "grid_side": 1_000,
     "startup_runs": 5,
 }
 ORDER = ("startup", "grid", "submit", "collect", "local")
+REPEATS = 3  # each side of a comparison, interleaved (bench/harness.py)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     print(report.verdicts(sections))
     print(f"total: {total:.0f} s")
     if output:
-        Path(output).write_text(report.markdown(sections, info, sizes, args.quick, total))
+        Path(output).write_text(report.markdown(sections, info, sizes, args.quick, total, REPEATS))
         print(f"wrote {output}")
     return 1 if failed else 0
 
@@ -123,9 +123,11 @@ def run_one(name: str, sizes: dict, tmp: Path) -> Section:
     if name == "grid":
         return grid.run(sizes["grid_side"], tmp)
     if name == "submit":
-        return submit.run(sizes, tmp)
+        return submit.run(sizes, tmp, REPEATS, os.cpu_count() or 1)
     if name == "collect":
-        return collect.run(sizes["collect"], tmp)
+        return collect.run(
+            sizes["collect"], sizes["collect_latency"], tmp, REPEATS, os.cpu_count() or 1
+        )
     if name == "local":
         return local.run(sizes["local"], tmp)
     raise ValueError(name)

@@ -215,3 +215,15 @@ def bound(samples: list[Sample], cpus: int, latency: bool = False) -> str:
     else:
         why = "waiting (I/O, or CPUs taken by other work)"
     return f"{why} (CPUs used: {shown})"
+
+
+def describe(c: Comparison, cpus: int, latency: bool = False, unit: str = "tasks/s") -> str:
+    """The spread, the load and what bounded each side, in one sentence for the report."""
+    m, b, r = c.rates, c.baseline_rates, c.ratios
+    return (
+        f"{len(m.values)} runs each: {m.low:,.0f}-{m.high:,.0f} {unit} measured, "
+        f"{b.low:,.0f}-{b.high:,.0f} {unit} baseline, per-run ratios {r.low:.2f}-{r.high:.2f}; "
+        f"load average {c.load.median:.2f} (max {c.load.high:.2f}); measured side bound by "
+        f"{bound(c.measured, cpus, latency)}; baseline bound by "
+        f"{bound(c.baseline, cpus, latency)}"
+    )
