@@ -225,7 +225,9 @@ class AzureBackend(Backend):
         return lifecycle.seal(self.session)
 
     def fetch_outputs(self, point_indices: Iterable[int], progress: Progress) -> list[str]:
-        return outputs.fetch_outputs(self.session, self, point_indices, progress)
+        return outputs.fetch_outputs(
+            self.session, self, point_indices, progress, self._task_outputs
+        )
 
     # A multi-point task's outputs stay in the one tar it uploaded (a file per point would
     # cost more to create than the whole download).

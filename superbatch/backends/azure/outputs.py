@@ -10,6 +10,7 @@ these checks is final and is never replaced by a remote blob.
 from __future__ import annotations
 
 import tarfile
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -58,9 +59,14 @@ def task_tar(session: Session, task_id: str) -> Path:
 
 
 def fetch_outputs(
-    session: Session, backend, point_indices: Iterable[int], progress: Progress
+    session: Session,
+    backend,
+    point_indices: Iterable[int],
+    progress: Progress,
+    reader: TaskOutputs | None = None,
 ) -> list[str]:
-    """Download and verify the outputs of these points that are not here yet."""
+    """Download and verify the outputs of these points that are not here yet (``reader``
+    keeps the tars it parsed on the way)."""
     record = session.record
     chunks = Chunking(record.point_count, record.points_per_task)
     if chunks.multi_point:
@@ -108,8 +114,10 @@ def fetch_outputs(
             if data is not None:
                 task = by_name[name]
                 if task.multi_point:
-                    _readable(data, task, session)
+                    members = _readable(data, task, session)
                     atomic_write_bytes(task_tar(session, task.id), data)
+                    if reader is not None:
+                        reader.keep(task.index, members)
                 else:
                     atomic_write_bytes(backend.output_path(task.first_point), data)
             bar.advance()
@@ -131,21 +139,37 @@ def _readable(data: bytes, task, session: Session) -> dict[str, bytes]:
 
 
 class TaskOutputs:
-    """Points' outputs read from their tasks' local tars, one task's tar held at a time
-    (outputs are read in point order). Exactly ``p<point>/<outputs>`` counts."""
+    """Points' outputs read from their tasks' local tars, exactly ``p<point>/<outputs>``.
 
-    def __init__(self, session: Session):
+    Parsed tars are held up to ``budget`` bytes of outputs (a whole job of small outputs
+    is parsed once, when it is downloaded), beyond that re-read from disk when needed."""
+
+    def __init__(self, session: Session, budget: int = 64 * 2**20):
         self.session = session
         record = session.record
         self.chunks = Chunking(record.point_count, record.points_per_task)
-        self._index: int | None = None
-        self._members: dict[str, bytes] = {}
+        self.budget = budget
+        self._held: OrderedDict[int, dict[str, bytes]] = OrderedDict()
+        self._bytes = 0
+
+    def keep(self, index: int, members: dict[str, bytes]) -> None:
+        """Hold task ``index``'s parsed tar (while the budget allows)."""
+        if index in self._held:
+            return
+        size = sum(len(v) for v in members.values())
+        while self._held and self._bytes + size > self.budget:
+            _, dropped = self._held.popitem(last=False)
+            self._bytes -= sum(len(v) for v in dropped.values())
+        self._held[index] = members
+        self._bytes += size
 
     def read(self, point: int) -> bytes | None:
         index = point // self.chunks.points_per_task
-        if index != self._index:
-            self._members, self._index = self._load(index), index
-        return self._members.get(f"{point_dirname(point)}/{self.session.names.outputs}")
+        found = self._held.get(index)
+        if found is None:
+            found = self._load(index)
+            self.keep(index, found)
+        return found.get(f"{point_dirname(point)}/{self.session.names.outputs}")
 
     def _load(self, index: int) -> dict[str, bytes]:
         path = task_tar(self.session, self.chunks.task_id(index))
@@ -154,7 +178,7 @@ class TaskOutputs:
         except FileNotFoundError:
             return {}
         try:
-            return outputtar.members(data)
+            return outputtar.members(data, verify=False)  # verified when it was stored
         except tarfile.TarError as exc:
             raise TasksFailed(
                 f"the local copy of task {self.chunks.task_id(index)}'s outputs ({path}) is "
