@@ -54,9 +54,11 @@ def intro(name: str, sizes: dict, repeats: int) -> list[str]:
             "each task uploading one tar of its points' outputs. Measured: `superbatch "
             "collect --backend azure --job-id J` (the real CLI: status, the tasks' end "
             "times, the listing, every tar downloaded, checked and kept, each point decoded "
-            "and summed in point order; the sum is checked). Baseline: the raw-HTTP GET "
+            "and summed in point order; the sum is checked), and, as its own row, "
+            "superbatch's download of the same tars alone (`BlobStore.download_many`, the "
+            "code the CLI downloads with, in the bench's process). Baseline: the raw-HTTP GET "
             f"floor of the same tars, {collect.THREADS} threads over keep-alive connections "
-            "(`bench/rawhttp.py`). Both sides of a repeat read the same job's blobs. With "
+            "(`bench/rawhttp.py`). All three read the same job's blobs in a repeat, in turns. With "
             f"latency, `bench/proxy.py` delays every storage request by "
             f"{collect.STORAGE_DELAY}, for both sides.",
         ]

@@ -174,6 +174,24 @@ def interleave(
     return Comparison(ours, theirs, Stats(load.values or [os.getloadavg()[0]]))
 
 
+def interleave_many(
+    sides: dict[str, Callable[[int], Sample]],
+    repeats: int = 3,
+    log: Callable[[str], None] | None = None,
+) -> tuple[dict[str, list[Sample]], Stats]:
+    """Several sides, ``repeats`` times, the order rotated each repeat (A B C, B C A, ...)."""
+    out: dict[str, list[Sample]] = {name: [] for name in sides}
+    names = list(sides)
+    with LoadSampler() as load:
+        for r in range(repeats):
+            for name in names[r % len(names) :] + names[: r % len(names)]:
+                sample = sides[name](r)
+                out[name].append(sample)
+                if log:
+                    log(f"    {name} #{r + 1}: {sample.count:,} in {sample.seconds:.2f} s")
+    return out, Stats(load.values or [os.getloadavg()[0]])
+
+
 def repeat(
     side: Callable[[int], Sample], repeats: int = 3, log: Callable[[str], None] | None = None
 ) -> tuple[list[Sample], Stats]:
