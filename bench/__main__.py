@@ -1,7 +1,7 @@
 """``python -m bench``: run the benchmarks, print the table, write docs/benchmarks.md.
 
-python -m bench                 # full sizes (about 10 minutes on 2 CPUs), writes the doc
-python -m bench --quick         # smaller sizes; prints only (unless --output is given)
+python -m bench                 # full sizes (about 40 minutes on 2 CPUs), writes the doc
+python -m bench --quick         # smaller sizes (under 5 minutes); prints only, or --output
 python -m bench --only submit,collect
 python -m bench --only local --local-points 2000   # the local benchmark at another size
 """
@@ -30,11 +30,11 @@ FULL = {
     "startup_runs": 10,
 }
 QUICK = {
-    "submit_small": 2_000,
-    "submit_large": 10_000,
-    "collect": 5_000,
-    "collect_latency": 2_000,
-    "local": 1_000,
+    "submit_small": 1_000,
+    "submit_large": 5_000,
+    "collect": 3_000,
+    "collect_latency": 1_000,
+    "local": 150,
     "grid_side": 1_000,
     "startup_runs": 5,
 }
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--quick", action="store_true", help="smaller sizes (a minute or two)")
+    parser.add_argument("--quick", action="store_true", help="smaller sizes (under 5 minutes)")
     parser.add_argument(
         "--only", default=",".join(ORDER), help=f"comma-separated subset of {', '.join(ORDER)}"
     )

@@ -26,8 +26,8 @@ def intro(name: str, sizes: dict, repeats: int) -> list[str]:
     if name == "startup":
         return [
             "`superbatch --help` and `superbatch validate jobs/sum-of-powers.yaml` against "
-            "`python -c pass`, round-robin, the median of each; the target is "
-            f"`validate` within {startup.TARGET_S:g} s of the interpreter's own start-up."
+            "`python -c pass`, round-robin, the median of each; the target for each is "
+            f"within {startup.TARGET_S:g} s of the interpreter's own start-up."
         ]
     if name == "grid":
         return [
@@ -82,8 +82,9 @@ def discussion(section) -> list[str]:
             + (f"; missed: {'; '.join(missed)}." if missed else ".")
         )
     comparisons = getattr(section, "comparisons", {}) or {}
-    for name, c in comparisons.items():
+    if comparisons:
         out.append("")
+    for name, c in comparisons.items():
         out.append(
             f"- {name}: measured {c.rates.median:,.0f}/s against {c.baseline_rates.median:,.0f}/s, "
             f"ratio {c.ratio:.2f} (per-run {c.ratios.low:.2f}-{c.ratios.high:.2f})."
