@@ -168,7 +168,8 @@ class TaskOutputs:
         found = self._held.get(index)
         if found is None:
             found = self._load(index)
-            self.keep(index, found)
+            if found:  # an absent tar may be fetched later
+                self.keep(index, found)
         return found.get(f"{point_dirname(point)}/{self.session.names.outputs}")
 
     def _load(self, index: int) -> dict[str, bytes]:
