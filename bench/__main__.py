@@ -1,7 +1,7 @@
 """``python -m bench``: run the benchmarks, print the table, write docs/benchmarks.md.
 
-python -m bench                 # full sizes (about 10 minutes on 2 CPUs), writes the doc
-python -m bench --quick         # smaller sizes; prints only (unless --output is given)
+python -m bench                 # full sizes (about 40 minutes on 2 CPUs), writes the doc
+python -m bench --quick         # smaller sizes (under 5 minutes); prints only, or --output
 python -m bench --only submit,collect
 python -m bench --only local --local-points 2000   # the local benchmark at another size
 """
@@ -9,6 +9,7 @@ python -m bench --only local --local-points 2000   # the local benchmark at anot
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import tempfile
@@ -22,24 +23,23 @@ from bench.common import REPO, Section, machine
 FULL = {
     "submit_small": 10_000,
     "submit_large": 100_000,
-    "original": 2_000,
-    "floor": 10_000,
-    "collect": 10_000,
+    "collect": 100_000,
+    "collect_latency": 10_000,
     "local": 10_000,
     "grid_side": 1_000,
     "startup_runs": 10,
 }
 QUICK = {
-    "submit_small": 2_000,
-    "submit_large": 10_000,
-    "original": 300,
-    "floor": 2_000,
-    "collect": 2_000,
-    "local": 1_000,
+    "submit_small": 1_000,
+    "submit_large": 5_000,
+    "collect": 3_000,
+    "collect_latency": 1_000,
+    "local": 150,
     "grid_side": 1_000,
     "startup_runs": 5,
 }
 ORDER = ("startup", "grid", "submit", "collect", "local")
+REPEATS = 3  # each side of a comparison, interleaved (bench/harness.py)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--quick", action="store_true", help="smaller sizes (a minute or two)")
+    parser.add_argument("--quick", action="store_true", help="smaller sizes (under 5 minutes)")
     parser.add_argument(
         "--only", default=",".join(ORDER), help=f"comma-separated subset of {', '.join(ORDER)}"
     )
@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     print(report.verdicts(sections))
     print(f"total: {total:.0f} s")
     if output:
-        Path(output).write_text(report.markdown(sections, info, sizes, args.quick, total))
+        Path(output).write_text(report.markdown(sections, info, sizes, args.quick, total, REPEATS))
         print(f"wrote {output}")
     return 1 if failed else 0
 
@@ -123,9 +123,11 @@ def run_one(name: str, sizes: dict, tmp: Path) -> Section:
     if name == "grid":
         return grid.run(sizes["grid_side"], tmp)
     if name == "submit":
-        return submit.run(sizes, tmp)
+        return submit.run(sizes, tmp, REPEATS, os.cpu_count() or 1)
     if name == "collect":
-        return collect.run(sizes["collect"], tmp)
+        return collect.run(
+            sizes["collect"], sizes["collect_latency"], tmp, REPEATS, os.cpu_count() or 1
+        )
     if name == "local":
         return local.run(sizes["local"], tmp)
     raise ValueError(name)

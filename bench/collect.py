@@ -1,115 +1,253 @@
-"""2. Collecting outputs from Azurite: ``superbatch collect`` against a raw download floor.
+"""Collect: ``superbatch collect`` of a job that really ran, against the raw-HTTP GET floor.
 
-Setup (not timed): submit the job with the emulator's ``--no-run`` (tasks accepted, never
-run), then upload ``<job-id>/outputs/task_{i}_outputs.pickle`` for every point, as Batch's
-output-file rule would. Timed: ``superbatch collect --backend azure --job-id J`` (the real CLI:
-list, download with checks, write the files, decode, reduce, print) against 16 threads that
-download the same blobs by name with azure-storage-blob and write each to a file.
+Setup (not timed), for every repeat: fresh services (the emulator running tasks), a job of
+``points`` points, ``POINTS_PER_TASK`` to a task, submitted and waited for with the CLI; each
+task uploads one tar, ``out/<task-id>`` in the job's container, holding its points' outputs.
+The worker is a shell builtin (``echo $SUPERBATCH_POINT > outputs.json``: the point's
+index, as JSON) so that running 100,000 points takes seconds, not hours.
+
+Measured: ``superbatch collect --backend azure --job-id J --json`` (the real CLI: the job's
+status, the tasks' end times, the output listing, every tar downloaded, checked and unpacked,
+each point's output decoded and summed in point order). Floor (``bench/rawhttp.py``): GET of
+the same tars by name, ``THREADS`` threads over keep-alive connections, bytes discarded.
 """
 
 from __future__ import annotations
 
-import io
 import json
-import shutil
-import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from bench.common import Row, Section, Services, check, superbatch, write_job
+from bench import harness
+from bench.common import IMAGE, Row, Section, Services, check, superbatch
 
+POINTS_PER_TASK = 100
 THREADS = 16
-TARGET = 0.8
+TARGET_RATIO = 0.8
+TARGET_SECONDS = 10.0  # for 100,000 points
+STORAGE_DELAY = "20ms"
 
 
-def _encoded(i: int) -> bytes:
-    import joblib
+def job_spec(directory: Path, points: int) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    spec = directory / "collect.yaml"
+    spec.write_text(f"""\
+name: collectbench
+worker:
+  command: echo $SUPERBATCH_POINT > outputs.json
+  image: {IMAGE}
+  format: json
+parameters:
+  i: {{range: [0, {points}]}}
+tasks:
+  points_per_task: {POINTS_PER_TASK}
+  max_retries: 0
+collect:
+  reduce: sum
+azure:
+  pool: {{id: benchpool, vm_size: standard_d2s_v3, dedicated_nodes: 2}}
+  storage: {{container: collectbench}}
+""")
+    return spec
 
-    buf = io.BytesIO()
-    joblib.dump(float(i) * 0.5, buf)
-    return buf.getvalue()
 
+class RanJob:
+    """Fresh services and a job of ``points`` points that ran to completion on them."""
 
-def download_floor(container, names: list[str], target: Path) -> float:
-    target.mkdir(parents=True, exist_ok=True)
+    def __init__(self, points: int, directory: Path, storage_delay: str | None):
+        self.points, self.directory = points, directory
+        self.services = Services(run_tasks=True, storage_delay=storage_delay)
 
-    def one(name: str) -> None:
-        data = container.download_blob(name).readall()
-        (target / name.rsplit("/", 1)[-1]).write_bytes(data)
-
-    start = time.perf_counter()
-    with ThreadPoolExecutor(THREADS) as pool:
-        list(pool.map(one, names))
-    return time.perf_counter() - start
-
-
-def run(points: int, tmp: Path) -> Section:
-    sec = Section("collect", f"Collect {points:,} outputs from Azurite")
-    tmp.mkdir(parents=True, exist_ok=True)
-    with Services() as services:
-        spec = write_job(tmp / "job", "collectbench", points, container="collectbench")
-        sub = check(
-            superbatch("submit", spec, "--backend", "azure", "--json", env=services.env), "submit"
-        )
-        job_id = json.loads(sub.stdout)["job_id"]
-        container = services.blob_service().get_container_client("collectbench")
-        names = [f"{job_id}/outputs/task_{i}_outputs.pickle" for i in range(points)]
-        with ThreadPoolExecutor(THREADS) as pool:
-            list(
-                pool.map(
-                    lambda i: container.upload_blob(names[i], _encoded(i), overwrite=True),
-                    range(points),
-                )
+    def __enter__(self) -> RanJob:
+        self.services.__enter__()
+        try:
+            self.spec = job_spec(self.directory, self.points)
+            env = self.services.env
+            sub = check(
+                superbatch("submit", self.spec, "--backend", "azure", "--json", env=env), "submit"
             )
-        floors = [download_floor(container, names, tmp / "floor1")]
-        col = check(
-            superbatch(
+            self.job_id = json.loads(sub.stdout)["job_id"]
+            check(
+                superbatch(
+                    "wait", self.spec, "--backend", "azure", "--job-id", self.job_id, env=env
+                ),
+                "wait",
+            )
+        except BaseException:
+            self.services.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.services.__exit__()
+
+    def output_tars(self) -> tuple[str, list[str]]:
+        record = json.loads(
+            (self.directory / ".superbatch" / self.job_id / "record.json").read_text()
+        )
+        container = record["target"]["job_container"]
+        return container, [
+            b.name
+            for b in self.services.blob_service()
+            .get_container_client(container)
+            .list_blobs(name_starts_with="out/")
+        ]
+
+
+class JobPerRepeat:
+    """One ran job per repeat, read by both sides of that repeat (who reads first alternates);
+    a new repeat stops the last one's services and starts fresh ones."""
+
+    def __init__(self, points: int, tmp: Path, delay: str | None):
+        self.points, self.tmp, self.delay = points, tmp, delay
+        self._repeat: int | None = None
+        self._job: RanJob | None = None
+
+    def get(self, r: int) -> RanJob:
+        if r != self._repeat:
+            self.close()
+            self._job = RanJob(self.points, self.tmp / f"r{r}", self.delay).__enter__()
+            self._repeat = r
+        return self._job
+
+    def close(self) -> None:
+        if self._job is not None:
+            self._job.__exit__()
+            self._job, self._repeat = None, None
+
+
+def measured(jobs: JobPerRepeat):
+    def side(r: int) -> harness.Sample:
+        job = jobs.get(r)
+        with harness.Meter(job.services.pids, client="children") as meter:
+            run = superbatch(
                 "collect",
-                spec,
+                job.spec,
                 "--backend",
                 "azure",
                 "--job-id",
-                job_id,
+                job.job_id,
                 "--json",
-                env=services.env,
-            ),
-            "collect",
+                env=job.services.env,
+            )
+        check(run, "superbatch collect")
+        result = json.loads(run.stdout)["result"]
+        if result != jobs.points * (jobs.points - 1) // 2:
+            raise RuntimeError(f"collect's result {result} is not the sum of 0..{jobs.points - 1}")
+        return meter.sample(jobs.points)
+
+    return side
+
+
+def download(jobs: JobPerRepeat):
+    """superbatch's download of the job's tars alone (``BlobStore.download_many``, in this
+    process): what the collect CLI does between listing and unpacking."""
+
+    def side(r: int) -> harness.Sample:
+        from superbatch.backends.azure.credentials import StorageCredentials
+        from superbatch.backends.azure.storage import Storage
+
+        job = jobs.get(r)
+        container, names = job.output_tars()
+        store = Storage(StorageCredentials(connection_string=job.services.connection_string))
+        blobs = store.container(container)
+        size = 0
+
+        def done(name: str, data: bytes | None) -> None:
+            nonlocal size
+            size += len(data or b"")
+
+        with harness.Meter(job.services.pids, client="self") as meter:
+            blobs.download_many(names, done)
+        return meter.sample(jobs.points, bytes=size)
+
+    return side
+
+
+def floor(jobs: JobPerRepeat):
+    def side(r: int) -> harness.Sample:
+        from bench.rawhttp import RawBlobs, container_sas, get_floor
+
+        job = jobs.get(r)
+        container, names = job.output_tars()
+        if len(names) != -(-jobs.points // POINTS_PER_TASK):
+            raise RuntimeError(f"the job wrote {len(names)} output tars")
+        service = job.services.blob_service()
+        blobs = RawBlobs(
+            f"{service.url.rstrip('/')}/{container}", container_sas(service, container)
         )
-        floors.append(download_floor(container, names, tmp / "floor2"))
-        t0 = time.perf_counter()
-        listed = sum(1 for _ in container.list_blobs(name_starts_with=f"{job_id}/outputs/"))
-        t_list = time.perf_counter() - t0
-    result = json.loads(col.stdout)["result"]
-    expected = sum(float(i) * 0.5 for i in range(points))
-    if abs(result - expected) > 1e-9 * max(1.0, expected):
-        raise RuntimeError(f"collect's result {result} differs from {expected}")
-    floor = min(floors)
-    r_sb, r_floor = points / col.seconds, points / floor
-    sec.rows.append(
+        with harness.Meter(job.services.pids, client="self") as meter:
+            get_floor(blobs, names, THREADS)
+        return meter.sample(jobs.points)
+
+    return side
+
+
+def compare(
+    points: int, tmp: Path, delay: str | None, repeats: int, log
+) -> dict[str, harness.Comparison]:
+    """The CLI and the download alone, each against the floor, all three on each repeat's job."""
+    jobs = JobPerRepeat(points, tmp, delay)
+    try:
+        sides = {"collect": measured(jobs), "download": download(jobs), "floor": floor(jobs)}
+        samples, load = harness.interleave_many(sides, repeats, log)
+    finally:
+        jobs.close()
+    return {
+        "collect": harness.Comparison(samples["collect"], samples["floor"], load),
+        "download": harness.Comparison(samples["download"], samples["floor"], load),
+    }
+
+
+def rows(points: int, c: dict[str, harness.Comparison], cpus: int, delay: str | None) -> list:
+    where = f"{points:,} points" + (f", {delay} storage latency" if delay else "")
+    base = f"raw-HTTP GET floor of the same {points // POINTS_PER_TASK:,} tars, {THREADS} threads"
+    cli, down = c["collect"], c["download"]
+    seconds = harness.Stats([s.seconds for s in cli.measured]).median
+    big = points >= 100_000 and not delay
+    return [
         Row(
             "collect",
-            f"superbatch collect, {points:,} outputs",
-            r_sb,
-            "outputs/s",
-            f"raw parallel download floor ({THREADS} threads)",
-            r_floor,
-            r_sb / r_floor,
+            f"download (BlobStore.download_many), {where}",
+            down.rates.median,
+            "points/s",
+            base,
+            down.baseline_rates.median,
+            down.ratio,
             "x floor rate",
-            f">= {TARGET}x",
-            r_sb / r_floor >= TARGET,
-            f"{col.seconds:.1f} s vs {floor:.1f} s (best of {len(floors)} floor runs)",
-        )
-    )
-    sec.notes.append(
-        f"superbatch collect: {col.seconds:.1f} s for {points:,} outputs including the CLI's "
-        f"start-up, listing the job's outputs, size/MD5 checks, atomic file writes, decoding "
-        f"and reducing; the floor only downloads blobs whose names it already knows and writes "
-        f"them (floor runs: {', '.join(f'{f:.1f} s' for f in floors)})."
-    )
-    sec.notes.append(
-        f"Listing the job's {listed:,} output blobs alone (what superbatch does before "
-        f"downloading, and the floor does not need to) took {t_list:.1f} s, "
-        f"{t_list / col.seconds:.0%} of superbatch's collect."
-    )
-    shutil.rmtree(tmp, ignore_errors=True)
+            f">= {TARGET_RATIO:g}x floor",
+            down.ratio >= TARGET_RATIO,
+            harness.describe(down, cpus, delay is not None, "points/s"),
+        ),
+        Row(
+            "collect",
+            f"superbatch collect (CLI, end to end), {where}",
+            cli.rates.median,
+            "points/s",
+            base,
+            cli.baseline_rates.median,
+            cli.ratio,
+            "x floor rate",
+            f"< {TARGET_SECONDS:g} s" if big else "",
+            seconds < TARGET_SECONDS if big else None,
+            f"{seconds:.1f} s (median; start-up, status, listing, download, unpacking, "
+            f"decoding and summing); " + harness.describe(cli, cpus, delay is not None, "points/s"),
+        ),
+    ]
+
+
+def run(points: int, latency_points: int, tmp: Path, repeats: int, cpus: int, log=print) -> Section:
+    sec = Section("collect", f"Collect from Azurite ({POINTS_PER_TASK} points to a task)")
+    tmp.mkdir(parents=True, exist_ok=True)
+    log(f"  collect {points:,} points, no added latency")
+    plain = compare(points, tmp / "plain", None, repeats, log)
+    sec.rows += rows(points, plain, cpus, None)
+    log(f"  collect {latency_points:,} points, {STORAGE_DELAY} on every storage request")
+    slow = compare(latency_points, tmp / "delay", STORAGE_DELAY, repeats, log)
+    sec.rows += rows(latency_points, slow, cpus, STORAGE_DELAY)
+    sec.comparisons = {
+        "collect CLI": plain["collect"],
+        "download": plain["download"],
+        f"collect CLI, {STORAGE_DELAY} storage latency": slow["collect"],
+        f"download, {STORAGE_DELAY} storage latency": slow["download"],
+    }
     return sec

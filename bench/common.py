@@ -22,6 +22,7 @@ sys.path.insert(0, str(REPO / "tests"))
 from services import Azurite, start_azurite  # noqa: E402
 
 CLI_TIMEOUT = 900  # seconds; every subprocess is bounded
+IMAGE = "bench.invalid/sum-of-powers:v1"
 
 
 @dataclass
@@ -50,6 +51,7 @@ class Section:
     rows: list[Row] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    comparisons: dict = field(default_factory=dict)  # name -> harness.Comparison, for the prose
 
 
 # -- the machine --------------------------------------------------------------------------
@@ -198,15 +200,56 @@ class Services:
     with the code being measured; the measured code talks to them over 127.0.0.1.
     """
 
-    def __init__(self, run_tasks: bool = False):
+    def __init__(
+        self,
+        run_tasks: bool = False,
+        latency: str | None = None,
+        storage_delay: str | None = None,
+        workers: int | None = None,
+    ):
         self.run_tasks = run_tasks
+        self.latency = latency  # the emulator's --latency (every Batch request)
+        self.storage_delay = storage_delay  # bench/proxy.py in front of Azurite
+        self.workers = workers
         self.tmp = Path(tempfile.mkdtemp(prefix="superbatch-bench-"))
         self.azurite: Azurite | None = None
         self.emulator: subprocess.Popen | None = None
+        self.proxy: subprocess.Popen | None = None
         self.endpoint = ""
+        self._blob_endpoint = ""
 
     def __enter__(self) -> Services:
+        try:
+            return self._start()
+        except BaseException:
+            self.__exit__()
+            raise
+
+    def _start(self) -> Services:
         self.azurite = start_azurite()
+        self._blob_endpoint = self.azurite.blob_endpoint
+        if self.storage_delay:
+            self.proxy = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "bench.proxy",
+                    "--upstream",
+                    f"127.0.0.1:{self.azurite.port}",
+                    "--delay",
+                    self.storage_delay,
+                ],
+                stdout=subprocess.PIPE,
+                stdin=subprocess.DEVNULL,
+                text=True,
+                cwd=REPO,
+                env=cli_env({"PYTHONPATH": str(REPO)}),
+            )
+            line = self.proxy.stdout.readline().strip()
+            if not line.startswith("listening: "):
+                raise RuntimeError(f"the latency proxy did not start (said {line!r})")
+            port = int(line.split(" ", 1)[1])
+            self._blob_endpoint = self._blob_endpoint.replace(f":{self.azurite.port}/", f":{port}/")
         cmd = [
             sys.executable,
             "-m",
@@ -215,9 +258,19 @@ class Services:
             "0",
             "--root",
             str(self.tmp / "nodes"),
+            # The image the bench's specs name: the seed's worker at /app, this interpreter's
+            # Python (with numpy and joblib) on its PATH.
+            "--image",
+            f"{IMAGE}={REPO / 'worker'}:/app",
+            "--image-path",
+            f"{Path(sys.executable).parent}:/usr/bin:/bin",
         ]
         if not self.run_tasks:
             cmd.append("--no-run")
+        if self.latency:
+            cmd += ["--latency", self.latency]
+        if self.workers:
+            cmd += ["--workers", str(self.workers)]
         self.emulator = subprocess.Popen(
             cmd,
             stdout=subprocess.PIPE,
@@ -234,15 +287,27 @@ class Services:
         return self
 
     def __exit__(self, *exc) -> None:
-        if self.emulator is not None:
-            stop_process(self.emulator)
+        for proc in (self.emulator, self.proxy):
+            if proc is not None:
+                stop_process(proc)
         if self.azurite is not None:
             self.azurite.stop()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     @property
+    def pids(self) -> dict[str, int]:
+        """The services' processes, by the name a report gives them."""
+        pids = {"azurite": self.azurite.process.pid, "emulator": self.emulator.pid}
+        if self.proxy is not None:
+            pids["proxy"] = self.proxy.pid
+        return pids
+
+    @property
     def connection_string(self) -> str:
-        return self.azurite.connection_string
+        """Azurite's, through the latency proxy when there is one."""
+        return self.azurite.connection_string.replace(
+            self.azurite.blob_endpoint, self._blob_endpoint
+        )
 
     @property
     def env(self) -> dict:
@@ -255,6 +320,12 @@ class Services:
             "AZURE_STORAGE_CONNECTION_STRING": self.connection_string,
             "SUPERBATCH_POLL_SECONDS": "0.2",
             "SUPERBATCH_RETRY_BACKOFF": "0.05",
+            # Nothing leaves this machine: image checks ask the emulator, prices a closed
+            # port (unknown), and no management plane is named.
+            "SUPERBATCH_REGISTRY_MIRROR": self.endpoint,
+            "SUPERBATCH_PRICES_URL": "http://127.0.0.1:9/api/retail/prices",
+            "AZURE_SUBSCRIPTION_ID": "",
+            "AZURE_RESOURCE_GROUP": "",
         }
 
     def blob_service(self, **kwargs):
@@ -295,7 +366,7 @@ name: {name}
 worker:
   command: python {{worker_dir}}/worker.py
   directory: worker
-  image: bench.invalid/sum-of-powers:v1
+  image: {IMAGE}
   image_directory: /app
 globals: {{power: 3, size: [10]}}
 parameters:

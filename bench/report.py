@@ -78,7 +78,9 @@ def verdicts(sections: list[Section]) -> str:
     return text
 
 
-def markdown(sections: list[Section], info: dict, sizes: dict, quick: bool, total: float) -> str:
+def markdown(
+    sections: list[Section], info: dict, sizes: dict, quick: bool, total: float, repeats: int
+) -> str:
     from bench import doctext
 
     lines = [
@@ -101,14 +103,14 @@ def markdown(sections: list[Section], info: dict, sizes: dict, quick: bool, tota
         f"| run time | {total:.0f} s |",
         "",
     ]
-    lines += doctext.SHARED_MACHINE + [""]
+    lines += doctext.shared_machine(info, repeats) + [""]
     lines += ["## Results", "", "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
     for r in _rows(sections):
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in r) + " |")
     lines += ["", verdicts(sections), ""]
     for sec in sections:
         lines += [f"## {sec.title}", ""]
-        lines += doctext.INTRO.get(sec.name, [])
+        lines += doctext.intro(sec.name, sizes, repeats)
         if sec.rows:
             lines += [""] + [f"- {note}" for note in sec.notes] + [""]
             for row in sec.rows:

@@ -60,7 +60,7 @@ def collect(
             state.update_progress(finished_at=clock.now())
     points = record.point_count
     notes += backend.fetch_outputs(range(points), ctx.progress)
-    missing = [i for i in range(points) if not backend.output_path(i).exists()]
+    missing = [i for i in range(points) if not backend.has_output(i)]
     if missing and not allow_missing:
         raise TasksFailed(
             _missing_message(state.job_id, status, missing, points),
@@ -109,10 +109,15 @@ def _outputs(
             if keep_missing:
                 yield index, MISSING
             continue
-        path = backend.output_path(index)
         try:
-            value = codec.loads(path.read_bytes(), allow)
+            data = backend.read_output(index)
+            if data is None:
+                raise FileNotFoundError(index)
+            value = codec.loads(data, allow)
+        except TasksFailed:
+            raise
         except UntrustedPickle as exc:
+            path = backend.output_path(index)
             raise TasksFailed(
                 f"the output of point {index} ({path}) references {exc}, which superbatch "
                 f"does not unpickle: a pickle can run code on this machine. If your worker "
@@ -121,6 +126,7 @@ def _outputs(
                 f"see docs/worker.md."
             ) from None
         except Exception as exc:  # noqa: BLE001 - any decode failure is a corrupt file
+            path = backend.output_path(index)
             raise TasksFailed(
                 f"the output of point {index} ({path}) cannot be decoded as "
                 f"{codec.name} ({type(exc).__name__}: {exc}). Check what "
@@ -146,6 +152,7 @@ def _reduce(
     kind = reduction.kind
     try:
         if kind == "none":
+            backend.output_files()
             return str(backend.state.outputs_dir), None
         if kind == "values":
             result = reduction(

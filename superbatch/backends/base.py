@@ -250,6 +250,19 @@ class Backend(ABC):
 
         return self.state.outputs_dir / file_names(self.record.format).local_outputs(point_index)
 
+    def read_output(self, point_index: int) -> bytes | None:
+        """The point's fetched output (None: not here); read in point order."""
+        try:
+            return self.output_path(point_index).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def has_output(self, point_index: int) -> bool:
+        return self.output_path(point_index).exists()
+
+    def output_files(self) -> None:
+        """Make every fetched output its own file at ``output_path`` (``reduce: none``)."""
+
 
 def pick_retries(job_id: str, asked: list[str] | None, retryable: set[str]) -> list[str]:
     """The tasks a retry runs: every retryable one, or those asked for (all retryable)."""

@@ -16,6 +16,15 @@ def _dirs(path: str) -> list[str]:
     return [os.path.abspath(p) for p in path.split(os.pathsep) if p]
 
 
+def _delay(ctx, param, value):
+    from .latency import parse_delay
+
+    try:
+        return parse_delay(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 def _image(ctx, param, values):
     """``NAME=HOSTDIR[:MOUNTPOINT]``: the image's files are HOSTDIR, at MOUNTPOINT (default /app)."""
     images = {}
@@ -94,6 +103,20 @@ def _image(ctx, param, values):
 @click.option(
     "--fault-seed", type=int, default=0, show_default=True, help="Seed of the fault draws."
 )
+@click.option(
+    "--latency",
+    default="0",
+    callback=_delay,
+    metavar="DELAY",
+    help="Delay every answer by DELAY (e.g. 50ms), as a round trip to the cloud does.",
+)
+@click.option(
+    "--latency-jitter",
+    default="0",
+    callback=_delay,
+    metavar="DELAY",
+    help="Vary each delay uniformly by up to ± DELAY (e.g. 10ms); drawn from --fault-seed.",
+)
 @click.option("--no-run", is_flag=True, help="Accept tasks but never run them.")
 @click.option("--no-spot", is_flag=True, help="Never allocate low-priority (Spot) nodes.")
 def emulator_command(
@@ -110,6 +133,8 @@ def emulator_command(
     drop_rate,
     preempt_rate,
     fault_seed,
+    latency,
+    latency_jitter,
     no_run,
     no_spot,
 ):
@@ -143,6 +168,8 @@ def emulator_command(
         no_spot=no_spot,
         images=images,
         node_path=_dirs(node_path),
+        latency=latency,
+        latency_jitter=latency_jitter,
     )
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

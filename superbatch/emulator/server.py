@@ -27,6 +27,7 @@ from .entities import BASE, iso, now
 from .errors import BatchError
 from .faults import Faults
 from .images import DEFAULT_NODE_PATH, ImageStandIn
+from .latency import Latency
 from .node import Node
 from .odata import bad_query
 from .store import Store
@@ -49,6 +50,9 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "superbatch-emulator"
     timeout = 60  # a client that sends less than its Content-Length cannot hold a thread forever
+    # Headers and body are separate writes: without TCP_NODELAY the body waits for the
+    # client's delayed ACK of the headers (~40 ms on Linux), a stall the service does not have.
+    disable_nagle_algorithm = True
     emulator: BatchEmulator
 
     def log_message(self, format, *args):  # noqa: A002 - quiet by default
@@ -84,6 +88,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _handle(self, method: str) -> None:
         emu = self.emulator
+        emu.latency.wait()  # this connection's thread only: other requests go on meanwhile
         if self.path.startswith("/v2/") and method in ("GET", "HEAD"):
             return self._registry(method)
         headers = {k.lower(): v for k, v in self.headers.items()}
@@ -307,6 +312,7 @@ class BatchEmulator:
 
     ``images`` maps container image names to :class:`ImageStandIn` (what stands for each image
     on this machine); ``node_path`` is the ``PATH`` of tasks that run outside containers.
+    ``latency`` (seconds, ± ``latency_jitter``) delays every answer, as a cloud round trip does.
     Neither is ever taken from the environment of the process that starts the emulator.
     """
 
@@ -328,6 +334,8 @@ class BatchEmulator:
         images: dict[str, ImageStandIn] | None = None,
         node_path: list[str] | tuple[str, ...] = DEFAULT_NODE_PATH,
         supported_images: list[dict] | None = None,
+        latency: float = 0.0,
+        latency_jitter: float = 0.0,
     ):
         base64.b64decode(key, validate=True)  # fail early on a key the SDK could not use either
         for name, image in (images or {}).items():
@@ -339,6 +347,7 @@ class BatchEmulator:
         self.root = Path(root or tempfile.mkdtemp(prefix="superbatch-emulator-")).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
         self.faults = Faults(fault_rate, drop_rate, preempt_rate, fault_seed)
+        self.latency = Latency(latency, latency_jitter, fault_seed)
         self.store = Store(no_spot=no_spot, workers=workers)
         if supported_images is not None:
             self.store.supported_images = [dict(image) for image in supported_images]

@@ -9,12 +9,14 @@ these checks is final and is never replaced by a remote blob.
 
 from __future__ import annotations
 
-import io
 import tarfile
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
+from superbatch.backends.azure import outputtar
 from superbatch.backends.azure.session import Session
 from superbatch.backends.azure.target import output_blob
 from superbatch.errors import TasksFailed
@@ -51,19 +53,27 @@ def task_ends(session: Session) -> dict[str, TaskEnd]:
     return ends
 
 
+def task_tar(session: Session, task_id: str) -> Path:
+    """Where a multi-point task's outputs tar is kept, as downloaded (once verified)."""
+    return session.state.outputs_dir / f"{task_id}.tar"
+
+
 def fetch_outputs(
-    session: Session, backend, point_indices: Iterable[int], progress: Progress
+    session: Session,
+    backend,
+    point_indices: Iterable[int],
+    progress: Progress,
+    reader: TaskOutputs | None = None,
 ) -> list[str]:
-    """Download and verify the outputs of these points that are not here yet."""
+    """Download and verify the outputs of these points that are not here yet (``reader``
+    keeps the tars it parsed on the way)."""
     record = session.record
     chunks = Chunking(record.point_count, record.points_per_task)
-    wanted = sorted(
-        {
-            chunks.task_of_point(i).index
-            for i in point_indices
-            if not backend.output_path(i).exists()
-        }
-    )
+    if chunks.multi_point:
+        tasks = {i // chunks.points_per_task for i in point_indices}
+        wanted = sorted(t for t in tasks if not task_tar(session, chunks.task_id(t)).exists())
+    else:
+        wanted = sorted(i for i in point_indices if not backend.output_path(i).exists())
     if not wanted:
         return []
     ends = task_ends(session)
@@ -104,7 +114,10 @@ def fetch_outputs(
             if data is not None:
                 task = by_name[name]
                 if task.multi_point:
-                    _unpack(data, task, backend, session)
+                    members = _readable(data, task, session)
+                    atomic_write_bytes(task_tar(session, task.id), data)
+                    if reader is not None:
+                        reader.keep(task.index, members)
                 else:
                     atomic_write_bytes(backend.output_path(task.first_point), data)
             bar.advance()
@@ -115,26 +128,69 @@ def fetch_outputs(
     return []
 
 
-def _unpack(data: bytes, task, backend, session: Session) -> None:
-    """Take exactly ``p<point>/<outputs>`` for each of the task's points from its tar."""
-    names = session.names
-    expected = {f"{point_dirname(p)}/{names.outputs}": p for p in task.point_indices}
-    found: dict[int, bytes] = {}
+def _readable(data: bytes, task, session: Session) -> dict[str, bytes]:
     try:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
-            for member in tar:
-                point = expected.get(member.name)
-                if point is None or not member.isreg():
-                    continue
-                handle = tar.extractfile(member)
-                if handle is not None:
-                    found[point] = handle.read()
+        return outputtar.members(data)
     except tarfile.TarError as exc:
         raise TasksFailed(
             f"job {session.job_id}: the outputs of task {task.id} are not a "
             f"readable tar ({exc}); run the job again with --new."
         ) from None
-    for point, content in found.items():
-        path = backend.output_path(point)
-        if not path.exists():  # a verified local copy is final
-            atomic_write_bytes(path, content)
+
+
+class TaskOutputs:
+    """Points' outputs read from their tasks' local tars, exactly ``p<point>/<outputs>``.
+
+    Parsed tars are held up to ``budget`` bytes of outputs (a whole job of small outputs
+    is parsed once, when it is downloaded), beyond that re-read from disk when needed."""
+
+    def __init__(self, session: Session, budget: int = 64 * 2**20):
+        self.session = session
+        record = session.record
+        self.chunks = Chunking(record.point_count, record.points_per_task)
+        self.budget = budget
+        self._held: OrderedDict[int, dict[str, bytes]] = OrderedDict()
+        self._bytes = 0
+
+    def keep(self, index: int, members: dict[str, bytes]) -> None:
+        """Hold task ``index``'s parsed tar (while the budget allows)."""
+        if index in self._held:
+            return
+        size = sum(len(v) for v in members.values())
+        while self._held and self._bytes + size > self.budget:
+            _, dropped = self._held.popitem(last=False)
+            self._bytes -= sum(len(v) for v in dropped.values())
+        self._held[index] = members
+        self._bytes += size
+
+    def read(self, point: int) -> bytes | None:
+        index = point // self.chunks.points_per_task
+        found = self._held.get(index)
+        if found is None:
+            found = self._load(index)
+            if found:  # an absent tar may be fetched later
+                self.keep(index, found)
+        return found.get(f"{point_dirname(point)}/{self.session.names.outputs}")
+
+    def _load(self, index: int) -> dict[str, bytes]:
+        path = task_tar(self.session, self.chunks.task_id(index))
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return {}
+        try:
+            return outputtar.members(data, verify=False)  # verified when it was stored
+        except tarfile.TarError as exc:
+            raise TasksFailed(
+                f"the local copy of task {self.chunks.task_id(index)}'s outputs ({path}) is "
+                f"not a readable tar ({exc}); if it was damaged after it was collected, "
+                f"delete it and collect again (it is fetched again)."
+            ) from None
+
+    def write_files(self, path_of) -> None:
+        """Each point's output as its own file (``path_of(point)``), for ``reduce: none``."""
+        for point in range(self.chunks.point_count):
+            data = self.read(point)
+            path = path_of(point)
+            if data is not None and not path.exists():
+                atomic_write_bytes(path, data)

@@ -23,6 +23,9 @@ from superbatch.redact import redact
 from superbatch.state import JobState
 
 MAX_SAS_LIFETIME = timedelta(days=30)
+# Named when the client is made, so that requests superbatch builds itself (submit.py) say
+# the same version as the SDK's own.
+BATCH_API_VERSION = "2025-06-01"
 
 
 def poll_seconds() -> float:
@@ -58,7 +61,9 @@ class Session:
                     f"AZURE_BATCH_ENDPOINT is {batch.endpoint}: set it to the "
                     f"job's account."
                 )
-            self._client = batch.client(retry_total=3, retry_backoff_factor=0.2)
+            self._client = batch.client(
+                retry_total=3, retry_backoff_factor=0.2, api_version=BATCH_API_VERSION
+            )
         return self._client
 
     @property

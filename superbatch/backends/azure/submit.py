@@ -4,6 +4,12 @@ A task is either added or the command fails: chunks that the service finds too l
 split (both halves are sent), tasks it answers with a server error are re-sent, and the end
 of every submit lists the tasks the Batch job holds and adds whatever the plan has that the
 job lacks. An interrupted submit resumes from ``azure_submit.jsonl`` (chunks known added).
+
+Task definitions are REST documents already, so add-collection requests and the task listing
+go through the SDK's pipeline (its authentication, shared key or Entra ID, and transport) as
+JSON, without its models: building and parsing a model per task cost more than everything
+else a task needs (docs/benchmarks.md). How many requests are in flight adapts to the round
+trip and to throttling (``inflight.py``).
 """
 
 from __future__ import annotations
@@ -16,8 +22,10 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import quote
 
 from azure.core.exceptions import HttpResponseError, ResourceExistsError
+from azure.core.rest import HttpRequest
 
 from superbatch.backends.azure import codemode
 from superbatch.backends.azure import credentials as creds
@@ -32,7 +40,8 @@ from superbatch.backends.azure.definitions import (
     task_body,
     tasks_per_request,
 )
-from superbatch.backends.azure.session import Session, error_code
+from superbatch.backends.azure.inflight import InFlight
+from superbatch.backends.azure.session import BATCH_API_VERSION, Session, error_code
 from superbatch.backends.azure.target import config_blob, input_blob
 from superbatch.codec import get_codec
 from superbatch.errors import InfraError, UserError
@@ -43,9 +52,12 @@ from superbatch.spec import Spec
 from superbatch.state import STATE_DIRNAME, append_lines, read_json_lines
 from superbatch.workerenv import resolve_env
 
-REQUESTS_IN_FLIGHT = 4
+REQUESTS_IN_FLIGHT = 4  # to start with; InFlight moves it between 1 and MAX_IN_FLIGHT
+MAX_IN_FLIGHT = 32
 PROGRESS_FILE = "azure_submit.jsonl"
 SERVER_ERROR_ROUNDS = 8
+JSON_TYPE = "application/json; odata=minimalmetadata"
+LIST_PAGE = 1000
 
 
 def registry_reference(session: Session) -> dict | None:
@@ -114,6 +126,7 @@ class Submitter:
         self.batch_job_id = batch_job_id
         self.progress = progress
         self.codec = get_codec(session.record.format)
+        self.flow = InFlight(REQUESTS_IN_FLIGHT, 1, MAX_IN_FLIGHT)
         self._lock = threading.Lock()
 
     # -- the Batch job -------------------------------------------------------------------
@@ -200,10 +213,12 @@ class Submitter:
         """
         done = self._done_tasks() if skip_recorded else set()
         per_request = tasks_per_request(body_size(largest_task(ctx, _sample_task(ctx))))
+        # Requests are built in any of the threads; ``self.flow`` bounds how many are sent
+        # at once, and the queue of built chunks stays small (bounded memory).
         with (
             self.progress.bar("adding tasks", total) as bar,
             ThreadPoolExecutor(self.session.storage.concurrency) as uploads,
-            ThreadPoolExecutor(REQUESTS_IN_FLIGHT) as requests,
+            ThreadPoolExecutor(MAX_IN_FLIGHT) as requests,
         ):
             in_flight: deque = deque()
             for chunk in _batched(tasks, per_request):
@@ -213,7 +228,7 @@ class Submitter:
                     continue
                 in_flight.append(requests.submit(self._chunk, todo, ctx, expiry, uploads))
                 bar.advance(len(chunk) - len(todo))
-                while len(in_flight) >= 2 * REQUESTS_IN_FLIGHT:  # bounded memory
+                while len(in_flight) >= 2 * self.flow.limit:
                     bar.advance(in_flight.popleft().result())
             while in_flight:
                 bar.advance(in_flight.popleft().result())
@@ -257,10 +272,7 @@ class Submitter:
         while queue:
             part = queue.popleft()
             try:
-                result = s.call(
-                    lambda p=part: s.client.create_task_collection(self.batch_job_id, {"value": p}),
-                    f"add tasks to {self.batch_job_id}",
-                )
+                results = s.call(lambda p=part: self._post(p), f"add tasks to {self.batch_job_id}")
             except HttpResponseError as exc:
                 if error_code(exc) == "RequestBodyTooLarge":
                     if len(part) == 1:
@@ -277,21 +289,23 @@ class Submitter:
                 raise s.refused(exc, f"adding tasks to job {self.batch_job_id}") from None
             by_id = {b["id"].lower(): b for b in part}
             again = []
-            for item in result.result_values or []:
-                body = by_id.pop((item.task_id or "").lower(), None)
-                if item.status == "success":
+            for item in results:
+                body = by_id.pop(str(item.get("taskId") or "").lower(), None)
+                status = str(item.get("status") or "").lower()
+                if status == "success":
                     continue
-                code = item.error.code if item.error else None
+                error = item.get("error") or {}
+                code = error.get("code")
                 if code == "TaskExists":
                     continue  # added by an earlier attempt: ids are deterministic
-                if item.status == "serverError":
+                if status == "servererror":
                     if body is not None:
                         again.append(body)
                     continue
-                message = item.error.message.value if item.error and item.error.message else ""
+                message = (error.get("message") or {}).get("value") or ""
                 raise UserError(
                     redact(
-                        f"the service refused task {item.task_id} of job "
+                        f"the service refused task {item.get('taskId')} of job "
                         f"{self.batch_job_id}: {code}: {message}"
                     )
                 )
@@ -307,13 +321,50 @@ class Submitter:
                 time.sleep(min(10.0, 0.25 * 2**rounds))
                 queue.append(again)
 
-    def held_task_ids(self) -> set[str]:
-        """The ids of every task the Batch job holds (lowercase)."""
+    def _post(self, part: list[dict]) -> list[dict]:
+        """One add-collection request (one attempt; ``Session.call`` retries); its results.
+
+        A 429 or 503 halves the requests in flight and waits the ``Retry-After`` the
+        service gave before the retry's own backoff."""
         s = self.session
-        return s.call(
-            lambda: {t.id.lower() for t in s.client.list_tasks(self.batch_job_id, select=["id"])},
-            f"list tasks of {self.batch_job_id}",
+        request = HttpRequest(
+            "POST",
+            f"/jobs/{quote(self.batch_job_id, safe='')}/addtaskcollection",
+            params={"api-version": BATCH_API_VERSION},
+            headers={"Content-Type": JSON_TYPE},
+            content=json.dumps({"value": part}, separators=(",", ":")).encode(),
         )
+        try:
+            with self.flow.slot():
+                response = s.client.send_request(request, retry_total=0)
+            response.raise_for_status()  # the SDK raises already (its error policy); not relied on
+        except HttpResponseError as exc:
+            if exc.status_code in (429, 503):
+                after = retry_after(exc)
+                self.flow.throttled(after)
+                if after:
+                    time.sleep(after)
+            raise
+        self.flow.completed(len(part))
+        return response.json().get("value") or []
+
+    def held_task_ids(self) -> set[str]:
+        """The ids of every task the Batch job holds (lowercase), a page of 1,000 at a time."""
+        s = self.session
+        query = {"api-version": BATCH_API_VERSION, "$select": "id", "maxresults": str(LIST_PAGE)}
+        url = f"/jobs/{quote(self.batch_job_id, safe='')}/tasks"
+        held: set[str] = set()
+
+        def get(u: str, q: dict | None) -> dict:
+            response = s.client.send_request(HttpRequest("GET", u, params=q))
+            response.raise_for_status()
+            return response.json()
+
+        while url:
+            page = s.call(lambda u=url, q=query: get(u, q), f"list tasks of {self.batch_job_id}")
+            held.update(str(t.get("id", "")).lower() for t in page.get("value") or [])
+            url, query = page.get("odata.nextLink"), None  # the link carries its own query
+        return held
 
     def _done_tasks(self) -> set[int]:
         done: set[int] = set()
@@ -321,6 +372,16 @@ class Submitter:
             if entry.get("job") == self.batch_job_id and isinstance(entry.get("tasks"), list):
                 done.update(i for i in entry["tasks"] if isinstance(i, int))
         return done
+
+
+def retry_after(exc: HttpResponseError) -> float | None:
+    """Seconds from the answer's ``Retry-After`` (capped at a minute), or None."""
+    response = getattr(exc, "response", None)
+    value = response.headers.get("Retry-After") if response is not None else None
+    try:
+        return min(60.0, max(0.0, float(value))) if value else None
+    except ValueError:
+        return None
 
 
 def missing_tasks(wanted: Iterable[TaskPlan], held: set[str]) -> list[TaskPlan]:

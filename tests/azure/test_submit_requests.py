@@ -1,0 +1,92 @@
+"""Adding tasks as JSON requests: whatever the service answers, every task gets in exactly once
+or the submit fails; throttling is waited out as the service asks; the task list is read to
+its last page."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+
+from relhelpers import job_spec
+from rigs import make_rig
+
+from superbatch.emulator.errors import BatchError
+
+
+class Requests:
+    """An ``on_request`` hook: what each add-collection request asked for, and when."""
+
+    def __init__(self, answer=None):
+        self.seen: list[tuple[float, list[str]]] = []
+        self.answer = answer  # answer(n, body): may raise a BatchError or change the body
+        self._lock = threading.Lock()
+
+    def __call__(self, method, path, body):
+        if method != "POST" or not path.endswith("/addtaskcollection"):
+            return
+        with self._lock:
+            n = len(self.seen)
+            self.seen.append((time.monotonic(), [t["id"] for t in body["value"]]))
+        if self.answer:
+            self.answer(n, body)
+
+
+def submit(azurite, tmp_path, requests: Requests, points: int):
+    rig = make_rig(azurite, tmp_path, run_tasks=False, on_request=requests)
+    try:
+        spec = job_spec(rig.root, "adds", points)
+        result = rig.run("submit", spec, "--backend", "azure", "--json")
+        assert result.code == 0, result.stderr
+        job = result.json["job_id"]
+        held = [t.id for t in rig.client().list_tasks(job, select=["id"])]
+    finally:
+        rig.emulator.stop()
+    assert sorted(held) == [f"task-{i:05d}" for i in range(points)]
+    return held
+
+
+def test_a_request_too_large_is_split_and_both_halves_are_added(azurite, tmp_path):
+    def answer(n, body):
+        if len(body["value"]) > 30:
+            raise BatchError(400, "RequestBodyTooLarge", "The request body is too large.")
+
+    requests = Requests(answer)
+    submit(azurite, tmp_path, requests, 250)
+    accepted = [ids for _, ids in requests.seen if len(ids) <= 30]
+    assert Counter(i for ids in accepted for i in ids) == Counter(
+        f"task-{i:05d}" for i in range(250)
+    )
+
+
+def test_throttling_waits_the_retry_after_the_service_gave(azurite, tmp_path):
+    def answer(n, body):
+        if n < 2:
+            raise BatchError(
+                429,
+                "TooManyRequests",
+                "The request rate is too high.",
+                headers={"Retry-After": "1"},
+            )
+
+    requests = Requests(answer)
+    submit(azurite, tmp_path, requests, 400)
+    for when, ids in requests.seen[:2]:
+        retried = [t for t, again in requests.seen[2:] if again[0] == ids[0]]
+        assert retried and min(retried) - when >= 0.9  # not before the second it was told
+
+
+def test_tasks_an_answer_leaves_out_are_sent_again(azurite, tmp_path):
+    def answer(n, body):
+        if n < 3:
+            body["value"].pop()  # the service never saw it, and its answer does not name it
+
+    requests = Requests(answer)
+    submit(azurite, tmp_path, requests, 300)
+
+
+def test_the_reconciliation_reads_every_page_of_the_task_list(azurite, tmp_path):
+    requests = Requests()
+    submit(azurite, tmp_path, requests, 2_500)  # three pages of at most 1,000
+    sent = Counter(i for _, ids in requests.seen for i in ids)
+    assert set(sent.values()) == {1}  # nothing the listing missed was added again

@@ -1,0 +1,65 @@
+"""``--latency``: every answer waits at least the delay, without holding up other connections."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from emuhelpers import client_for
+
+from superbatch.emulator.latency import Latency, parse_delay
+
+
+@pytest.mark.parametrize(
+    "text, seconds",
+    [("50ms", 0.05), ("0.05s", 0.05), ("500us", 0.0005), ("0", 0.0), (" 20 MS ", 0.02)],
+)
+def test_delays_parse_with_their_unit(text, seconds):
+    assert parse_delay(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("text", ["50", "fast", "-5ms", "5m", "2min"])
+def test_a_delay_without_a_unit_is_refused_with_an_example(text):
+    with pytest.raises(ValueError, match="e.g. 50ms"):
+        parse_delay(text)
+
+
+def test_jitter_stays_within_its_bounds_and_is_reproducible():
+    latency = Latency(0.05, 0.01, seed=3)
+    draws = [latency.draw() for _ in range(200)]
+    assert all(0.04 <= d <= 0.06 for d in draws) and len(set(draws)) > 100
+    again = Latency(0.05, 0.01, seed=3)
+    assert [again.draw() for _ in range(200)] == draws
+    assert min(Latency(0.001, 0.01).draw() for _ in range(100)) >= 0.0
+
+
+def test_each_request_waits_at_least_the_latency(make_emulator):
+    emu = make_emulator(latency=0.2)
+    client = client_for(emu)
+    start = time.perf_counter()
+    list(client.list_pools())
+    assert time.perf_counter() - start >= 0.2
+
+
+def test_requests_on_other_connections_are_not_held_up(make_emulator):
+    emu = make_emulator(latency=0.3)
+    clients = [client_for(emu) for _ in range(8)]
+    start = time.perf_counter()
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda c: list(c.list_pools()), clients))
+    elapsed = time.perf_counter() - start
+    assert 0.3 <= elapsed < 1.2  # eight at once, not 8 x 0.3 s
+
+
+def test_the_command_line_names_the_bad_value():
+    proc = subprocess.run(
+        [sys.executable, "-m", "superbatch.emulator", "--latency", "50"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert "--latency" in proc.stderr and "e.g. 50ms" in proc.stderr
