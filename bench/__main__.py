@@ -9,6 +9,7 @@ python -m bench --only local --local-points 2000   # the local benchmark at anot
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
 import shutil
 import sys
@@ -76,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     if output is None and not args.quick and set(chosen) == set(ORDER):
         output = str(REPO / "docs" / "benchmarks.md")
 
+    compileall.compile_dir(str(REPO / "superbatch"), quiet=1)  # as `pip install` does
     info = machine()
     print(
         f"machine: {info['cpus']} x {info['cpu_model']}, Python {info['python']}, {info['date']}",

@@ -108,6 +108,9 @@ def machine() -> dict:
 def cli_env(extra: dict | None = None) -> dict:
     env = dict(os.environ)
     env.pop("SUPERBATCH_STATE_DIR", None)
+    # Timed as installed: pip writes bytecode when it installs; without it every run of the
+    # CLI compiles superbatch's sources again (main() compiles them once, up front).
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra or {})
     return env

@@ -14,6 +14,8 @@ import sys
 from bench.common import REPO, Row, Section, cli_env, run_timed
 
 TARGET_S = 0.1
+# What the required libraries (click, PyYAML, pydantic) cost on their own: a floor for validate.
+LIBRARIES = "the libraries alone (click, yaml, pydantic.BaseModel)"
 
 
 def run(runs: int) -> Section:
@@ -31,6 +33,7 @@ def run(runs: int) -> Section:
             "validate",
             demo,
         ],
+        LIBRARIES: [sys.executable, "-c", "import click, yaml; from pydantic import BaseModel"],
     }
     times: dict[str, list[float]] = {k: [] for k in commands}
     rss: dict[str, list[float]] = {k: [] for k in commands}
@@ -43,6 +46,8 @@ def run(runs: int) -> Section:
             rss[name].append((r.max_rss_kib or 0) / 1024)
     base = statistics.median(times["python -c pass"])
     for name in list(commands)[1:]:
+        if name == LIBRARIES:
+            continue
         med = statistics.median(times[name])
         sec.rows.append(
             Row(
@@ -62,6 +67,21 @@ def run(runs: int) -> Section:
                 f"(python -c pass: {max(rss['python -c pass']):.1f} MiB)",
             )
         )
+    libraries = statistics.median(times[LIBRARIES])
+    sec.rows.append(
+        Row(
+            "startup",
+            f"{LIBRARIES} (info)",
+            libraries,
+            "s",
+            "python -c pass",
+            base,
+            libraries - base,
+            "s over baseline",
+            note=f"what importing the command line's and the spec's libraries costs alone "
+            f"({min(times[LIBRARIES]):.3f}-{max(times[LIBRARIES]):.3f} s)",
+        )
+    )
     sec.notes.append(
         "`python -m superbatch` is timed (the console script adds only the entry-point shim). "
         "Heavy modules (joblib, numpy, the Azure SDKs) are imported inside the commands that "
