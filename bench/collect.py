@@ -152,9 +152,9 @@ def download(jobs: JobPerRepeat):
         blobs = store.container(container)
         size = 0
 
-        def done(name: str, data: bytes | None) -> None:
+        def done(name: str, fetched) -> None:
             nonlocal size
-            size += len(data or b"")
+            size += len(fetched.data) if fetched else 0
 
         with harness.Meter(job.services.pids, client="self") as meter:
             blobs.download_many(names, done)

@@ -4,6 +4,7 @@ stored MD5 checked, and no SAS in any error."""
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from azure.storage.blob import ContentSettings
@@ -25,8 +26,17 @@ def test_every_blob_in_order_and_none_for_an_absent_one(store):
     names = [f"out/task-{i:05d}" for i in range(40)] + ["out/with space/é"]
     for i, name in enumerate(names):
         store.upload(name, bytes([i % 256]) * (i * 1000))
-    got = []
-    store.download_many(names[:20] + ["out/absent"] + names[20:], lambda n, d: got.append((n, d)))
+    got, written = [], []
+    before = datetime.now(timezone.utc) - timedelta(seconds=5)
+
+    def done(name, fetched):
+        got.append((name, fetched and fetched.data))
+        if fetched:
+            written.append(fetched.written)
+
+    store.download_many(names[:20] + ["out/absent"] + names[20:], done)
+    # each answer says when its bytes were written (what collect checks them against)
+    assert all(before <= w <= datetime.now(timezone.utc) for w in written), written
     assert got == [(n, bytes([i % 256]) * (i * 1000)) for i, n in enumerate(names[:20])] + [
         ("out/absent", None)
     ] + [(n, bytes([i % 256]) * (i * 1000)) for i, n in enumerate(names) if i >= 20]

@@ -126,6 +126,36 @@ def test_a_leaked_task_definition_can_neither_change_results_nor_run_code(rig, t
     assert rig.run("collect", other, *AZURE, "--json").json["result"] == [0, 2]
 
 
+@pytest.mark.parametrize("planted", ["a wrong value", "code"])
+def test_an_output_replaced_after_it_was_listed_is_not_read(rig, tmp_path, monkeypatch, planted):
+    """Regression: outputs were checked against their tasks' end when listed, then downloaded;
+    a blob replaced in between (Azure takes up to 30 s to apply a revoked access policy) was
+    read. The time of the downloaded bytes themselves is checked now."""
+    from clihelp import invoke
+
+    from superbatch.backends.azure.storage import BlobStore
+
+    spec = job_spec(rig.root, f"swapped-{planted[-4:]}", 4, extra="  cleanup: {job: false}\n")
+    job_id = rig.run("submit", spec, *AZURE, "--json").json["job_id"]
+    wait_done(rig, spec)
+    container = rig.container(record_of(spec, job_id)["target"]["job_container"])
+    marker = tmp_path / "planted-code-ran"
+    download_many = BlobStore.download_many
+
+    def replaced_first(self, names, on_done):
+        time.sleep(3)  # later than the task's end, past the clock tolerance
+        data = pickle.dumps(999 if planted == "a wrong value" else Planted(marker))
+        container.upload_blob("out/task-00001", data, overwrite=True)
+        return download_many(self, names, on_done)
+
+    monkeypatch.setattr(BlobStore, "download_many", replaced_first)
+    result = invoke("collect", spec, *AZURE, "--json", env=rig.env)
+    assert result.code == 1, result
+    assert "task-00001 (replaced while it was being downloaded)" in result.stderr
+    assert json.loads(result.stdout)["ok"] is False
+    assert not marker.exists()
+
+
 def test_an_output_that_names_code_is_refused_unless_the_spec_allows_it(rig):
     worker = (
         "import joblib, decimal\nx = joblib.load('inputs.pickle')['x']\n"

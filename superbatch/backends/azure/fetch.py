@@ -15,6 +15,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import parsedate_to_datetime
 from urllib.parse import quote
 
 from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
@@ -24,6 +27,19 @@ from superbatch.errors import InfraError
 CONNECT_TIMEOUT, READ_TIMEOUT = 20, 60  # seconds, as the storage client's
 
 
+@dataclass(frozen=True)
+class Fetched:
+    data: bytes
+    written: datetime | None  # when the blob got these bytes; None if the answer did not say
+
+
+def _http_time(value: str | None) -> datetime | None:
+    try:
+        return parsedate_to_datetime(value) if value else None
+    except (TypeError, ValueError):
+        return None
+
+
 class BlobFetcher:
     """GETs of blobs by name under ``container_url`` with ``sas`` (read-only)."""
 
@@ -31,8 +47,9 @@ class BlobFetcher:
         self._base, self._sas, self.container = container_url.rstrip("/"), sas, container
         self._pool = _pool(self._base, connections)
 
-    def get(self, name: str) -> bytes | None:
-        """The blob's bytes, checked against its length and (when stored) MD5; None if absent."""
+    def get(self, name: str) -> Fetched | None:
+        """The blob's bytes, checked against its length and (when stored) MD5, with the time
+        they were written (``Last-Modified`` of this very answer); None if absent."""
         import urllib3
 
         url = f"{self._base}/{quote(name)}?{self._sas}"
@@ -72,7 +89,7 @@ class BlobFetcher:
             raise InfraError(
                 f"blob {self.container}/{name}: MD5 mismatch after download; run the command again."
             )
-        return data
+        return Fetched(data, _http_time(response.headers.get("Last-Modified")))
 
 
 def _pool(base_url: str, connections: int):

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from superbatch.backends.azure import outputtar
+from superbatch.backends.azure.fetch import Fetched
 from superbatch.backends.azure.session import Session
 from superbatch.backends.azure.target import output_blob
 from superbatch.errors import TasksFailed
@@ -97,35 +98,49 @@ def fetch_outputs(
             continue
         todo.append(task.id)
     if refused:
-        raise TasksFailed(
-            f"job {session.job_id}: the outputs of {len(refused)} tasks were written after "
-            f"their tasks ended, so they are not the tasks' own and were not read: "
-            f"{'; '.join(refused[:5])}{' ...' if len(refused) > 5 else ''}. Someone holding a "
-            f"task's SAS may have changed them; see docs/reliability.md (threat model). The "
-            f"verified outputs already here were kept; run the job again with `superbatch "
-            f"run --new` to recompute.",
-            details={"refused_tasks": len(refused)},
-        )
+        raise _written_late(session, refused)
     by_name = {output_blob(t): chunks.task(chunks.task_index(t)) for t in todo}
     session.state.outputs_dir.mkdir(parents=True, exist_ok=True)
+    late: list[str] = []
     with progress.bar("downloading outputs", len(todo)) as bar:
 
-        def store(name: str, data: bytes | None) -> None:
-            if data is not None:
+        def store(name: str, fetched: Fetched | None) -> None:
+            if fetched is not None:
                 task = by_name[name]
-                if task.multi_point:
-                    members = _readable(data, task, session)
-                    atomic_write_bytes(task_tar(session, task.id), data)
+                # Checked again on the bytes downloaded: the blob may have been replaced
+                # since it was listed (a revoked SAS can still write for a while).
+                end = ends[task.id].end_time
+                if fetched.written is None or fetched.written > end + CLOCK_TOLERANCE:
+                    late.append(task.id)
+                elif task.multi_point:
+                    members = _readable(fetched.data, task, session)
+                    atomic_write_bytes(task_tar(session, task.id), fetched.data)
                     if reader is not None:
                         reader.keep(task.index, members)
                 else:
-                    atomic_write_bytes(backend.output_path(task.first_point), data)
+                    atomic_write_bytes(backend.output_path(task.first_point), fetched.data)
             bar.advance()
 
         session.call(
             lambda: session.outputs.download_many(list(by_name), store), "download outputs"
         )
+    if late:
+        raise _written_late(
+            session, [f"{t} (replaced while it was being downloaded)" for t in late]
+        )
     return []
+
+
+def _written_late(session: Session, refused: list[str]) -> TasksFailed:
+    return TasksFailed(
+        f"job {session.job_id}: the outputs of {len(refused)} tasks were written after "
+        f"their tasks ended, so they are not the tasks' own and were not read: "
+        f"{'; '.join(refused[:5])}{' ...' if len(refused) > 5 else ''}. Someone holding a "
+        f"task's SAS may have changed them; see docs/reliability.md (threat model). The "
+        f"verified outputs already here were kept; run the job again with `superbatch "
+        f"run --new` to recompute.",
+        details={"refused_tasks": len(refused)},
+    )
 
 
 def _readable(data: bytes, task, session: Session) -> dict[str, bytes]:

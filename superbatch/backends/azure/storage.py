@@ -21,7 +21,7 @@ from azure.storage.blob import (
 )
 
 from superbatch.backends.azure.credentials import StorageCredentials
-from superbatch.backends.azure.fetch import BlobFetcher
+from superbatch.backends.azure.fetch import BlobFetcher, Fetched
 from superbatch.errors import InfraError
 
 # The service's limit on a user delegation key's lifetime is 7 days; keep a margin for clocks.
@@ -186,8 +186,10 @@ class BlobStore:
             )
         return data
 
-    def download_many(self, names: list[str], on_done: Callable[[str, bytes | None], None]) -> None:
-        """Download blobs in parallel; ``on_done(name, data)`` for each, in order (None:
+    def download_many(
+        self, names: list[str], on_done: Callable[[str, Fetched | None], None]
+    ) -> None:
+        """Download blobs in parallel; ``on_done(name, fetched)`` for each, in order (None:
         absent). Plain GETs through a read SAS valid for the next hour (``fetch.py``)."""
         if not names:
             return
@@ -202,8 +204,8 @@ class BlobStore:
         )
         fetcher = BlobFetcher(self.url, sas, self.name, self.storage.concurrency)
         with ThreadPoolExecutor(self.storage.concurrency) as pool:
-            for name, data in zip(names, pool.map(fetcher.get, names)):
-                on_done(name, data)
+            for name, fetched in zip(names, pool.map(fetcher.get, names)):
+                on_done(name, fetched)
 
     def delete_prefix(self, prefix: str) -> int:
         """Delete every blob under ``prefix`` (which must name one job's folder)."""
