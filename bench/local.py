@@ -16,6 +16,7 @@ points.
 from __future__ import annotations
 
 import json
+import os
 import resource
 import shutil
 import statistics
@@ -47,6 +48,50 @@ start = time.perf_counter()
 out = Parallel(n_jobs={parallel})(delayed(point)(s) for s in range(n))
 print(time.perf_counter() - start, repr(float(sum(out))))
 """
+
+
+# The floor under a fork per point: a process holding numpy and joblib (as a fork server
+# does, one thread, thread pools limited as the runner limits them) forking a child per
+# point that computes the point in memory and exits, PARALLEL such processes at once.
+FORK_FLOOR = """\
+import gc, os, sys, time
+import numpy as np, joblib  # noqa: F401 - what the seed's worker imports
+
+
+def point(seed):
+    np.random.seed(seed)
+    return sum(np.power(np.random.uniform(size={size}), {power}))
+
+
+n = int(sys.argv[1])
+gc.freeze()
+start = time.perf_counter()
+for seed in range(n):
+    pid = os.fork()
+    if pid == 0:
+        point(seed)
+        os._exit(0)
+    os.waitpid(pid, 0)
+print(time.perf_counter() - start)
+"""
+FORK_FLOOR_POINTS = 1000
+
+
+def fork_floor(points: int) -> float:
+    """Seconds per point of the fork floor, ``PARALLEL`` forking processes at once."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    script = FORK_FLOOR.format(**GLOBALS)
+    share = points // PARALLEL
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(share)], stdout=subprocess.PIPE, env=env, text=True
+        )
+        for _ in range(PARALLEL)
+    ]
+    # Each times its own loop (not its start-up); they run side by side, so the slower
+    # one's time is the wall time of all the points.
+    looped = max(float(proc.communicate()[0]) for proc in procs)
+    return looped / (share * PARALLEL)
 
 
 def point(seed: int):
@@ -155,6 +200,24 @@ def run(points: int, tmp: Path) -> Section:
             per_proc / per_fork,
             "x baseline time",
             note=f"{proc_cpu / few * 1000:.0f} ms of CPU per point, all processes",
+        )
+    )
+    floor_ms = fork_floor(FORK_FLOOR_POINTS) * 1000
+    sec.rows.append(
+        Row(
+            "local",
+            "fork floor, per point (info)",
+            floor_ms,
+            "ms",
+            "forked points, per point",
+            per_fork,
+            floor_ms / per_fork,
+            "x baseline time",
+            note=f"a child forked per point by a process holding numpy and joblib, "
+            f"{PARALLEL} at a time, {FORK_FLOOR_POINTS:,} points: what isolating every point "
+            f"in a process costs "
+            f"on this machine before any file is written: {floor_ms * points / 1000:.1f} s "
+            f"for {points:,} points, {floor_ms * points / 1000 / theirs_s:.0f}x joblib's time",
         )
     )
     sec.notes.append(
