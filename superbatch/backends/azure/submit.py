@@ -10,6 +10,10 @@ go through the SDK's pipeline (its authentication, shared key or Entra ID, and t
 JSON, without its models: building and parsing a model per task cost more than everything
 else a task needs (docs/benchmarks.md). How many requests are in flight adapts to the round
 trip and to throttling (``inflight.py``).
+
+One module (a little over 400 lines) because adding, resuming and reconciling are one
+guarantee (no task dropped); what does not depend on it lives beside it (definitions,
+inflight, pool, target).
 """
 
 from __future__ import annotations
