@@ -1,15 +1,23 @@
 """Downloading many blobs: each one's bytes in the order asked, None for an absent one, a
-stored MD5 checked, and no SAS in any error."""
+stored MD5 checked, through the proxy requests would use, a closed keep-alive connection
+replaced, and no SAS in any error."""
 
 from __future__ import annotations
 
 import hashlib
+import http.server
+import socket
+import threading
+import urllib.parse
+import urllib.request
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from azure.core.exceptions import ServiceRequestError
 from azure.storage.blob import ContentSettings
 
 from superbatch.backends.azure.credentials import StorageCredentials
+from superbatch.backends.azure.fetch import BlobFetcher
 from superbatch.backends.azure.storage import Storage
 from superbatch.errors import InfraError
 
@@ -48,3 +56,84 @@ def test_a_blob_whose_bytes_do_not_match_its_md5_is_an_error(store):
     with pytest.raises(InfraError, match="MD5") as caught:
         store.download_many(["out/bad"], lambda n, d: None)
     assert "sig=" not in str(caught.value)
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    """A loopback server for what Azurite will not do: forward (proxy) or drop connections."""
+
+    protocol_version = "HTTP/1.1"
+    seen: list[str] = []
+
+    def log_message(self, *args):
+        pass
+
+
+def _serve(handler) -> tuple[http.server.ThreadingHTTPServer, int]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, server.server_address[1]
+
+
+def test_downloads_go_through_the_proxy_requests_would_use(store, monkeypatch):
+    class Proxy(_Handler):
+        seen: list[str] = []
+
+        def do_GET(self):  # absolute-form, as a client asks an http proxy
+            Proxy.seen.append(self.path)
+            direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+            with direct.open(self.path) as upstream:
+                body = upstream.read()
+            self.send_response(200)
+            for header in ("Content-Length", "Content-MD5", "Last-Modified"):
+                if upstream.headers.get(header):
+                    self.send_header(header, upstream.headers[header])
+            self.end_headers()
+            self.wfile.write(body)
+
+    names = [f"out/p-{i}" for i in range(5)]
+    for i, name in enumerate(names):
+        store.upload(name, b"x" * i)
+    server, port = _serve(Proxy)
+    try:
+        for var in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY"):
+            monkeypatch.delenv(var, raising=False)
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+        got = []
+        store.download_many(names, lambda n, f: got.append(f.data))
+    finally:
+        server.shutdown()
+    assert got == [b"x" * i for i in range(5)]
+    # every GET went to the proxy, naming the blob's own URL (absolute-form)
+    assert sorted(urllib.parse.urlsplit(p).path.rsplit("/", 2)[-2:] for p in Proxy.seen) == [
+        ["out", f"p-{i}"] for i in range(5)
+    ]
+
+
+def test_a_keep_alive_connection_the_server_closed_is_replaced(store, monkeypatch):
+    class Closing(_Handler):
+        def do_GET(self):  # answers, then closes without saying so (as an idle timeout does)
+            body = self.path.split("?")[0].rsplit("/", 1)[-1].encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            self.close_connection = True
+
+    server, port = _serve(Closing)
+    try:
+        fetcher = BlobFetcher(f"http://127.0.0.1:{port}/acct/box", "sv=x&sig=secret", "box")
+        got = [fetcher.get(f"blob{i}").data for i in range(6)]  # one thread, one connection
+        fetcher.close()
+    finally:
+        server.shutdown()
+    assert got == [f"blob{i}".encode() for i in range(6)]
+
+
+def test_an_unreachable_account_is_a_request_error_without_the_sas():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed once the block ends: nothing listens there
+    fetcher = BlobFetcher(f"http://127.0.0.1:{port}/acct/box", "sv=x&sig=secret", "box")
+    with pytest.raises(ServiceRequestError) as caught:
+        fetcher.get("out/task-1")
+    assert "secret" not in str(caught.value) and "box/out/task-1" in str(caught.value)

@@ -1,30 +1,36 @@
-"""Many blobs of one container, fast: plain GETs through a short read SAS over keep-alive
-connections.
+"""Many blobs of one container, fast: plain GETs through a short read SAS, one keep-alive
+connection per thread.
 
 The SDK's downloader costs about 5 ms of CPU a blob (its stream machinery, a range request
-and 4 KiB reads), which one process's threads pay in turn under the GIL: collecting 1,000
-task outputs took longer than the service took to serve them. urllib3 is what the SDK's
-transport (requests) sends with; TLS trust (``REQUESTS_CA_BUNDLE``) and proxies are taken as
-requests takes them. Failures are
-raised as azure-core's exceptions (without the URL, which holds the SAS) so that
-``retry.with_retries`` treats them as it treats the SDK's.
+and 4 KiB reads), and urllib3 still about twice what ``http.client`` costs for a 150 KB task
+tar (URL parsing and re-encoding, buffered reads): CPU that one process's threads pay in turn
+under the GIL, and that the storage service on a small machine does not get. So this is
+``http.client`` itself, as the benchmark's floor uses it, plus what a client owes: TLS trust
+as requests takes it (``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``, else certifi's), the proxy
+requests would use (``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY``; an http:// proxy, tunnelled
+with CONNECT for https), connect and read timeouts, and a stale keep-alive connection
+replaced once. Failures are raised as azure-core's exceptions (without the URL, which holds
+the SAS) so that ``retry.with_retries`` treats them as it treats the SDK's.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import http.client
 import os
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit
 
 from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
 
 from superbatch.errors import InfraError
 
 CONNECT_TIMEOUT, READ_TIMEOUT = 20, 60  # seconds, as the storage client's
+_STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
 
 
 @dataclass(frozen=True)
@@ -43,64 +49,143 @@ def _http_time(value: str | None) -> datetime | None:
 class BlobFetcher:
     """GETs of blobs by name under ``container_url`` with ``sas`` (read-only)."""
 
-    def __init__(self, container_url: str, sas: str, container: str, connections: int = 16):
+    def __init__(self, container_url: str, sas: str, container: str):
         self._base, self._sas, self.container = container_url.rstrip("/"), sas, container
-        self._pool = _pool(self._base, connections)
+        self._route = _Route(self._base)
+        self._local = threading.local()
+        self._opened: list[http.client.HTTPConnection] = []
+        self._lock = threading.Lock()
 
     def get(self, name: str) -> Fetched | None:
         """The blob's bytes, checked against its length and (when stored) MD5, with the time
         they were written (``Last-Modified`` of this very answer); None if absent."""
-        import urllib3
-
-        url = f"{self._base}/{quote(name)}?{self._sas}"
-        try:
-            response = self._pool.request(
-                "GET",
-                url,
-                retries=False,
-                timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT, read=READ_TIMEOUT),
-            )
-        except urllib3.exceptions.NewConnectionError as exc:
-            raise ServiceRequestError(
-                f"GET {self.container}/{name}: {type(exc).__name__}"
-            ) from None
-        except urllib3.exceptions.HTTPError as exc:
-            raise ServiceResponseError(
-                f"GET {self.container}/{name}: {type(exc).__name__}"
-            ) from None
-        data = response.data
+        what = f"GET {self.container}/{name}"
+        target = self._route.target(f"{quote(name)}?{self._sas}")
+        for attempt in (0, 1):
+            conn, fresh = self._connection(what)
+            try:
+                conn.request("GET", target, headers=self._route.headers)
+                response = conn.getresponse()
+                data = response.read()
+                break
+            except _STALE as exc:
+                self._drop()
+                if fresh or attempt:  # not a keep-alive connection the server had closed
+                    raise ServiceResponseError(f"{what}: {type(exc).__name__}") from None
+            except (OSError, http.client.HTTPException) as exc:
+                self._drop()
+                raise ServiceResponseError(f"{what}: {type(exc).__name__}") from None
+        if response.will_close:
+            self._drop()
         if response.status == 404:
             return None
         if response.status != 200:
             error = HttpResponseError(
-                f"GET {self.container}/{name}: HTTP {response.status} "
-                f"{response.headers.get('x-ms-error-code', response.reason)}"
+                f"{what}: HTTP {response.status} "
+                f"{response.getheader('x-ms-error-code') or response.reason}"
             )
             error.status_code, error.reason = response.status, response.reason
             raise error
-        length = response.headers.get("Content-Length")
+        length = response.getheader("Content-Length")
         if length is not None and int(length) != len(data):
             raise InfraError(
                 f"blob {self.container}/{name}: downloaded {len(data)} bytes, expected "
                 f"{length}; run the command again."
             )
-        md5 = response.headers.get("Content-MD5")
+        md5 = response.getheader("Content-MD5")
         if md5 and hashlib.md5(data).digest() != base64.b64decode(md5):  # noqa: S324
             raise InfraError(
                 f"blob {self.container}/{name}: MD5 mismatch after download; run the command again."
             )
-        return Fetched(data, _http_time(response.headers.get("Last-Modified")))
+        return Fetched(data, _http_time(response.getheader("Last-Modified")))
+
+    def close(self) -> None:
+        """Close every connection any thread opened."""
+        with self._lock:
+            opened, self._opened = self._opened, []
+        for conn in opened:
+            conn.close()
+
+    def _connection(self, what: str) -> tuple[http.client.HTTPConnection, bool]:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            return conn, False
+        conn = self._route.connection()
+        try:
+            conn.connect()
+        except OSError as exc:
+            conn.close()
+            raise ServiceRequestError(f"{what}: {type(exc).__name__}") from None
+        conn.sock.settimeout(READ_TIMEOUT)
+        self._local.conn = conn
+        with self._lock:
+            self._opened.append(conn)
+        return conn, True
+
+    def _drop(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
 
 
-def _pool(base_url: str, connections: int):
-    """Keep-alive connections to the account, trusting what requests would trust, through the
-    proxy requests would use (HTTPS_PROXY, NO_PROXY)."""
-    import urllib3
-    from requests.utils import DEFAULT_CA_BUNDLE_PATH, get_environ_proxies
+class _Route:
+    """How to reach the account from here: directly, or through the proxy requests would use."""
+
+    def __init__(self, base_url: str):
+        from requests.utils import get_environ_proxies
+
+        url = urlsplit(base_url)
+        self.https = url.scheme == "https"
+        self.host, self.port = url.hostname or "", url.port or (443 if self.https else 80)
+        self.path = url.path
+        self.headers = {"User-Agent": "superbatch"}
+        self.proxy, self._context = None, None
+        proxy = get_environ_proxies(base_url).get(url.scheme)
+        if proxy:
+            p = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+            if p.scheme != "http":
+                raise InfraError(
+                    f"the proxy for {url.scheme} ({p.scheme}://{p.hostname}) is not an http:// "
+                    f"proxy, the only kind downloads go through; set HTTPS_PROXY to one."
+                )
+            self.proxy = (p.hostname or "", p.port or 80)
+            self.proxy_headers = {}
+            if p.username:
+                token = f"{unquote(p.username)}:{unquote(p.password or '')}".encode()
+                self.proxy_headers["Proxy-Authorization"] = (
+                    "Basic " + base64.b64encode(token).decode()
+                )
+            if not self.https:  # a plain request to the proxy, absolute-form
+                self.headers.update(self.proxy_headers)
+
+    def target(self, rest: str) -> str:
+        path = f"{self.path}/{rest}"
+        if self.proxy and not self.https:
+            return f"http://{self.host}:{self.port}{path}"
+        return path
+
+    def connection(self) -> http.client.HTTPConnection:
+        if not self.https:
+            host, port = self.proxy or (self.host, self.port)
+            return http.client.HTTPConnection(host, port, timeout=CONNECT_TIMEOUT)
+        if self._context is None:
+            self._context = _tls_context()
+        context = self._context
+        if self.proxy is None:
+            return http.client.HTTPSConnection(
+                self.host, self.port, timeout=CONNECT_TIMEOUT, context=context
+            )
+        conn = http.client.HTTPSConnection(*self.proxy, timeout=CONNECT_TIMEOUT, context=context)
+        conn.set_tunnel(self.host, self.port, headers=self.proxy_headers)
+        return conn
+
+
+def _tls_context():
+    """What requests would trust."""
+    import ssl
+
+    from requests.utils import DEFAULT_CA_BUNDLE_PATH
 
     ca = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-    options = {"maxsize": connections, "ca_certs": ca or DEFAULT_CA_BUNDLE_PATH}
-    proxy = get_environ_proxies(base_url).get(base_url.split(":", 1)[0])
-    if proxy:
-        return urllib3.ProxyManager(proxy, **options)
-    return urllib3.PoolManager(**options)
+    return ssl.create_default_context(cafile=ca or DEFAULT_CA_BUNDLE_PATH)

@@ -202,10 +202,13 @@ class BlobStore:
             start=datetime.now(timezone.utc) - CLOCK_SKEW,
             **signing,
         )
-        fetcher = BlobFetcher(self.url, sas, self.name, self.storage.concurrency)
-        with ThreadPoolExecutor(self.storage.concurrency) as pool:
-            for name, fetched in zip(names, pool.map(fetcher.get, names)):
-                on_done(name, fetched)
+        fetcher = BlobFetcher(self.url, sas, self.name)
+        try:
+            with ThreadPoolExecutor(self.storage.concurrency) as pool:
+                for name, fetched in zip(names, pool.map(fetcher.get, names)):
+                    on_done(name, fetched)
+        finally:
+            fetcher.close()
 
     def delete_prefix(self, prefix: str) -> int:
         """Delete every blob under ``prefix`` (which must name one job's folder)."""
