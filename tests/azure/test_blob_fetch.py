@@ -68,8 +68,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def _serve(handler) -> tuple[http.server.ThreadingHTTPServer, int]:
+def _serve(handler, tls=None) -> tuple[http.server.ThreadingHTTPServer, int]:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, server.server_address[1]
 
@@ -137,3 +139,72 @@ def test_an_unreachable_account_is_a_request_error_without_the_sas():
     with pytest.raises(ServiceRequestError) as caught:
         fetcher.get("out/task-1")
     assert "secret" not in str(caught.value) and "box/out/task-1" in str(caught.value)
+
+
+def _self_signed(directory) -> tuple[str, str]:
+    """A certificate for 127.0.0.1 and its key, made with ``cryptography`` (azure-identity's)."""
+    import ipaddress
+    from datetime import datetime, timedelta, timezone
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = directory / "cert.pem", directory / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return str(cert_file), str(key_file)
+
+
+def test_https_trusts_what_requests_trusts(tmp_path, monkeypatch):
+    import ssl
+
+    class Blobs(_Handler):
+        def do_GET(self):
+            body = b"over tls"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    cert, key = _self_signed(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    server, port = _serve(Blobs, context)
+    for var in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(var, raising=False)
+    url = f"https://127.0.0.1:{port}/acct/box"
+    try:
+        with pytest.raises(ServiceRequestError):  # not trusted: certifi's roots only
+            BlobFetcher(url, "sv=x&sig=secret", "box").get("out/t")
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", cert)
+        fetcher = BlobFetcher(url, "sv=x&sig=secret", "box")
+        assert fetcher.get("out/t").data == b"over tls"
+        fetcher.close()
+    finally:
+        server.shutdown()
