@@ -8,6 +8,7 @@ import hashlib
 import http.server
 import socket
 import threading
+import time
 import urllib.parse
 import urllib.request
 from datetime import datetime, timedelta, timezone
@@ -17,7 +18,7 @@ from azure.core.exceptions import ServiceRequestError
 from azure.storage.blob import ContentSettings
 
 from superbatch.backends.azure.credentials import StorageCredentials
-from superbatch.backends.azure.fetch import BlobFetcher
+from superbatch.backends.azure.fetch import BlobFetcher, RenewedSas
 from superbatch.backends.azure.storage import Storage
 from superbatch.errors import InfraError
 
@@ -208,3 +209,60 @@ def test_https_trusts_what_requests_trusts(tmp_path, monkeypatch):
         fetcher.close()
     finally:
         server.shutdown()
+
+
+def test_a_read_sas_is_signed_again_before_it_ends():
+    now = [datetime(2026, 1, 1, tzinfo=timezone.utc)]
+    signed = []
+
+    def sign():
+        signed.append(now[0])
+        return f"sas{len(signed)}", now[0] + timedelta(hours=1)
+
+    sas = RenewedSas(sign, clock=lambda: now[0])
+    assert sas() == "sas1"
+    now[0] += timedelta(minutes=49)
+    assert sas() == "sas1"  # 11 minutes left: still good
+    now[0] += timedelta(minutes=2)
+    assert sas() == "sas2" and sas() == "sas2"  # 9 left: a new one, signed once
+    now[0] += timedelta(hours=5)  # a clock moved far ahead (or a long stall): signed again
+    assert sas() == "sas3"
+
+
+def test_downloads_outlast_one_read_sas(store, monkeypatch):
+    from superbatch.backends.azure import fetch, storage
+
+    # Every SAS is signed for 2 seconds and renewed when it has under one left; Azurite
+    # refuses an expired one, so the later blobs are only read if it was renewed.
+    monkeypatch.setattr(storage, "FETCH_SAS", timedelta(seconds=2))
+    monkeypatch.setattr(fetch, "RENEW_BEFORE", timedelta(seconds=1))
+    monkeypatch.setattr(storage, "CLOCK_SKEW", timedelta(seconds=0))
+    store.storage.concurrency = 1
+    names = [f"out/slow-{i}" for i in range(4)]
+    for name in names:
+        store.upload(name, name.encode())
+    got = []
+
+    def done(name, fetched):
+        got.append(fetched.data)
+
+    real_get = fetch.BlobFetcher.get
+
+    def slow_get(self, name):
+        time.sleep(1.2)
+        return real_get(self, name)
+
+    monkeypatch.setattr(fetch.BlobFetcher, "get", slow_get)
+    store.download_many(names, done)
+    assert got == [n.encode() for n in names]
+
+
+def test_a_renewed_sas_gets_a_new_delegation_key_when_the_old_one_ends_soon():
+    from superbatch.backends.azure.storage import needs_new_key
+
+    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    hour = timedelta(hours=1)
+    assert not needs_new_key(now + 3 * 24 * hour, now + hour, now)  # a long key serves
+    assert not needs_new_key(now + 40 * timedelta(minutes=1), now + hour, now)
+    assert needs_new_key(now + 9 * timedelta(minutes=1), now + hour, now)  # 9 of 60 minutes
+    assert needs_new_key(now + 2 * 24 * hour, now + 3 * 24 * hour, now)  # a day too short

@@ -20,8 +20,9 @@ import hashlib
 import http.client
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from urllib.parse import quote, unquote, urlsplit
 
@@ -30,6 +31,7 @@ from azure.core.exceptions import HttpResponseError, ServiceRequestError, Servic
 from superbatch.errors import InfraError
 
 CONNECT_TIMEOUT, READ_TIMEOUT = 20, 60  # seconds, as the storage client's
+RENEW_BEFORE = timedelta(minutes=10)  # a SAS is signed again when less than this is left
 _STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
 
 
@@ -46,11 +48,31 @@ def _http_time(value: str | None) -> datetime | None:
         return None
 
 
-class BlobFetcher:
-    """GETs of blobs by name under ``container_url`` with ``sas`` (read-only)."""
+class RenewedSas:
+    """A read SAS from ``sign() -> (sas, expiry)``, signed again once less than
+    ``RENEW_BEFORE`` of it is left (a download can outlast any one SAS)."""
 
-    def __init__(self, container_url: str, sas: str, container: str):
-        self._base, self._sas, self.container = container_url.rstrip("/"), sas, container
+    def __init__(self, sign: Callable[[], tuple[str, datetime]], clock=None):
+        self._sign, self._clock = sign, clock or (lambda: datetime.now(timezone.utc))
+        self._lock = threading.Lock()
+        self._sas, self._expiry = sign()
+
+    def __call__(self) -> str:
+        if self._expiry - self._clock() > RENEW_BEFORE:
+            return self._sas
+        with self._lock:
+            if self._expiry - self._clock() <= RENEW_BEFORE:
+                self._sas, self._expiry = self._sign()
+            return self._sas
+
+
+class BlobFetcher:
+    """GETs of blobs by name under ``container_url`` with a read-only SAS (a string, or a
+    callable giving the current one)."""
+
+    def __init__(self, container_url: str, sas: str | Callable[[], str], container: str):
+        self._base, self.container = container_url.rstrip("/"), container
+        self._sas = sas if callable(sas) else (lambda: sas)
         self._route = _Route(self._base)
         self._local = threading.local()
         self._opened: list[http.client.HTTPConnection] = []
@@ -60,7 +82,7 @@ class BlobFetcher:
         """The blob's bytes, checked against its length and (when stored) MD5, with the time
         they were written (``Last-Modified`` of this very answer); None if absent."""
         what = f"GET {self.container}/{name}"
-        target = self._route.target(f"{quote(name)}?{self._sas}")
+        target = self._route.target(f"{quote(name)}?{self._sas()}")
         for attempt in (0, 1):
             conn, fresh = self._connection(what)
             try:

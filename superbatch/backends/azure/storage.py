@@ -21,13 +21,13 @@ from azure.storage.blob import (
 )
 
 from superbatch.backends.azure.credentials import StorageCredentials
-from superbatch.backends.azure.fetch import BlobFetcher, Fetched
+from superbatch.backends.azure.fetch import BlobFetcher, Fetched, RenewedSas
 from superbatch.errors import InfraError
 
 # The service's limit on a user delegation key's lifetime is 7 days; keep a margin for clocks.
 MAX_USER_DELEGATION_KEY = timedelta(days=7) - timedelta(minutes=10)
 CLOCK_SKEW = timedelta(minutes=5)
-FETCH_SAS = timedelta(hours=1)  # one download_many's worth (each call signs its own)
+FETCH_SAS = timedelta(hours=1)  # signed again when it has less than RENEW_BEFORE left
 
 
 @dataclass(frozen=True)
@@ -85,11 +85,18 @@ class Storage:
         expiry = min(expiry, now + MAX_USER_DELEGATION_KEY)
         with self._delegation_lock:  # one key for every SAS unless one asks for much longer
             key, key_expiry = self._delegation_key, self._delegation_expiry
-            if key is None or key_expiry < expiry - timedelta(hours=1):
+            if key is None or needs_new_key(key_expiry, expiry, now):
                 key = self.service.get_user_delegation_key(now - CLOCK_SKEW, expiry)
                 key_expiry = expiry
                 self._delegation_key, self._delegation_expiry = key, key_expiry
             return min(expiry, key_expiry), {"user_delegation_key": key}
+
+
+def needs_new_key(key_expiry: datetime, expiry: datetime, now: datetime) -> bool:
+    """Whether a SAS wanted until ``expiry`` needs a newer user delegation key than one that
+    ends at ``key_expiry``: it ends over an hour too early, or covers under half of what is
+    asked (a SAS renewed near its end must not stay capped by the same old key)."""
+    return key_expiry < expiry - timedelta(hours=1) or key_expiry < now + (expiry - now) / 2
 
 
 class BlobStore:
@@ -190,19 +197,25 @@ class BlobStore:
         self, names: list[str], on_done: Callable[[str, Fetched | None], None]
     ) -> None:
         """Download blobs in parallel; ``on_done(name, fetched)`` for each, in order (None:
-        absent). Plain GETs through a read SAS valid for the next hour (``fetch.py``)."""
+        absent). Plain GETs through a read SAS of an hour, signed again before it ends, so
+        that a download of any length keeps its access (``fetch.py``)."""
         if not names:
             return
-        expiry, signing = self.storage.signing(datetime.now(timezone.utc) + FETCH_SAS)
-        sas = generate_container_sas(
-            self.storage.account_name,
-            self.name,
-            permission=ContainerSasPermissions(read=True),
-            expiry=expiry,
-            start=datetime.now(timezone.utc) - CLOCK_SKEW,
-            **signing,
-        )
-        fetcher = BlobFetcher(self.url, sas, self.name)
+
+        def sign() -> tuple[str, datetime]:
+            now = datetime.now(timezone.utc)
+            expiry, signing = self.storage.signing(now + FETCH_SAS)
+            sas = generate_container_sas(
+                self.storage.account_name,
+                self.name,
+                permission=ContainerSasPermissions(read=True),
+                expiry=expiry,
+                start=now - CLOCK_SKEW,
+                **signing,
+            )
+            return sas, expiry
+
+        fetcher = BlobFetcher(self.url, RenewedSas(sign), self.name)
         try:
             with ThreadPoolExecutor(self.storage.concurrency) as pool:
                 for name, fetched in zip(names, pool.map(fetcher.get, names)):
