@@ -39,8 +39,8 @@ def intro(name: str, sizes: dict, repeats: int) -> list[str]:
     if name == "submit":
         return [
             "`superbatch submit --backend azure` (the real CLI in a subprocess: start-up, "
-            "config upload, pool, job, every task, and the reconciliation that lists the "
-            "job's tasks at the end) against the emulator with `--no-run` and Azurite. "
+            "config upload, pool, job, every task, and the reconciliation at the end: the "
+            "job's task counts, and a listing of its tasks only if they fall short) against the emulator with `--no-run` and Azurite. "
             "Baseline: the raw-HTTP add-collection floor (`bench/rawhttp.py`): the same task "
             "bodies, built by superbatch's own code before the clock starts, POSTed 100 to a "
             f"request by {submit.FLOOR_IN_FLIGHT} threads over keep-alive connections, signed "

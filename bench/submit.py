@@ -1,8 +1,9 @@
 """Submit: ``superbatch submit --backend azure`` against the raw-HTTP add-collection floor.
 
 Measured: the real CLI in a subprocess (its time includes the interpreter's start-up, the
-config upload, the pool and the job, and the reconciliation that lists every task at the
-end), against the emulator started with ``--no-run`` (tasks accepted, never run) and Azurite.
+config upload, the pool and the job, and the reconciliation at the end: the job's task
+counts, and a listing of every task only if they fall short), against the emulator started
+with ``--no-run`` (tasks accepted, never run) and Azurite.
 Floor (``bench/rawhttp.py``): the same task bodies, built by superbatch's own code before the
 clock starts, POSTed 100 per request by ``FLOOR_IN_FLIGHT`` threads over keep-alive
 connections with the C json encoder: what adding these tasks costs at the least.

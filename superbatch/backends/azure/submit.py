@@ -2,8 +2,9 @@
 
 A task is either added or the command fails: chunks that the service finds too large are
 split (both halves are sent), tasks it answers with a server error are re-sent, and the end
-of every submit lists the tasks the Batch job holds and adds whatever the plan has that the
-job lacks. An interrupted submit resumes from ``azure_submit.jsonl`` (chunks known added).
+of every submit checks that the Batch job holds every task of the plan: its task counts when
+they account for all (one request), else a listing of its tasks, adding whatever the job
+lacks. An interrupted submit resumes from ``azure_submit.jsonl`` (chunks known added).
 
 Task definitions are REST documents already, so add-collection requests and the task listing
 go through the SDK's pipeline (its authentication, shared key or Entra ID, and transport) as
