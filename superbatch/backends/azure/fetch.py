@@ -109,7 +109,7 @@ class BlobFetcher:
             error.status_code, error.reason = response.status, response.reason
             raise error
         length = response.getheader("Content-Length")
-        if length is not None and int(length) != len(data):
+        if length is not None and length.strip() != str(len(data)):
             raise InfraError(
                 f"blob {self.container}/{name}: downloaded {len(data)} bytes, expected "
                 f"{length}; run the command again."
