@@ -117,6 +117,14 @@ def _image(ctx, param, values):
     metavar="DELAY",
     help="Vary each delay uniformly by up to ± DELAY (e.g. 10ms); drawn from --fault-seed.",
 )
+@click.option(
+    "--task-counts-lag",
+    default="0",
+    callback=_delay,
+    metavar="DELAY",
+    help="Answer a job's task counts from a snapshot up to DELAY old (e.g. 2s), as the "
+    "service's counts 'may not always be up to date'.",
+)
 @click.option("--no-run", is_flag=True, help="Accept tasks but never run them.")
 @click.option("--no-spot", is_flag=True, help="Never allocate low-priority (Spot) nodes.")
 def emulator_command(
@@ -135,6 +143,7 @@ def emulator_command(
     fault_seed,
     latency,
     latency_jitter,
+    task_counts_lag,
     no_run,
     no_spot,
 ):
@@ -170,6 +179,7 @@ def emulator_command(
         node_path=_dirs(node_path),
         latency=latency,
         latency_jitter=latency_jitter,
+        task_counts_lag=task_counts_lag,
     )
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -263,6 +263,7 @@ class Job(Entity):
         self.tasks: dict[str, Task] = {}
         self.pending: deque[Task] = deque()
         self.counts = {k: [0, 0] for k in ("active", "running", "completed", "success", "failure")}
+        self.counts_history: deque[tuple[float, dict]] = deque()  # the store's counts lag
         self.running = 0
         self.born = time.monotonic()
         self.deadline: float | None = None  # monotonic time of maxWallClockTime, set by the store

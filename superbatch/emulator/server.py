@@ -336,6 +336,7 @@ class BatchEmulator:
         supported_images: list[dict] | None = None,
         latency: float = 0.0,
         latency_jitter: float = 0.0,
+        task_counts_lag: float = 0.0,
     ):
         base64.b64decode(key, validate=True)  # fail early on a key the SDK could not use either
         for name, image in (images or {}).items():
@@ -348,7 +349,7 @@ class BatchEmulator:
         self.root.mkdir(parents=True, exist_ok=True)
         self.faults = Faults(fault_rate, drop_rate, preempt_rate, fault_seed)
         self.latency = Latency(latency, latency_jitter, fault_seed)
-        self.store = Store(no_spot=no_spot, workers=workers)
+        self.store = Store(no_spot=no_spot, workers=workers, counts_lag=task_counts_lag)
         if supported_images is not None:
             self.store.supported_images = [dict(image) for image in supported_images]
         self.node = Node(self.store, self.root, self.faults, account, images, node_path, workers)

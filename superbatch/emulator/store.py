@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 
 from . import rules
 from .entities import BASE, FOREVER, ComputeNode, Job, Pool, Task
@@ -21,8 +22,11 @@ from .validation import parse_duration
 class Store(Transitions):
     """All resources and transitions. Methods raise :class:`BatchError` as the service answers."""
 
-    def __init__(self, no_spot: bool = False, workers: int | None = None):
+    def __init__(self, no_spot: bool = False, workers: int | None = None, counts_lag: float = 0.0):
         self.lock = threading.RLock()
+        # Task counts "may not always be up to date" (the service's words): with a lag, a
+        # job's counts are answered as they were that many seconds ago.
+        self.counts_lag = counts_lag
         self.changed = threading.Condition(self.lock)
         self.no_spot, self.workers = no_spot, workers
         self.pools: dict[str, Pool] = {}
@@ -319,18 +323,29 @@ class Store(Transitions):
 
     def task_counts(self, job_id: str) -> dict:
         with self.lock:
-            c = self.job(job_id).counts
-            names = {
-                "active": "active",
-                "running": "running",
-                "completed": "completed",
-                "succeeded": "success",
-                "failed": "failure",
-            }
-            return {
-                "taskCounts": {k: c[v][0] for k, v in names.items()},
-                "taskSlotCounts": {k: c[v][1] for k, v in names.items()},
-            }
+            job = self.job(job_id)
+            if not self.counts_lag:
+                return _counts_document(job.counts)
+            history = self._counts_recorded(job, force=True)
+            shown = {k: [0, 0] for k in job.counts}  # a job younger than the lag: nothing yet
+            if history[0][0] <= time.monotonic() - self.counts_lag:
+                shown = history[0][1]
+            return _counts_document(shown)
+
+    def _counts_recorded(self, job: Job, force: bool = False) -> deque[tuple[float, dict]]:
+        """The job's counts history with its counts of now (at most one entry per 50 ms
+        unless ``force``), trimmed to the newest entry at least the lag old and later ones."""
+        history = job.counts_history
+        now = time.monotonic()
+        if force or not history or history[-1][0] < now - 0.05:
+            history.append((now, {k: list(v) for k, v in job.counts.items()}))
+        while len(history) >= 2 and history[1][0] <= now - self.counts_lag:
+            history.popleft()
+        return history
+
+    def counts_changed(self, job: Job) -> None:
+        if self.counts_lag:
+            self._counts_recorded(job)
 
     def terminate_task(self, job_id: str, task_id: str) -> None:
         with self.lock:
@@ -376,3 +391,20 @@ class Store(Transitions):
 
 def _task_exists() -> BatchError:
     return BatchError(409, "TaskExists", "The specified task already exists.")
+
+
+_COUNT_NAMES = {
+    "active": "active",
+    "running": "running",
+    "completed": "completed",
+    "succeeded": "success",
+    "failed": "failure",
+}
+
+
+def _counts_document(c: dict) -> dict:
+    """Get Task Counts' answer from a job's counts (tasks and slots by state and result)."""
+    return {
+        "taskCounts": {k: c[v][0] for k, v in _COUNT_NAMES.items()},
+        "taskSlotCounts": {k: c[v][1] for k, v in _COUNT_NAMES.items()},
+    }

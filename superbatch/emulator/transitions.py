@@ -130,6 +130,7 @@ class Transitions:
         for k in keys:
             c[k][0] += sign
             c[k][1] += sign * task.slots
+        self.counts_changed(task.job)
 
     def _stop(self, task: Task, why: str) -> None:
         """Cut the current run short (the node's runner sees ``ended`` and drops its result)."""

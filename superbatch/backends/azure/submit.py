@@ -63,6 +63,7 @@ PROGRESS_FILE = "azure_submit.jsonl"
 SERVER_ERROR_ROUNDS = 8
 JSON_TYPE = "application/json; odata=minimalmetadata"
 LIST_PAGE = 1000
+COUNTS_SETTLE = (0.5, 1.0, 2.0)  # seconds before asking short task counts again
 
 
 def registry_reference(session: Session) -> dict | None:
@@ -353,17 +354,24 @@ class Submitter:
         self.flow.completed(len(part))
         return response.json().get("value") or []
 
-    def counted_tasks(self) -> int:
-        """How many tasks the Batch job's task counts show (one request).
+    def counts_reach(self, wanted: int) -> bool:
+        """Whether the Batch job's task counts show at least ``wanted`` tasks.
 
-        The service warns that counts may not be up to date: they lag behind tasks just
-        added, so a short count only means a listing (``held_task_ids``) must decide."""
+        The service warns that counts may not be up to date: they can lag behind tasks just
+        added, so short counts are asked again a few times (``COUNTS_SETTLE``) before the
+        caller lists every task; a job of one page is listed straight away, as cheaply."""
+        if wanted <= LIST_PAGE:
+            return False
         s = self.session
-        counts = s.call(
-            lambda: s.client.get_job_task_counts(self.batch_job_id),
-            f"task counts of {self.batch_job_id}",
-        ).task_counts
-        return counts.active + counts.running + counts.completed
+        for pause in (0.0, *COUNTS_SETTLE):
+            time.sleep(pause)
+            counts = s.call(
+                lambda: s.client.get_job_task_counts(self.batch_job_id),
+                f"task counts of {self.batch_job_id}",
+            ).task_counts
+            if counts.active + counts.running + counts.completed >= wanted:
+                return True
+        return False
 
     def held_task_ids(self) -> set[str]:
         """The ids of every task the Batch job holds (lowercase), a page of 1,000 at a time."""
@@ -428,10 +436,10 @@ def reconcile(
     """Add what the Batch job lacks of ``wanted``; fail if it still lacks any.
 
     Only this submission adds tasks to its Batch jobs, each id once and none deleted, so
-    a count of at least ``len(wanted)`` means every one is held: one request instead of
-    listing every task (100 sequential pages at 100,000 tasks)."""
+    a count of at least ``len(wanted)`` means every one is held: a request or a few instead
+    of listing every task (100 sequential pages at 100,000 tasks)."""
     for _ in range(3):
-        if submitter.counted_tasks() >= len(wanted):
+        if submitter.counts_reach(len(wanted)):
             return
         missing = missing_tasks(wanted, submitter.held_task_ids())
         if not missing:
