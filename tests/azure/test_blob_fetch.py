@@ -266,3 +266,14 @@ def test_a_renewed_sas_gets_a_new_delegation_key_when_the_old_one_ends_soon():
     assert not needs_new_key(now + 40 * timedelta(minutes=1), now + hour, now)
     assert needs_new_key(now + 9 * timedelta(minutes=1), now + hour, now)  # 9 of 60 minutes
     assert needs_new_key(now + 2 * 24 * hour, now + 3 * 24 * hour, now)  # a day too short
+
+
+def test_a_proxy_downloads_cannot_use_is_named_without_its_password(monkeypatch):
+    for var in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", "socks5://me:hunter2@127.0.0.1:1080")
+    with pytest.raises(InfraError) as caught:
+        BlobFetcher("http://127.0.0.1:9/acct/box", "sv=x&sig=secret", "box")
+    message = str(caught.value)
+    assert "socks5://127.0.0.1" in message and "HTTP_PROXY" in message
+    assert "hunter2" not in message and "secret" not in message

@@ -169,7 +169,8 @@ class _Route:
             if p.scheme != "http":
                 raise InfraError(
                     f"the proxy for {url.scheme} ({p.scheme}://{p.hostname}) is not an http:// "
-                    f"proxy, the only kind downloads go through; set HTTPS_PROXY to one."
+                    f"proxy, the only kind downloads go through; set "
+                    f"{url.scheme.upper()}_PROXY to one."
                 )
             self.proxy = (p.hostname or "", p.port or 80)
             self.proxy_headers = {}
