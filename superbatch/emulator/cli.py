@@ -122,8 +122,8 @@ def _image(ctx, param, values):
     default="0",
     callback=_delay,
     metavar="DELAY",
-    help="Answer a job's task counts from a snapshot up to DELAY old (e.g. 2s), as the "
-    "service's counts 'may not always be up to date'.",
+    help="Answer a job's task counts as they were DELAY ago (e.g. 2s), as the service's "
+    "counts 'may not always be up to date'.",
 )
 @click.option("--no-run", is_flag=True, help="Accept tasks but never run them.")
 @click.option("--no-spot", is_flag=True, help="Never allocate low-priority (Spot) nodes.")

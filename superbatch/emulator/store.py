@@ -327,7 +327,7 @@ class Store(Transitions):
             if not self.counts_lag:
                 return _counts_document(job.counts)
             history = self._counts_recorded(job, force=True)
-            shown = {k: [0, 0] for k in job.counts}  # a job younger than the lag: nothing yet
+            shown = {k: [0, 0] for k in job.counts}  # nothing recorded that long ago: none yet
             if history[0][0] <= time.monotonic() - self.counts_lag:
                 shown = history[0][1]
             return _counts_document(shown)
