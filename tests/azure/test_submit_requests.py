@@ -120,8 +120,8 @@ def test_counts_that_catch_up_spare_the_listing(azurite, tmp_path):
                 (listed if path.endswith("/tasks") else counted).append(path)
             super().__call__(method, path, body)
 
-    # Counts a second behind, as the service's "may not always be up to date": asked again
-    # until they account for every task, which spares listing two pages.
+    # Counts two seconds behind, as the service's "may not always be up to date": asked
+    # again until they account for every task, which spares listing two pages.
     requests = Listings()
-    submit(azurite, tmp_path, requests, 1_500, task_counts_lag=1.0)
+    submit(azurite, tmp_path, requests, 1_500, task_counts_lag=2.0)
     assert listed == [] and sum(p.endswith("/taskcounts") for p in counted) >= 2

@@ -54,22 +54,24 @@ def test_requests_on_other_connections_are_not_held_up(make_emulator):
     assert 0.3 <= elapsed < 1.2  # eight at once, not 8 x 0.3 s
 
 
-def test_the_command_line_names_the_bad_value():
+@pytest.mark.parametrize("option", ["--latency", "--task-counts-lag"])
+def test_the_command_line_names_the_bad_value(option):
     proc = subprocess.run(
-        [sys.executable, "-m", "superbatch.emulator", "--latency", "50"],
+        [sys.executable, "-m", "superbatch.emulator", option, "50"],
         capture_output=True,
         text=True,
         timeout=60,
+        stdin=subprocess.DEVNULL,
     )
     assert proc.returncode == 2
-    assert "--latency" in proc.stderr and "e.g. 50ms" in proc.stderr
+    assert option in proc.stderr and "e.g. 50ms" in proc.stderr
 
 
 def test_task_counts_can_lag_behind_as_the_service_warns(make_emulator):
     from azure.batch import models as m
     from emuhelpers import pool_options
 
-    emu = make_emulator(task_counts_lag=0.5, run_tasks=False)
+    emu = make_emulator(task_counts_lag=1.5, run_tasks=False)
     client = client_for(emu)
     client.create_pool(pool_options("pool"))
     client.create_job(m.BatchJobCreateOptions(id="job", pool_info=m.BatchPoolInfo(pool_id="pool")))
@@ -87,21 +89,10 @@ def test_task_counts_can_lag_behind_as_the_service_warns(make_emulator):
     )
     assert active() == 0  # a snapshot from before the tasks, not yet up to date
     assert len(list(client.list_tasks("job"))) == 3  # the listing is exact at once
-    time.sleep(0.6)
+    time.sleep(1.6)
     assert active() == 3
     client.delete_task("job", "t0")
     assert active() == 3  # still the earlier count
-    time.sleep(0.6)
+    time.sleep(1.6)
     assert active() == 2
     assert make_emulator().store.counts_lag == 0.0  # off unless asked for
-
-
-def test_a_counts_lag_without_a_unit_is_refused():
-    proc = subprocess.run(
-        [sys.executable, "-m", "superbatch.emulator", "--task-counts-lag", "2"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
-    assert proc.returncode == 2 and "--task-counts-lag" in proc.stderr
