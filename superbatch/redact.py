@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import re
 
+# A value written "..." is the placeholder of superbatch's own advice ("AccountKey=..."),
+# never a secret (SAS signatures and keys are base64 or percent-encoded: no dots).
+_NOT_PLACEHOLDER = r"(?!\.\.\.)"
 _PATTERNS = [
-    (re.compile(r"(sig=)[^&\s'\"]+", re.IGNORECASE), r"\1REDACTED"),
-    (re.compile(r"(AccountKey=)[^;\s'\"]+", re.IGNORECASE), r"\1REDACTED"),
+    (re.compile(rf"(sig=){_NOT_PLACEHOLDER}[^&\s'\"]+", re.IGNORECASE), r"\1REDACTED"),
+    (re.compile(rf"(AccountKey=){_NOT_PLACEHOLDER}[^;\s'\"]+", re.IGNORECASE), r"\1REDACTED"),
     (re.compile(r"(SharedKey [^:\s]+:)[^\s'\"]+"), r"\1REDACTED"),
     (re.compile(r"(Bearer )[A-Za-z0-9._~+/=-]+"), r"\1REDACTED"),
     (re.compile(r"(\"?password\"?\s*[:=]\s*\"?)[^\s\",}]+", re.IGNORECASE), r"\1REDACTED"),

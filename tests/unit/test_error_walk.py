@@ -270,9 +270,21 @@ def test_a_sas_connection_string_is_refused_before_anything_exists(tmp_path):
         "SharedAccessSignature=sv=2024&sig=abc",
     }
     result = invoke("submit", spec, "--backend", "azure", "--json", env=env)
-    check(result, 2, "shared access signature", as_json=True)
+    check(result, 2, "shared access signature", "with AccountKey=..., or", as_json=True)
     assert "sig=abc" not in result.stdout + result.stderr
+    assert "REDACTED" not in result.stderr  # the advice is not rewritten as if a key
     assert not (tmp_path / ".superbatch").exists()
+
+
+def test_the_redactor_keeps_placeholders_and_still_redacts_keys():
+    from superbatch.redact import redact
+
+    advice = "use AccountKey=..., or a SAS (sig=...)"
+    assert redact(advice) == advice
+    real = "AccountName=a;AccountKey=a2V5Lw==;x=1 https://h/c?sv=1&sig=c2ln%2B&se=2"
+    assert (
+        redact(real) == "AccountName=a;AccountKey=REDACTED;x=1 https://h/c?sv=1&sig=REDACTED&se=2"
+    )
 
 
 def test_usage_errors_are_json_too():
