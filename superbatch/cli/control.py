@@ -118,14 +118,17 @@ def logs(spec_path, task_id, backend, state_dir, job_id, stream, as_json) -> Non
     state = ctx.find_job(job_id)
     remember_rerun("logs", state.job_id, (task_id,) if task_id else ())
     be = ctx.backend_for(state)
+    chunking = Chunking(be.record.point_count, be.record.points_per_task)
     if task_id is None:
         st = be.status()
-        task_id = (
-            st.failures[0].task_id
-            if st.failures
-            else Chunking(be.record.point_count, be.record.points_per_task).task_id(0)
-        )
+        task_id = st.failures[0].task_id if st.failures else chunking.task_id(0)
     check_job_id(task_id, "TASK")
+    if chunking.task_index(task_id) is None:
+        first, last = chunking.task_id(0), chunking.task_id(chunking.task_count - 1)
+        tasks = f"its tasks are {first} to {last}" if last != first else f"its task is {first}"
+        raise UserError(
+            f"job {state.job_id} has no task {task_id!r}: {tasks}; `superbatch status` lists them."
+        )
     got = be.logs(task_id)
     for name, text in (("stdout", got.stdout), ("stderr", got.stderr)):
         if stream in ("both", name):

@@ -51,6 +51,10 @@ def test_failures_logs_retry_and_allow_missing(tmp_path):
     assert status.code == 1 and body["failures"][0]["task_id"] == "task-00002"
     assert body["failures"][0]["points"] == [{"x": 2}]
     assert "bad point 2" in invoke("logs", spec).stdout
+    for missing in ("task-99999", "task-00004"):  # not "has not run (yet)": it never will
+        nope = invoke("logs", spec, missing)
+        assert nope.code == 2 and f"has no task '{missing}'" in nope.stderr
+        assert "task-00000 to task-00003" in nope.stderr
     partial = invoke("collect", spec, "--allow-missing", "--json")
     assert json.loads(partial.stdout)["result"] == [0, 2, 6]
     bad = invoke("retry", spec, "task-00001")

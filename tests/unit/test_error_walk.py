@@ -287,6 +287,13 @@ def test_the_redactor_keeps_placeholders_and_still_redacts_keys():
     )
 
 
+def test_logs_of_a_task_the_job_does_not_have(ran):
+    for missing in ("task-99999", "task-00003"):
+        result = invoke("logs", ran["num"], missing, "--json")
+        check(result, 2, f"has no task '{missing}'", "task-00000 to task-00002", as_json=True)
+        assert "has not run" not in result.stderr
+
+
 def test_usage_errors_are_json_too():
     check(invoke("validate", "--json", "--nope"), 2, "--nope", as_json=True)
     check(
