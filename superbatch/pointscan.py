@@ -32,6 +32,7 @@ from superbatch.yamlnodes import FastLoader, Loc, Walk, compose, decode_text, lo
 
 BATCH = 65536  # points scanned a line at a time, made columns at a time
 WINDOW = 1 << 21  # characters of points matched at a time
+ODD_RUN = 10_000  # points the loader reads at most at a time (its nodes cost memory)
 
 
 # What YAML does not allow unescaped (not printable), a line break only YAML knows (\x85,
@@ -364,6 +365,9 @@ def scan_points(text: str, path: Path, budget: int) -> tuple[int, int, ScannedPo
                 if m is None:  # a point the loader reads (with the others around it)
                     odd.append((pos, line))
                     pos, line = _odd_extent(text, pos, line, indent)
+                    if len(odd) >= ODD_RUN:  # the loader's nodes for a run at a time
+                        _load_odd(text, path, odd, pos, points, budget)
+                        pattern = None  # the next point starts its keys again
                     continue
                 if odd:
                     _load_odd(text, path, odd, pos, points, budget)

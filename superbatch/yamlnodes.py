@@ -22,6 +22,10 @@ from superbatch.errors import SpecError
 Loc = tuple  # a path of keys and list indices, e.g. ("azure", "pool", "vm_size")
 MAX_DEPTH = 64
 MAX_EXPANDED_NODES = 20_000_000
+MAX_EXPANDED_CHARS = 64 << 20  # of scalars (keys and values), aliases counted every time
+MAX_LOADED_VALUES = 500_000  # the loader holds ~500 bytes per value; more: points_file
+CHECKED_FIRST = 1 << 20  # a longer text's events are read first (syntax, values to load)
+MERGE = "tag:yaml.org,2002:merge"
 LONG_LIST = 1000  # below a longer list, positions are found on demand (not recorded)
 
 
@@ -67,9 +71,13 @@ def walk(root: yaml.Node, w: Walk, depth0: int = 0, budget: int = MAX_EXPANDED_N
 
     Iterative (no recursion limit to hit); an aliased node's children are walked once.
     Positions are recorded except below a list longer than LONG_LIST (``w.unrecorded``).
+    Depth is the data's: a merge key (``<<: *base``) adds its keys at the level it is on,
+    and an alias counts as deep as the node it repeats is tall.
     """
     source, off, positions = w.source, w.line_offset, w.positions
     sizes: dict[int, int] = {}  # id(node) -> expanded size, once known
+    chars: dict[int, int] = {}  # id(node) -> expanded characters of its scalars, once known
+    heights: dict[int, int] = {}  # id(node) -> levels of data below it, once known
     seen: set[int] = set()
     mapping, sequence, scalar = yaml.MappingNode, yaml.SequenceNode, yaml.ScalarNode
     stack: list[tuple[yaml.Node, Loc | None, int, bool]] = [(root, (), depth0, False)]
@@ -78,26 +86,37 @@ def walk(root: yaml.Node, w: Walk, depth0: int = 0, budget: int = MAX_EXPANDED_N
         key = id(node)
         if done:
             if isinstance(node, mapping):
-                size = 1 + sum(sizes.get(id(v), 1) for _, v in node.value)
+                entries = _entries(node)
+                size = 1 + sum(sizes.get(id(v), 1) for _, v in entries)
+                heights[key] = max(
+                    (heights.get(id(v), 0) + (k.tag != MERGE) for k, v in entries), default=0
+                )
+                text = sum(len(k.value) + _chars(v, chars) for k, v in entries)
             else:
                 size = 1 + sum(sizes.get(id(c), 1) for c in node.value)
-            sizes[key] = size
-            if size > budget:
+                heights[key] = 1 + max((heights.get(id(c), 0) for c in node.value), default=0)
+                text = sum(_chars(c, chars) for c in node.value)
+            sizes[key], chars[key] = size, text
+            if size > budget or text > MAX_EXPANDED_CHARS:
+                what = (
+                    f"{MAX_EXPANDED_NODES:,} values"
+                    if size > budget
+                    else f"{MAX_EXPANDED_CHARS >> 20} MiB of text"
+                )
                 raise SpecError(
                     f"{source}, line {node_line(node) + off}: the document expands to more "
-                    f"than {MAX_EXPANDED_NODES:,} values (YAML aliases used over "
-                    f"and over?); refusing to read it."
+                    f"than {what} (YAML aliases used over and over?); refusing to read it."
                 )
             continue
         if loc is not None and loc not in positions:
             positions[loc] = (node_line(node) + off, node.start_mark.column + 1)
-        if depth > MAX_DEPTH:
+        if depth + (heights.get(key, 0) if key in seen else 0) > MAX_DEPTH:
             raise SpecError(
                 f"{source}, line {node_line(node) + off}: nested more than {MAX_DEPTH} levels "
                 f"deep; a job spec is never that deep."
             )
         if key in seen:
-            continue  # an alias of a node walked already (its size is known)
+            continue  # an alias of a node walked already (its size and height are known)
         seen.add(key)
         if isinstance(node, scalar):
             continue
@@ -111,7 +130,7 @@ def walk(root: yaml.Node, w: Walk, depth0: int = 0, budget: int = MAX_EXPANDED_N
                         f"value, not a {'list' if isinstance(key_node, sequence) else 'mapping'}."
                     )
                 name = key_node.value
-                if name in keys and key_node.tag != "tag:yaml.org,2002:merge":
+                if name in keys and key_node.tag != MERGE:
                     raise SpecError(
                         f"{source}, line {node_line(key_node) + off}: duplicate key {name!r} "
                         f"(first given on line {keys[name]})."
@@ -121,7 +140,12 @@ def walk(root: yaml.Node, w: Walk, depth0: int = 0, budget: int = MAX_EXPANDED_N
                 if loc is not None:
                     child = loc + (name,)
                     positions[child] = (node_line(key_node) + off, key_node.start_mark.column + 1)
-                stack.append((value_node, child, depth + 1, False))
+                if key_node.tag != MERGE:
+                    stack.append((value_node, child, depth + 1, False))
+                elif isinstance(value_node, sequence):  # `<<: [*a, *b]`: each at this level
+                    stack.extend((item, None, depth, False) for item in value_node.value)
+                else:  # its keys become this mapping's
+                    stack.append((value_node, child, depth, False))
         else:
             long = loc is not None and len(node.value) > LONG_LIST
             if long:
@@ -130,6 +154,19 @@ def walk(root: yaml.Node, w: Walk, depth0: int = 0, budget: int = MAX_EXPANDED_N
                 child = None if loc is None or long else loc + (index,)
                 stack.append((item, child, depth + 1, False))
     w.size += sizes.get(id(root), 1)
+
+
+def _chars(node: yaml.Node, chars: dict[int, int]) -> int:
+    return len(node.value) if isinstance(node, yaml.ScalarNode) else chars.get(id(node), 0)
+
+
+def _entries(node: yaml.MappingNode) -> list[tuple[yaml.Node, yaml.Node]]:
+    """A mapping's (key, value) pairs, a merge of a list (``<<: [*a, *b]``) one per item."""
+    return [
+        (k, item)
+        for k, v in node.value
+        for item in (v.value if k.tag == MERGE and isinstance(v, yaml.SequenceNode) else (v,))
+    ]
 
 
 def syntax_error(path: Path, exc: yaml.YAMLError, line_offset: int = 0) -> SpecError:
@@ -145,7 +182,12 @@ def syntax_error(path: Path, exc: yaml.YAMLError, line_offset: int = 0) -> SpecE
 
 
 def compose(text: str, path: Path, w: Walk, depth0: int = 0, budget: int = MAX_EXPANDED_NODES):
-    """Parse ``text`` into plain data, walking its nodes first (bounds, keys, positions)."""
+    """Parse ``text`` into plain data, walking its nodes first (bounds, keys, positions).
+
+    A long text's parser events are read first: a syntax error, or more values than the
+    loader can hold (MAX_LOADED_VALUES), costs no nodes."""
+    if len(text) > CHECKED_FIRST:
+        check_syntax(text, path, w.line_offset, MAX_LOADED_VALUES)
     loader = FastLoader(text)
     try:
         node = loader.get_single_node()
@@ -166,14 +208,27 @@ def compose(text: str, path: Path, w: Walk, depth0: int = 0, budget: int = MAX_E
         loader.dispose()
 
 
-def check_syntax(text: str, path: Path) -> None:
-    """Raise the file's first YAML syntax error, reading parser events only (no nodes)."""
+def check_syntax(text: str, path: Path, line_offset: int = 0, most: int = -1) -> None:
+    """Raise the file's first YAML syntax error, reading parser events only (no nodes); and
+    refuse a text of more than ``most`` values (aliases not counted) if it is given."""
     loader = FastLoader(text)
+    get = loader.get_event
+    node = yaml.NodeEvent
+    left = most if most >= 0 else float("inf")
     try:
-        while loader.check_event():
-            loader.get_event()
+        while loader.check_event():  # to the end: a syntax error is said first
+            if isinstance(get(), node):
+                left -= 1
+        if left < 0:
+            raise SpecError(
+                f"{path}: holds more than {most:,} values where superbatch reads YAML whole "
+                f"(each costs ~500 bytes of memory). Put a long list of "
+                f"points in a `points_file` (CSV or JSONL, read a row at a time), write it as "
+                f"an inline `points:` list with one point per line, or use `range`/`linspace` "
+                f"for evenly spaced values (docs/spec.md)."
+            )
     except yaml.YAMLError as exc:
-        raise syntax_error(path, exc) from None
+        raise syntax_error(path, exc, line_offset) from None
     finally:
         loader.dispose()
 

@@ -35,7 +35,6 @@ from superbatch.yamlnodes import (
     MAX_EXPANDED_NODES,
     Loc,
     Walk,
-    check_syntax,
     compose,
     decode_text,
     locate,
@@ -111,9 +110,20 @@ def load_yaml(path: Path) -> tuple[Any, SourceMap]:
         raise SpecError(f"{path}: no such file.") from None
     except OSError as exc:
         raise SpecError(f"{path}: cannot be read ({exc.strerror or exc}).") from None
+    try:
+        return _load(raw, path)
+    except MemoryError:
+        pass  # raised below, once this frame's references (the text, its nodes) are gone
+    del raw
+    raise SpecError(
+        f"{path}: too large to read in the memory this process has; a long list of points "
+        f"belongs in a `points_file` (CSV or JSONL, read a row at a time; docs/spec.md)."
+    )
+
+
+def _load(raw: bytes, path: Path) -> tuple[Any, SourceMap]:
     digest = hashlib.sha256(raw).hexdigest()
     text = decode_text(raw, path)
-    del raw
     with _no_gc():
         if "points:" in text:
             try:
@@ -124,8 +134,6 @@ def load_yaml(path: Path) -> tuple[Any, SourceMap]:
 
 
 def _load_general(text: str, path: Path, digest: str) -> tuple[Any, SourceMap]:
-    if len(text) > 1 << 20:
-        check_syntax(text, path)  # a syntax error costs no nodes
     w = Walk(path)
     data, _ = compose(text, path, w)
     return data, _source_map(path, w, digest)

@@ -174,6 +174,19 @@ class SuperbatchGroup(click.Group):
     """Turns every failure into one paragraph on stderr and the contract's exit code."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return self._invoke(ctx)
+        except MemoryError:
+            pass  # said below, once the exception's frames (what filled the memory) are gone
+        _fail(
+            ctx,
+            "out of memory: this machine (or `ulimit -v`) allows too little for this "
+            "command's input; nothing more was done. A long list of points belongs in a "
+            "`points_file` (docs/spec.md)." + _rerun(ctx),
+            EXIT_INFRA,
+        )
+
+    def _invoke(self, ctx: click.Context) -> Any:
         # The command's own arguments, before click hands them on (for usage errors).
         ctx.meta[ARGS_KEY] = [*(getattr(ctx, "_protected_args", None) or ()), *ctx.args]
         try:
@@ -190,6 +203,8 @@ class SuperbatchGroup(click.Group):
             _fail(ctx, message + (_rerun(ctx) if code == EXIT_INFRA else ""), code)
         except RecursionError:
             _fail(ctx, "the input is nested too deeply to process.", EXIT_BAD_INPUT)
+        except MemoryError:
+            raise  # handled by invoke, where this frame's references are gone
         except KeyboardInterrupt:
             _fail(
                 ctx, "interrupted: the job's state is consistent." + _rerun(ctx), EXIT_INTERRUPTED

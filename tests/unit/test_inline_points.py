@@ -345,3 +345,16 @@ def test_an_anchor_given_twice_is_refused_as_the_loader_refuses_it(tmp_path):
         "line 10, column 9: YAML syntax error: an anchor (&name) given a second time (first on line 5)"
         in result[1]
     )
+
+
+def test_a_long_run_of_points_the_scanner_does_not_take_is_read_a_run_at_a_time(tmp_path):
+    """The loader reads at most ODD_RUN such points at a time (its nodes cost memory); the
+    points are the same as read whole, also the scanned ones after the runs."""
+    from superbatch.pointscan import ODD_RUN
+
+    odd = "".join(f"  - {{a: [{i}, 2]}}\n" for i in range(ODD_RUN * 2 + 5))
+    plain_points = "".join(f"  - {{a: {i}}}\n" for i in range(10))
+    path, fast = same_both_ways(tmp_path, HEAD + "points:\n" + odd + plain_points)
+    assert fast[0] == "valid" and len(fast[2]) == ODD_RUN * 2 + 15
+    assert fast[2][ODD_RUN] == {"a": [ODD_RUN, 2]} and fast[2][-1] == {"a": 9}
+    assert scanned(path)
