@@ -137,6 +137,10 @@ def preflight(ctx: Context, plan: JobPlan) -> None:
         )
     if est.budget_usd is None:
         return
+    if est.budget_problem:
+        raise UserError(
+            f"{ctx.spec.where('azure', 'budget')}: {est.budget_problem}; nothing was created."
+        )
     if est.cost_usd is None:
         ctx.notes.append(
             "the budget is enforced while the job runs, but the job's cost "

@@ -113,6 +113,7 @@ class CostEstimate:
     cost_usd: float | None = None
     price_source: str = ""
     budget_usd: float | None = None  # the spec's cap, if it has one
+    budget_problem: str | None = None  # why the cap could not be enforced (no job starts)
     notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict:

@@ -44,6 +44,8 @@ def estimate_lines(est) -> list[str]:
         lines.append(f"  cost unknown ({why})")
     if est.budget_usd is not None:
         lines.append(f"  budget: ${est.budget_usd:.2f} (azure.budget.max_usd)")
+        if est.budget_problem:
+            lines.append(f"  note: {est.budget_problem}; until then `submit` refuses the job")
     lines += [f"  note: {n}" for n in est.notes]
     return lines
 

@@ -150,6 +150,24 @@ def test_a_budget_the_estimate_exceeds_creates_nothing(rig, prices):
     assert list(rig.client().list_pools()) == [] and list(rig.client().list_jobs()) == []
 
 
+def test_a_budget_without_prices_creates_nothing(rig, tmp_path):
+    spec = costed_spec(rig, extra="  budget: {max_usd: 0.01}\n")
+    env = {
+        **rig.env,
+        "SUPERBATCH_PRICES_URL": "http://127.0.0.1:9/api/retail/prices",  # nobody answers
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
+    }
+    for command in ("submit", "run"):
+        result = rig.run(command, spec, "--backend", "azure", "--json", env=env)
+        assert result.code == 2, result.stderr
+        assert "budget cannot be enforced" in result.stderr and "Traceback" not in result.stderr
+        assert "SUPERBATCH_PRICES_URL" in result.stderr and "remove azure.budget" in result.stderr
+    plan = rig.run("plan", spec, "--backend", "azure", env=env)
+    assert plan.code == 0 and "`submit` refuses the job" in plan.stdout
+    assert not (spec.parent / ".superbatch").exists()
+    assert list(rig.client().list_pools()) == [] and list(rig.client().list_jobs()) == []
+
+
 def test_a_job_that_spends_past_its_budget_is_stopped(rig, monkeypatch, tmp_path):
     # $36,000 an hour: $10 a second, so that a budget of $30 is passed within seconds.
     server = PricesStandIn([price_item("Standard_D2s_v3", "westeurope", 18000.0, "D2s v3")])

@@ -25,7 +25,7 @@ from superbatch.backends.azure.definitions import (
 from superbatch.backends.azure.estimate import estimate as estimate_cost
 from superbatch.backends.azure.pool import check_pool_fits, ensure_pool
 from superbatch.backends.azure.preflight import run_checks
-from superbatch.backends.azure.prices import VmPrice, region_of, vm_price
+from superbatch.backends.azure.prices import VmPrice, prices_url, region_of, vm_price
 from superbatch.backends.azure.retry import with_retries
 from superbatch.backends.azure.session import Session
 from superbatch.backends.azure.storage import Storage
@@ -114,9 +114,21 @@ class AzureBackend(Backend):
     @classmethod
     def estimate(cls, spec, plan: JobPlan, per_point_s: float | None, source: str) -> CostEstimate:
         mode = "image" if spec.model.worker.image else "code"
-        est = estimate_cost(spec.model, plan, per_point_s, source, cls.price(spec), mode)
+        price = cls.price(spec)
+        est = estimate_cost(spec.model, plan, per_point_s, source, price, mode)
         if spec.model.azure.budget:
             est.budget_usd = spec.model.azure.budget.max_usd
+            spot = spec.model.azure.pool.low_priority_nodes
+            if price.dedicated is None or (spot and price.spot is None):
+                # The spend is the pool's nodes at these prices: without them, never known.
+                est.budget_problem = (
+                    f"the budget cannot be enforced: no list price of {price.vm_size}"
+                    f"{' Spot' if price.dedicated is not None else ''} in "
+                    f"{price.region or 'an unknown region'} ({price.source.removeprefix('unknown: ')}). "
+                    f"Let superbatch reach the Azure Retail Prices API ({prices_url()}; "
+                    f"SUPERBATCH_PRICES_URL names a mirror), set azure.region if it is "
+                    f"unknown, or remove azure.budget"
+                )
         return est
 
     @classmethod
