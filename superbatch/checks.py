@@ -56,7 +56,23 @@ def check_everything(ctx, output: str | None, running: bool = True) -> JobPlan:
         )
     if path is not None:
         check_writable(path, where)
+    check_worker_links(spec)
     return plan
+
+
+def check_worker_links(spec) -> None:
+    """No symbolic link of the worker's files leads out of its directory (listing only)."""
+    from superbatch.workerfiles import worker_files
+
+    if not spec.worker_directory.is_dir():
+        return
+    try:
+        for _ in worker_files(spec.worker_directory, (spec.path,)):
+            pass
+    except SpecError as exc:
+        raise SpecError(f"{spec.where('worker', 'directory')}: {exc.message}") from None
+    except OSError:
+        pass  # said where the files are read (the job's identity), naming the file
 
 
 def check_json_values(spec: Spec) -> None:

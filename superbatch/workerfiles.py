@@ -54,7 +54,9 @@ def ignore_spec(directory: Path) -> pathspec.PathSpec:
 
 
 def worker_files(directory: Path, also_exclude: tuple[Path, ...] = ()) -> Iterator[WorkerFile]:
-    """The worker's files in a stable order; symbolic links are followed to files only.
+    """The worker's files in a stable order. A symbolic link to a file inside the directory
+    is that file's content; one to a directory inside is not followed; one that leads out of
+    the directory is refused (SpecError), never followed, unless the ignore file lists it.
 
     ``also_exclude`` are paths of this machine (the spec file, the state directory, the
     result file) that may lie inside the worker directory but are not the worker's.
@@ -69,12 +71,13 @@ def worker_files(directory: Path, also_exclude: tuple[Path, ...] = ()) -> Iterat
         dirs[:] = sorted(
             d
             for d in dirs
-            if not spec.match_file(prefix + d + "/") and (base / d).resolve() not in skip
+            if not spec.match_file(prefix + d + "/")
+            and _inside(base / d, directory, prefix + d) not in skip
         )
         for name in sorted(files):
             relative = prefix + name
             path = base / name
-            if spec.match_file(relative) or path.resolve() in skip:
+            if spec.match_file(relative) or _inside(path, directory, relative) in skip:
                 continue
             try:
                 st = path.stat()
@@ -83,6 +86,21 @@ def worker_files(directory: Path, also_exclude: tuple[Path, ...] = ()) -> Iterat
             if not os.path.isfile(path):
                 continue
             yield WorkerFile(path, relative, st.st_size, bool(st.st_mode & 0o111))
+
+
+def _inside(path: Path, directory: Path, relative: str) -> Path:
+    """Where ``path`` leads; a symbolic link leading out of ``directory`` is refused."""
+    resolved = path.resolve()
+    if path.is_symlink() and not resolved.is_relative_to(directory):
+        from superbatch.errors import SpecError
+
+        raise SpecError(
+            f"worker.directory: {relative} is a symbolic link to {os.readlink(path)}, outside "
+            f"the worker directory {directory}; superbatch never ships files from outside it. "
+            f"Copy what the worker needs into the directory, or list {relative} in "
+            f"{directory / IGNORE_FILES[0]} (.gitignore syntax)."
+        )
+    return resolved
 
 
 def digest_files(files: list[WorkerFile]) -> tuple[str, dict[str, str]]:

@@ -79,3 +79,40 @@ def test_requirements_and_setup_name_the_environment(tmp_path):
     missing = worker(tmp_path, ", requirements: nope.txt")
     with pytest.raises(SpecError, match="worker.requirements"):
         pack(missing)
+
+
+@pytest.mark.parametrize("target", ["/etc/passwd", "../../secret.txt", "/tmp"])
+def test_a_link_out_of_the_worker_directory_is_refused_never_followed(tmp_path, target):
+    from clihelp import invoke
+
+    from superbatch.backends.azure.codemode import pack
+    from superbatch.identity import job_identity
+
+    spec = worker(tmp_path)
+    (tmp_path / "secret.txt").write_text("secret\n")
+    (tmp_path / "worker" / "sub").mkdir()
+    (tmp_path / "worker" / "sub" / "link").symlink_to(target)
+    result = invoke("validate", spec.path, "--json")
+    assert result.code == 2 and "Traceback" not in result.stderr
+    assert f"sub/link is a symbolic link to {target}, outside the worker directory" in (
+        result.stderr
+    )
+    assert "line 2" in result.stderr and ".superbatchignore" in result.stderr
+    for read in (pack, job_identity):  # every consumer of the worker's files
+        with pytest.raises(SpecError, match="sub/link is a symbolic link"):
+            read(spec)
+    (tmp_path / "worker" / ".superbatchignore").write_text("sub/link\n")
+    assert invoke("validate", spec.path).code == 0
+    assert set(names(pack(spec))) == {".superbatchignore", "run.sh", "w.py"}
+
+
+def test_a_link_inside_the_worker_directory_ships_its_target(tmp_path):
+    from superbatch.backends.azure.codemode import pack
+
+    spec = worker(tmp_path)
+    (tmp_path / "worker" / "also.py").symlink_to("w.py")
+    (tmp_path / "worker" / "lib").symlink_to(".", target_is_directory=True)  # not followed
+    bundle = pack(spec)
+    assert set(names(bundle)) == {"also.py", "run.sh", "w.py"}
+    with tarfile.open(fileobj=io.BytesIO(bundle.archive), mode="r:gz") as tar:
+        assert tar.extractfile("also.py").read() == b"print(1)\n"
