@@ -261,6 +261,8 @@ def test_azure_cli_integer_flags(make_emulator, az, tmp_path):
     pool = ok("pool", "show", "--pool-id", "fp", "-o", "json")
     assert (pool["targetDedicatedNodes"], pool["currentDedicatedNodes"]) == (2, 2)
     assert pool["taskSlotsPerNode"] == 3
+    # --image names no version: it reads back "latest", as in the example Pools_GetPool_Basic
+    assert pool["virtualMachineConfiguration"]["imageReference"]["version"] == "latest"
     ok("pool", "resize", "--pool-id", "fp", "--target-dedicated-nodes", "1")
     ok("job", "create", "--id", "fj", "--pool-id", "fp", "--priority", "10",
        "--max-parallel-tasks", "4", "--job-max-task-retry-count", "2")  # fmt: skip

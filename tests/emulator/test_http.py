@@ -286,3 +286,36 @@ def test_a_chunked_body_is_read(emulator):
     )
     assert conn.getresponse().status == 201
     assert client_for(emulator).get_pool("chunky").state == "active"
+
+
+def test_pool_shapes_follow_the_api_version(emulator):
+    """targetNodeCommunicationMode exists from 2022-10-01.16.0 to 2024-07-01.20.0 only; an image
+    named without a version reads back "latest" (the example Pools_GetPool_Basic)."""
+    pool = {
+        "id": "p",
+        "vmSize": "standard_d2s_v3",
+        "virtualMachineConfiguration": {
+            "imageReference": {"publisher": "canonical", "offer": "o", "sku": "s"},
+            "nodeAgentSKUId": "batch.node.ubuntu 24.04",
+        },
+        "targetNodeCommunicationMode": "simplified",
+    }
+    old, new = "2024-07-01.20.0", V25
+    assert raw_request(emulator, "POST", "/pools", old, None, json.dumps(pool).encode())[0] == 201
+    body = json.dumps(dict(pool, id="q")).encode()  # 2025-06-01 does not declare it: ignored
+    assert raw_request(emulator, "POST", "/pools", new, None, body)[0] == 201
+
+    def read(pool_id, version):
+        status, _, data = raw_request(emulator, "GET", f"/pools/{pool_id}", version)
+        assert status == 200
+        return json.loads(data)
+
+    assert read("p", old)["targetNodeCommunicationMode"] == "simplified"
+    assert "targetNodeCommunicationMode" not in read("p", new)
+    assert "targetNodeCommunicationMode" not in read("q", old)
+    assert "targetNodeCommunicationMode" not in read("p", "2022-01-01.15.0")
+    listed = json.loads(raw_request(emulator, "GET", "/pools", new)[2])["value"]
+    assert all("targetNodeCommunicationMode" not in p for p in listed) and len(listed) == 2
+    for pool_id in ("p", "q"):
+        image = read(pool_id, new)["virtualMachineConfiguration"]["imageReference"]
+        assert image["version"] == "latest"
