@@ -17,7 +17,7 @@ from email.utils import formatdate
 from pathlib import Path
 from urllib.parse import quote
 
-from . import rules
+from . import rules, versions
 from .entities import BASE, ComputeNode, Entity, Task, iso
 from .errors import BatchError
 from .node import node_root, task_directory
@@ -104,10 +104,13 @@ class Api:
         return None
 
     # ---- helpers
-    def _doc(self, kind: str, entity: Entity, params: dict) -> Reply:
+    def _doc(
+        self, kind: str, entity: Entity, params: dict, shape: Callable[[dict], dict] | None = None
+    ) -> Reply:
+        """``entity``'s document (through ``shape``, e.g. a pool as an api-version reads it)."""
         with self.store.lock:
             body = {"odata.metadata": f"{BASE}/$metadata#{kind}/@Element"}
-            body.update(select(entity.doc, _fields(params)))
+            body.update(select(shape(entity.doc) if shape else entity.doc, _fields(params)))
             return Reply(200, _json(body), {"DataServiceId": entity.doc["url"]}, entity)
 
     def _page(self, kind: str, path: str, params: dict, docs: Callable[[], list[dict]]) -> Reply:
@@ -161,16 +164,24 @@ class Api:
         return Reply(status, None, {"DataServiceId": entity.doc["url"]}, entity)
 
     # ---- pools and nodes
-    def create_pool(self, body, **_):
+    def create_pool(self, body, params, **_):
+        body = versions.pool_as_created(body, params.get("api-version"))
         return self._created(self.store.create_pool(body))
 
     def list_pools(self, params, **_):
+        version = params.get("api-version")
         return self._page(
-            "pools", "/pools", params, lambda: [p.doc for p in self.store.pools.values()]
+            "pools",
+            "/pools",
+            params,
+            lambda: [versions.pool_as_read(p.doc, version) for p in self.store.pools.values()],
         )
 
     def get_pool(self, poolId, params, **_):
-        return self._doc("pools", self.store.pool(poolId), params)
+        version = params.get("api-version")
+        return self._doc(
+            "pools", self.store.pool(poolId), params, lambda d: versions.pool_as_read(d, version)
+        )
 
     def pool_exists(self, poolId, **_):
         entity = self.store.pools.get(poolId.lower())

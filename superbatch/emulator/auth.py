@@ -4,6 +4,13 @@ Clients differ in what they send: azure-batch's policy (Python) signs ``Content-
 bodiless DELETE and its transport sends that header, while ``@azure/batch`` (Node) sends no
 ``Content-Length`` and signs the line empty. Both are right when the signature covers what was
 received, which is what the service checks.
+
+A signed request is also dated (``ocp-date``, else ``Date``), and "the Batch service must receive a
+request within 15 minutes of when it is created" (the Batch page "Authenticate requests"): a request
+dated further from the emulator's clock, either way, or not dated, or dated with something that is
+not an HTTP date, is refused, so a captured request cannot be replayed later. The answer is the 403
+``AuthenticationFailed`` of every other authentication failure, with the detail Azure Storage's
+shared-key front end gives (``Request date header too old: '...'``).
 """
 
 from __future__ import annotations
@@ -11,10 +18,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from datetime import datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
 from urllib.parse import parse_qs
 
 from .errors import BatchError
 
+MAX_SKEW = timedelta(minutes=15)
 SIGNED_HEADERS = (
     "content-encoding",
     "content-language",
@@ -52,9 +62,16 @@ def sign(key: str, text: str) -> str:
 
 
 def check(
-    account: str, key: str, method: str, path: str, query: str, headers: dict[str, str]
+    account: str,
+    key: str,
+    method: str,
+    path: str,
+    query: str,
+    headers: dict[str, str],
+    now: datetime | None = None,
 ) -> None:
-    """Raise 403 ``AuthenticationFailed`` unless the request carries a valid SharedKey signature."""
+    """Raise 403 ``AuthenticationFailed`` unless the request carries a valid SharedKey signature
+    and is dated within 15 minutes of ``now`` (default: the current time)."""
     auth = headers.get("authorization") or headers.get("Authorization") or ""
     if not auth.startswith("SharedKey "):
         raise _failed(
@@ -70,6 +87,26 @@ def check(
         raise _failed(
             "The MAC signature found in the HTTP request is not the same as any computed signature."
         )
+    check_date(headers, now or datetime.now(timezone.utc))
+
+
+def check_date(headers: dict[str, str], now: datetime) -> None:
+    """Raise 403 ``AuthenticationFailed`` unless ``ocp-date`` (else ``Date``) is a valid HTTP date
+    within :data:`MAX_SKEW` of ``now``."""
+    h = {k.lower(): v for k, v in headers.items() if v}
+    raw = h.get("ocp-date") or h.get("date")
+    if not raw:
+        raise _failed("Request date header not specified.")
+    try:
+        when = parsedate_to_datetime(raw)
+    except (TypeError, ValueError, IndexError):
+        when = None
+    if when is None or when.tzinfo is None:  # an HTTP date is GMT; a zoneless one is not one
+        raise _failed(f"The request date header '{raw}' is not a valid HTTP date.")
+    if when < now - MAX_SKEW:
+        raise _failed(f"Request date header too old: '{raw}'")
+    if when > now + MAX_SKEW:
+        raise _failed(f"Request date header too far in the future: '{raw}'")
 
 
 def _failed(detail: str) -> BatchError:

@@ -39,6 +39,28 @@ def _image(ctx, param, values):
     return images
 
 
+def _check_image_dirs(images_file: str, images: dict) -> None:
+    """Refuse an images file whose mounts are missing (every task of the image would fail with
+    127, "not found"), and warn of missing PATH directories (a PATH may name optional ones)."""
+    from .images import missing_paths
+
+    for name, image in images.items():
+        mounts, path = missing_paths(image)
+        if mounts:
+            raise click.BadParameter(
+                f"{images_file}: image {name!r}: the host directory of mount "
+                f"{', '.join(mounts)} does not exist. Relative host paths are taken from the "
+                "file's own directory; move the file or fix the paths.",
+                param_hint="--images",
+            )
+        if path:
+            click.echo(
+                f"warning: {images_file}: image {name!r}: PATH directories that do not exist: "
+                f"{', '.join(path)}",
+                err=True,
+            )
+
+
 @click.command("emulator", context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--port", type=int, default=0, show_default=True, help="Port on 127.0.0.1 (0: a free one)."
@@ -161,6 +183,7 @@ def emulator_command(
             images.update(load_file(images_file))
         except (ValueError, OSError) as exc:
             raise click.BadParameter(str(exc), param_hint="--images") from None
+        _check_image_dirs(images_file, images)
     for name, (hostdir, mount) in image_dirs.items():
         images[name] = ImageStandIn(mounts={mount: hostdir}, path=_dirs(image_path), workdir=mount)
     emu = BatchEmulator(

@@ -5,6 +5,10 @@ Nothing is inherited from the process that started the emulator: a container tas
 declared mounts (container path -> host path); a task outside a container runs with the node's
 declared ``PATH``. An image that is not declared cannot be "pulled": its tasks fail with the
 service's ``ContainerInvalidImage``.
+
+Image names are compared as Docker normalises them: ``python:3.12`` is
+``docker.io/library/python:3.12``, ``mc/worker:v1`` is ``docker.io/mc/worker:v1``, a name without
+a tag is ``:latest``.
 """
 
 from __future__ import annotations
@@ -54,6 +58,44 @@ class ImageStandIn:
         env = {k: self.to_host(v) for k, v in self.env.items()}
         env["PATH"] = os.pathsep.join(str(p) for p in self.path)
         return env
+
+
+def reference(name: str) -> tuple[str, str, str]:
+    """(registry, repository, tag or digest) of an image name, normalised as Docker does."""
+    name, _, digest = name.partition("@")
+    first, _, rest = name.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        registry, path = first, rest
+    else:
+        registry, path = "docker.io", name
+    if registry in ("index.docker.io", "registry-1.docker.io"):
+        registry = "docker.io"
+    if registry == "docker.io" and "/" not in path:
+        path = f"library/{path}"
+    repository, _, tag = path.rpartition(":") if ":" in path.rsplit("/", 1)[-1] else (path, "", "")
+    return registry, repository, digest or tag or "latest"
+
+
+def canonical(name: str) -> str:
+    """The full name Docker gives ``name`` (``docker.io/library/python:3.12``)."""
+    registry, repository, ref = reference(name)
+    return f"{registry}/{repository}{'@' if ':' in ref else ':'}{ref}"
+
+
+def find(images: dict[str, ImageStandIn], name: str) -> ImageStandIn | None:
+    """The stand-in declared for ``name`` under any spelling Docker takes for the same image."""
+    if name in images:
+        return images[name]
+    wanted = canonical(name)
+    return next(
+        (image for declared, image in images.items() if canonical(declared) == wanted), None
+    )
+
+
+def missing_paths(image: ImageStandIn) -> tuple[list[str], list[str]]:
+    """Host directories of ``image`` that do not exist: (mounts, PATH entries)."""
+    mounts = [f"{c} -> {h}" for c, h in image.mounts.items() if not os.path.isdir(h)]
+    return mounts, [str(p) for p in image.path if not os.path.isdir(p)]
 
 
 def from_mapping(name: str, spec: dict, base: Path) -> ImageStandIn:

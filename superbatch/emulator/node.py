@@ -20,7 +20,7 @@ from . import process, rules
 from .entities import ComputeNode, Job, PrepRecord, Task
 from .faults import Faults
 from .files import TaskFailure, download_resources, upload_outputs
-from .images import DEFAULT_NODE_PATH, ImageStandIn
+from .images import DEFAULT_NODE_PATH, ImageStandIn, find
 from .jobtasks import JobTasks, exit_failure, prep_id
 from .store import Store
 from .validation import parse_duration
@@ -210,7 +210,7 @@ class Node(JobTasks):
         if not settings:
             return None
         name = settings["imageName"]
-        image = self.images.get(name)
+        image = find(self.images, name)
         if image is None:
             raise TaskFailure(
                 "ContainerInvalidImage",

@@ -27,6 +27,7 @@ from .entities import BASE, iso, now
 from .errors import BatchError
 from .faults import Faults
 from .images import DEFAULT_NODE_PATH, ImageStandIn
+from .images import reference as image_reference
 from .latency import Latency
 from .node import Node
 from .odata import bad_query
@@ -137,10 +138,10 @@ class Handler(BaseHTTPRequestHandler):
         Internet (``SUPERBATCH_REGISTRY_MIRROR`` = the emulator's endpoint). Anonymous."""
         path = self.path.split("?")[0]
         repo, _, reference = path[len("/v2/") :].partition("/manifests/")
-        known = {name.split("/", 1)[-1] for name in self.emulator.node.images}
-        found = bool(reference) and (
-            f"{repo}:{reference}" in known or (reference == "latest" and repo in known)
-        )
+        # a mirror answers for every registry: the repository and reference are what identify
+        # an image (``python:3.12`` is asked as library/python, 3.12, as Docker names it)
+        known = {image_reference(name)[1:] for name in self.emulator.node.images}
+        found = bool(reference) and (repo, reference) in known
         status = 200 if found or path == "/v2/" else 404
         body = (
             b""

@@ -68,6 +68,7 @@ def test_autoscale_pool_gets_one_node_or_workers(make_emulator):
                 vm_size="standard_d2s_v3",
                 enable_auto_scale=True,
                 auto_scale_formula="$TargetDedicatedNodes=1;",
+                virtual_machine_configuration=pool_options("x").virtual_machine_configuration,
             )
         )
         assert c.get_pool("auto").current_dedicated_nodes == nodes

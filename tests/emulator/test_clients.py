@@ -93,19 +93,24 @@ def test_node_sdk(make_emulator):
     } <= rec.validate_all()
 
 
+AZ_ENV = {
+    "PATH": "/usr/bin:/bin",
+    "AZURE_CORE_COLLECT_TELEMETRY": "no",
+    "AZURE_CORE_ONLY_SHOW_ERRORS": "1",
+    # anything but the emulator would go to a closed local port: nothing leaves the machine
+    "HTTPS_PROXY": "http://127.0.0.1:9",
+    "HTTP_PROXY": "http://127.0.0.1:9",
+    "NO_PROXY": "127.0.0.1",
+}
+
+
+def az_env(tmp_path) -> dict:
+    return dict(AZ_ENV, HOME=str(tmp_path), AZURE_CONFIG_DIR=str(tmp_path / "azcfg"))
+
+
 def test_azure_cli(make_emulator, az, tmp_path):
     emu = make_emulator()
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "HOME": str(tmp_path),
-        "AZURE_CONFIG_DIR": str(tmp_path / "azcfg"),
-        "AZURE_CORE_COLLECT_TELEMETRY": "no",
-        "AZURE_CORE_ONLY_SHOW_ERRORS": "1",
-        # anything but the emulator would go to a closed local port: nothing leaves the machine
-        "HTTPS_PROXY": "http://127.0.0.1:9",
-        "HTTP_PROXY": "http://127.0.0.1:9",
-        "NO_PROXY": "127.0.0.1",
-    }
+    env = az_env(tmp_path)
     with Recorder(emu.endpoint) as rec:
         account = [
             "--account-endpoint",
@@ -128,23 +133,6 @@ def test_azure_cli(make_emulator, az, tmp_path):
             assert (proc.returncode == 0) == ok, proc.stderr
             return proc
 
-        # the CLI's own flag sends "targetDedicatedNodes": "2" (a string): refused, as by the service
-        bad = run(
-            "pool",
-            "create",
-            "--id",
-            "flagpool",
-            "--vm-size",
-            "standard_d2s_v3",
-            "--target-dedicated-nodes",
-            "2",
-            "--image",
-            "canonical:ubuntu-24_04-lts:server",
-            "--node-agent-sku-id",
-            "batch.node.ubuntu 24.04",
-            ok=False,
-        )
-        assert "InvalidRequestBody" in bad.stderr and "targetDedicatedNodes" in bad.stderr
         pool = {
             "id": "azpool",
             "vmSize": "standard_d2s_v3",
@@ -228,6 +216,8 @@ def test_azure_cli(make_emulator, az, tmp_path):
             ).stdout
         )
         assert [t["id"] for t in listed] == ["t1"]
+        missing = run("job", "show", "--job-id", "nope", ok=False)
+        assert "JobNotFound" in missing.stderr
         run("job", "delete", "--job-id", "azjob", "--yes")
         run("pool", "delete", "--pool-id", "azpool", "--yes")
     assert _versions(rec) == {"2024-02-01.19.0"}
@@ -238,3 +228,59 @@ def test_azure_cli(make_emulator, az, tmp_path):
         "BatchNodeListResult",
         "BatchError",
     } <= rec.validate_all()
+
+
+def az_batch(az, endpoint: str, tmp_path, *args) -> subprocess.CompletedProcess:
+    """``az batch ARGS`` against ``endpoint`` with the emulator's account."""
+    account = ["--account-endpoint", endpoint, "--account-name", DEV_ACCOUNT]
+    return subprocess.run(
+        [str(az), "batch", *args, *account, "--account-key", DEV_KEY],
+        capture_output=True,
+        text=True,
+        env=az_env(tmp_path),
+        cwd=tmp_path,
+        timeout=120,
+    )
+
+
+def test_azure_cli_integer_flags(make_emulator, az, tmp_path):
+    """The CLI sends its integer flags as JSON strings ("targetDedicatedNodes": "2"), which the
+    service reads as numbers: pool create/resize, job create/set and task create all work, and
+    the documented ranges still hold."""
+    emu = make_emulator()
+
+    def ok(*args):
+        proc = az_batch(az, emu.endpoint, tmp_path, *args)
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout) if proc.stdout.strip() else None
+
+    image = ["--image", "canonical:ubuntu-24_04-lts:server"]
+    sku = ["--node-agent-sku-id", "batch.node.ubuntu 24.04"]
+    ok("pool", "create", "--id", "fp", "--vm-size", "standard_d2s_v3", *image, *sku,
+       "--target-dedicated-nodes", "2", "--task-slots-per-node", "3")  # fmt: skip
+    pool = ok("pool", "show", "--pool-id", "fp", "-o", "json")
+    assert (pool["targetDedicatedNodes"], pool["currentDedicatedNodes"]) == (2, 2)
+    assert pool["taskSlotsPerNode"] == 3
+    # --image names no version: it reads back "latest", as in the example Pools_GetPool_Basic
+    assert pool["virtualMachineConfiguration"]["imageReference"]["version"] == "latest"
+    ok("pool", "resize", "--pool-id", "fp", "--target-dedicated-nodes", "1")
+    ok("job", "create", "--id", "fj", "--pool-id", "fp", "--priority", "10",
+       "--max-parallel-tasks", "4", "--job-max-task-retry-count", "2")  # fmt: skip
+    ok("job", "set", "--job-id", "fj", "--priority", "-20", "--max-parallel-tasks", "5")
+    job = ok("job", "show", "--job-id", "fj", "-o", "json")
+    assert (job["priority"], job["maxParallelTasks"]) == (-20, 5)
+    ok("task", "create", "--job-id", "fj", "--task-id", "t", "--command-line", "/bin/true",
+       "--max-task-retry-count", "3")  # fmt: skip
+    assert (
+        ok("task", "show", "--job-id", "fj", "--task-id", "t", "-o", "json")["constraints"][
+            "maxTaskRetryCount"
+        ]
+        == 3
+    )
+    bad = az_batch(az, emu.endpoint, tmp_path, "job", "set", "--job-id", "fj", "--priority", "5000")
+    assert bad.returncode != 0 and "InvalidPropertyValue" in bad.stderr
+    assert "-1000 to 1000" in bad.stderr
+    bad = az_batch(az, emu.endpoint, tmp_path, "pool", "create", "--id", "fp2",
+                   "--vm-size", "standard_d2s_v3", *image, *sku, "--task-slots-per-node", "1000")  # fmt: skip
+    assert bad.returncode != 0 and "taskSlotsPerNode" in bad.stderr
+    assert ok("job", "show", "--job-id", "fj", "-o", "json")["priority"] == -20

@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import http.client
 import json
+import time
 from email.utils import formatdate
 from urllib.parse import urlsplit
 
@@ -20,6 +21,9 @@ from recorder import Recorder
 
 from superbatch.emulator import DEV_ACCOUNT, DEV_KEY, auth, definition
 
+V25 = definition.CURRENT_API_VERSION
+JOB = json.dumps({"id": "late", "poolInfo": {"poolId": "p"}}).encode()
+
 
 def raw_request(
     emu,
@@ -29,8 +33,11 @@ def raw_request(
     headers: dict | None = None,
     body: bytes | None = None,
 ) -> tuple[int, dict, bytes]:
-    """A request signed over exactly the headers sent (no Content-Length when there is no body)."""
-    headers = dict(headers or {}, **{"ocp-date": formatdate(usegmt=True)})
+    """A request signed over exactly the headers sent (no Content-Length when there is no body),
+    dated now unless ``headers`` give their own ``ocp-date``/``Date``."""
+    headers = dict(headers or {})
+    if not {"ocp-date", "Date"} & set(headers):
+        headers["ocp-date"] = formatdate(usegmt=True)
     if body is not None:
         headers["Content-Length"] = str(len(body))
         headers["Content-Type"] = "application/json; odata=minimalmetadata"
@@ -78,6 +85,50 @@ def test_a_wrong_signature_is_refused(emulator):
     )
     resp = conn.getresponse()
     assert resp.status == 403 and json.loads(resp.read())["code"] == "AuthenticationFailed"
+
+
+@pytest.mark.parametrize(
+    "dates,detail",
+    [
+        ({"ocp-date": "Mon, 01 Jan 2001 00:00:00 GMT"}, "Request date header too old"),
+        ({"ocp-date": "Fri, 01 Jan 2100 00:00:00 GMT"}, "too far in the future"),
+        ({"ocp-date": "garbage"}, "not a valid HTTP date"),
+        ({"ocp-date": formatdate(time.time() - 16 * 60, usegmt=True)}, "too old"),
+        ({"Date": formatdate(time.time() + 16 * 60, usegmt=True)}, "too far in the future"),
+        # ocp-date wins over Date
+        ({"Date": formatdate(usegmt=True), "ocp-date": "Mon, 01 Jan 2001 00:00:00 GMT"}, "too old"),
+        ({}, "not specified"),
+    ],
+)
+def test_a_request_not_received_within_15_minutes_of_its_date_is_refused(emulator, dates, detail):
+    """'The Batch service must receive a request within 15 minutes of when it is created.'"""
+    if dates:
+        status, _, data = raw_request(emulator, "POST", "/jobs", V25, dates, JOB)
+    else:  # signed, but with no date header at all
+        text = auth.string_to_sign(DEV_ACCOUNT, "GET", "/jobs", f"api-version={V25}", {})
+        url = urlsplit(emulator.endpoint)
+        conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+        conn.request(
+            "GET",
+            f"/jobs?api-version={V25}",
+            headers={"Authorization": f"SharedKey {DEV_ACCOUNT}:{auth.sign(DEV_KEY, text)}"},
+        )
+        resp = conn.getresponse()
+        status, data = resp.status, resp.read()
+    doc = json.loads(data)
+    assert (status, doc["code"]) == (403, "AuthenticationFailed")
+    assert detail in {v["key"]: v["value"] for v in doc["values"]}["AuthenticationErrorDetail"]
+    assert raw_request(emulator, "GET", "/jobs/late", V25)[0] == 404  # nothing was created
+
+
+def test_a_request_dated_within_15_minutes_either_way_is_served(emulator):
+    for offset in (-14 * 60, 14 * 60):
+        dates = {"ocp-date": formatdate(time.time() + offset, usegmt=True)}
+        assert raw_request(emulator, "GET", "/jobs", V25, dates)[0] == 200
+    assert (
+        raw_request(emulator, "POST", "/jobs", V25, {"Date": formatdate(usegmt=True)}, JOB)[0]
+        == 201
+    )
 
 
 def test_conditional_headers(client, job):
@@ -235,3 +286,36 @@ def test_a_chunked_body_is_read(emulator):
     )
     assert conn.getresponse().status == 201
     assert client_for(emulator).get_pool("chunky").state == "active"
+
+
+def test_pool_shapes_follow_the_api_version(emulator):
+    """targetNodeCommunicationMode exists from 2022-10-01.16.0 to 2024-07-01.20.0 only; an image
+    named without a version reads back "latest" (the example Pools_GetPool_Basic)."""
+    pool = {
+        "id": "p",
+        "vmSize": "standard_d2s_v3",
+        "virtualMachineConfiguration": {
+            "imageReference": {"publisher": "canonical", "offer": "o", "sku": "s"},
+            "nodeAgentSKUId": "batch.node.ubuntu 24.04",
+        },
+        "targetNodeCommunicationMode": "simplified",
+    }
+    old, new = "2024-07-01.20.0", V25
+    assert raw_request(emulator, "POST", "/pools", old, None, json.dumps(pool).encode())[0] == 201
+    body = json.dumps(dict(pool, id="q")).encode()  # 2025-06-01 does not declare it: ignored
+    assert raw_request(emulator, "POST", "/pools", new, None, body)[0] == 201
+
+    def read(pool_id, version):
+        status, _, data = raw_request(emulator, "GET", f"/pools/{pool_id}", version)
+        assert status == 200
+        return json.loads(data)
+
+    assert read("p", old)["targetNodeCommunicationMode"] == "simplified"
+    assert "targetNodeCommunicationMode" not in read("p", new)
+    assert "targetNodeCommunicationMode" not in read("q", old)
+    assert "targetNodeCommunicationMode" not in read("p", "2022-01-01.15.0")
+    listed = json.loads(raw_request(emulator, "GET", "/pools", new)[2])["value"]
+    assert all("targetNodeCommunicationMode" not in p for p in listed) and len(listed) == 2
+    for pool_id in ("p", "q"):
+        image = read(pool_id, new)["virtualMachineConfiguration"]["imageReference"]
+        assert image["version"] == "latest"

@@ -76,11 +76,13 @@ BAD_TASKS = [
     ),
     ("a number as a word", {"requiredSlots": "two"}, "InvalidRequestBody", "requiredSlots"),
     (
-        "a number as a string",
-        {"constraints": {"maxTaskRetryCount": "3"}},
+        "a fraction as a string",
+        {"constraints": {"maxTaskRetryCount": "3.5"}},
         "InvalidRequestBody",
         "constraints.maxTaskRetryCount",
     ),
+    ("a string out of int32", {"requiredSlots": str(2**31)}, "InvalidRequestBody", "requiredSlots"),
+    ("a boolean for an int32", {"requiredSlots": True}, "InvalidRequestBody", "requiredSlots"),
     ("a float for an int32", {"requiredSlots": 1.5}, "InvalidRequestBody", "requiredSlots"),
     ("an int32 out of range", {"requiredSlots": 2**31}, "InvalidRequestBody", "requiredSlots"),
     (
@@ -156,9 +158,7 @@ def test_container_settings_without_image_name(c):
 
 def test_pool_bodies(c):
     body = pool_options("p2").as_dict()
-    status, doc = send(
-        c, "POST", "/pools", dict(body, targetDedicatedNodes="2")
-    )  # what `az batch` sends
+    status, doc = send(c, "POST", "/pools", dict(body, targetDedicatedNodes="two"))
     assert status == 400 and error(doc)[0] == "InvalidRequestBody"
     assert error(doc)[1]["PropertyName"] == "targetDedicatedNodes"
     status, doc = send(c, "POST", "/pools", {k: v for k, v in body.items() if k != "vmSize"})
@@ -257,3 +257,82 @@ def test_null_is_an_absent_property(c):
         c, "POST", "/jobs/job/tasks", dict(GOOD_TASK, id="n3", environmentSettings=[None])
     )
     assert status == 400 and error(doc)[1]["PropertyName"] == "environmentSettings[0]"
+
+
+def test_numbers_and_booleans_sent_as_strings_are_read_as_the_service_reads_them(c):
+    """The service's OData reader converts a JSON string to the property's type (the Azure CLI
+    sends ``"targetDedicatedNodes": "2"``); the stored value is the number, not the text."""
+    body = dict(pool_options("p3").as_dict(), targetDedicatedNodes=" 2 ", taskSlotsPerNode="+3")
+    status, doc = send(c, "POST", "/pools", body)
+    assert status == 201, doc
+    status, pool = send(c, "GET", "/pools/p3")
+    assert (pool["targetDedicatedNodes"], pool["currentDedicatedNodes"]) == (2, 2)
+    assert pool["taskSlotsPerNode"] == 3
+    job = {"id": "sj", "poolInfo": {"poolId": "pool"}, "priority": "-7"}
+    for bad in (1, "yes"):  # a number, or a word, is not a boolean
+        status, doc = send(c, "POST", "/jobs", dict(job, usesTaskDependencies=bad))
+        assert status == 400 and error(doc)[0] == "InvalidRequestBody", doc
+    status, doc = send(c, "POST", "/jobs", dict(job, usesTaskDependencies=" TRUE"))
+    assert status == 201, doc
+    status, doc = send(c, "PATCH", "/jobs/sj", {"priority": "10", "maxParallelTasks": "4"})
+    assert status == 200, doc
+    job = send(c, "GET", "/jobs/sj")[1]
+    assert (job["priority"], job["maxParallelTasks"], job["usesTaskDependencies"]) == (10, 4, True)
+    task = dict(GOOD_TASK, id="st", constraints={"maxTaskRetryCount": "2"})
+    status, doc = send(c, "POST", "/jobs/sj/tasks", task)
+    assert status == 201, doc
+    assert send(c, "GET", "/jobs/sj/tasks/st")[1]["constraints"]["maxTaskRetryCount"] == 2
+
+
+DOCUMENTED_LIMITS = [
+    ("POST", "/pools", {"taskSlotsPerNode": 1000}, "taskSlotsPerNode", "256"),
+    ("POST", "/pools", {"taskSlotsPerNode": "257"}, "taskSlotsPerNode", "256"),
+    ("POST", "/pools", {"resizeTimeout": "PT4M"}, "resizeTimeout", "5 minutes"),
+    ("POST", "/jobs", {"priority": 5000}, "priority", "-1000 to 1000"),
+    ("POST", "/jobs", {"priority": -1001}, "priority", "-1000 to 1000"),
+    ("POST", "/jobs", {"maxParallelTasks": 0}, "maxParallelTasks", "-1 or greater than 0"),
+    ("PATCH", "/jobs/job", {"priority": "1001"}, "priority", "-1000 to 1000"),
+]
+
+
+@pytest.mark.parametrize("method,path,extra,prop,words", DOCUMENTED_LIMITS)
+def test_ranges_the_definition_states_in_words(c, method, path, extra, prop, words):
+    base = {
+        "/pools": dict(pool_options("lim").as_dict()),
+        "/jobs": {"id": "lim", "poolInfo": {"poolId": "pool"}},
+    }.get(path, {})
+    status, doc = send(c, method, path, dict(base, **extra))
+    assert status == 400, doc
+    code, values = error(doc)
+    assert (code, values["PropertyName"]) == ("InvalidPropertyValue", prop)
+    assert words in values["Reason"]
+    assert send(c, "GET", "/pools/lim")[0] == send(c, "GET", "/jobs/lim")[0] == 404
+    assert send(c, "GET", "/jobs/job")[1]["priority"] == 0
+
+
+@pytest.mark.parametrize(
+    "method,path,extra",
+    [
+        ("POST", "/pools", {"taskSlotsPerNode": 256, "resizeTimeout": "PT5M"}),
+        ("POST", "/jobs", {"priority": -1000, "maxParallelTasks": -1}),
+        ("POST", "/jobs", {"priority": 1000, "maxParallelTasks": 1}),
+    ],
+)
+def test_the_bounds_themselves_are_accepted(c, method, path, extra):
+    base = {
+        "/pools": dict(pool_options("lim").as_dict()),
+        "/jobs": {"id": "lim", "poolInfo": {"poolId": "pool"}},
+    }[path]
+    status, doc = send(c, method, path, dict(base, **extra))
+    assert status == 201, doc
+
+
+def test_a_pool_needs_a_virtual_machine_configuration(c):
+    """'This property must be specified.' (BatchPoolCreateOptions.virtualMachineConfiguration)."""
+    body = {"id": "novm", "vmSize": "standard_d2s_v3", "targetDedicatedNodes": 1}
+    status, doc = send(c, "POST", "/pools", body)
+    assert status == 400 and error(doc) == (
+        "MissingRequiredProperty",
+        {"PropertyName": "virtualMachineConfiguration"},
+    )
+    assert send(c, "GET", "/pools/novm")[0] == 404
