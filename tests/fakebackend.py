@@ -54,6 +54,20 @@ def _first_param(point, config):
     return next(iter(point.values())) * config.get("scale", 2)
 
 
+def _foreign(point, config):
+    """An object of a class from ``sbforeign``, a module that exists only while tasks run
+    (like a worker's own module, which the collecting machine may not have)."""
+    import sys
+    import types
+
+    module = sys.modules.setdefault("sbforeign", types.ModuleType("sbforeign"))
+    if not hasattr(module, "Thing"):
+        module.Thing = type("Thing", (), {"__module__": "sbforeign"})
+    thing = module.Thing()
+    thing.x = point["x"]
+    return thing
+
+
 WORKERS = {
     "double": _double,
     "fail-on-2": _fail_on_two,
@@ -61,6 +75,7 @@ WORKERS = {
     "mapping": _mapping,
     "array": _array,
     "first": _first_param,
+    "foreign": _foreign,
 }
 
 

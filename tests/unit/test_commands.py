@@ -171,3 +171,21 @@ def test_ctrl_c_while_the_command_line_loads_is_an_interrupt_not_a_traceback(mon
     assert ended.value.code == 130
     err = capsys.readouterr().err
     assert err == "superbatch: interrupted while starting; nothing was done.\n"
+
+
+def test_an_allowed_class_that_cannot_be_imported_says_so(tmp_path, monkeypatch):
+    """Regression: a class listed in allow_pickle whose module is not importable where
+    collect runs was reported as a damaged file ("delete it and collect again")."""
+    import sys
+
+    spec = fake_spec(tmp_path, command="foreign", points=2, extra="")
+    spec.write_text(
+        spec.read_text().replace("reduce: list}", "reduce: list, allow_pickle: [sbforeign.*]}")
+    )
+    assert invoke("submit", spec).code == 0
+    monkeypatch.delitem(sys.modules, "sbforeign", raising=False)
+    collected = invoke("collect", spec)
+    assert collected.code == 1
+    assert "module 'sbforeign'" in collected.stderr
+    assert "cannot be imported" in collected.stderr and "PYTHONPATH" in collected.stderr
+    assert "delete it" not in collected.stderr
