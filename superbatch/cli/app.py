@@ -14,6 +14,7 @@ import re
 import shlex
 import signal
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -184,10 +185,18 @@ def _stdout_closed(exc: OSError) -> bool:
 
 
 def _os_error(exc: OSError) -> tuple[str, int]:
-    from superbatch.state import describe_os_error
+    from superbatch.state import STATE_DIRNAME, describe_os_error
 
     code = EXIT_INFRA if exc.errno in INFRA_ERRNOS else EXIT_BAD_INPUT
-    return describe_os_error(exc) + ".", code
+    message = describe_os_error(exc) + "."
+    denied = exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS)
+    if denied and STATE_DIRNAME in Path(str(exc.filename or "")).parts:
+        message += (
+            f" superbatch keeps each job's state in {STATE_DIRNAME}/ beside the spec; where "
+            f"that is not writable, give it a directory that is with --state-dir DIR (or "
+            f"SUPERBATCH_STATE_DIR), and pass the same to every later command of the job."
+        )
+    return message, code
 
 
 def _rerun(ctx: click.Context) -> str:

@@ -189,3 +189,23 @@ def test_an_allowed_class_that_cannot_be_imported_says_so(tmp_path, monkeypatch)
     assert "module 'sbforeign'" in collected.stderr
     assert "cannot be imported" in collected.stderr and "PYTHONPATH" in collected.stderr
     assert "delete it" not in collected.stderr
+
+
+def test_a_state_directory_that_cannot_be_written_points_at_state_dir(tmp_path, monkeypatch):
+    """Regression: a read-only spec directory said only "Permission denied". The tests run as
+    root, for whom permission bits do not deny, so the refusal is injected (a mock of the one
+    system call, for a condition this machine cannot produce)."""
+    spec = fake_spec(tmp_path)
+    real_mkdir = Path.mkdir
+
+    def read_only(self, *args, **kwargs):
+        if ".superbatch" in self.parts and not str(self).startswith(str(tmp_path / "elsewhere")):
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", read_only)
+    denied = invoke("submit", spec)
+    assert denied.code == 2
+    assert "Permission denied" in denied.stderr and "--state-dir" in denied.stderr
+    elsewhere = tmp_path / "elsewhere" / ".superbatch"
+    assert invoke("run", spec, "--state-dir", elsewhere).code == 0
