@@ -47,6 +47,7 @@ JOB_COMMANDS = (
     "cancel",
     "delete",
     "wait",
+    "report",
 )
 INFRA_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EMFILE, errno.ENFILE, errno.ENOMEM}
 

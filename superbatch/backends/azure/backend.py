@@ -37,7 +37,7 @@ from superbatch.backends.azure.submit import (
     ship_code,
 )
 from superbatch.backends.azure.target import AzureTarget, config_blob, job_container_name
-from superbatch.backends.base import Backend, Check, CostEstimate, JobStatus, TaskLogs
+from superbatch.backends.base import Backend, Check, CostEstimate, JobStatus, TaskLogs, TaskRun
 from superbatch.codec import get_codec
 from superbatch.contract import file_names
 from superbatch.errors import SpecError
@@ -253,6 +253,11 @@ class AzureBackend(Backend):
 
     def logs(self, task_id: str) -> TaskLogs:
         return observe.logs(self.session, task_id)
+
+    def task_runs(self) -> list[TaskRun]:
+        from superbatch.backends.azure.runs import task_runs
+
+        return task_runs(self.session)
 
     def retry(self, task_ids: list[str] | None) -> list[str]:
         return lifecycle.retry(self.session, task_ids)
