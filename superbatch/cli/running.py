@@ -27,7 +27,7 @@ def _announce(out: Output, ctx, sub) -> None:
         out.note(f"note: {note}")
     what = describe_tasks(sub.points, sub.tasks, max(1, -(-sub.points // sub.tasks)))
     if sub.reused:
-        done = f", finished at {when(sub.finished_at)}" if sub.finished_at else " (still running)"
+        done = f", finished at {when(sub.finished_at)}" if sub.finished_at else "; not finished"
         out.note(
             f"reusing job {sub.job_id} (submitted {when(sub.submitted_at)}{done}): "
             f"{what}; --new runs it again"

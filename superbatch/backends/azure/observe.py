@@ -248,7 +248,7 @@ def wait(session: Session, timeout: float | None, progress: Progress) -> JobStat
     deadline = None if timeout is None else time.monotonic() + timeout
     st = status(session, with_failures=False)
     polls = 0
-    with progress.bar("waiting for tasks", st.total) as bar:
+    with progress.bar("waiting for tasks", st.total, st.completed) as bar:
         while not st.done:
             if deadline is not None and time.monotonic() >= deadline:
                 break

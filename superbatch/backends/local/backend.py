@@ -158,7 +158,7 @@ class LocalBackend(Backend):
         deadline = None if timeout is None else time.monotonic() + timeout
         status = self.status(with_failures=False)
         restarts, completed_at_restart = 0, status.completed
-        with progress.bar("waiting for tasks", status.total) as bar:
+        with progress.bar("waiting for tasks", status.total, status.completed) as bar:
             while not status.done:
                 if not runner_alive(self.state):
                     # Nobody is running the job (e.g. the runner was killed): resume it,
