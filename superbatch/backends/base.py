@@ -57,6 +57,21 @@ class TaskRun:
 
 
 @dataclass
+class SetupLog:
+    """The worker environment's set-up on one node (code mode's requirements and setup)."""
+
+    node: str
+    state: str  # running | completed
+    exit_code: int | None
+    stdout: str | None  # None: the node's files are gone
+    stderr: str | None
+    failure: str | None = None  # the service's reason, when it has one
+
+    def to_json(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
 class JobStatus:
     """Counts of tasks by state, and the failed ones.
 
@@ -243,6 +258,11 @@ class Backend(ABC):
     @abstractmethod
     def logs(self, task_id: str) -> TaskLogs:
         """A task's stdout and stderr."""
+
+    def setup_logs(self, node: str | None) -> list[SetupLog]:
+        """The set-up of the worker's environment on each node (or on ``node``): its output
+        and exit code. Backends without a set-up step have none."""
+        return []
 
     @abstractmethod
     def task_runs(self) -> list[TaskRun]:

@@ -142,8 +142,8 @@ def _preparation_failure(session: Session, job_id: str) -> str | None:
     code = info.failure_info.code if info.failure_info else f"exit code {info.exit_code}"
     return (
         f"installing the worker's environment (the job's preparation task) failed on every "
-        f"node ({code}){': ' + tail if tail else ''}. Fix worker.requirements or "
-        f"worker.setup and submit again"
+        f"node ({code}){': ' + tail if tail else ''}. `superbatch logs --setup` shows its "
+        f"whole output on each node. Fix worker.requirements or worker.setup and submit again"
     )
 
 
