@@ -10,7 +10,12 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed: $(BIN)/python pyproject.toml
+# What running needs (make demo), and on top of it what the tests need (make test).
+$(VENV)/.installed-run: $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed: $(VENV)/.installed-run
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
@@ -31,7 +36,7 @@ $(AZ_CLI): $(VENV)/.installed tests/emulator/clients/install.py
 
 setup-clients: $(AZ_CLI)
 
-demo: setup-python
+demo: $(VENV)/.installed-run
 	$(BIN)/superbatch run jobs/sum-of-powers.yaml
 
 # Everything (what CI runs): the linter, then every test tier.

@@ -125,6 +125,17 @@ def _outputs(
                 f'storage, list it in collect.allow_pickle (e.g. ["{exc.module}.*"]); '
                 f"see docs/worker.md."
             ) from None
+        except ImportError as exc:  # allowed by collect.allow_pickle, but not importable here
+            path = backend.output_path(index)
+            module = exc.name or str(exc)
+            raise TasksFailed(
+                f"the output of point {index} ({path}) holds an object of a class from module "
+                f"'{module}', which collect.allow_pickle allows but which cannot be imported "
+                f"where superbatch collects ({type(exc).__name__}: {exc}). The file is fine: make "
+                f"the module importable here (install its package, e.g. `pip install -e` of the "
+                f"worker's project, or put the directory that holds it on PYTHONPATH) and "
+                f"collect again; see docs/worker.md."
+            ) from None
         except Exception as exc:  # noqa: BLE001 - any decode failure is a corrupt file
             path = backend.output_path(index)
             raise TasksFailed(

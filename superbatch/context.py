@@ -58,6 +58,29 @@ class Context:
                 found.append(entry)
         return found
 
+    def copy_computing(self, digest: str) -> JobEntry | None:
+        """The latest job submitted from another spec file that computes what this spec does
+        (a copy that differs only in ``collect:``, say): jobs are matched by identity."""
+        found = None
+        for entry in list_jobs(self.state_root):
+            record = entry.record
+            if (
+                record is not None
+                and record.backend == self.backend_name
+                and record.identity == digest
+                and record.spec_path != str(self.spec.path)
+            ):
+                found = entry
+        return found
+
+    def using_copy(self, entry: JobEntry) -> JobState:
+        """``entry``'s job (found by :meth:`copy_computing`), with a note saying so."""
+        self.notes.append(
+            f"job {entry.job_id} was submitted from {entry.record.spec_path}, which "
+            f"computes the same as {self.spec.path} (only collect: may differ): using it"
+        )
+        return self.state(entry.job_id)
+
     def find_job(self, job_id: str | None, for_results: bool = False) -> JobState:
         """The job named by ``--job-id``; else the latest submission of this spec (with
         ``for_results``, the latest whose computation is the spec's as it is now)."""
@@ -70,6 +93,10 @@ class Context:
                 )
             return state
         entries = self.submissions()
+        if for_results and not any(e.record.identity == self.identity().digest for e in entries):
+            copy = self.copy_computing(self.identity().digest)
+            if copy is not None:
+                return self.using_copy(copy)
         if not entries:
             raise UserError(
                 f"{self.spec.path} has not been submitted to the {self.backend_name} "

@@ -19,6 +19,7 @@ EXIT_BUDGET = 5
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
+EXIT_PIPE_CLOSED = 141  # 128 + SIGPIPE: what a shell reports for `cmd | head` cutting cmd short
 
 
 class SuperbatchError(Exception):

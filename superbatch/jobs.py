@@ -96,7 +96,7 @@ def submit(ctx: Context, new: bool = False) -> tuple[Submission, Backend]:
         if waited:
             ctx.notes.append(f"waited for another submit of {ctx.spec.path} to finish")
         if not new:
-            found = _same_job(ctx, identity)
+            found = _same_job_or_copy(ctx, identity)
             if found is not None:
                 return _resume(ctx, found, plan)
         if ctx.state(job_id).dir.exists():  # taken meanwhile by another process
@@ -158,7 +158,7 @@ def preflight(ctx: Context, plan: JobPlan) -> None:
 def _latest_matching(ctx: Context, identity: Identity) -> JobEntry | None:
     return next(
         (e for e in reversed(ctx.submissions()) if e.record.identity == identity.digest), None
-    )
+    ) or ctx.copy_computing(identity.digest)
 
 
 def _same_job(ctx: Context, identity: Identity) -> JobEntry | None:
@@ -179,6 +179,16 @@ def _same_job(ctx: Context, identity: Identity) -> JobEntry | None:
         if entry.record.identity == identity.digest:
             return entry
     return None
+
+
+def _same_job_or_copy(ctx: Context, identity: Identity) -> JobEntry | None:
+    """This spec's job for ``identity``, else one submitted from a copy of the spec."""
+    found = _same_job(ctx, identity)
+    if found is None:
+        found = ctx.copy_computing(identity.digest)
+        if found is not None:
+            ctx.using_copy(found)
+    return found
 
 
 def _finished(ctx: Context, state: JobState) -> bool:

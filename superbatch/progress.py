@@ -40,8 +40,10 @@ class Progress:
         self.enabled = enabled
 
     @contextmanager
-    def bar(self, description: str, total: int | None) -> Iterator[Bar]:
-        if not self.enabled:
+    def bar(self, description: str, total: int | None, completed: int = 0) -> Iterator[Bar]:
+        """A bar at ``completed`` of ``total``; none at all when there is nothing left to do
+        (after a foreground run, ``collect``'s wait must not draw a second bar from 0)."""
+        if not self.enabled or (total is not None and completed >= total):
             yield Bar()
             return
         from rich.console import Console
@@ -56,7 +58,7 @@ class Progress:
             console=Console(stderr=True),
             transient=True,
         ) as rich:
-            yield Bar(rich, rich.add_task(description, total=total))
+            yield Bar(rich, rich.add_task(description, total=total, completed=completed))
 
 
 SILENT = Progress(enabled=False)

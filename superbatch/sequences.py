@@ -4,17 +4,38 @@ compactly."""
 from __future__ import annotations
 
 import bisect
+import decimal
 import math
 from array import array
 from collections.abc import Iterator, Sequence
 
 
+def written_decimals(value: float) -> int:
+    """How many decimals ``value`` has as written (its shortest repr): 0.1 -> 1, 2.5e-3 -> 4."""
+    exponent = decimal.Decimal(repr(float(value))).as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
+
+
 class FloatRange(Sequence):
-    """Like ``range`` for floats: start, start+step, ... while before stop."""
+    """Like ``range`` for floats: start, start+step, ... while before stop.
+
+    Values are rounded to the decimals of start and step as written, so steps of 0.1 give
+    0.3, not 0.30000000000000004 (the float sum's rounding error, which is not what the user
+    asked for)."""
 
     def __init__(self, start: float, stop: float, step: float):
         self.start, self.stop, self.step = start, stop, step
+        self._decimals = max(written_decimals(start), written_decimals(step))
         self._len = max(0, math.ceil((stop - start) / step))
+        # (0.2 - 0.05) / 0.05 is 3.0000000000000004: drop a last value that is the stop
+        while self._len and not self._before_stop(self._value(self._len - 1)):
+            self._len -= 1
+
+    def _value(self, i: int) -> float:
+        return round(self.start + i * self.step, self._decimals)
+
+    def _before_stop(self, value: float) -> bool:
+        return value < self.stop if self.step > 0 else value > self.stop
 
     def __len__(self) -> int:
         return self._len
@@ -26,7 +47,7 @@ class FloatRange(Sequence):
             i += self._len
         if not 0 <= i < self._len:
             raise IndexError(i)
-        return self.start + i * self.step
+        return self._value(i)
 
 
 class Linspace(Sequence):

@@ -7,7 +7,7 @@ downstream sees the raw YAML dicts.
 import difflib
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -356,6 +356,22 @@ class Spec:
     def where(self, *loc: Any) -> str:
         """``file, line N`` for a field path, for error messages."""
         return self.source.where(loc)
+
+    def with_reducer(self, reduce: str) -> "Spec":
+        """This spec collected with another reducer (``--reduce``). The spec's
+        ``collect.output`` was chosen for its own reducer, so another reducer drops it
+        (``--output`` still gives a file)."""
+        collect = self.model.collect
+        if reduce == collect.reduce:
+            return self
+        try:
+            collect = CollectSpec.model_validate(
+                {**collect.model_dump(), "reduce": reduce, "output": None}
+            )
+        except ValidationError as exc:
+            reason = exc.errors()[0]["msg"].removeprefix("Value error, ")
+            raise SpecError(f"--reduce: {reason}.") from None
+        return replace(self, model=self.model.model_copy(update={"collect": collect}))
 
     @classmethod
     def from_model(cls, model: JobSpec, path: Path) -> "Spec":

@@ -11,7 +11,15 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
-from superbatch.backends.base import Backend, JobStatus, TaskFailure, TaskLogs, pick_retries
+from superbatch import clock
+from superbatch.backends.base import (
+    Backend,
+    JobStatus,
+    TaskFailure,
+    TaskLogs,
+    TaskRun,
+    pick_retries,
+)
 from superbatch.codec import get_codec
 from superbatch.errors import UserError
 from superbatch.plan import JobPlan
@@ -54,6 +62,20 @@ def _first_param(point, config):
     return next(iter(point.values())) * config.get("scale", 2)
 
 
+def _foreign(point, config):
+    """An object of a class from ``sbforeign``, a module that exists only while tasks run
+    (like a worker's own module, which the collecting machine may not have)."""
+    import sys
+    import types
+
+    module = sys.modules.setdefault("sbforeign", types.ModuleType("sbforeign"))
+    if not hasattr(module, "Thing"):
+        module.Thing = type("Thing", (), {"__module__": "sbforeign"})
+    thing = module.Thing()
+    thing.x = point["x"]
+    return thing
+
+
 WORKERS = {
     "double": _double,
     "fail-on-2": _fail_on_two,
@@ -61,6 +83,7 @@ WORKERS = {
     "mapping": _mapping,
     "array": _array,
     "first": _first_param,
+    "foreign": _foreign,
 }
 
 
@@ -111,13 +134,21 @@ class FakeBackend(Backend):
         for task_id, task in sorted(data["tasks"].items()):
             if task["state"] != "active":
                 continue
+            start = clock.now()
             try:
                 outputs = [function(p, self.record.spec.globals) for p in task["points"]]
             except Hold:
                 continue
             except Exception as exc:  # noqa: BLE001 - the task's failure
-                task.update(state="completed", result="failure", message=str(exc))
+                task.update(
+                    state="completed",
+                    result="failure",
+                    message=str(exc),
+                    start=start,
+                    end=clock.now(),
+                )
                 continue
+            task.update(start=start, end=clock.now())
             for offset, output in enumerate(outputs):
                 self.output_path(task["first"] + offset).parent.mkdir(parents=True, exist_ok=True)
                 self.output_path(task["first"] + offset).write_bytes(codec.dumps(output))
@@ -157,6 +188,20 @@ class FakeBackend(Backend):
         if task is None:
             raise UserError(f"no task {task_id!r}; `superbatch status` lists them.")
         return TaskLogs(task_id, "", task.get("message", ""))
+
+    def task_runs(self) -> list[TaskRun]:
+        return [
+            TaskRun(
+                t,
+                "fake-node",
+                v["start"],
+                v["end"],
+                v["result"],
+                0 if v["result"] == "success" else 1,
+            )
+            for t, v in sorted(self._load()["tasks"].items())
+            if v["state"] == "completed"
+        ]
 
     def retry(self, task_ids):
         data = self._load()

@@ -40,6 +40,38 @@ class TaskFailure:
 
 
 @dataclass
+class TaskRun:
+    """Where and when a task ran and how it ended (its latest attempt), for ``report``."""
+
+    task_id: str
+    node: str  # the compute node that ran it ("local" on this machine)
+    start: float | None  # seconds since the epoch; None: it has not started
+    end: float | None  # None: not ended
+    result: str  # success | failure | running | active
+    exit_code: int | None = None
+    retries: int = 0
+
+    @property
+    def duration(self) -> float | None:
+        return None if self.start is None or self.end is None else max(0.0, self.end - self.start)
+
+
+@dataclass
+class SetupLog:
+    """The worker environment's set-up on one node (code mode's requirements and setup)."""
+
+    node: str
+    state: str  # running | completed
+    exit_code: int | None
+    stdout: str | None  # None: the node's files are gone
+    stderr: str | None
+    failure: str | None = None  # the service's reason, when it has one
+
+    def to_json(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
 class JobStatus:
     """Counts of tasks by state, and the failed ones.
 
@@ -227,6 +259,15 @@ class Backend(ABC):
     @abstractmethod
     def logs(self, task_id: str) -> TaskLogs:
         """A task's stdout and stderr."""
+
+    def setup_logs(self, node: str | None) -> list[SetupLog]:
+        """The set-up of the worker's environment on each node (or on ``node``): its output
+        and exit code. Backends without a set-up step have none."""
+        return []
+
+    @abstractmethod
+    def task_runs(self) -> list[TaskRun]:
+        """Every task that started or ended: its node, start, end and result."""
 
     @abstractmethod
     def retry(self, task_ids: list[str] | None) -> list[str]:

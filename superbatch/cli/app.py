@@ -14,6 +14,7 @@ import re
 import shlex
 import signal
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -24,6 +25,7 @@ from superbatch.errors import (
     EXIT_INFRA,
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
+    EXIT_PIPE_CLOSED,
     EXIT_TERMINATED,
     SuperbatchError,
 )
@@ -45,6 +47,7 @@ JOB_COMMANDS = (
     "cancel",
     "delete",
     "wait",
+    "report",
 )
 INFRA_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EMFILE, errno.ENFILE, errno.ENOMEM}
 
@@ -158,11 +161,43 @@ def _fail(ctx: click.Context, message: str, code: int, details: dict | None = No
     ctx.exit(code)
 
 
+def _quiet_exit_on_closed_stdout() -> None:
+    """``superbatch plan ... | head``: the reader went away, so stop quietly, as Unix tools
+    do (Python ignores SIGPIPE, so the write raised instead of ending the process). Standard
+    output is pointed at /dev/null so that the interpreter's last flush cannot fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    sys.exit(EXIT_PIPE_CLOSED)
+
+
+def _stdout_closed(exc: OSError) -> bool:
+    """Whether ``exc`` is standard output's reader gone (not a socket's peer, say)."""
+    if exc.errno != errno.EPIPE:
+        return False
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (OSError, ValueError, AttributeError):  # not a real file (an in-process runner)
+        return False
+
+
 def _os_error(exc: OSError) -> tuple[str, int]:
-    from superbatch.state import describe_os_error
+    from superbatch.state import STATE_DIRNAME, describe_os_error
 
     code = EXIT_INFRA if exc.errno in INFRA_ERRNOS else EXIT_BAD_INPUT
-    return describe_os_error(exc) + ".", code
+    message = describe_os_error(exc) + "."
+    denied = exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS)
+    if denied and STATE_DIRNAME in Path(str(exc.filename or "")).parts:
+        message += (
+            f" superbatch keeps each job's state in {STATE_DIRNAME}/ beside the spec; where "
+            f"that is not writable, give it a directory that is with --state-dir DIR (or "
+            f"SUPERBATCH_STATE_DIR), and pass the same to every later command of the job."
+        )
+    return message, code
 
 
 def _rerun(ctx: click.Context) -> str:
@@ -199,6 +234,8 @@ class SuperbatchGroup(click.Group):
             hint = _rerun(ctx) if exc.exit_code == EXIT_INFRA else ""
             _fail(ctx, exc.message + hint, exc.exit_code, exc.details)
         except OSError as exc:
+            if _stdout_closed(exc):
+                _quiet_exit_on_closed_stdout()
             message, code = _os_error(exc)
             _fail(ctx, message + (_rerun(ctx) if code == EXIT_INFRA else ""), code)
         except RecursionError:
@@ -255,6 +292,9 @@ def main() -> None:
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         cli.main(prog_name="superbatch")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _quiet_exit_on_closed_stdout()
     except SystemExit as exc:
         code = (
             exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_BAD_INPUT)

@@ -107,8 +107,15 @@ def status(spec_path, backend, state_dir, job_id, watch, interval, as_json) -> N
 @click.option(
     "--stream", type=click.Choice(["both", "stdout", "stderr"]), default="both", show_default=True
 )
+@click.option(
+    "--setup",
+    is_flag=True,
+    help="The set-up of the worker's environment instead (code mode: requirements and "
+    "worker.setup), per node: its stdout, stderr and exit code.",
+)
+@click.option("--node", default=None, help="With --setup: only this node.")
 @json_option
-def logs(spec_path, task_id, backend, state_dir, job_id, stream, as_json) -> None:
+def logs(spec_path, task_id, backend, state_dir, job_id, stream, setup, node, as_json) -> None:
     """A task's stdout and stderr (default: the first failed task, else the first task)."""
     from superbatch.plan import Chunking
     from superbatch.state import check_job_id
@@ -118,6 +125,9 @@ def logs(spec_path, task_id, backend, state_dir, job_id, stream, as_json) -> Non
     state = ctx.find_job(job_id)
     remember_rerun("logs", state.job_id, (task_id,) if task_id else ())
     be = ctx.backend_for(state)
+    if setup or node:
+        _setup_logs(out, be, node, stream, bool(task_id))
+        return
     chunking = Chunking(be.record.point_count, be.record.points_per_task)
     if task_id is None:
         st = be.status()
@@ -136,6 +146,27 @@ def logs(spec_path, task_id, backend, state_dir, job_id, stream, as_json) -> Non
                 out.line(f"--- {task_id} {name} ---")
             out.line(text.rstrip("\n"))
     out.json({"ok": True, "task_id": task_id, "stdout": got.stdout, "stderr": got.stderr})
+
+
+def _setup_logs(out: Output, be, node: str | None, stream: str, task_given: bool) -> None:
+    if task_given:
+        raise UserError("give a task id or --setup, not both.")
+    found = be.setup_logs(node)
+    if not found:
+        where = f" on node {node}" if node else ""
+        raise UserError(
+            f"job {be.state.job_id} has no set-up logs{where}: only code mode (azure without "
+            f"worker.image) sets the worker's environment up on its nodes, once a node "
+            f"has started the job."
+        )
+    for log in found:
+        code = "running" if log.state == "running" else f"exit code {log.exit_code}"
+        out.line(f"=== set-up on {log.node}: {code}" + (f" ({log.failure})" if log.failure else ""))
+        for name, text in (("stdout", log.stdout), ("stderr", log.stderr)):
+            if stream in ("both", name):
+                out.line(f"--- {name} ---")
+                out.line("(the node's files are gone)" if text is None else text.rstrip("\n"))
+    out.json({"ok": True, "setup": [log.to_json() for log in found]})
 
 
 # -- control -------------------------------------------------------------------------------

@@ -105,7 +105,16 @@ def timeout_option(f):
 
 
 def collect_options(f):
-    """--timeout, --allow-missing, --output and --quiet, shared by collect and run."""
+    """--timeout, --allow-missing, --reduce, --output and --quiet, shared by collect and run."""
+    f = click.option(
+        "--reduce",
+        "reduce_with",
+        metavar="REDUCER",
+        default=None,
+        help="Reduce with this instead of collect.reduce (sum, mean, list, table, "
+        "module:function, ...); the job is not run again, and the result is written only "
+        "where --output says.",
+    )(f)
     f = click.option(
         "--quiet",
         "-q",

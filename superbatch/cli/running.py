@@ -27,7 +27,7 @@ def _announce(out: Output, ctx, sub) -> None:
         out.note(f"note: {note}")
     what = describe_tasks(sub.points, sub.tasks, max(1, -(-sub.points // sub.tasks)))
     if sub.reused:
-        done = f", finished at {when(sub.finished_at)}" if sub.finished_at else " (still running)"
+        done = f", finished at {when(sub.finished_at)}" if sub.finished_at else "; not finished"
         out.note(
             f"reusing job {sub.job_id} (submitted {when(sub.submitted_at)}{done}): "
             f"{what}; --new runs it again"
@@ -120,13 +120,25 @@ def _collect(ctx, out, state, wait, timeout, allow_missing, output):
 @collect_options
 @json_option
 def collect(
-    spec_path, backend, state_dir, job_id, wait, timeout, allow_missing, output, quiet, as_json
+    spec_path,
+    backend,
+    state_dir,
+    job_id,
+    wait,
+    timeout,
+    allow_missing,
+    reduce_with,
+    output,
+    quiet,
+    as_json,
 ) -> None:
     """Download every task's output, reduce, print the result as the last line."""
     from superbatch.checks import check_everything
 
     out = Output(as_json, quiet)
     ctx = load_context(spec_path, backend, state_dir, job_id=job_id)
+    if reduce_with:
+        ctx.spec = ctx.spec.with_reducer(reduce_with)
     check_everything(ctx, output, running=False)
     state = ctx.find_job(job_id, for_results=True)
     for note in ctx.notes:
@@ -144,7 +156,17 @@ def collect(
 @collect_options
 @json_option
 def run(
-    spec_path, backend, state_dir, parallel, new, timeout, allow_missing, output, quiet, as_json
+    spec_path,
+    backend,
+    state_dir,
+    parallel,
+    new,
+    timeout,
+    allow_missing,
+    reduce_with,
+    output,
+    quiet,
+    as_json,
 ) -> None:
     """Submit, wait and collect (reusing a finished job that computes the same)."""
     from superbatch import jobs
@@ -152,6 +174,8 @@ def run(
 
     out = Output(as_json, quiet)
     ctx = load_context(spec_path, backend, state_dir, parallel)
+    if reduce_with:
+        ctx.spec = ctx.spec.with_reducer(reduce_with)
     check_everything(ctx, output)
     remember_rerun("run", None)
     sub, be = jobs.submit(ctx, new=new)

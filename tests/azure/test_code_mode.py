@@ -50,7 +50,9 @@ def cli(rig, *args, env=None):
     command = [str(Path(sys.executable).parent / "superbatch"), *map(str, args)]
     import subprocess
 
-    full = {"HOME": os.environ.get("HOME", "/root"), **rig.env, **(env or {})}
+    # PYTHONPATH passes through so that a checkout's tests run that checkout's code.
+    passed = {k: os.environ[k] for k in ("HOME", "PYTHONPATH") if k in os.environ}
+    full = {"HOME": "/root", **passed, **rig.env, **(env or {})}
     done = subprocess.run(
         command, env=full, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL
     )
@@ -143,3 +145,31 @@ def test_setup_runs_once_per_node_and_environment(code_rig):
     rig.spec.write_text(rig.spec.read_text().replace("seed: [1, 12, 123, 1234]", "seed: [3]"))
     assert cli(rig, "run", rig.spec, *AZURE).returncode == 0
     assert log.read_text().split() == ["ran"]
+
+
+def test_setup_logs_show_stdout_stderr_and_exit_code_per_node(code_rig):
+    """Regression: a failing worker.setup showed only its stderr tail; its stdout and exit
+    code were lost, and `logs JOB jobpreparation` said there were no logs."""
+    rig = code_rig
+    (rig.root / "worker" / "requirements.txt").unlink()
+    rig.spec.write_text(
+        rig.spec.read_text().replace(
+            "  format: joblib\n",
+            "  format: joblib\n  setup: echo preparing-out-line; echo oops-err-line >&2; exit 7\n",
+        )
+    )
+    result = cli(rig, "run", rig.spec, *AZURE, "--timeout", "300")
+    assert result.returncode == 1 and f"`superbatch logs {rig.spec} --setup" in result.stderr
+    shown = cli(rig, "logs", rig.spec, *AZURE, "--setup", "--json")
+    assert shown.returncode == 0, shown.stderr
+    setup = json.loads(shown.stdout)["setup"]
+    assert setup and {s["exit_code"] for s in setup} == {7}
+    assert all(
+        "preparing-out-line" in s["stdout"] and "oops-err-line" in s["stderr"] for s in setup
+    )
+    text = cli(rig, "logs", rig.spec, *AZURE, "--setup", "--node", setup[0]["node"])
+    assert text.returncode == 0
+    assert f"=== set-up on {setup[0]['node']}: exit code 7" in text.stdout
+    assert text.stdout.count("=== set-up on") == 1
+    none = cli(rig, "logs", rig.spec, *AZURE, "--setup", "--node", "no-such-node")
+    assert none.returncode == 2 and "no set-up logs on node no-such-node" in none.stderr

@@ -44,3 +44,5 @@ def test_progress_bar_on_a_terminal_only(tmp_path):
     assert proc.returncode == 0
     assert out.decode().strip().splitlines()[-1] == "12"  # stdout stays clean
     assert b"running tasks" in seen and b"/12" in seen
+    # Regression: once the run's bar reached 12/12, collect's wait drew a second bar from 0.
+    assert b"waiting for tasks" not in seen

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -72,3 +73,31 @@ def test_shell_completion_lines_print_a_script():
             variable,
             done.stderr,
         )
+
+
+def test_a_pipe_closed_early_ends_quietly_as_unix_tools_do(tmp_path):
+    """Regression: `superbatch plan job.yaml | head` printed "error: Broken pipe." (exit 2)."""
+    spec = tmp_path / "many.yaml"
+    spec.write_text(
+        "name: many\nworker: {command: 'true', directory: .}\n"
+        "parameters:\n  seed: {range: [0, 100000]}\n"
+    )
+    for extra in ([], ["--json"]):
+        proc = subprocess.run(
+            f"{shlex.quote(sys.executable)} -m superbatch plan {spec} {' '.join(extra)} | head -0",
+            shell=True,
+            capture_output=True,
+            text=True,
+            executable="/bin/bash",
+        )
+        assert proc.stderr == ""
+        assert proc.returncode == 0  # head's; superbatch's own is 141, as `seq 1e9 | head` gives
+    proc = subprocess.run(
+        f"{shlex.quote(sys.executable)} -m superbatch plan {spec} | head -0; "
+        'echo "${PIPESTATUS[0]}" >&2',
+        shell=True,
+        capture_output=True,
+        text=True,
+        executable="/bin/bash",
+    )
+    assert proc.stderr.strip() == "141"

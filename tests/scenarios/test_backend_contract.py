@@ -166,3 +166,29 @@ def test_the_worker_gets_its_environment_and_secrets_stay_out_of_state(driver):
     for path in (spec.parent / ".superbatch").rglob("*"):
         if path.is_file():
             assert token.encode() not in path.read_bytes(), path
+
+
+def test_report_shows_where_tasks_ran_and_what_failed(driver):
+    import re
+    from html import unescape
+
+    spec = driver.spec("reported", 4)
+    assert driver.run("run", spec).code == 1  # point 2 fails
+    page = driver.root / "page.html"
+    made = driver.run("report", spec, "-o", page, "--json")
+    assert made.code == 0, made.stderr
+    html = unescape(page.read_text())
+    bars = re.findall(r'<rect [^>]*fill="(#[0-9a-f]{6})"><title>(task-\d+): (\w+)', html)
+    assert sorted(t for _, t, _ in bars) == [f"task-0000{i}" for i in range(4)]
+    assert {t: r for _, t, r in bars}["task-00002"] == "failure"
+    nodes = set(re.findall(r'class="node"><title>([^<]+)</title>', html))
+    assert nodes == {"local"} if driver.backend == "local" else nodes and "local" not in nodes
+    failures = re.search(r'<table class="failures">.*?</table>', html, re.S).group(0)
+    assert "task-00002" in failures and "x=2" in failures and "bad point 2" in failures
+    preview = re.search(r'<table class="preview">.*?</table>', html, re.S).group(0)
+    assert re.findall(r"<tr><td>\d+</td><td>\d+</td><td>([^<]*)</td></tr>", preview) == [
+        "0",
+        "2",
+        "(missing)",
+        "6",
+    ]

@@ -175,3 +175,73 @@ def test_ctrl_c_while_the_command_line_loads_is_an_interrupt_not_a_traceback(mon
     assert ended.value.code == 130
     err = capsys.readouterr().err
     assert err == "superbatch: interrupted while starting; nothing was done.\n"
+
+
+def test_an_allowed_class_that_cannot_be_imported_says_so(tmp_path, monkeypatch):
+    """Regression: a class listed in allow_pickle whose module is not importable where
+    collect runs was reported as a damaged file ("delete it and collect again")."""
+    import sys
+
+    spec = fake_spec(tmp_path, command="foreign", points=2, extra="")
+    spec.write_text(
+        spec.read_text().replace("reduce: list}", "reduce: list, allow_pickle: [sbforeign.*]}")
+    )
+    assert invoke("submit", spec).code == 0
+    monkeypatch.delitem(sys.modules, "sbforeign", raising=False)
+    collected = invoke("collect", spec)
+    assert collected.code == 1
+    assert "module 'sbforeign'" in collected.stderr
+    assert "cannot be imported" in collected.stderr and "PYTHONPATH" in collected.stderr
+    assert "delete it" not in collected.stderr
+
+
+def test_a_state_directory_that_cannot_be_written_points_at_state_dir(tmp_path, monkeypatch):
+    """Regression: a read-only spec directory said only "Permission denied". The tests run as
+    root, for whom permission bits do not deny, so the refusal is injected (a mock of the one
+    system call, for a condition this machine cannot produce)."""
+    spec = fake_spec(tmp_path)
+    real_mkdir = Path.mkdir
+
+    def read_only(self, *args, **kwargs):
+        if ".superbatch" in self.parts and not str(self).startswith(str(tmp_path / "elsewhere")):
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", read_only)
+    denied = invoke("submit", spec)
+    assert denied.code == 2
+    assert "Permission denied" in denied.stderr and "--state-dir" in denied.stderr
+    elsewhere = tmp_path / "elsewhere" / ".superbatch"
+    assert invoke("run", spec, "--state-dir", elsewhere).code == 0
+
+
+def test_collect_and_run_reduce_again_with_another_reducer(tmp_path):
+    spec = fake_spec(tmp_path, extra="")
+    spec.write_text(spec.read_text().replace("reduce: list}", "reduce: list, output: out.json}"))
+    assert json.loads(invoke("run", spec, "--json").stdout)["result"] == [0, 2, 4, 6]
+    summed = invoke("collect", spec, "--reduce", "sum", "--json")
+    assert summed.code == 0 and json.loads(summed.stdout)["result"] == 12
+    assert json.loads((tmp_path / "out.json").read_text()) == [0, 2, 4, 6]  # the spec's own
+    mean = invoke("run", spec, "--reduce", "mean", "--output", tmp_path / "mean.json")
+    assert mean.code == 0 and mean.last_line == "3.0" and "reusing job" in mean.stderr
+    assert json.loads((tmp_path / "mean.json").read_text()) == 3.0
+    assert len(jobs(spec)) == 1
+    bad = invoke("collect", spec, "--reduce", "summ")
+    assert bad.code == 2 and "--reduce: unknown reducer 'summ'" in bad.stderr
+    assert "did you mean 'sum'" in bad.stderr
+
+
+def test_a_copy_of_the_spec_that_differs_in_collect_finds_the_job(tmp_path):
+    spec = fake_spec(tmp_path)
+    assert invoke("run", spec).code == 0
+    copy = tmp_path / "copy.yaml"
+    copy.write_text(spec.read_text().replace("reduce: list", "reduce: sum"))
+    collected = invoke("collect", copy)
+    assert collected.code == 0 and collected.last_line == "12"
+    assert f"submitted from {spec}" in collected.stderr
+    again = invoke("run", copy, "--json")
+    assert json.loads(again.stdout)["result"] == 12 and json.loads(again.stdout)
+    assert "reusing job" in again.stderr and len(jobs(spec)) == 1
+    other = tmp_path / "other.yaml"  # another computation is not matched
+    other.write_text(copy.read_text().replace("scale: 2", "scale: 3"))
+    assert invoke("collect", other).code == 2

@@ -37,6 +37,16 @@ def test_range_and_linspace_match_python_and_numpy(tmp_path):
     assert [p["l"] for p in g] == np.linspace(0, 1, 7).tolist()
 
 
+def test_float_range_values_are_the_decimals_written(tmp_path):
+    # steps of 0.1 give 0.3, not the float sum 0.30000000000000004
+    g = grid(tmp_path, "parameters:\n  f: {range: [0, 1, 0.1]}\n")
+    assert [p["f"] for p in g] == [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
+    g = grid(tmp_path, "parameters:\n  f: {range: [0.05, 0.2, 0.05]}\n")
+    assert [p["f"] for p in g] == [0.05, 0.1, 0.15]
+    g = grid(tmp_path, "parameters:\n  f: {range: [0, 1, 0.3333333333333333]}\n")
+    assert [p["f"] for p in g] == [0.0, 0.3333333333333333, 0.6666666666666666]
+
+
 def test_zip_advances_together(tmp_path):
     g = grid(tmp_path, "parameters:\n  seed: [1, 2]\n  zip: {a: [1, 2, 3], b: {range: [3]}}\n")
     assert list(g)[:3] == [

@@ -37,7 +37,15 @@ from superbatch.backends.azure.submit import (
     ship_code,
 )
 from superbatch.backends.azure.target import AzureTarget, config_blob, job_container_name
-from superbatch.backends.base import Backend, Check, CostEstimate, JobStatus, TaskLogs
+from superbatch.backends.base import (
+    Backend,
+    Check,
+    CostEstimate,
+    JobStatus,
+    SetupLog,
+    TaskLogs,
+    TaskRun,
+)
 from superbatch.codec import get_codec
 from superbatch.contract import file_names
 from superbatch.errors import SpecError
@@ -265,6 +273,18 @@ class AzureBackend(Backend):
 
     def logs(self, task_id: str) -> TaskLogs:
         return observe.logs(self.session, task_id)
+
+    def task_runs(self) -> list[TaskRun]:
+        from superbatch.backends.azure.runs import task_runs
+
+        return task_runs(self.session)
+
+    def setup_logs(self, node: str | None) -> list[SetupLog]:
+        if not self.session.target.code_archive:
+            return []  # the image is the environment: nothing is set up on the nodes
+        from superbatch.backends.azure.setuplogs import setup_logs
+
+        return setup_logs(self.session, node)
 
     def retry(self, task_ids: list[str] | None) -> list[str]:
         return lifecycle.retry(self.session, task_ids)

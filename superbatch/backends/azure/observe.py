@@ -142,8 +142,8 @@ def _preparation_failure(session: Session, job_id: str) -> str | None:
     code = info.failure_info.code if info.failure_info else f"exit code {info.exit_code}"
     return (
         f"installing the worker's environment (the job's preparation task) failed on every "
-        f"node ({code}){': ' + tail if tail else ''}. Fix worker.requirements or "
-        f"worker.setup and submit again"
+        f"node ({code}){': ' + tail if tail else ''}. `superbatch logs --setup` shows its "
+        f"whole output on each node. Fix worker.requirements or worker.setup and submit again"
     )
 
 
@@ -248,7 +248,7 @@ def wait(session: Session, timeout: float | None, progress: Progress) -> JobStat
     deadline = None if timeout is None else time.monotonic() + timeout
     st = status(session, with_failures=False)
     polls = 0
-    with progress.bar("waiting for tasks", st.total) as bar:
+    with progress.bar("waiting for tasks", st.total, st.completed) as bar:
         while not st.done:
             if deadline is not None and time.monotonic() >= deadline:
                 break

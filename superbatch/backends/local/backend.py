@@ -7,7 +7,14 @@ import shlex
 import time
 from collections.abc import Iterable
 
-from superbatch.backends.base import Backend, JobStatus, TaskFailure, TaskLogs, pick_retries
+from superbatch.backends.base import (
+    Backend,
+    JobStatus,
+    TaskFailure,
+    TaskLogs,
+    TaskRun,
+    pick_retries,
+)
 from superbatch.backends.local.control import (
     LOG_FILE,
     read_runner_error,
@@ -151,7 +158,7 @@ class LocalBackend(Backend):
         deadline = None if timeout is None else time.monotonic() + timeout
         status = self.status(with_failures=False)
         restarts, completed_at_restart = 0, status.completed
-        with progress.bar("waiting for tasks", status.total) as bar:
+        with progress.bar("waiting for tasks", status.total, status.completed) as bar:
             while not status.done:
                 if not runner_alive(self.state):
                     # Nobody is running the job (e.g. the runner was killed): resume it,
@@ -201,6 +208,28 @@ class LocalBackend(Backend):
             return path.read_text(errors="replace") if path.exists() else ""
 
         return TaskLogs(task_id, read("stdout.txt"), read("stderr.txt"))
+
+    def task_runs(self) -> list[TaskRun]:
+        alive = runner_alive(self.state)
+        runs = []
+        for task_id, entry in sorted(self.state.read_journal().items()):
+            state = entry.get("state")
+            if state == "completed":
+                result = "success" if entry.get("result") == "success" else "failure"
+                runs.append(
+                    TaskRun(
+                        task_id,
+                        "local",
+                        entry.get("start"),
+                        entry.get("end"),
+                        result,
+                        entry.get("exit_code"),
+                        entry.get("retries") or 0,
+                    )
+                )
+            elif state == "running" and alive:
+                runs.append(TaskRun(task_id, "local", entry.get("t"), None, "running"))
+        return runs
 
     # -- control ---------------------------------------------------------------------------
 

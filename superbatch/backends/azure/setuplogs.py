@@ -1,0 +1,47 @@
+"""Code mode's set-up on each node (the job preparation task: requirements and setup), for
+``superbatch logs --setup``: its state, exit code, stdout and stderr, from the node's files
+while the node exists."""
+
+from __future__ import annotations
+
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+
+from superbatch.backends.azure.session import Session
+from superbatch.backends.base import SetupLog
+from superbatch.redact import redact
+
+
+def setup_logs(session: Session, node: str | None) -> list[SetupLog]:
+    logs: dict[str, SetupLog] = {}
+    for job_id in session.batch_jobs():
+        statuses = session.call(
+            lambda j=job_id: list(session.client.list_job_preparation_and_release_task_status(j)),
+            f"preparation status of {job_id}",
+        )
+        for status in statuses:
+            info = status.job_preparation_task_execution_info
+            if info is None or (node and status.node_id != node):
+                continue
+            failure = info.failure_info
+            logs[status.node_id] = SetupLog(
+                status.node_id,
+                str(info.state.value if hasattr(info.state, "value") else info.state),
+                info.exit_code,
+                _node_file(session, status.node_id, f"{info.task_root_directory}/stdout.txt"),
+                _node_file(session, status.node_id, f"{info.task_root_directory}/stderr.txt"),
+                redact(f"{failure.code}: {failure.message}") if failure else None,
+            )
+    return [logs[n] for n in sorted(logs)]
+
+
+def _node_file(session: Session, node_id: str, path: str) -> str | None:
+    try:
+        data = session.call(
+            lambda: b"".join(
+                session.client.download_node_file(session.target.pool_id, node_id, path)
+            ),
+            f"read {path} on {node_id}",
+        )
+    except (ResourceNotFoundError, HttpResponseError):
+        return None
+    return redact(data.decode(errors="replace"))
