@@ -15,6 +15,7 @@ import secrets
 import threading
 import time
 
+import pytest
 from azure.core.exceptions import HttpResponseError
 from azure.storage.blob import ContainerClient
 from relhelpers import job_spec
@@ -82,6 +83,17 @@ def test_a_leaked_sas_cannot_plant_an_output_around_its_tasks_end(rig):
     assert not errors, errors
     planted_tasks = sorted({task_id for task_id, _ in accepted})
     assert planted_tasks  # the SAS is valid until collect: the plants were accepted
+    # The SAS can neither list the container nor read an output, so it cannot learn a name.
+    task = client.get_task(job_id, "task-00001")
+    leaked = ContainerClient.from_container_url(
+        task.output_files[0].destination.container.container_url
+    )
+    with pytest.raises(HttpResponseError):
+        list(leaked.list_blobs())
+    own = rig.container(leaked.container_name)
+    name = next(b.name for b in own.list_blobs(name_starts_with="out/task-00001/"))
+    with pytest.raises(HttpResponseError):
+        leaked.download_blob(name).readall()
 
     result = rig.run("collect", spec, *AZURE, "--json")
     assert str(PLANTED) not in result.stdout + result.stderr

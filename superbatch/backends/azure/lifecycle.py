@@ -110,7 +110,9 @@ def retry(session: Session, task_ids: list[str] | None) -> list[str]:
     unfinished: set[str] = set()
     if st.job_state == "terminated":
         unfinished = _unfinished(session) - failed
-    untrusted = outputs.untrusted_tasks(session) - failed - unfinished
+    untrusted: set[str] = set()
+    if not session.state.read_progress().final_status:  # else every output is here
+        untrusted = outputs.untrusted_tasks(session) - failed - unfinished
     chosen = pick_retries(session.job_id, task_ids, failed | unfinished | untrusted)
     if not chosen:
         return []

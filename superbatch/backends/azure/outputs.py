@@ -92,10 +92,25 @@ def trusted_output(end: TaskEnd | None, blobs: list[BlobInfo]) -> tuple[BlobInfo
 
 
 def untrusted_tasks(session: Session) -> set[str]:
-    """Succeeded tasks whose outputs cannot be read as theirs (a retry runs them again)."""
+    """Succeeded tasks whose outputs are not here and cannot be read as theirs (a retry runs
+    them again)."""
     ends = task_ends(session)
     blobs = output_blobs(session)
-    return {t for t, end in ends.items() if trusted_output(end, blobs.get(t, []))[1]}
+    record = session.record
+    chunks = Chunking(record.point_count, record.points_per_task)
+
+    def here(task_id: str) -> bool:
+        if chunks.multi_point:
+            return task_tar(session, task_id).exists()
+        index = chunks.task_index(task_id)
+        if index is None:
+            return True  # not a task of the plan: nothing to run again
+        task = chunks.task(index)
+        return (session.state.outputs_dir / session.names.local_outputs(task.first_point)).exists()
+
+    return {
+        t for t, end in ends.items() if trusted_output(end, blobs.get(t, []))[1] and not here(t)
+    }
 
 
 def fetch_outputs(
