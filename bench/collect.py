@@ -2,7 +2,8 @@
 
 Setup (not timed), for every repeat: fresh services (the emulator running tasks), a job of
 ``points`` points, ``POINTS_PER_TASK`` to a task, submitted and waited for with the CLI; each
-task uploads one tar, ``out/<task-id>`` in the job's container, holding its points' outputs.
+task uploads one tar, ``out/<task-id>/superbatch-output.<hex>`` in the job's container, holding
+its points' outputs.
 The worker is a shell builtin (``echo $SUPERBATCH_POINT > outputs.json``: the point's
 index, as JSON) so that running 100,000 points takes seconds, not hours.
 

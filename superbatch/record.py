@@ -65,7 +65,9 @@ class JobRecord(Frozen):
 class RetryRound(Frozen):
     """Tasks sent to run (again) in another Batch job: ``from_failed`` had failed,
     ``from_unfinished`` never ended (their job was cancelled), ``from_missing`` were never
-    in the job (lost before the reconciliation existed, or deleted outside superbatch).
+    in the job (lost before the reconciliation existed, or deleted outside superbatch),
+    ``from_untrusted`` succeeded but their outputs could not be read as theirs.
+    ``outputs_cleared`` once the tasks' earlier outputs are deleted (before any is added);
     ``submitted`` once every task is in."""
 
     job: str
@@ -73,6 +75,8 @@ class RetryRound(Frozen):
     from_failed: int = 0
     from_unfinished: int = 0
     from_missing: int = 0
+    from_untrusted: int = 0
+    outputs_cleared: bool = False
     submitted: bool = False
 
 

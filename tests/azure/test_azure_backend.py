@@ -1,5 +1,6 @@
 """`--backend azure` end to end: Azurite for blobs, the project's emulator for Batch."""
 
+import re
 import subprocess
 import sys
 from datetime import datetime, timezone
@@ -60,7 +61,14 @@ def test_uploaded_blobs_and_task_definitions(demo_rig):
     own = job_container(rig, spec)
     assert own != container_name(rig) and own.startswith(container_name(rig) + "-")
     written = sorted(b.name for b in rig.container(own).list_blobs())
-    assert [b for b in written if b.startswith("out/")] == [f"out/task-{i:05d}" for i in range(4)]
+    # One output a task, under a name drawn on the node (128 random bits) that no definition
+    # reveals: out/<task-id>/superbatch-output.<32 hex>.
+    outs = [b for b in written if b.startswith("out/")]
+    assert [b.rsplit(".", 1)[0] for b in outs] == [
+        f"out/task-{i:05d}/superbatch-output" for i in range(4)
+    ]
+    assert all(re.fullmatch(r"[0-9a-f]{32}", b.rsplit(".", 1)[1]) for b in outs)
+    assert len({b.rsplit(".", 1)[1] for b in outs}) == 4
     assert all(b.startswith("out/") or b.startswith(f"logs/{job_id}/") for b in written)
 
     client = rig.client()
@@ -86,7 +94,7 @@ def test_uploaded_blobs_and_task_definitions(demo_rig):
         assert (expiry - started).total_seconds() < 3 * 86400  # wall time x tries + 1 day
     assert urlparse(files["inputs.pickle"]).path.endswith(f"/{job_id}/inputs/task-00002")
     outputs = {o.file_pattern: o for o in task.output_files}
-    out = outputs["outputs.pickle"]
+    out = outputs["superbatch-output.*"]  # a virtual directory, not the output's name
     assert out.destination.container.path == "out/task-00002"
     assert out.upload_options.upload_condition.lower() == "tasksuccess"
     url = urlparse(out.destination.container.container_url)

@@ -108,20 +108,29 @@ def test_a_leaked_task_definition_can_neither_change_results_nor_run_code(rig, t
         ContainerClient.from_container_url(foreign).upload_blob(
             "out/task-00000", planted, overwrite=True
         )
-    # Its own job's outputs can be overwritten while the job lives, but not unnoticed.
+    # Its own job's container can be written while the job lives, but only beside an
+    # output (whose name no definition reveals), which makes that output unusable.
     time.sleep(3)  # later than the task's end, past the clock tolerance
+    path = task.output_files[0].destination.container.path
     ContainerClient.from_container_url(leaked).upload_blob(
-        "out/task-00001", planted, overwrite=True
+        f"{path}/superbatch-output.{'0' * 32}", planted, overwrite=True
     )
+    # Someone who learned an output's name elsewhere (the task's files on its node) and
+    # overwrites it after its task ended is refused too.
+    container = rig.container(record_of(victim, victim_id)["target"]["job_container"])
+    real = next(b.name for b in container.list_blobs(name_starts_with="out/task-00003/"))
+    ContainerClient.from_container_url(leaked).upload_blob(real, planted, overwrite=True)
     result = rig.run("collect", victim, *AZURE, "--json")
     assert result.code == 1, result
-    assert "written after their tasks ended" in result.stderr and "task-00001" in result.stderr
+    assert "task-00002 (1 blob written beside its output)" in result.stderr
+    assert "task-00003 (written after its task ended" in result.stderr
+    assert "superbatch retry" in result.stderr
     assert result.json["ok"] is False
     assert not marker.exists()
     # collect revoked the tasks' write access when it found the job over
     with pytest.raises(HttpResponseError):
         ContainerClient.from_container_url(leaked).upload_blob(
-            "out/task-00003", planted, overwrite=True
+            "out/task-00001/x", planted, overwrite=True
         )
     assert rig.run("collect", other, *AZURE, "--json").json["result"] == [0, 2]
 
@@ -145,7 +154,8 @@ def test_an_output_replaced_after_it_was_listed_is_not_read(rig, tmp_path, monke
     def replaced_first(self, names, on_done):
         time.sleep(3)  # later than the task's end, past the clock tolerance
         data = pickle.dumps(999 if planted == "a wrong value" else Planted(marker))
-        container.upload_blob("out/task-00001", data, overwrite=True)
+        real = next(b.name for b in container.list_blobs(name_starts_with="out/task-00001/"))
+        container.upload_blob(real, data, overwrite=True)
         return download_many(self, names, on_done)
 
     monkeypatch.setattr(BlobStore, "download_many", replaced_first)

@@ -4,6 +4,12 @@ Tasks are built as REST documents (what is built is exactly what is sent, and it
 known before sending). A task's definition does not grow with its points: a single point's
 inputs travel inline (when small) or as one blob; a task of several points gets one tar of
 its points' inputs and uploads one tar of their outputs, and its command line is a loop.
+
+A task's output is uploaded under a name the task draws at random as it ends
+(``out/<task-id>/superbatch-output.<32 hex>``): its definition, and so its write SAS, reveals
+only the directory, and that SAS can neither list nor read the container, so whoever holds
+it cannot learn the name to overwrite. What it writes beside the output makes the task's
+output unusable (``outputs.py``), never the task's result.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from datetime import timedelta
 from azure.batch import models as bm
 
 from superbatch.backends.azure.codemode import task_prologue
-from superbatch.backends.azure.target import log_prefix, output_blob
+from superbatch.backends.azure.target import log_prefix, output_dir
 from superbatch.contract import FileNames
 from superbatch.durations import iso8601
 from superbatch.plan import TaskPlan, point_dirname
@@ -32,6 +38,8 @@ INPUTS_TAR = "inputs.tar"
 OUTPUTS_TAR = "outputs.tar"
 OUTPUTS_LIST = "outputs.list"
 NO_OUTPUT_EXIT = 90
+NO_NAME_EXIT = 91
+OUTPUT_NAME = "superbatch-output."  # + 32 hex digits drawn on the node
 TOKEN_METADATA = "superbatch-token"
 # The service's documented bound on one add-task-collection request ("less than 1MB"), and
 # the bound the emulator applies to one property of a task (the service publishes none).
@@ -151,16 +159,28 @@ def is_inline(encoded: bytes) -> bool:
     return len(encoded) <= INLINE_LIMIT
 
 
+def _random_name(produced: str) -> list[str]:
+    """Steps that rename ``produced`` to ``OUTPUT_NAME`` + 128 random bits (``od`` and ``tr``
+    are in coreutils and busybox alike). Nothing prints the name."""
+    return [
+        "n=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \\n')",
+        f'[ "${{#n}}" -eq 32 ] || {{ echo "superbatch: could not read /dev/urandom to name '
+        f'the output" >&2; exit {NO_NAME_EXIT}; }}',
+        f'mv -f {produced} "{OUTPUT_NAME}$n"',
+    ]
+
+
 def _single_point_script(
     names: FileNames, command: str, inline: bool, point: int, prologue: list[str]
 ) -> str:
-    steps = ["set -e", *prologue]
+    steps = ["set -e", f"rm -f {OUTPUT_NAME}*", *prologue]
     if inline:
         steps.append(f'printf "%s" "${INPUTS_VAR}" | base64 -d > {names.inputs}')
     steps += [
         command,
         f'[ -f {names.outputs} ] || {{ echo "superbatch: the worker exited 0 but wrote no '
         f'{names.outputs} (point {point})" >&2; exit {NO_OUTPUT_EXIT}; }}',
+        *_random_name(names.outputs),
     ]
     return "\n".join(steps)
 
@@ -172,6 +192,7 @@ def _multi_point_script(
     return "\n".join(
         [
             "set -e",
+            f"rm -f {OUTPUT_NAME}*",
             *prologue,
             f"tar -xf {INPUTS_TAR}",
             f": > {OUTPUTS_LIST}",
@@ -186,6 +207,7 @@ def _multi_point_script(
             "  i=$((i + 1))",
             "done",
             f"tar -cf {OUTPUTS_TAR} -T {OUTPUTS_LIST}",
+            *_random_name(OUTPUTS_TAR),
         ]
     )
 
@@ -206,7 +228,6 @@ def task_body(ctx: TaskContext, task: TaskPlan, inputs: bytes, input_url: str | 
             names, ctx.command, task.first_point, task.last_point, prologue
         )
         resources.append({"httpUrl": input_url, "filePath": INPUTS_TAR})
-        produced = OUTPUTS_TAR
     else:
         inline = input_url is None
         script = _single_point_script(names, ctx.command, inline, task.first_point, prologue)
@@ -215,18 +236,19 @@ def task_body(ctx: TaskContext, task: TaskPlan, inputs: bytes, input_url: str | 
             env.append({"name": INPUTS_VAR, "value": base64.b64encode(inputs).decode()})
         else:
             resources.append({"httpUrl": input_url, "filePath": names.inputs})
-        produced = names.outputs
     body = {
         "id": task.id,
         "commandLine": "/bin/sh -c " + shlex.quote(script),
         "resourceFiles": resources,
         "outputFiles": [
             {
-                "filePattern": produced,
+                # A wildcard: ``path`` is a virtual directory prepended to the file's name
+                # (OutputFileBlobContainerDestination.path in the Batch REST definition).
+                "filePattern": OUTPUT_NAME + "*",
                 "destination": {
                     "container": {
                         "containerUrl": ctx.output_container_url,
-                        "path": output_blob(task.id),
+                        "path": output_dir(task.id),
                     }
                 },
                 "uploadOptions": {"uploadCondition": "tasksuccess"},

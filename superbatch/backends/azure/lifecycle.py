@@ -1,7 +1,9 @@
 """An azure job after submit: retry rounds, cancel, sealing, cleanup and deletion.
 
 A completed Batch job cannot take tasks again, so a retry adds the tasks to a new Batch job on
-the same pool, ``<job-id>-r<N>`` (a retry round), whose outputs land beside the others.
+the same pool, ``<job-id>-r<N>`` (a retry round), whose outputs land beside the others. A
+round first deletes what its tasks' output directories hold, so that a task's own output is
+again the only blob there (``outputs.py``).
 """
 
 from __future__ import annotations
@@ -11,10 +13,10 @@ import time
 from azure.batch import models as bm
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
-from superbatch.backends.azure import observe
+from superbatch.backends.azure import observe, outputs
 from superbatch.backends.azure.session import Session, error_code
 from superbatch.backends.azure.submit import Submitter, reconcile
-from superbatch.backends.azure.target import retry_job_id
+from superbatch.backends.azure.target import retry_job_id, task_of_output
 from superbatch.backends.base import JobStatus, pick_retries
 from superbatch.plan import JobPlan, plan_from_record
 from superbatch.progress import Progress
@@ -46,8 +48,32 @@ def points_of(plan: JobPlan):
     return get
 
 
+def clear_outputs(session: Session, round_: RetryRound) -> None:
+    """Delete the round's tasks' earlier outputs (and what was written beside them), once,
+    before any of its tasks is added: a task of the round may have uploaded already."""
+    if round_.outputs_cleared:
+        return
+    task_ids = set(round_.task_ids)
+    names = [
+        b.name
+        for b in session.call(lambda: session.outputs.list("out/"), "list outputs")
+        if task_of_output(b.name) in task_ids
+    ]
+    session.call(lambda: session.outputs.delete_names(names), "delete the tasks' outputs")
+
+    def mark(progress: JobProgress) -> JobProgress:
+        rounds = [
+            r.model_copy(update={"outputs_cleared": True}) if r.job == round_.job else r
+            for r in progress.retries
+        ]
+        return progress.model_copy(update={"retries": rounds})
+
+    session.state.update_progress(mark)
+
+
 def add_round(session: Session, plan: JobPlan, round_: RetryRound) -> None:
     """Put every task of a retry round into its Batch job, then let the job end."""
+    clear_outputs(session, round_)
     tasks = [plan.task(plan.task_index(t)) for t in round_.task_ids]
     expiry = session.sas_expiry(len(tasks))
     grant_writes(session, len(tasks))
@@ -84,7 +110,10 @@ def retry(session: Session, task_ids: list[str] | None) -> list[str]:
     unfinished: set[str] = set()
     if st.job_state == "terminated":
         unfinished = _unfinished(session) - failed
-    chosen = pick_retries(session.job_id, task_ids, failed | unfinished)
+    untrusted: set[str] = set()
+    if not session.state.read_progress().final_status:  # else every output is here
+        untrusted = outputs.untrusted_tasks(session) - failed - unfinished
+    chosen = pick_retries(session.job_id, task_ids, failed | unfinished | untrusted)
     if not chosen:
         return []
     plan = plan_from_record(session.record)
@@ -94,6 +123,7 @@ def retry(session: Session, task_ids: list[str] | None) -> list[str]:
         task_ids=chosen,
         from_failed=len(set(chosen) & failed),
         from_unfinished=len(set(chosen) & unfinished),
+        from_untrusted=len(set(chosen) & untrusted),
     )
     session.state.update_progress(
         lambda p: p.model_copy(

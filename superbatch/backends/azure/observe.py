@@ -61,6 +61,7 @@ def _live_status(session: Session, progress, with_failures: bool) -> JobStatus:
             round_ = progress.retries[number - 1]
             st.failed -= round_.from_failed
             st.active -= round_.from_unfinished
+            st.succeeded -= round_.from_untrusted
             for task_id in round_.task_ids:
                 latest.pop(task_id, None)
         st.active += counts.active

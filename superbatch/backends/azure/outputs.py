@@ -1,8 +1,10 @@
 """Fetching outputs, trusting only what the tasks themselves wrote.
 
 Whoever can read a task's definition holds its write SAS, so a blob in the job's container is
-not trusted because of where it is. Before an output is downloaded and decoded, the Batch
-service (which no SAS can write to) must say that its task succeeded, and the blob must have
+not trusted because of where it is. A task uploads its output under a name it draws at
+random (``definitions.py``), so a SAS holder can only write beside it: before an output is
+downloaded and decoded, the Batch service (which no SAS can write to) must say that its task
+succeeded, the task's output directory must hold exactly one blob, and that blob must have
 been written no later than the service recorded that task's end. A local copy that passed
 these checks is final and is never replaced by a remote blob.
 """
@@ -10,7 +12,7 @@ these checks is final and is never replaced by a remote blob.
 from __future__ import annotations
 
 import tarfile
-from collections import OrderedDict
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,9 +21,10 @@ from pathlib import Path
 from superbatch.backends.azure import outputtar
 from superbatch.backends.azure.fetch import Fetched
 from superbatch.backends.azure.session import Session
-from superbatch.backends.azure.target import output_blob
+from superbatch.backends.azure.storage import BlobInfo
+from superbatch.backends.azure.target import task_of_output
 from superbatch.errors import TasksFailed
-from superbatch.plan import Chunking, point_dirname
+from superbatch.plan import Chunking, TaskPlan, point_dirname
 from superbatch.progress import Progress
 from superbatch.state import atomic_write_bytes
 
@@ -59,6 +62,57 @@ def task_tar(session: Session, task_id: str) -> Path:
     return session.state.outputs_dir / f"{task_id}.tar"
 
 
+def output_blobs(session: Session) -> dict[str, list[BlobInfo]]:
+    """The blobs under each task's output directory, by task id."""
+    found: dict[str, list[BlobInfo]] = defaultdict(list)
+    for blob in session.call(lambda: session.outputs.list("out/"), "list outputs"):
+        task_id = task_of_output(blob.name)
+        if task_id is not None:
+            found[task_id].append(blob)
+    return found
+
+
+def trusted_output(end: TaskEnd | None, blobs: list[BlobInfo]) -> tuple[BlobInfo | None, str]:
+    """The task's own output blob, or why its output cannot be read ("" with no blob: the
+    task has not succeeded, or uploaded nothing)."""
+    if end is None or not end.succeeded or not blobs:
+        return None, ""
+    if len(blobs) > 1:
+        # The task uploads one blob under a name no definition reveals; a second one is
+        # someone else's (a leaked SAS), and which is the task's cannot be told.
+        others = len(blobs) - 1
+        return None, f"{others} blob{'s' if others > 1 else ''} written beside its output"
+    blob = blobs[0]
+    if end.end_time is None or blob.last_modified is None:
+        return None, "the service gave no time to check it against"
+    if blob.last_modified > end.end_time + CLOCK_TOLERANCE:
+        written, ended = (f"{t:%Y-%m-%d %H:%M:%S}" for t in (blob.last_modified, end.end_time))
+        return None, f"written after its task ended: blob written {written}, task ended {ended} UTC"
+    return blob, ""
+
+
+def untrusted_tasks(session: Session) -> set[str]:
+    """Succeeded tasks whose outputs are not here and cannot be read as theirs (a retry runs
+    them again)."""
+    ends = task_ends(session)
+    blobs = output_blobs(session)
+    record = session.record
+    chunks = Chunking(record.point_count, record.points_per_task)
+
+    def here(task_id: str) -> bool:
+        if chunks.multi_point:
+            return task_tar(session, task_id).exists()
+        index = chunks.task_index(task_id)
+        if index is None:
+            return True  # not a task of the plan: nothing to run again
+        task = chunks.task(index)
+        return (session.state.outputs_dir / session.names.local_outputs(task.first_point)).exists()
+
+    return {
+        t for t, end in ends.items() if trusted_output(end, blobs.get(t, []))[1] and not here(t)
+    }
+
+
 def fetch_outputs(
     session: Session,
     backend,
@@ -78,31 +132,21 @@ def fetch_outputs(
     if not wanted:
         return []
     ends = task_ends(session)
-    blobs = {b.name: b for b in session.call(lambda: session.outputs.list("out/"), "list outputs")}
+    blobs = output_blobs(session)
     refused: list[str] = []
-    todo: list[str] = []
+    by_name: dict[str, TaskPlan] = {}
     for index in wanted:
         task = chunks.task(index)
-        end = ends.get(task.id)
-        blob = blobs.get(output_blob(task.id))
-        if end is None or not end.succeeded or blob is None:
-            continue  # not (successfully) done: its points stay missing
-        if end.end_time is None or blob.last_modified is None:
-            refused.append(f"{task.id} (the service gave no time to check it against)")
-            continue
-        if blob.last_modified > end.end_time + CLOCK_TOLERANCE:
-            refused.append(
-                f"{task.id} (blob written {blob.last_modified:%Y-%m-%d %H:%M:%S}, "
-                f"task ended {end.end_time:%Y-%m-%d %H:%M:%S} UTC)"
-            )
-            continue
-        todo.append(task.id)
+        blob, why = trusted_output(ends.get(task.id), blobs.get(task.id, []))
+        if why:
+            refused.append(f"{task.id} ({why})")
+        elif blob is not None:
+            by_name[blob.name] = task
     if refused:
-        raise _written_late(session, refused)
-    by_name = {output_blob(t): chunks.task(chunks.task_index(t)) for t in todo}
+        raise _untrusted(session, refused)
     session.state.outputs_dir.mkdir(parents=True, exist_ok=True)
     late: list[str] = []
-    with progress.bar("downloading outputs", len(todo)) as bar:
+    with progress.bar("downloading outputs", len(by_name)) as bar:
 
         def store(name: str, fetched: Fetched | None) -> None:
             if fetched is not None:
@@ -125,20 +169,18 @@ def fetch_outputs(
             lambda: session.outputs.download_many(list(by_name), store), "download outputs"
         )
     if late:
-        raise _written_late(
-            session, [f"{t} (replaced while it was being downloaded)" for t in late]
-        )
+        raise _untrusted(session, [f"{t} (replaced while it was being downloaded)" for t in late])
     return []
 
 
-def _written_late(session: Session, refused: list[str]) -> TasksFailed:
+def _untrusted(session: Session, refused: list[str]) -> TasksFailed:
     return TasksFailed(
-        f"job {session.job_id}: the outputs of {len(refused)} tasks were written after "
-        f"their tasks ended, so they are not the tasks' own and were not read: "
+        f"job {session.job_id}: the outputs of {len(refused)} tasks cannot be told from what "
+        f"someone else wrote, so they were not read: "
         f"{'; '.join(refused[:5])}{' ...' if len(refused) > 5 else ''}. Someone holding a "
-        f"task's SAS may have changed them; see docs/reliability.md (threat model). The "
-        f"verified outputs already here were kept; run the job again with `superbatch "
-        f"run --new` to recompute.",
+        f"task's SAS may have written them; see docs/reliability.md (threat model). The "
+        f"verified outputs already here were kept; `superbatch retry` runs those tasks "
+        f"again.",
         details={"refused_tasks": len(refused)},
     )
 

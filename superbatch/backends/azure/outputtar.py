@@ -1,4 +1,5 @@
-"""A multi-point task's outputs tar (``out/<task-id>``): its regular files by name.
+"""A multi-point task's outputs tar (``out/<task-id>/superbatch-output.<hex>``): its regular
+files by name.
 
 The task's shell writes a plain ustar/GNU archive of short names (``p<point>/<outputs>``);
 those headers are read here directly, which costs a few microseconds a member where

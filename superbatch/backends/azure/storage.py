@@ -228,6 +228,11 @@ class BlobStore:
         if not prefix.endswith("/") or len(prefix) < 2:
             raise ValueError(f"refusing to delete blobs under {prefix!r}")
         names = [b.name for b in self.client.list_blobs(name_starts_with=prefix)]
+        self.delete_names(names)
+        return len(names)
+
+    def delete_names(self, names: list[str]) -> None:
+        """Delete these blobs (absent ones are skipped)."""
         for start in range(0, len(names), 256):
             batch = names[start : start + 256]
             try:
@@ -238,7 +243,6 @@ class BlobStore:
                         self.client.delete_blob(name)
                     except ResourceNotFoundError:
                         pass
-        return len(names)
 
     # -- SAS -----------------------------------------------------------------------------
 

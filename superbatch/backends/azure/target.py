@@ -5,10 +5,11 @@ Storage layout (docs/azure.md, "Where files go"):
 - the spec's container (shared by jobs): ``<job-id>/config.<ext>`` and
   ``<job-id>/inputs/<task-id>`` (one blob per task that needs one), read by the tasks through
   one read-only SAS per blob;
-- the job's own container ``<container>-<12 hex>``: ``out/<task-id>`` (the task's output, or
-  a tar of its points' outputs) and ``logs/<batch-job>/<task-id>/std*.txt``, written by the
-  tasks through a create+write SAS that covers this container only (and, with an account
-  key, refers to a stored access policy that superbatch revokes when the job is over).
+- the job's own container ``<container>-<12 hex>``: ``out/<task-id>/superbatch-output.<32
+  hex>`` (the task's output, or a tar of its points' outputs, under a name the task draws at
+  random when it ends) and ``logs/<batch-job>/<task-id>/std*.txt``, written by the tasks
+  through a create+write SAS that covers this container only (and, with an account key,
+  refers to a stored access policy that superbatch revokes when the job is over).
 """
 
 from __future__ import annotations
@@ -68,8 +69,15 @@ def input_blob(job_id: str, task_id: str) -> str:
     return f"{job_id}/inputs/{task_id}"
 
 
-def output_blob(task_id: str) -> str:
+def output_dir(task_id: str) -> str:
+    """The virtual directory the task's output is uploaded to (its name is drawn on the node)."""
     return f"out/{task_id}"
+
+
+def task_of_output(name: str) -> str | None:
+    """The task whose output directory holds blob ``name`` (None: not under one)."""
+    parts = name.split("/", 2)
+    return parts[1] if len(parts) == 3 and parts[0] == "out" and parts[2] else None
 
 
 def log_prefix(batch_job_id: str, task_id: str) -> str:
