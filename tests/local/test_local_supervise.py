@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 from clihelp import superbatch, write_spec
 
+from superbatch.backends.local.points import SupervisedProcess
+
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux supervision")
 
 DAEMON_SLEEP = 60
@@ -147,3 +149,17 @@ def test_no_worker_process_holds_the_task_lock(tmp_path):
         result = superbatch("run", spec, "--json")
         assert result.code == 0, result.stderr
         assert result.json["result"] == [[], []], (fork, result.json["result"])
+
+
+@pytest.mark.parametrize(
+    "command, code", [("exit 7", 7), ("kill -KILL $$", -9), ("kill -TERM $$", -15)]
+)
+def test_a_supervised_point_exits_as_its_worker_did(tmp_path, command, code):
+    # The runner reads a negative code as "Killed" (and, while stopping, as interrupted).
+    lock = os.open(tmp_path / "running.lock", os.O_RDWR | os.O_CREAT)
+    try:
+        with (tmp_path / "out").open("wb") as out:
+            point = SupervisedProcess(command, tmp_path, dict(os.environ), out, out, lock)
+            assert point.wait(timeout=60) == code
+    finally:
+        os.close(lock)
