@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -367,3 +368,61 @@ def test_forked_points_and_their_servers_die_with_a_killed_runner(tmp_path):
     while any(_alive(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not any(_alive(p) for p in pids), "forked points or fork servers outlived the runner"
+
+
+HASH_WORKER = (
+    PROBE + "import pickle\n"
+    "pickle.dump([hash('superbatch'), _os.environ.get('PYTHONHASHSEED')],"
+    " open('outputs.pickle', 'wb'))\n"
+)
+
+
+def _fresh_hash(seed: str) -> int:
+    code = "print(hash('superbatch'))"
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "PYTHONHASHSEED": seed},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return int(done.stdout)
+
+
+def test_a_hash_seed_the_user_sets_is_every_points_in_both_modes(tmp_path):
+    for mode in ("true", "false"):
+        spec = job(
+            tmp_path,
+            f"seed{mode}",
+            HASH_WORKER,
+            "{x: [1, 2, 3]}",
+            f", fork: {mode}, env: {{PYTHONHASHSEED: '123'}}",
+        )
+        result = superbatch("run", spec, "--parallel", "2", "--json")
+        assert result.code == 0, result.stderr
+        assert result.json["result"] == [[_fresh_hash("123"), "123"]] * 3
+        assert all(forked(p) == (mode == "true") for p in probes(spec))
+
+
+def test_without_a_set_seed_the_forked_points_of_a_slot_share_their_servers(tmp_path):
+    # What docs/worker.md says: a fresh interpreter draws a seed per point; a fork server
+    # draws one when it starts, and its points share it (it cannot change after start).
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONHASHSEED"}
+    hashes = {}
+    for mode in ("true", "false"):
+        spec = job(tmp_path, f"noseed{mode}", HASH_WORKER, "{x: [1, 2, 3, 4]}", f", fork: {mode}")
+        proc = subprocess.run(
+            [sys.executable, "-m", "superbatch", "run", str(spec), "--parallel", "1", "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
+        )
+        assert proc.returncode == 0, proc.stderr
+        result = json.loads(proc.stdout)["result"]
+        assert all(seed is None for _, seed in result)  # the server lends the points none
+        hashes[mode] = {h for h, _ in result}
+        assert all(forked(p) == (mode == "true") for p in probes(spec))
+    assert len(hashes["true"]) == 1
+    assert len(hashes["false"]) == 4

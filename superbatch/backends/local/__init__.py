@@ -1,6 +1,7 @@
 """The local backend: tasks run as processes on this machine (``backend``), executed by a
-runner (``runner``) whose workers a watchdog (``nanny``) ends if the runner dies; Python
-workers are forked from a server that has imported what they import (``forkserver``)."""
+runner (``runner``); every point runs below a supervisor (``reaper``, ``points``) that ends all
+its processes when the point ends or the runner dies; Python workers are forked from a server
+that has imported what they import (``forkserver``), which supervises its points."""
 
 from __future__ import annotations
 

@@ -1,9 +1,9 @@
 """One point in a process forked by the fork server, run as ``python SCRIPT ARGS`` would run it.
 
 Before the script starts, the child takes the point's place: a process group of its own (so a
-wall-time kill and the runner's watchdog end it and its children), the task's stdout and
-stderr on descriptors 1 and 2 (so C extensions' output lands there too), the task lock held
-open and inheritable (so a restarted runner knows the point still runs), the point's
+wall-time kill ends it; the server, a subreaper, ends the processes it leaves), death with
+the server (``PR_SET_PDEATHSIG``), the task's stdout and stderr on descriptors 1 and 2 (so C
+extensions' output lands there too), the task lock closed (the server holds it), the point's
 directory and environment (``PWD`` too, as ``/bin/sh`` exports it) and ``sys.argv``; the
 server has given numpy's global generator a fresh seed just before the fork (``random``
 reseeds itself after one), so no two points draw the same numbers. The script runs as
@@ -29,6 +29,8 @@ import types
 from importlib.machinery import SourceFileLoader
 from typing import NoReturn
 
+from superbatch.backends.local.reaper import die_with_parent
+
 
 def become_point(
     conn,
@@ -38,10 +40,12 @@ def become_point(
     argv: list[str],
     startup_env: dict[str, str],
     preload_output: tuple[bytes, bytes],
+    server: int,
 ) -> NoReturn:
     """Run the script as the point (``argv``: ``[python, script, *args]``); never return."""
     code = 1
     try:
+        die_with_parent(server)
         _take_place(conn, cwd, env, fds, argv, startup_env, preload_output)
         main = _main_module(argv[1])
         code = _run(main, argv)
@@ -61,7 +65,7 @@ def _take_place(conn, cwd, env, fds, argv, startup_env, preload_output) -> None:
     os.dup2(err, 2)
     os.close(out)
     os.close(err)
-    os.set_inheritable(lock, True)
+    os.close(lock)
     os.chdir(cwd)
     # The server's environment is the runner's (and whatever its imports set, as a worker's
     # own imports would): only what differs for this point changes.

@@ -27,6 +27,7 @@ from superbatch.backends.local.nanny import Nanny, kill_group
 from superbatch.backends.local.pycommand import PythonCommand
 
 MAX_FAILURES = 3
+STOP_WAIT_S = 10.0
 
 
 class ForkServer:
@@ -90,23 +91,40 @@ class ForkServer:
         return receive_reply(self.conn)
 
     def stop(self) -> None:
-        kill_group(self.proc.pid)
-        self.proc.wait()
+        """Close the socket: the server ends its point's processes and exits (or is killed)."""
+        with contextlib.suppress(OSError):
+            self.conn.shutdown(socket.SHUT_RDWR)  # also wakes a thread waiting for a reply
+        try:
+            self.proc.wait(timeout=STOP_WAIT_S)
+        except subprocess.TimeoutExpired:
+            kill_group(self.proc.pid)
+            self.proc.wait()
         self.conn.close()
 
 
 class ForkedPoint:
-    """A point forked by a server, waited for as a ``subprocess.Popen``."""
+    """A point forked by a server, waited for as a ``subprocess.Popen``.
+
+    The server supervises it: once the point's process has exited, the server kills what it
+    left running before it replies, so ending the point is killing its process group.
+    """
 
     def __init__(self, server: ForkServer, pid: int):
         self.server = server
         self.pid = pid
+        self.holder = server.proc.pid  # it holds the task lock while the point runs
+        self.returncode: int | None = None
 
     def wait(self, timeout: float | None = None) -> int:
         deadline = None if timeout is None else time.monotonic() + timeout
         kind, code = self.server.reply(deadline)
         _expect(kind, EXIT)
+        self.returncode = code
         return code
+
+    def end(self) -> None:
+        if self.returncode is None:
+            kill_group(self.pid)
 
 
 def _expect(kind: bytes, wanted: bytes) -> None:
@@ -144,6 +162,11 @@ class ForkPool:
             if server is not None and not server.wait_ready(deadline):
                 self._drop(server, MAX_FAILURES)
                 server = None
+            if server is not None and self._nanny:
+                # Preloaded: the server now ends itself and its point when the runner goes
+                # (its socket closes); a SIGKILL from the nanny would orphan the point's
+                # processes instead.
+                self._nanny.release(server.proc.pid)
             yield server
         except BaseException as exc:
             if server is not None:

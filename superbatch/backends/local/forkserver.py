@@ -13,6 +13,11 @@ process, never the threaded runner forking itself, and it forks only while it ha
 if preloading started any, it declines and the runner runs a process per point. It runs in a
 session of its own (terminal signals do not reach it; the runner and its watchdog end it) and
 exits when the runner closes its socket.
+
+Once preloaded it supervises its points (``reaper``): a child subreaper, it holds the task lock
+while a point runs (the point closes its copy) and, when the point's process exits, kills
+whatever it left running before it reports the exit. When the runner closes the socket or
+sends SIGTERM mid-point, it ends the point's processes, then exits.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from superbatch.backends.local.forkwire import (
     send_reply,
 )
 from superbatch.backends.local.preload import preload
+from superbatch.backends.local.reaper import Ended, Watch, become_subreaper, end_descendants
 
 
 def main(argv: list[str]) -> int:
@@ -52,22 +58,35 @@ def main(argv: list[str]) -> int:
         if not _single_threaded():
             send_reply(conn, DECLINED)
             return 0
+        become_subreaper()
+        watch = Watch()
         send_reply(conn, READY)
-        while (request := receive_request(conn)) is not None:
+        while True:
+            watch.idle(conn.fileno())
+            request = receive_request(conn)
+            if request is None:
+                break
             cwd, env, fds = request
             reseed()  # here, not in the child: the child then need not copy numpy's pages
+            server = os.getpid()
             pid = os.fork()
             if pid == 0:
-                become_point(conn, cwd, env, fds, command, startup_env, output)
-            for received in fds:
-                os.close(received)
+                watch.forget()
+                become_point(conn, cwd, env, fds, command, startup_env, output, server)
+            out, err, lock = fds
+            os.close(out)
+            os.close(err)
             with contextlib.suppress(OSError):  # the child does it too; whoever is first
                 os.setpgid(pid, pid)
             send_reply(conn, PID, pid)
-            _, status = os.waitpid(pid, 0)
+            status = watch.wait(pid, conn.fileno())
+            end_descendants()
+            os.close(lock)  # only now: until the point's last process is gone
             send_reply(conn, EXIT, os.waitstatus_to_exitcode(status))
-    except (OSError, ServerLost):
-        pass  # the runner is gone
+    except (OSError, ServerLost, Ended):
+        pass  # the runner is gone, or ended the point
+    finally:
+        end_descendants()
     return 0
 
 

@@ -3,9 +3,10 @@
 One runner per job at a time (an exclusive lock on ``runner.lock``). Every task state change
 is appended to the job's journal, so an interrupted runner (Ctrl-C, SIGTERM, SIGKILL) leaves
 consistent state and a new runner executes only what has not completed. Each task holds a lock
-(``tasks/<id>/running.lock``) that its worker processes inherit: a new runner that finds it
-held ends the leftover workers before it starts the task again, so a point never runs twice
-at once. A runner that cannot go on (damaged state, a full disk) writes ``runner-error.json``
+(``tasks/<id>/running.lock``), shared with the point's supervisor (``points``, ``reaper``; the
+fork server for a forked point), never with the worker's processes: a new runner that finds it
+held ends the supervisor recorded in it, and so the leftover workers, before it starts the
+task again, so a point never runs twice at once. A runner that cannot go on (damaged state, a full disk) writes ``runner-error.json``
 and exits with status 3; whoever waits reports that message.
 
 One module (a little over 400 lines) because the job lock, task locks, journal, retries and
@@ -30,6 +31,7 @@ from superbatch.backends.local.control import ERROR_FILE, LOCK_FILE, PID_FILE
 from superbatch.backends.local.forkpool import ForkPool, ForkServer
 from superbatch.backends.local.forkwire import ServerLost
 from superbatch.backends.local.nanny import Nanny, kill_group
+from superbatch.backends.local.points import GroupProcess, end_holder, start_process
 from superbatch.backends.local.pycommand import python_command
 from superbatch.contract import FileNames, file_names
 from superbatch.plan import Chunking, TaskPlan
@@ -85,7 +87,7 @@ class Runner:
         self.chunks = Chunking(record.point_count, record.points_per_task)
         self.progress = progress
         self._stopping = threading.Event()
-        self._groups: set[int] = set()
+        self._points: set = set()  # what is running: each has end()
         self._lock = threading.Lock()
         self._shared_lock = threading.Lock()
         self._shared_ready = False
@@ -248,7 +250,7 @@ class Runner:
             os.close(task_lock)
 
     def _claim(self, task_id: str, task_dir: Path) -> int:
-        """Lock the task; end the workers an earlier (killed) runner left running it."""
+        """Lock the task; end the point an earlier (killed) runner left running it."""
         task_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(task_dir / TASK_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -257,22 +259,27 @@ class Runner:
         except BlockingIOError:
             pass
         try:
-            pgid = int(os.pread(fd, 32, 0).decode().strip() or 0)
+            holder = int(os.pread(fd, 32, 0).decode().strip() or 0)
         except ValueError:
-            pgid = 0
-        if pgid > 0:
-            kill_group(pgid)
-        deadline = time.monotonic() + 30
+            holder = 0
+        if holder > 0:
+            end_holder(holder)
+        started = time.monotonic()
+        forced = False
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 return fd
             except BlockingIOError:
-                if time.monotonic() > deadline:
+                waited = time.monotonic() - started
+                if holder > 0 and not forced and waited > 10:
+                    kill_group(holder)  # a supervisor that did not end when asked
+                    forced = True
+                if waited > 30:
                     os.close(fd)
                     self._fail(
                         f"task {task_id} is still being run by processes of an "
-                        f"earlier runner (process group {pgid}) that did not end."
+                        f"earlier runner (process {holder}) that did not end."
                     )
                 time.sleep(0.05)
 
@@ -382,39 +389,32 @@ class Runner:
         task_lock: int,
     ) -> Attempt | None:
         if server is None:
-            proc = subprocess.Popen(
-                self.command,
-                shell=True,
-                cwd=wd,
-                env=env,
-                stdout=out,
-                stderr=err,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-                pass_fds=(task_lock,),
-            )
+            proc = start_process(self.command, wd, env, out, err, task_lock)
         else:
             proc = server.launch(str(wd), env, out, err, task_lock)
-        os.pwrite(task_lock, f"{proc.pid:<31d}".encode(), 0)
+        # Whom a later runner ends if this one dies and leaves the task locked.
+        os.pwrite(task_lock, f"{proc.holder:<31d}".encode(), 0)
         with self._lock:
-            self._groups.add(proc.pid)
-        if self._nanny:
-            self._nanny.watch(proc.pid)
+            self._points.add(proc)
+        # A supervisor ends its point itself when the runner dies; a bare group needs the nanny.
+        watched = self._nanny if isinstance(proc, GroupProcess) else None
+        if watched:
+            watched.watch(proc.pid)
         try:
             timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
             try:
                 code = proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
-                kill_group(proc.pid)
+                proc.end()
                 proc.wait()
                 return self._out_of_time()
             finally:
-                kill_group(proc.pid)  # whatever the worker left running in its group
+                proc.end()  # whatever the point left running (a no-op once it has ended)
         finally:
             with self._lock:
-                self._groups.discard(proc.pid)
-            if self._nanny:
-                self._nanny.release(proc.pid)
+                self._points.discard(proc)
+            if watched:
+                watched.release(proc.pid)
         if self._stopping.is_set() and code < 0:
             return None  # killed because the runner is stopping
         if code != 0:
@@ -440,9 +440,9 @@ class Runner:
 
     def kill_all(self) -> None:
         with self._lock:
-            groups = list(self._groups)
-        for pgid in groups:
-            kill_group(pgid)
+            points = list(self._points)
+        for point in points:
+            point.end()
         if self._forks:
             self._forks.close()
 
