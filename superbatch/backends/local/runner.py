@@ -36,7 +36,7 @@ from superbatch.backends.local.pycommand import python_command
 from superbatch.contract import FileNames, file_names
 from superbatch.plan import Chunking, TaskPlan
 from superbatch.progress import SILENT, Progress
-from superbatch.state import JobState, atomic_write_json, describe_os_error
+from superbatch.state import JobState, atomic_write_bytes, atomic_write_json, describe_os_error
 from superbatch.workerenv import resolve_env
 
 TASK_LOCK = "running.lock"
@@ -139,7 +139,8 @@ class Runner:
         try:
             with contextlib.suppress(FileNotFoundError):
                 (self.state.dir / ERROR_FILE).unlink()
-            (self.state.dir / PID_FILE).write_text(str(os.getpid()))
+            # Whole or absent, never empty: `cancel` reads it to stop this runner.
+            atomic_write_bytes(self.state.dir / PID_FILE, str(os.getpid()).encode())
             self._nanny = Nanny()
             if self.fork_command:
                 self._forks = ForkPool(self.fork_command, self.env, self._nanny)
