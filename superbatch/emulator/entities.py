@@ -268,6 +268,8 @@ class Job(Entity):
         self.born = time.monotonic()
         self.deadline: float | None = None  # monotonic time of maxWallClockTime, set by the store
         self.preps: dict[str, PrepRecord] = {}  # node id -> its preparation/release record
+        self.releasing = False  # deleting: release tasks still running (the job stays)
+        self.delete_due = False  # deleting: the delete delay has passed
         self.set_state("active")
 
     @property

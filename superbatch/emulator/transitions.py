@@ -28,6 +28,8 @@ class Transitions:
                 pool = self.pools.get(job.pool_key)
                 if job.state != "active" or pool is None or not job.pending:
                     continue
+                if pool.state != "active":  # deleting
+                    continue
                 cap = int(job.doc.get("maxParallelTasks", -1))
                 waiting = []
                 while (
