@@ -14,7 +14,7 @@ from collections import deque
 from . import rules
 from .deletion import DEFAULT_DELETE_DELAY, Deletions, job_being_deleted, pool_being_deleted
 from .entities import BASE, FOREVER, ComputeNode, Job, Pool, Task
-from .errors import BatchError, not_found
+from .errors import BatchError, not_found, unsupported_property
 from .supported import SUPPORTED_IMAGES
 from .transitions import Transitions
 from .validation import parse_duration
@@ -297,6 +297,11 @@ class Store(Deletions, Transitions):
         return job
 
     def _insert(self, job: Job, body: dict) -> Task:
+        if body.get("multiInstanceSettings"):
+            # Refused rather than run once as an ordinary task: never a silent success.
+            raise unsupported_property(
+                "multiInstanceSettings", "Multi-instance tasks are not emulated."
+            )
         if body["id"].lower() in job.tasks:
             raise _task_exists()
         task = Task(body, f"{job.doc['url']}/tasks/{body['id']}", job)
