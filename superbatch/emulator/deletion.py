@@ -64,6 +64,7 @@ class Deletions:
             for task in job.tasks.values():
                 self._stop(task, "deleted")
             job.releasing = self._run_release(job)
+            self.end_auto_pool(job)
             self._later(lambda: self._remove_job(job, due=True))
 
     def _remove_job(self, job: Job, due: bool = False) -> None:
@@ -73,10 +74,7 @@ class Deletions:
                 return
             if self.jobs.get(job.id.lower()) is job:
                 del self.jobs[job.id.lower()]
-            self.removed_job(job)
 
-    def removed_job(self, job: Job) -> None:
-        """Hook: a job is gone (auto pools end with it)."""
 
     def live_pool(self, pool_id: str) -> Pool:
         """The pool, unless it is being deleted (409 ``PoolBeingDeleted``)."""

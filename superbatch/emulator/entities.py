@@ -291,8 +291,10 @@ class Job(Entity):
         constraints.setdefault("maxTaskRetryCount", 0)
         body["executionInfo"] = {
             "startTime": body["creationTime"],
-            "poolId": body["poolInfo"]["poolId"],
         }
+        if body["poolInfo"].get("poolId"):
+            body["executionInfo"]["poolId"] = body["poolInfo"]["poolId"]
+        self.auto_pool: Pool | None = None  # the pool made for it (autoPoolSpecification)
         self.tasks: dict[str, Task] = {}
         self.pending: deque[Task] = deque()
         self.counts = {k: [0, 0] for k in ("active", "running", "completed", "success", "failure")}
@@ -307,7 +309,7 @@ class Job(Entity):
 
     @property
     def pool_key(self) -> str:
-        return self.doc["poolInfo"]["poolId"].lower()
+        return (self.doc["executionInfo"].get("poolId") or "").lower()
 
     @property
     def prep_task(self) -> dict | None:

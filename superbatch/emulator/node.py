@@ -36,10 +36,9 @@ def node_root(root: Path, node: ComputeNode) -> Path:
 def task_directory(root: Path, task: Task) -> Path | None:
     """The directory of the task's latest run on its node (None if it never started)."""
     info = task.doc.get("nodeInfo")
-    pool = task.job.doc["poolInfo"]["poolId"]
     if not info:
         return None
-    return root / pool / info["nodeId"] / info["taskRootDirectory"]
+    return root / info["poolId"] / info["nodeId"] / info["taskRootDirectory"]
 
 
 class Node(StartTasks, JobTasks):

@@ -12,6 +12,7 @@ import time
 from collections import deque
 
 from . import rules
+from .autopools import AutoPools, check_pool_info
 from .deletion import DEFAULT_DELETE_DELAY, Deletions, job_being_deleted, pool_being_deleted
 from .entities import BASE, FOREVER, ComputeNode, Job, Pool, Task
 from .errors import BatchError, not_found, unsupported_property
@@ -20,7 +21,7 @@ from .transitions import Transitions
 from .validation import parse_duration
 
 
-class Store(Deletions, Transitions):
+class Store(AutoPools, Deletions, Transitions):
     """All resources and transitions. Methods raise :class:`BatchError` as the service answers."""
 
     def __init__(
@@ -120,6 +121,7 @@ class Store(Deletions, Transitions):
     # ---- jobs
     def create_job(self, body: dict) -> Job:
         rules.check_job(body)
+        check_pool_info(body)
         with self.lock:
             existing = self.jobs.get(body["id"].lower())
             if existing is not None:
@@ -127,6 +129,8 @@ class Store(Deletions, Transitions):
                     raise job_being_deleted()
                 raise BatchError(409, "JobExists", "The specified job already exists.")
             job = Job(body, f"{BASE}/jobs/{body['id']}")
+            if body["poolInfo"].get("autoPoolSpecification"):
+                self.create_auto_pool(job)
             self._set_deadline(job)
             self.jobs[job.id.lower()] = job
             self._maybe_complete(job)
@@ -166,7 +170,8 @@ class Store(Deletions, Transitions):
                 if key in body:
                     job.doc[key] = body[key]
             job.doc.setdefault("constraints", {}).setdefault("maxWallClockTime", FOREVER)
-            job.doc["executionInfo"]["poolId"] = job.doc["poolInfo"]["poolId"]
+            if job.doc["poolInfo"].get("poolId"):
+                job.doc["executionInfo"]["poolId"] = job.doc["poolInfo"]["poolId"]
             self._set_deadline(job)
             job.touch()
             self._maybe_complete(job)
@@ -222,6 +227,7 @@ class Store(Deletions, Transitions):
                 self._remove_job(job)
 
     def _complete_job(self, job: Job, reason: str | None = None) -> None:
+        self.end_auto_pool(job)
         job.set_state("completed")
         job.doc["executionInfo"]["endTime"] = job.doc["stateTransitionTime"]
         if reason:
