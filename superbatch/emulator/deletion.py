@@ -75,7 +75,6 @@ class Deletions:
             if self.jobs.get(job.id.lower()) is job:
                 del self.jobs[job.id.lower()]
 
-
     def live_pool(self, pool_id: str) -> Pool:
         """The pool, unless it is being deleted (409 ``PoolBeingDeleted``)."""
         pool = self.pool(pool_id)
