@@ -64,6 +64,7 @@ def make_rig(azurite, root: Path, **emulator_options) -> AzureRig:
     (root / "worker").mkdir(parents=True, exist_ok=True)
     emulator_options.setdefault("images", worker_images(root / "worker"))
     emulator_options.setdefault("root", root / "nodes")
+    emulator_options.setdefault("delete_delay", 0.3)  # 'deleting' briefly, not for seconds
     emu = BatchEmulator(DEV_ACCOUNT, DEV_KEY, **emulator_options).start()
     env = {
         "AZURE_BATCH_ENDPOINT": emu.endpoint,

@@ -83,6 +83,7 @@ class Api:
             "Tasks_DeleteTask": self.delete_task,
             "Tasks_TerminateTask": self.terminate_task,
             "Tasks_ReactivateTask": self.reactivate_task,
+            "Tasks_ListSubTasks": self.list_subtasks,
             "Tasks_ListTaskFiles": self.list_task_files,
             "Tasks_GetTaskFile": self.get_task_file,
             "Tasks_GetTaskFileProperties": self.get_task_file,
@@ -306,6 +307,13 @@ class Api:
     def reactivate_task(self, jobId, taskId, **_):
         self.store.reactivate_task(jobId, taskId)
         return self._accepted(204, self.store.task(jobId, taskId))
+
+    def list_subtasks(self, jobId, taskId, **_):
+        """Empty: "If the Task is not a multi-instance Task then this returns an empty
+        collection" (the definition), and the emulator refuses multi-instance tasks."""
+        task = self.store.task(jobId, taskId)
+        body = {"odata.metadata": f"{BASE}/$metadata#subtaskinformation", "value": []}
+        return Reply(200, _json(body), {}, task)
 
     def _task_dir(self, jobId: str, taskId: str) -> tuple[Task, Path | None]:
         with self.store.lock:

@@ -9,6 +9,7 @@ import threading
 import click
 
 from . import DEV_ACCOUNT, DEV_KEY
+from .deletion import DEFAULT_DELETE_DELAY
 from .images import DEFAULT_NODE_PATH
 
 
@@ -147,6 +148,15 @@ def _check_image_dirs(images_file: str, images: dict) -> None:
     help="Answer a job's task counts as they were DELAY ago (e.g. 2s), as the service's "
     "counts 'may not always be up to date'.",
 )
+@click.option(
+    "--delete-delay",
+    default=f"{DEFAULT_DELETE_DELAY:g}s",
+    show_default=True,
+    callback=_delay,
+    metavar="DELAY",
+    help="How long a deleted pool or job stays 'deleting' (409 PoolBeingDeleted/"
+    "JobBeingDeleted meanwhile) before it is gone.",
+)
 @click.option("--no-run", is_flag=True, help="Accept tasks but never run them.")
 @click.option("--no-spot", is_flag=True, help="Never allocate low-priority (Spot) nodes.")
 def emulator_command(
@@ -166,6 +176,7 @@ def emulator_command(
     latency,
     latency_jitter,
     task_counts_lag,
+    delete_delay,
     no_run,
     no_spot,
 ):
@@ -203,6 +214,7 @@ def emulator_command(
         latency=latency,
         latency_jitter=latency_jitter,
         task_counts_lag=task_counts_lag,
+        delete_delay=delete_delay,
     )
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -74,6 +74,30 @@ class ComputeNode:
         self.recent: deque[dict] = deque(maxlen=RECENT_TASKS)
         self.since = iso(now())
         self.etag, self.modified = new_etag(), now()
+        # The pool's start task on this node: "pending" (not started), "running", "done".
+        self.start_phase = "pending" if pool.start_task else "done"
+        self.start_info: dict | None = None  # BatchStartTaskInfo once it has started
+        self.start_ok = pool.start_task is None
+
+    @property
+    def waits_for_start_task(self) -> bool:
+        return (
+            bool(self.pool.start_task) and self.pool.start_task.get("waitForSuccess") is not False
+        )
+
+    @property
+    def usable(self) -> bool:
+        """Whether tasks may be scheduled here: with ``waitForSuccess`` (the default) only once
+        the start task has succeeded; a node whose start task failed takes none."""
+        return not self.waits_for_start_task or (self.start_phase == "done" and self.start_ok)
+
+    @property
+    def state(self) -> str:
+        if self.waits_for_start_task and self.start_phase != "done":
+            return "waitingforstarttask"
+        if self.waits_for_start_task and not self.start_ok:
+            return "starttaskfailed"
+        return "running" if self.running else "idle"
 
     @property
     def url(self) -> str:
@@ -85,10 +109,10 @@ class ComputeNode:
     def doc(self) -> dict:
         pool = self.pool.doc
         vmc = pool.get("virtualMachineConfiguration") or {}
-        return {
+        out = {
             "id": self.id,
             "url": self.url,
-            "state": "running" if self.running else "idle",
+            "state": self.state,
             "schedulingState": "enabled",
             "stateTransitionTime": self.since,
             "lastBootTime": pool["creationTime"],
@@ -108,6 +132,11 @@ class ComputeNode:
             if vmc.get("imageReference")
             else {},
         }
+        if self.pool.start_task:
+            out["startTask"] = self.pool.start_task
+        if self.start_info is not None:
+            out["startTaskInfo"] = dict(self.start_info)
+        return out
 
 
 class Pool(Entity):
@@ -139,6 +168,10 @@ class Pool(Entity):
                 spot = 0
         body.update(currentDedicatedNodes=dedicated, currentLowPriorityNodes=spot)
         self.nodes = [ComputeNode(self, i, i < dedicated) for i in range(dedicated + spot)]
+
+    @property
+    def start_task(self) -> dict | None:
+        return self.doc.get("startTask")
 
     @property
     def slots_per_node(self) -> int:
@@ -258,8 +291,10 @@ class Job(Entity):
         constraints.setdefault("maxTaskRetryCount", 0)
         body["executionInfo"] = {
             "startTime": body["creationTime"],
-            "poolId": body["poolInfo"]["poolId"],
         }
+        if body["poolInfo"].get("poolId"):
+            body["executionInfo"]["poolId"] = body["poolInfo"]["poolId"]
+        self.auto_pool: Pool | None = None  # the pool made for it (autoPoolSpecification)
         self.tasks: dict[str, Task] = {}
         self.pending: deque[Task] = deque()
         self.counts = {k: [0, 0] for k in ("active", "running", "completed", "success", "failure")}
@@ -268,11 +303,13 @@ class Job(Entity):
         self.born = time.monotonic()
         self.deadline: float | None = None  # monotonic time of maxWallClockTime, set by the store
         self.preps: dict[str, PrepRecord] = {}  # node id -> its preparation/release record
+        self.releasing = False  # deleting: release tasks still running (the job stays)
+        self.delete_due = False  # deleting: the delete delay has passed
         self.set_state("active")
 
     @property
     def pool_key(self) -> str:
-        return self.doc["poolInfo"]["poolId"].lower()
+        return (self.doc["executionInfo"].get("poolId") or "").lower()
 
     @property
     def prep_task(self) -> dict | None:

@@ -22,6 +22,7 @@ from .faults import Faults
 from .files import TaskFailure, download_resources, upload_outputs
 from .images import DEFAULT_NODE_PATH, ImageStandIn, find
 from .jobtasks import JobTasks, exit_failure, prep_id
+from .starttask import StartTasks
 from .store import Store
 from .validation import parse_duration
 
@@ -35,13 +36,12 @@ def node_root(root: Path, node: ComputeNode) -> Path:
 def task_directory(root: Path, task: Task) -> Path | None:
     """The directory of the task's latest run on its node (None if it never started)."""
     info = task.doc.get("nodeInfo")
-    pool = task.job.doc["poolInfo"]["poolId"]
     if not info:
         return None
-    return root / pool / info["nodeId"] / info["taskRootDirectory"]
+    return root / info["poolId"] / info["nodeId"] / info["taskRootDirectory"]
 
 
-class Node(JobTasks):
+class Node(StartTasks, JobTasks):
     """Runs the store's runnable tasks as local processes."""
 
     def __init__(
@@ -100,6 +100,10 @@ class Node(JobTasks):
             self.store.dirty = False
         if self._stopping.is_set():
             return
+        for node in self.store.take_start_tasks():
+            threading.Thread(
+                target=self._run_start_task, args=(node,), daemon=True, name=f"start-{node.id}"
+            ).start()
         for task, run in self.store.take_runnable(self.workers):
             threading.Thread(
                 target=self._run,
@@ -244,24 +248,8 @@ class Node(JobTasks):
             if mode == "containerimagedefault" and image.workdir:
                 cwd = Path(image.to_host(image.workdir))
         root = node_root(self.root, node)
-        for sub in ("shared", "startup", "home/_azbatch"):
-            (root / sub).mkdir(parents=True, exist_ok=True)
-        batch = {
-            "AZ_BATCH_ACCOUNT_NAME": self.account,
-            "AZ_BATCH_ACCOUNT_URL": self.account_url,
-            "AZ_BATCH_POOL_ID": node.pool.id,
-            "AZ_BATCH_NODE_ID": node.id,
-            "AZ_BATCH_NODE_IS_DEDICATED": "true" if node.dedicated else "false",
-            "AZ_BATCH_NODE_ROOT_DIR": str(root),
-            "AZ_BATCH_NODE_SHARED_DIR": str(root / "shared"),
-            "AZ_BATCH_NODE_STARTUP_DIR": str(root / "startup"),
-            "AZ_BATCH_JOB_ID": job.id,
-            "AZ_BATCH_TASK_ID": task_id,
-            "AZ_BATCH_TASK_DIR": str(task_dir),
-            "AZ_BATCH_TASK_WORKING_DIR": str(wd),
-            "AZ_BATCH_TASK_USER": "_azbatch",
-            "AZ_BATCH_TASK_USER_IDENTITY": process.identity_name(doc.get("userIdentity")),
-        }
+        batch = self._node_environment(node, doc, task_dir, wd)
+        batch.update(AZ_BATCH_JOB_ID=job.id, AZ_BATCH_TASK_ID=task_id)
         if record is not None:
             prep_dir = self._job_dir(node, job) / prep_id(job)
             batch.update(
@@ -271,6 +259,26 @@ class Node(JobTasks):
         base = image.environment() if image is not None else {"PATH": ":".join(self.node_path)}
         base.setdefault("HOME", str(root / "home" / "_azbatch"))
         return args, cwd, process.environment(base, batch, job.doc, doc.get("environmentSettings"))
+
+    def _node_environment(self, node: ComputeNode, doc: dict, task_dir: Path, wd: Path) -> dict:
+        """The ``AZ_BATCH_*`` variables every task on the node sees (a start task: only these)."""
+        root = node_root(self.root, node)
+        for sub in ("shared", "startup", "home/_azbatch"):
+            (root / sub).mkdir(parents=True, exist_ok=True)
+        return {
+            "AZ_BATCH_ACCOUNT_NAME": self.account,
+            "AZ_BATCH_ACCOUNT_URL": self.account_url,
+            "AZ_BATCH_POOL_ID": node.pool.id,
+            "AZ_BATCH_NODE_ID": node.id,
+            "AZ_BATCH_NODE_IS_DEDICATED": "true" if node.dedicated else "false",
+            "AZ_BATCH_NODE_ROOT_DIR": str(root),
+            "AZ_BATCH_NODE_SHARED_DIR": str(root / "shared"),
+            "AZ_BATCH_NODE_STARTUP_DIR": str(root / "startup"),
+            "AZ_BATCH_TASK_DIR": str(task_dir),
+            "AZ_BATCH_TASK_WORKING_DIR": str(wd),
+            "AZ_BATCH_TASK_USER": "_azbatch",
+            "AZ_BATCH_TASK_USER_IDENTITY": process.identity_name(doc.get("userIdentity")),
+        }
 
     def _job_dir(self, node: ComputeNode, job: Job) -> Path:
         return node_root(self.root, node) / "workitems" / job.id / "job-1"

@@ -81,18 +81,11 @@ def check_pool(body: dict) -> None:
 
 
 def check_job(body: dict) -> None:
-    """Job create: id, ``poolInfo.poolId`` (auto pools are not emulated), preparation/release."""
+    """Job create: id, ``poolInfo.poolId`` or an auto pool, preparation/release."""
     check_id(body)
     pool_info = body.get("poolInfo") or {}
-    if not pool_info.get("poolId"):
-        if pool_info.get("autoPoolSpecification"):
-            raise BatchError(
-                400,
-                "UnsupportedProperty",
-                "Auto pools are not emulated.",
-                {"PropertyName": "poolInfo.autoPoolSpecification"},
-            )
-        raise missing_property("poolInfo.poolId")
+    if not pool_info.get("poolId") and not pool_info.get("autoPoolSpecification"):
+        raise missing_property("poolInfo.poolId")  # an auto pool: autopools.check_pool_info
     prep, release = body.get("jobPreparationTask"), body.get("jobReleaseTask")
     if release and not prep:
         raise invalid_property(

@@ -23,6 +23,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from . import DEV_ACCOUNT, DEV_KEY, auth, conditions, definition, rules, validation
 from .api import Api, Reply
+from .deletion import DEFAULT_DELETE_DELAY
 from .entities import BASE, iso, now
 from .errors import BatchError
 from .faults import Faults
@@ -314,6 +315,7 @@ class BatchEmulator:
     ``images`` maps container image names to :class:`ImageStandIn` (what stands for each image
     on this machine); ``node_path`` is the ``PATH`` of tasks that run outside containers.
     ``latency`` (seconds, ± ``latency_jitter``) delays every answer, as a cloud round trip does.
+    A deleted pool or job stays ``deleting`` for ``delete_delay`` seconds before it is gone.
     Neither is ever taken from the environment of the process that starts the emulator.
     """
 
@@ -338,6 +340,7 @@ class BatchEmulator:
         latency: float = 0.0,
         latency_jitter: float = 0.0,
         task_counts_lag: float = 0.0,
+        delete_delay: float = DEFAULT_DELETE_DELAY,
     ):
         base64.b64decode(key, validate=True)  # fail early on a key the SDK could not use either
         for name, image in (images or {}).items():
@@ -350,7 +353,12 @@ class BatchEmulator:
         self.root.mkdir(parents=True, exist_ok=True)
         self.faults = Faults(fault_rate, drop_rate, preempt_rate, fault_seed)
         self.latency = Latency(latency, latency_jitter, fault_seed)
-        self.store = Store(no_spot=no_spot, workers=workers, counts_lag=task_counts_lag)
+        self.store = Store(
+            no_spot=no_spot,
+            workers=workers,
+            counts_lag=task_counts_lag,
+            delete_delay=delete_delay,
+        )
         if supported_images is not None:
             self.store.supported_images = [dict(image) for image in supported_images]
         self.node = Node(self.store, self.root, self.faults, account, images, node_path, workers)

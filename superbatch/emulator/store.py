@@ -12,18 +12,27 @@ import time
 from collections import deque
 
 from . import rules
+from .autopools import AutoPools, check_pool_info
+from .deletion import DEFAULT_DELETE_DELAY, Deletions, job_being_deleted, pool_being_deleted
 from .entities import BASE, FOREVER, ComputeNode, Job, Pool, Task
-from .errors import BatchError, not_found
+from .errors import BatchError, not_found, unsupported_property
 from .supported import SUPPORTED_IMAGES
 from .transitions import Transitions
 from .validation import parse_duration
 
 
-class Store(Transitions):
+class Store(AutoPools, Deletions, Transitions):
     """All resources and transitions. Methods raise :class:`BatchError` as the service answers."""
 
-    def __init__(self, no_spot: bool = False, workers: int | None = None, counts_lag: float = 0.0):
+    def __init__(
+        self,
+        no_spot: bool = False,
+        workers: int | None = None,
+        counts_lag: float = 0.0,
+        delete_delay: float = DEFAULT_DELETE_DELAY,
+    ):
         self.lock = threading.RLock()
+        self.delete_delay = delete_delay
         # Task counts "may not always be up to date" (the service's words): with a lag, a
         # job's counts are answered as they were that many seconds ago.
         self.counts_lag = counts_lag
@@ -45,7 +54,10 @@ class Store(Transitions):
     def create_pool(self, body: dict) -> Pool:
         rules.check_pool(body)
         with self.lock:
-            if body["id"].lower() in self.pools:
+            existing = self.pools.get(body["id"].lower())
+            if existing is not None:
+                if existing.state == "deleting":
+                    raise pool_being_deleted()
                 raise BatchError(409, "PoolExists", "The specified pool already exists.")
             pool = Pool(body, f"{BASE}/pools/{body['id']}", self.no_spot, self.workers)
             self.pools[pool.id.lower()] = pool
@@ -68,7 +80,7 @@ class Store(Transitions):
         """A fixed pool's new node counts, reached at once; tasks running on removed nodes are
         requeued (the service's default ``nodeDeallocationOption``)."""
         with self.lock:
-            pool = self.pool(pool_id)
+            pool = self.live_pool(pool_id)
             if pool.doc.get("enableAutoScale"):
                 raise BatchError(
                     409,
@@ -98,7 +110,7 @@ class Store(Transitions):
     def disable_autoscale(self, pool_id: str) -> Pool:
         """The pool keeps its current nodes and becomes a fixed pool of that size."""
         with self.lock:
-            pool = self.pool(pool_id)
+            pool = self.live_pool(pool_id)
             pool.doc["enableAutoScale"] = False
             pool.doc.pop("autoScaleFormula", None)
             pool.doc["targetDedicatedNodes"] = pool.doc["currentDedicatedNodes"]
@@ -106,23 +118,19 @@ class Store(Transitions):
             pool.touch()
             return pool
 
-    def delete_pool(self, pool_id: str) -> None:
-        """Remove a pool; tasks running on its nodes are requeued (their nodes are gone)."""
-        with self.lock:
-            pool = self.pool(pool_id)
-            del self.pools[pool_id.lower()]
-            for job in self.jobs.values():
-                for task in list(job.tasks.values()):
-                    if task.state in ("running", "preparing") and task.pool is pool:
-                        self.requeue(task, "pooldeleted")
-
     # ---- jobs
     def create_job(self, body: dict) -> Job:
         rules.check_job(body)
+        check_pool_info(body)
         with self.lock:
-            if body["id"].lower() in self.jobs:
+            existing = self.jobs.get(body["id"].lower())
+            if existing is not None:
+                if existing.state == "deleting":
+                    raise job_being_deleted()
                 raise BatchError(409, "JobExists", "The specified job already exists.")
             job = Job(body, f"{BASE}/jobs/{body['id']}")
+            if body["poolInfo"].get("autoPoolSpecification"):
+                self.create_auto_pool(job)
             self._set_deadline(job)
             self.jobs[job.id.lower()] = job
             self._maybe_complete(job)
@@ -143,7 +151,7 @@ class Store(Transitions):
     def update_job(self, job_id: str, body: dict) -> Job:
         """PATCH: replace the given top-level properties; ``terminatejob`` may end the job now."""
         with self.lock:
-            job = self.job(job_id)
+            job = self.live_job(job_id)
             if job.state in ("completed", "terminating"):
                 raise BatchError(
                     409, "JobCompleted", "The specified job is already in a completed state."
@@ -162,7 +170,8 @@ class Store(Transitions):
                 if key in body:
                     job.doc[key] = body[key]
             job.doc.setdefault("constraints", {}).setdefault("maxWallClockTime", FOREVER)
-            job.doc["executionInfo"]["poolId"] = job.doc["poolInfo"]["poolId"]
+            if job.doc["poolInfo"].get("poolId"):
+                job.doc["executionInfo"]["poolId"] = job.doc["poolInfo"]["poolId"]
             self._set_deadline(job)
             job.touch()
             self._maybe_complete(job)
@@ -172,21 +181,12 @@ class Store(Transitions):
     def terminate_job(self, job_id: str, reason: str | None) -> None:
         """Running tasks are ended; active ones stay active but never run; the job completes."""
         with self.lock:
-            job = self.job(job_id)
+            job = self.live_job(job_id)
             if job.state in ("completed", "terminating"):
                 raise BatchError(
                     409, "JobCompleted", "The specified job is already in a completed state."
                 )
             self._end_job(job, reason or "UserTerminate")
-
-    def delete_job(self, job_id: str) -> None:
-        with self.lock:
-            job = self.job(job_id)
-            job.set_state("deleting")
-            for task in job.tasks.values():
-                self._stop(task, "deleted")
-            del self.jobs[job_id.lower()]
-            self._run_release(job)
 
     def expire_jobs(self) -> float | None:
         """End active jobs past their ``maxWallClockTime``; the next deadline (monotonic) or None."""
@@ -222,8 +222,12 @@ class Store(Transitions):
         with self.lock:
             if job.state == "terminating":
                 self._complete_job(job)
+            elif job.state == "deleting":
+                job.releasing = False
+                self._remove_job(job)
 
     def _complete_job(self, job: Job, reason: str | None = None) -> None:
+        self.end_auto_pool(job)
         job.set_state("completed")
         job.doc["executionInfo"]["endTime"] = job.doc["stateTransitionTime"]
         if reason:
@@ -291,18 +295,19 @@ class Store(Transitions):
             return task
 
     def _open_job(self, job_id: str) -> Job:
-        job = self.job(job_id)
+        job = self.live_job(job_id)
         if job.state in ("completed", "terminating"):
             raise BatchError(
                 409, "JobCompleted", "The specified job is already in a completed state."
             )
-        if job.state == "deleting":
-            raise BatchError(
-                409, "JobBeingDeleted", "The specified job has been marked for deletion."
-            )
         return job
 
     def _insert(self, job: Job, body: dict) -> Task:
+        if body.get("multiInstanceSettings"):
+            # Refused rather than run once as an ordinary task: never a silent success.
+            raise unsupported_property(
+                "multiInstanceSettings", "Multi-instance tasks are not emulated."
+            )
         if body["id"].lower() in job.tasks:
             raise _task_exists()
         task = Task(body, f"{job.doc['url']}/tasks/{body['id']}", job)
@@ -349,12 +354,14 @@ class Store(Transitions):
 
     def terminate_task(self, job_id: str, task_id: str) -> None:
         with self.lock:
+            self.live_job(job_id)
             task = self.task(job_id, task_id)
             if task.state in ("active", "running", "preparing"):
                 self.end_task(task, "TaskEnded", "Task Was Ended by User Request")
 
     def delete_task(self, job_id: str, task_id: str) -> None:
         with self.lock:
+            self.live_job(job_id)
             task = self.task(job_id, task_id)
             self._stop(task, "deleted")
             self._count(task, task.state, -1)
@@ -364,6 +371,7 @@ class Store(Transitions):
     def reactivate_task(self, job_id: str, task_id: str) -> None:
         """A failed completed task goes back to active with its retry count reset."""
         with self.lock:
+            self.live_job(job_id)
             task = self.task(job_id, task_id)
             if task.job.state != "active":
                 raise BatchError(

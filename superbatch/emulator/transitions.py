@@ -28,6 +28,8 @@ class Transitions:
                 pool = self.pools.get(job.pool_key)
                 if job.state != "active" or pool is None or not job.pending:
                     continue
+                if pool.state != "active":  # deleting
+                    continue
                 cap = int(job.doc.get("maxParallelTasks", -1))
                 waiting = []
                 while (
@@ -50,11 +52,27 @@ class Transitions:
                 job.pending.extendleft(reversed(waiting))
         return started
 
+    def take_start_tasks(self) -> list[ComputeNode]:
+        """Nodes whose pool's start task has yet to start there (now marked running)."""
+        with self.lock:
+            nodes = [
+                n
+                for p in self.pools.values()
+                if p.state == "active"
+                for n in p.nodes
+                if n.start_phase == "pending"
+            ]
+            for node in nodes:
+                node.start_phase = "running"
+            return nodes
+
     def _place(self, job: Job, pool: Pool, slots: int) -> ComputeNode | None:
         blocked = (
             job.prep_task is not None and job.prep_task.get("waitForSuccess", True) is not False
         )
         for node in pool.nodes:
+            if not node.usable:  # its start task has not succeeded (waitForSuccess)
+                continue
             record = job.preps.get(node.id)
             if blocked and record is not None and record.done and not record.ok:
                 continue

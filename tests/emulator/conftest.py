@@ -17,6 +17,8 @@ def make_emulator(tmp_path):
 
     def make(**options) -> BatchEmulator:
         options.setdefault("root", tmp_path / f"root{len(started)}")
+        # Deleted pools and jobs stay 'deleting' for a moment, not the default seconds.
+        options.setdefault("delete_delay", 0.2)
         emu = BatchEmulator(**options).start()
         started.append(emu)
         return emu

@@ -68,9 +68,19 @@ def test_delete_without_content_length_is_signed_as_received(emulator):
     c.create_pool(pool_options("pool"))
     status, headers, _ = raw_request(emulator, "DELETE", "/pools/pool", "2022-10-01.16.0")
     assert status == 202
-    with pytest.raises(HttpResponseError) as err:
-        c.get_pool("pool")
-    assert err.value.status_code == 404
+    assert c.get_pool("pool").state == "deleting"
+
+
+def test_delete_with_content_length_zero_is_accepted(emulator):
+    """A raw DELETE carrying ``Content-Length: 0`` deletes the job (202, then ``deleting``)."""
+    c = client_for(emulator)
+    c.create_pool(pool_options("pool"))
+    c.create_job(m.BatchJobCreateOptions(id="J", pool_info=m.BatchPoolInfo(pool_id="pool")))
+    status, _, _ = raw_request(
+        emulator, "DELETE", "/jobs/J", "2025-06-01", headers={"Content-Length": "0"}
+    )
+    assert status == 202
+    assert c.get_job("J").state == "deleting"
 
 
 def test_a_wrong_signature_is_refused(emulator):

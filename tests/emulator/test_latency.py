@@ -54,7 +54,7 @@ def test_requests_on_other_connections_are_not_held_up(make_emulator):
     assert 0.3 <= elapsed < 1.2  # eight at once, not 8 x 0.3 s
 
 
-@pytest.mark.parametrize("option", ["--latency", "--task-counts-lag"])
+@pytest.mark.parametrize("option", ["--latency", "--task-counts-lag", "--delete-delay"])
 def test_the_command_line_names_the_bad_value(option):
     proc = subprocess.run(
         [sys.executable, "-m", "superbatch.emulator", option, "50"],

@@ -80,7 +80,7 @@ def test_azure_job_without_credentials_or_service(rig):
         rig.run("status", spec, *azure, env=other), 2, "AZURE_BATCH_ENDPOINT", rig.emulator.endpoint
     )
     # the Batch job was deleted behind superbatch's back
-    rig.client().begin_delete_job(job_ids(spec)[0]).result()
+    rig.client().begin_delete_job(job_ids(spec)[0], polling_interval=0.1).result()
     check(rig.run("status", spec, *azure), 2, "--new")
     # the service is unreachable: exit 3, saying to run the command again
     rig.emulator.stop()

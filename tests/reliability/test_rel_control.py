@@ -97,8 +97,8 @@ def test_azure_delete_removes_one_job_and_never_another(rig):
     assert not list(container.list_blobs(name_starts_with=first + "/"))
     assert {b.name for b in container.list_blobs(name_starts_with=second + "/")} == before
     assert job_ids(specs[0]) == [] and job_ids(specs[1]) == [second]
-    jobs = {j.id for j in rig.client().list_jobs()}
-    assert first not in jobs and second in jobs
+    jobs = {j.id: j.state for j in rig.client().list_jobs()}
+    assert jobs.get(first, "deleting") == "deleting" and jobs[second] != "deleting"
     assert rig.client().get_pool("relpool")  # the pool stays without --pool
     assert (rig.root / "first.json").exists() and (rig.root / "second.json").exists()
     again = rig.run("collect", specs[1], "--backend", "azure", "--json")
@@ -106,3 +106,19 @@ def test_azure_delete_removes_one_job_and_never_another(rig):
     with_pool = rig.run("delete", specs[1], "--backend", "azure", "--yes", "--pool", "--json")
     assert with_pool.code == 0 and "pool relpool" in with_pool.json["deleted"]
     assert not list(container.list_blobs())
+
+
+def test_azure_delete_with_the_pool_then_run_again_at_once(rig_factory):
+    """The service keeps a deleted pool and job 'deleting' for a while (409 PoolBeingDeleted to
+    a create meanwhile): running the same spec right after `delete --pool` waits for the old
+    pool to go, creates it again, and gets the result."""
+    rig = rig_factory(delete_delay=2.0)
+    spec = job_spec(rig.root, "again", 3)
+    assert rig.run("run", spec, "--backend", "azure").code == 0
+    deleted = rig.run("delete", spec, "--backend", "azure", "--yes", "--pool", "--json")
+    assert deleted.code == 0 and "pool relpool" in deleted.json["deleted"]
+    assert rig.client().get_pool("relpool").state == "deleting"
+    result = rig.run("run", spec, "--backend", "azure", "--json")
+    assert result.code == 0, result.stderr
+    assert result.json["result"] == [0, 2, 4]
+    assert rig.client().get_pool("relpool").state == "active"

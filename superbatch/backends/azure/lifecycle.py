@@ -183,13 +183,19 @@ def cancel(session: Session) -> None:
         except ResourceNotFoundError:
             pass
         except HttpResponseError as exc:
-            if error_code(exc) not in ("JobCompleted", "JobTerminating", "JobNotFound"):
+            if error_code(exc) not in (
+                "JobCompleted",
+                "JobTerminating",
+                "JobNotFound",
+                "JobBeingDeleted",
+            ):
                 raise session.refused(exc, f"terminating job {job_id}") from None
     seal(session)
 
 
 def delete_batch_jobs(session: Session) -> list[str]:
-    """Delete the job's Batch jobs (the job and its retry rounds); gone ones are skipped."""
+    """Delete the job's Batch jobs (the job and its retry rounds); gone ones, and ones the
+    service is already deleting (409 ``JobBeingDeleted``), are skipped."""
     removed = []
     for job_id in session.batch_jobs():
         try:
@@ -197,6 +203,9 @@ def delete_batch_jobs(session: Session) -> list[str]:
             removed.append(f"batch job {job_id}")
         except ResourceNotFoundError:
             pass
+        except HttpResponseError as exc:
+            if error_code(exc) != "JobBeingDeleted":
+                raise session.refused(exc, f"deleting job {job_id}") from None
     return removed
 
 
@@ -221,6 +230,9 @@ def delete(session: Session, include_pool: bool) -> list[str]:
             removed.append(f"pool {pool_id}")
         except ResourceNotFoundError:
             pass
+        except HttpResponseError as exc:
+            if error_code(exc) != "PoolBeingDeleted":
+                raise session.refused(exc, f"deleting pool {pool_id}") from None
     return removed
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 
 from superbatch.backends.azure.definitions import pool_definition, pool_image
-from superbatch.backends.azure.session import Session
+from superbatch.backends.azure.session import Session, error_code, wait_until_deleted
 from superbatch.errors import InfraError, UserError
 from superbatch.redact import redact
 
@@ -14,16 +14,29 @@ def ensure_pool(session: Session, registry: dict | None) -> list[str]:
     """Create the spec's pool if it does not exist; otherwise say how it differs."""
     spec = session.record.spec
     pool_id = session.target.pool_id
+    get = lambda: session.client.get_pool(pool_id)  # noqa: E731
     try:
-        pool = session.call(lambda: session.client.get_pool(pool_id), f"get pool {pool_id}")
+        pool = session.call(get, f"get pool {pool_id}")
     except ResourceNotFoundError:
+        pool = None
+    if pool is not None and pool.state == "deleting":
+        wait_until_deleted(session, get, f"pool {pool_id} is being deleted; waiting")
+        pool = None
+    if pool is None:
         definition = pool_definition(spec, registry)
-        try:
-            session.call(lambda: session.client.create_pool(definition), f"create pool {pool_id}")
-        except ResourceExistsError:
-            return []
-        except HttpResponseError as exc:
-            raise session.refused(exc, f"creating pool {pool_id}") from None
+        while True:
+            try:
+                session.call(
+                    lambda: session.client.create_pool(definition), f"create pool {pool_id}"
+                )
+                break
+            except HttpResponseError as exc:
+                if error_code(exc) == "PoolBeingDeleted":
+                    wait_until_deleted(session, get, f"pool {pool_id} is being deleted; waiting")
+                    continue
+                if isinstance(exc, ResourceExistsError):
+                    return []
+                raise session.refused(exc, f"creating pool {pool_id}") from None
         created = f"pool:{pool_id}"
         session.state.update_progress(
             lambda p: p.model_copy(update={"created": sorted({*p.created, created})})
@@ -102,6 +115,10 @@ def stop_pool(session: Session) -> list[str]:
             lambda: session.client.begin_resize_pool(pool_id, options), f"resize {pool_id} to zero"
         )
     except ResourceNotFoundError:
+        return []
+    except HttpResponseError as exc:
+        if error_code(exc) != "PoolBeingDeleted":
+            raise session.refused(exc, f"resizing pool {pool_id}") from None
         return []
     return [f"pool {pool_id} resized to zero nodes"]
 

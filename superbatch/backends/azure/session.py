@@ -8,21 +8,25 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from datetime import datetime, timedelta, timezone
 
-from azure.core.exceptions import HttpResponseError
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 from superbatch.backends.azure import credentials as creds
 from superbatch.backends.azure.retry import describe, with_retries
 from superbatch.backends.azure.storage import BlobStore, Storage
 from superbatch.backends.azure.target import POLICY_ID, AzureTarget
 from superbatch.contract import FileNames, file_names
-from superbatch.errors import UserError
+from superbatch.errors import InfraError, UserError
 from superbatch.record import JobRecord
 from superbatch.redact import redact
 from superbatch.state import JobState
 
 MAX_SAS_LIFETIME = timedelta(days=30)
+# A pool or job being deleted keeps its id until it is gone (a pool's nodes can take minutes).
+DELETION_WAIT_SECONDS = 30 * 60
+BEING_DELETED = ("PoolBeingDeleted", "JobBeingDeleted")
 # Named when the client is made, so that requests superbatch builds itself (submit.py) say
 # the same version as the SDK's own.
 BATCH_API_VERSION = "2025-06-01"
@@ -34,6 +38,22 @@ def poll_seconds() -> float:
 
 def error_code(exc: HttpResponseError) -> str | None:
     return getattr(getattr(exc, "error", None), "code", None)
+
+
+def wait_until_deleted(session: Session, get, what: str) -> None:
+    """Poll ``get()`` until it answers 404: a pool or job the service is deleting answers
+    create with 409 ``PoolBeingDeleted``/``JobBeingDeleted`` until then."""
+    deadline = time.monotonic() + DELETION_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        try:
+            session.call(get, what)
+        except ResourceNotFoundError:
+            return
+        time.sleep(poll_seconds())
+    raise InfraError(
+        f"{what}: still being deleted after {DELETION_WAIT_SECONDS // 60} minutes; "
+        f"run the same command again later."
+    )
 
 
 class Session:

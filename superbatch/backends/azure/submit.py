@@ -46,7 +46,12 @@ from superbatch.backends.azure.definitions import (
     tasks_per_request,
 )
 from superbatch.backends.azure.inflight import InFlight
-from superbatch.backends.azure.session import BATCH_API_VERSION, Session, error_code
+from superbatch.backends.azure.session import (
+    BATCH_API_VERSION,
+    Session,
+    error_code,
+    wait_until_deleted,
+)
 from superbatch.backends.azure.target import config_blob, input_blob
 from superbatch.codec import get_codec
 from superbatch.errors import InfraError, UserError
@@ -145,14 +150,18 @@ class Submitter:
             s.record.token,
             prep_task(s) if s.target.mode == "code" else None,
         )
-        try:
-            s.call(lambda: s.client.create_job(definition), f"create job {self.batch_job_id}")
-            return
-        except ResourceExistsError:
-            pass
-        except HttpResponseError as exc:
-            if error_code(exc) != "JobExists":
-                raise s.refused(exc, f"creating job {self.batch_job_id}") from None
+        get = lambda: s.client.get_job(self.batch_job_id)  # noqa: E731
+        while True:
+            try:
+                s.call(lambda: s.client.create_job(definition), f"create job {self.batch_job_id}")
+                return
+            except HttpResponseError as exc:
+                if error_code(exc) == "JobBeingDeleted":  # its id is free once it is gone
+                    wait_until_deleted(s, get, f"job {self.batch_job_id} is being deleted")
+                    continue
+                if not isinstance(exc, ResourceExistsError) and error_code(exc) != "JobExists":
+                    raise s.refused(exc, f"creating job {self.batch_job_id}") from None
+                break
         # Ours (an earlier, interrupted submit) or someone else's with the same id?
         job = s.call(lambda: s.client.get_job(self.batch_job_id), f"get job {self.batch_job_id}")
         tokens = {m.name: m.value for m in (job.metadata or [])}
