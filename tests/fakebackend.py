@@ -15,6 +15,7 @@ from superbatch import clock
 from superbatch.backends.base import (
     Backend,
     JobStatus,
+    LogChunk,
     TaskFailure,
     TaskLogs,
     TaskRun,
@@ -188,6 +189,11 @@ class FakeBackend(Backend):
         if task is None:
             raise UserError(f"no task {task_id!r}; `superbatch status` lists them.")
         return TaskLogs(task_id, "", task.get("message", ""))
+
+    def read_log(self, task_id: str, name: str, offset: int) -> LogChunk:
+        task = self._load()["tasks"].get(task_id, {"state": "active"})
+        text = task.get("message", "") if name == "stderr.txt" else ""
+        return LogChunk(text.encode()[offset:], task["state"] != "completed")
 
     def task_runs(self) -> list[TaskRun]:
         return [

@@ -72,6 +72,15 @@ class SetupLog:
 
 
 @dataclass
+class LogChunk:
+    """New bytes of a task's stdout or stderr, from an offset (``logs --follow``)."""
+
+    data: bytes
+    running: bool  # the task may still write more: it has not started, or it runs
+    restarted: bool = False  # the file began again (a retry): ``data`` is from its start
+
+
+@dataclass
 class JobStatus:
     """Counts of tasks by state, and the failed ones.
 
@@ -259,6 +268,11 @@ class Backend(ABC):
     @abstractmethod
     def logs(self, task_id: str) -> TaskLogs:
         """A task's stdout and stderr."""
+
+    @abstractmethod
+    def read_log(self, task_id: str, name: str, offset: int) -> LogChunk:
+        """The bytes of the task's ``name`` (stdout.txt or stderr.txt) from ``offset`` on, as
+        far as they are written now, and whether the task may still write more."""
 
     def setup_logs(self, node: str | None) -> list[SetupLog]:
         """The set-up of the worker's environment on each node (or on ``node``): its output

@@ -114,8 +114,16 @@ def status(spec_path, backend, state_dir, job_id, watch, interval, as_json) -> N
     "worker.setup), per node: its stdout, stderr and exit code.",
 )
 @click.option("--node", default=None, help="With --setup: only this node.")
+@click.option(
+    "--follow",
+    "-f",
+    is_flag=True,
+    help="Stream the task's output as it is written, until the task ends.",
+)
 @json_option
-def logs(spec_path, task_id, backend, state_dir, job_id, stream, setup, node, as_json) -> None:
+def logs(
+    spec_path, task_id, backend, state_dir, job_id, stream, setup, node, follow, as_json
+) -> None:
     """A task's stdout and stderr (default: the first failed task, else the first task)."""
     from superbatch.plan import Chunking
     from superbatch.state import check_job_id
@@ -139,6 +147,11 @@ def logs(spec_path, task_id, backend, state_dir, job_id, stream, setup, node, as
         raise UserError(
             f"job {state.job_id} has no task {task_id!r}: {tasks}; `superbatch status` lists them."
         )
+    if follow:
+        if as_json:
+            raise UserError("--follow streams text; it cannot be combined with --json.")
+        _follow(be, task_id, stream)
+        return
     got = be.logs(task_id)
     for name, text in (("stdout", got.stdout), ("stderr", got.stderr)):
         if stream in ("both", name):
@@ -146,6 +159,32 @@ def logs(spec_path, task_id, backend, state_dir, job_id, stream, setup, node, as
                 out.line(f"--- {task_id} {name} ---")
             out.line(text.rstrip("\n"))
     out.json({"ok": True, "task_id": task_id, "stdout": got.stdout, "stderr": got.stderr})
+
+
+FOLLOW_POLL_SECONDS = 1.0
+
+
+def _follow(be, task_id: str, stream: str) -> None:
+    """The task's stdout to stdout and its stderr to stderr, as they grow, until it ends."""
+    import time
+
+    names = [n for n in ("stdout", "stderr") if stream in ("both", n)]
+    offsets = dict.fromkeys(names, 0)
+    while True:
+        running = False
+        for name in names:
+            chunk = be.read_log(task_id, f"{name}.txt", offsets[name])
+            if chunk.restarted:
+                click.echo(f"--- {task_id} {name}: the task started again ---", err=True)
+                offsets[name] = 0
+            target = sys.stdout if name == "stdout" else sys.stderr
+            target.buffer.write(chunk.data)
+            target.flush()
+            offsets[name] += len(chunk.data)
+            running = running or chunk.running
+        if not running:
+            return
+        time.sleep(FOLLOW_POLL_SECONDS)
 
 
 def _setup_logs(out: Output, be, node: str | None, stream: str, task_given: bool) -> None:

@@ -192,3 +192,62 @@ def test_report_shows_where_tasks_ran_and_what_failed(driver):
         "(missing)",
         "6",
     ]
+
+
+FOLLOWED_WORKER = (
+    "import joblib, os, sys, time\nx = joblib.load('inputs.pickle')['x']\n"
+    "print('tick one', x, flush=True)\nprint('err one', x, file=sys.stderr, flush=True)\n"
+    "deadline = time.time() + 120\n"
+    "while not os.path.exists(os.environ['GO_FILE']) and time.time() < deadline:\n"
+    "    time.sleep(0.1)\nprint('tick two', x, flush=True)\njoblib.dump(x, 'outputs.pickle')\n"
+)
+
+
+def test_logs_follow_streams_a_running_task_until_it_ends(driver):
+    import os
+    import subprocess
+    import sys
+    import threading
+
+    spec = driver.spec("followed", 1)
+    (driver.root / "worker" / "w.py").write_text(FOLLOWED_WORKER)
+    go = driver.root / "go-file"
+    spec.write_text(
+        spec.read_text().replace(
+            "  directory: worker\n", f"  directory: worker\n  env: {{GO_FILE: '{go}'}}\n"
+        )
+    )
+    assert driver.run("submit", spec).code == 0
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SUPERBATCH_")}
+    follower = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "superbatch",
+            "logs",
+            str(spec),
+            "task-00000",
+            "--follow",
+            "--backend",
+            driver.backend,
+        ],
+        env={**env, **driver.env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        first = []
+        reader = threading.Thread(target=lambda: first.append(follower.stdout.readline()))
+        reader.start()
+        reader.join(90)
+        # The first line arrived while the task still waits for the go file: streamed.
+        assert first == ["tick one 0\n"] and not go.exists()
+        go.touch()
+        rest, err = follower.communicate(timeout=120)
+    finally:
+        follower.kill()
+    assert follower.returncode == 0, err
+    assert rest == "tick two 0\n" and "err one 0" in err
+    assert driver.run("collect", spec, "--wait", "--json").code == 0

@@ -245,3 +245,12 @@ def test_a_copy_of_the_spec_that_differs_in_collect_finds_the_job(tmp_path):
     other = tmp_path / "other.yaml"  # another computation is not matched
     other.write_text(copy.read_text().replace("scale: 2", "scale: 3"))
     assert invoke("collect", other).code == 2
+
+
+def test_logs_follow_prints_what_the_task_wrote_and_refuses_json(tmp_path):
+    spec = fake_spec(tmp_path, command="fail-on-2")
+    assert invoke("run", spec).code == 1
+    followed = invoke("logs", spec, "task-00002", "--follow", "--stream", "stderr")
+    assert followed.code == 0 and "bad point 2" in followed.stderr
+    refused = invoke("logs", spec, "task-00002", "--follow", "--json")
+    assert refused.code == 2 and "--follow" in refused.stderr

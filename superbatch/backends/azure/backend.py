@@ -42,6 +42,7 @@ from superbatch.backends.base import (
     Check,
     CostEstimate,
     JobStatus,
+    LogChunk,
     SetupLog,
     TaskLogs,
     TaskRun,
@@ -273,6 +274,9 @@ class AzureBackend(Backend):
 
     def logs(self, task_id: str) -> TaskLogs:
         return observe.logs(self.session, task_id)
+
+    def read_log(self, task_id: str, name: str, offset: int) -> LogChunk:
+        return observe.read_log(self.session, task_id, name, offset)
 
     def task_runs(self) -> list[TaskRun]:
         from superbatch.backends.azure.runs import task_runs

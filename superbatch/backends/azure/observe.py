@@ -10,7 +10,7 @@ from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from superbatch.backends.azure.pool import check_pool_health, pool_spend, stop_pool
 from superbatch.backends.azure.session import Session, poll_seconds
 from superbatch.backends.azure.target import log_prefix
-from superbatch.backends.base import JobStatus, TaskFailure, TaskLogs
+from superbatch.backends.base import JobStatus, LogChunk, TaskFailure, TaskLogs
 from superbatch.errors import BudgetExceeded, UserError
 from superbatch.progress import Progress
 from superbatch.redact import redact
@@ -264,3 +264,38 @@ def wait(session: Session, timeout: float | None, progress: Progress) -> JobStat
             st = status(session, with_failures=False)
             bar.update(st.completed)
     return status(session)
+
+
+def read_log(session: Session, task_id: str, name: str, offset: int) -> LogChunk:
+    """The task's file from ``offset`` on, by range, from its node (the Batch file API); once
+    the node's copy is gone, from the copy the task uploaded to the job's container."""
+    job_id = session.job_id
+    for round_ in session.state.read_progress().retries:
+        if task_id in round_.task_ids:
+            job_id = round_.job
+    task = session.call(
+        lambda: session.client.get_task(job_id, task_id, select=["state"]), f"get task {task_id}"
+    )
+    running = task.state != "completed"  # read before the bytes: then none are missed
+    try:
+        size = session.call(
+            lambda: session.client.get_task_file_properties(job_id, task_id, name),
+            f"properties of {name} of task {task_id}",
+        ).content_length
+    except (ResourceNotFoundError, HttpResponseError):
+        if running:
+            return LogChunk(b"", True)  # not started yet
+        data = session.outputs.download(f"{log_prefix(job_id, task_id)}/{name}") or b""
+        return LogChunk(data[offset:] if len(data) >= offset else data, False, len(data) < offset)
+    if size is None or size == offset:
+        return LogChunk(b"", running)
+    start = 0 if size < offset else offset  # a retry began the file again
+    data = session.call(
+        lambda: b"".join(
+            session.client.download_task_file(
+                job_id, task_id, name, ocp_range=f"bytes={start}-{size - 1}"
+            )
+        ),
+        f"read {name} of task {task_id}",
+    )
+    return LogChunk(data, running, size < offset)

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from superbatch.backends.base import (
     Backend,
     JobStatus,
+    LogChunk,
     TaskFailure,
     TaskLogs,
     TaskRun,
@@ -208,6 +209,23 @@ class LocalBackend(Backend):
             return path.read_text(errors="replace") if path.exists() else ""
 
         return TaskLogs(task_id, read("stdout.txt"), read("stderr.txt"))
+
+    def read_log(self, task_id: str, name: str, offset: int) -> LogChunk:
+        # Whether it may still write is read first: a task that completes meanwhile has
+        # then written all it ever will before the bytes are read.
+        entry = self.state.read_journal().get(task_id, {})
+        running = (
+            entry.get("state") != "completed"
+            and self.state.read_progress().job_state != "terminated"
+            and runner_alive(self.state)
+        )
+        try:
+            with (self.state.task_dir(task_id) / name).open("rb") as handle:
+                restarted = os.fstat(handle.fileno()).st_size < offset  # a new attempt
+                handle.seek(0 if restarted else offset)
+                return LogChunk(handle.read(), running, restarted)
+        except FileNotFoundError:
+            return LogChunk(b"", running)
 
     def task_runs(self) -> list[TaskRun]:
         alive = runner_alive(self.state)
