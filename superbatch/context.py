@@ -6,11 +6,13 @@
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from superbatch.backends.base import Backend
 from superbatch.backends.registry import backend_class
+from superbatch.codestore import KeptCode
 from superbatch.errors import UserError
 from superbatch.identity import Identity, describe_change, job_identity
 from superbatch.plan import JobPlan
@@ -20,9 +22,11 @@ from superbatch.spec import Spec
 from superbatch.state import JobEntry, JobState, list_jobs, state_root
 
 
-def worker_command(spec: Spec, backend: type[Backend]) -> str:
-    """The worker command with ``{worker_dir}`` resolved for the backend."""
-    return spec.model.worker.command.replace("{worker_dir}", backend.worker_dir(spec))
+def worker_command(spec: Spec, backend: type[Backend], kept: KeptCode | None = None) -> str:
+    """The worker command with ``{worker_dir}`` resolved for the backend (to the kept copy
+    of the worker's files, if the backend keeps one)."""
+    worker_dir = shlex.quote(str(kept.directory)) if kept else backend.worker_dir(spec)
+    return spec.model.worker.command.replace("{worker_dir}", worker_dir)
 
 
 @dataclass

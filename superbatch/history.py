@@ -12,6 +12,7 @@ from pathlib import Path
 
 from superbatch import clock
 from superbatch.backends.registry import backend_class
+from superbatch.codestore import remove_unused
 from superbatch.errors import SuperbatchError
 from superbatch.record import JobRecord, StatusSnapshot
 from superbatch.state import JobState, list_jobs
@@ -121,4 +122,4 @@ def prune(root: Path, job: JobSummary) -> list[str]:
     state = JobState(root, job.job_id)
     removed = backend_class(job.record.backend)(state, job.record).delete(include_pool=False)
     state.remove()
-    return removed + [f"local state {state.dir}"]
+    return removed + [f"local state {state.dir}", *remove_unused(root)]

@@ -79,15 +79,12 @@ def spec_sha(spec: Spec) -> str:
 
 def job_identity(spec: Spec, state_root=None) -> Identity:
     """What names the computation ``spec`` describes (file, line on errors)."""
-    from superbatch.state import results_written
     from superbatch.workerfiles import digest_files, worker_files
 
     parts = {"spec": spec_sha(spec)}
     points_sha = None
-    exclude = [spec.path]
     if spec.model.points_file:
         path = spec.resolve(spec.model.points_file)
-        exclude.append(path)
         try:
             points_sha = parts["points_file"] = file_sha256(path)
         except OSError as exc:
@@ -96,13 +93,9 @@ def job_identity(spec: Spec, state_root=None) -> Identity:
             ) from None
     directory = spec.worker_directory
     if directory.is_dir():
-        if state_root is not None:
-            exclude += [state_root, *results_written(state_root)]
-        if spec.model.collect.output:
-            exclude.append(spec.resolve(spec.model.collect.output))
         try:
             parts["worker_files"], files = digest_files(
-                list(worker_files(directory, tuple(exclude)))
+                list(worker_files(directory, not_the_workers(spec, state_root)))
             )
         except OSError as exc:
             raise SpecError(
@@ -112,6 +105,21 @@ def job_identity(spec: Spec, state_root=None) -> Identity:
     else:
         files = {}
     return Identity(_sha(parts), parts, points_sha, files)
+
+
+def not_the_workers(spec: Spec, state_root=None) -> tuple:
+    """Paths that may lie in the worker's directory but are not the worker's files: the spec,
+    the points file, the state directory and the result files superbatch wrote."""
+    from superbatch.state import results_written
+
+    exclude = [spec.path]
+    if spec.model.points_file:
+        exclude.append(spec.resolve(spec.model.points_file))
+    if state_root is not None:
+        exclude += [state_root, *results_written(state_root)]
+    if spec.model.collect.output:
+        exclude.append(spec.resolve(spec.model.collect.output))
+    return tuple(exclude)
 
 
 def changed_parts(old: dict[str, str], new: dict[str, str]) -> list[str]:

@@ -8,11 +8,11 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 
-from superbatch import clock
+from superbatch import clock, codestore
 from superbatch.backends.base import Backend, JobStatus
 from superbatch.context import Context, build_plan, worker_command
 from superbatch.errors import UserError
-from superbatch.identity import Identity, changed_parts, describe_change
+from superbatch.identity import Identity, describe_change
 from superbatch.plan import Chunking, JobPlan, plan_from_record
 from superbatch.record import JobRecord, StatusSnapshot
 from superbatch.state import (
@@ -227,26 +227,29 @@ def _new_job(
     ctx: Context, plan: JobPlan, identity: Identity, job_id: str, target: dict
 ) -> tuple[Submission, Backend]:
     spec = ctx.spec
-    record = JobRecord(
-        job_id=job_id,
-        sequence=next_sequence(ctx.state_root),
-        token=secrets.token_hex(16),
-        backend=ctx.backend_name,
-        spec_path=str(spec.path),
-        spec=spec.model,
-        identity=identity.digest,
-        identity_parts=identity.parts,
-        points_sha256=identity.points_sha256,
-        created=clock.now(),
-        point_count=plan.point_count,
-        task_count=plan.task_count,
-        points_per_task=plan.points_per_task,
-        command=worker_command(spec, ctx.backend),
-        parallel=ctx.parallel,
-        target=target,
-    )
     state = ctx.state(job_id)
-    state.write_record(record)
+    with codestore.holding(ctx.state_root):  # until the record names the kept code
+        kept = ctx.backend.keep_code(spec, ctx.state_root, identity)
+        record = JobRecord(
+            job_id=job_id,
+            sequence=next_sequence(ctx.state_root),
+            token=secrets.token_hex(16),
+            backend=ctx.backend_name,
+            spec_path=str(spec.path),
+            spec=spec.model,
+            identity=identity.digest,
+            identity_parts=identity.parts,
+            points_sha256=identity.points_sha256,
+            created=clock.now(),
+            point_count=plan.point_count,
+            task_count=plan.task_count,
+            points_per_task=plan.points_per_task,
+            command=worker_command(spec, ctx.backend, kept),
+            code=kept.digest if kept else None,
+            parallel=ctx.parallel,
+            target=target,
+        )
+        state.write_record(record)
     state.write_worker_files(identity.files)
     state.update_progress(submit_state="submitting")
     backend = ctx.backend_for(state, record)
@@ -275,22 +278,13 @@ def retry(ctx: Context, state: JobState, task_ids: list[str] | None) -> list[str
     current = ctx.identity()
     requeued = ctx.backend_for(state, record).retry(task_ids or None)
     if requeued:
-        changed = current.digest != record.identity
-        if changed:
-            what = " and ".join(changed_parts(record.identity_parts, current.parts))
+        if current.digest != record.identity:
+            what = describe_change(state, record, current)
             ctx.notes.append(
-                f"{what} changed since job {state.job_id} was submitted: the "
-                f"retried tasks run with the changes"
+                f"{what} changed since job {state.job_id} was submitted: the retried "
+                f"tasks run what was submitted with the job (its spec and worker files); to "
+                f"run the changed ones, submit again (`superbatch run` or `submit` notice "
+                f"the change)"
             )
-        state.update_progress(
-            lambda p: p.model_copy(
-                update={
-                    "finished_at": None,
-                    "final_status": None,
-                    "retried_as": sorted({*p.retried_as, current.digest})
-                    if changed
-                    else p.retried_as,
-                }
-            )
-        )
+        state.update_progress(finished_at=None, final_status=None)
     return requeued

@@ -39,6 +39,11 @@ class JobRecord(Frozen):
     task_count: int
     points_per_task: int
     command: str = Field(description="The worker command with {worker_dir} resolved.")
+    code: str | None = Field(
+        None,
+        description="Digest of the worker's files as submitted, when the backend runs them "
+        "from a snapshot in the state directory (codestore.py); None: it ships them itself.",
+    )
     parallel: int | None = None
     target: dict[str, Any] = Field(
         default_factory=dict, description="Backend facts fixed at submit (no secrets)."
@@ -110,7 +115,8 @@ class JobProgress(Frozen):
     final_status: FinalStatus | None = None
     retried_as: list[str] = Field(
         default_factory=list,
-        description="Identities of the spec when tasks were retried after it changed.",
+        description="Identities of the spec when tasks were retried after it changed (older "
+        "superbatch ran retries with the changes; a retry now runs what was submitted).",
     )
     finished_at: float | None = None
     collected_at: float | None = None

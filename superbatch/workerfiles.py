@@ -1,18 +1,21 @@
 """The worker's files: which files of ``worker.directory`` belong to the worker.
 
-One list serves the job's identity (editing a file makes a new job) and, on Azure without an
-image, the archive that ships the code. Excluded: the patterns of ``.superbatchignore`` in the
+One list serves the job's identity (editing a file makes a new job), the local backend's
+snapshot of the files a job runs (``codestore``) and, on Azure without an image, the archive
+that ships the code. Excluded: the patterns of ``.superbatchignore`` in the
 worker directory if it exists, else of its ``.gitignore`` (both in .gitignore syntax), plus
 caches, virtual environments and superbatch's own state.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import pathspec
 
@@ -103,19 +106,39 @@ def _inside(path: Path, directory: Path, relative: str) -> Path:
     return resolved
 
 
-def digest_files(files: list[WorkerFile]) -> tuple[str, dict[str, str]]:
-    """SHA-256 over every file's path, executable bit and content; and each file's own."""
+def digest_files(
+    files: list[WorkerFile], copy_to: Path | None = None
+) -> tuple[str, dict[str, str]]:
+    """SHA-256 over every file's path, executable bit and content; and each file's own.
+
+    With ``copy_to``, each file's bytes are also written below that directory (read-only) as
+    they are digested: the digest is then that of the copy, whatever happens to the originals.
+    """
     total = hashlib.sha256()
     each: dict[str, str] = {}
     for f in files:
         total.update(f.relative.encode() + b"\0" + (b"x" if f.executable else b"-") + b"\0")
         h = hashlib.sha256()
-        with f.path.open("rb") as handle:
+        with f.path.open("rb") as handle, _copy_of(f, copy_to) as copy:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 h.update(block)
+                if copy is not None:
+                    copy.write(block)
         total.update(h.digest())
         each[f.relative] = h.hexdigest() + ("x" if f.executable else "")
     return total.hexdigest(), each
+
+
+@contextlib.contextmanager
+def _copy_of(f: WorkerFile, directory: Path | None) -> Iterator[BinaryIO | None]:
+    if directory is None:
+        yield None
+        return
+    target = directory / f.relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with target.open("xb") as copy:
+        yield copy
+    os.chmod(target, 0o555 if f.executable else 0o444)
 
 
 def describe_changes(old: dict[str, str], new: dict[str, str], limit: int = 5) -> str:

@@ -17,13 +17,20 @@ from clihelp import write_spec
 DOUBLE = (
     "import joblib\nx = joblib.load('inputs.pickle')['x']\njoblib.dump(x * 2, 'outputs.pickle')\n"
 )
-# Fails for x == 4 unless the file `fixed` exists beside it (then retry succeeds).
-FAILING = (
-    "import joblib, os, sys\nx = joblib.load('inputs.pickle')['x']\n"
-    "if x == 4 and not os.path.exists(os.path.join(os.path.dirname(__file__), 'fixed')):\n"
-    "    print('bad point', x, file=sys.stderr)\n    sys.exit(5)\n"
-    "print('point', x)\njoblib.dump(x * 2, 'outputs.pickle')\n"
-)
+
+
+def failing(fixed: Path) -> str:
+    """A worker that fails for x == 4 until the file ``fixed`` exists (then retry succeeds).
+
+    ``fixed`` lies outside the worker's files: creating it changes no job's identity, and it
+    reaches the copy of the worker's files a job runs.
+    """
+    return (
+        "import joblib, os, sys\nx = joblib.load('inputs.pickle')['x']\n"
+        f"if x == 4 and not os.path.exists({str(fixed)!r}):\n"
+        "    print('bad point', x, file=sys.stderr)\n    sys.exit(5)\n"
+        "print('point', x)\njoblib.dump(x * 2, 'outputs.pickle')\n"
+    )
 
 
 def container_of(spec: Path) -> str:

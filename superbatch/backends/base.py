@@ -1,7 +1,8 @@
 """The interface every backend implements, and the status it reports.
 
 A backend answers two kinds of questions. Before a job exists, about a spec (class methods):
-can it run this spec, what does ``{worker_dir}`` mean, how many tasks run at once, would the
+can it run this spec, what does ``{worker_dir}`` mean (and where a new job's worker files are
+kept), how many tasks run at once, would the
 service accept these tasks, and do the credentials work (a read-only call). For a job (an
 instance built from the job's frozen record): submit, start, status, wait, outputs, logs,
 retry, cancel, delete. Backends return data (notes, lists); the commands print it.
@@ -20,6 +21,8 @@ from superbatch.record import JobRecord
 from superbatch.state import JobState
 
 if TYPE_CHECKING:
+    from superbatch.codestore import KeptCode
+    from superbatch.identity import Identity
     from superbatch.plan import JobPlan
     from superbatch.spec import Spec
 
@@ -197,6 +200,13 @@ class Backend(ABC):
     @abstractmethod
     def worker_dir(cls, spec: Spec) -> str:
         """What ``{worker_dir}`` in the worker command stands for on this backend."""
+
+    @classmethod
+    def keep_code(cls, spec: Spec, state_root: Path, identity: Identity) -> KeptCode | None:
+        """For a new job: keep the worker's files as they are now where its tasks will run
+        them (an edit during the job changes nothing); ``{worker_dir}`` becomes the kept
+        copy. None: the backend ships the files itself (an archive, an image)."""
+        return None
 
     @classmethod
     @abstractmethod

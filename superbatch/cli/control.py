@@ -280,6 +280,9 @@ def delete(spec_path, backend, state_dir, job_id, include_pool, yes, as_json) ->
     removed = ctx.backend_for(state).delete(include_pool)
     state.remove()
     removed.append(f"local state {state.dir}")
+    from superbatch.codestore import remove_unused
+
+    removed += remove_unused(ctx.state_root)
     for item in removed:
         out.line(f"deleted {item}")
     out.json({"ok": True, "job_id": state.job_id, "deleted": removed})

@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlparse
 
 import yaml
 from clihelp import seed_loop, write_spec
+from relhelpers import failing
 
 from superbatch.emulator import DEV_KEY
 
@@ -119,16 +120,8 @@ def test_inline_inputs_need_no_blob_per_task(demo_rig):
     assert names == []
 
 
-FAILING = (
-    "import joblib, os, sys\nx = joblib.load('inputs.pickle')['x']\n"
-    "if x == 4 and not os.path.exists(os.path.join(os.path.dirname(__file__), 'fixed')):\n"
-    "    print('bad point', x, file=sys.stderr)\n    sys.exit(5)\n"
-    "print('point', x)\njoblib.dump(x * 2, 'outputs.pickle')\n"
-)
-
-
 def failing_job(rig, extra=""):
-    (rig.root / "worker" / "w.py").write_text(FAILING)
+    (rig.root / "worker" / "w.py").write_text(failing(rig.root / "fixed"))
     return write_spec(
         rig.root,
         (
@@ -154,7 +147,7 @@ def test_chunked_failures_status_logs_retry_and_collect(rig):
     assert "bad point 4" in failure["stderr_tail"]
     logs = rig.run("logs", spec, "task-00001", "--backend", "azure", "--json")
     assert "point 3" in logs.json["stdout"] and "bad point 4" in logs.json["stderr"]
-    (rig.root / "worker" / "fixed").touch()
+    (rig.root / "fixed").touch()
     retried = rig.run("retry", spec, "--backend", "azure", "--json")
     assert retried.code == 0 and retried.json["requeued"] == ["task-00001"]
     result = rig.run("collect", spec, "--backend", "azure", "--wait", "--json")

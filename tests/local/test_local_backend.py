@@ -205,10 +205,11 @@ def test_failed_task_status_logs_and_collect_exit_codes(tmp_path):
 
 def test_retry_reruns_only_failed_tasks(tmp_path):
     marker = tmp_path.parent / f"{tmp_path.name}-runs.log"  # outside the worker's files
+    fixed = tmp_path.parent / f"{tmp_path.name}-fixed"  # so is the fix
     (tmp_path / "w.py").write_text(
         "import joblib, os, sys\nx = joblib.load('inputs.pickle')['x']\n"
         f"open({str(marker)!r}, 'a').write(str(x) + '\\n')\n"
-        f"if x == 2 and not os.path.exists({str(tmp_path / 'fixed')!r}):\n    sys.exit(3)\n"
+        f"if x == 2 and not os.path.exists({str(fixed)!r}):\n    sys.exit(3)\n"
         "joblib.dump(x, 'outputs.pickle')\n"
     )
     spec = write_spec(
@@ -217,7 +218,7 @@ def test_retry_reruns_only_failed_tasks(tmp_path):
         "parameters: {x: [1, 2, 3]}\ncollect: {reduce: sum}\n",
     )
     assert superbatch("run", spec).code == 1
-    (tmp_path / "fixed").touch()
+    fixed.touch()
     retried = superbatch("retry", spec, "--json")
     assert retried.code == 0 and retried.json["requeued"] == ["task-00001"]
     result = superbatch("collect", spec, "--wait", "--json")

@@ -47,6 +47,13 @@ def probes(spec: Path) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted(job_dir.glob("tasks/*/wd/**/probe.json"))]
 
 
+def snapshot_of(spec: Path) -> Path:
+    """The copy of the worker's files the latest job of ``spec`` runs (docs/backends.md)."""
+    state = spec.parent / ".superbatch"
+    record = max(state.glob(f"{spec.stem}-*/record.json"), key=lambda p: p.stat().st_mtime)
+    return state / "code" / json.loads(record.read_text())["code"]
+
+
 def forked(probe: dict) -> bool:
     return SERVER in probe["parent"]
 
@@ -140,7 +147,7 @@ def test_logs_exit_codes_and_tracebacks_are_those_of_a_process_per_point(tmp_pat
     )  # the order depends on PYTHONUNBUFFERED, alike in both modes
     traceback = forks[1]["task-00001"]["stderr"]
     assert traceback.count("Traceback (most recent call last):\n") == 1
-    assert f'  File "{tmp_path / "worker" / "w.py"}", line' in traceback
+    assert f'  File "{snapshot_of(spec) / "w.py"}", line' in traceback
     assert "runpy" not in traceback and "forkchild" not in traceback
     assert "chatty warns" in traceback and traceback.endswith("ValueError: bad 1\n")
     assert forks[1]["task-00003"]["stderr"].endswith("three\n")
@@ -206,8 +213,9 @@ def test_module_state_never_crosses_points(tmp_path):
 
 
 def test_an_edited_worker_module_is_seen_by_the_next_point(tmp_path):
+    # The worker edits its own module in the copy of its files that the job runs (a user's
+    # edit of worker/ no longer reaches a running job): the next point imports it afresh.
     (tmp_path / "worker").mkdir()
-    (tmp_path / "worker" / ".superbatchignore").write_text("value.py\n")
     (tmp_path / "worker" / "value.py").write_text("VALUE = 0\n")
     spec = job(
         tmp_path,
@@ -215,6 +223,7 @@ def test_an_edited_worker_module_is_seen_by_the_next_point(tmp_path):
         PROBE + "import pickle\nfrom value import VALUE\n"
         "pickle.dump(VALUE, open('outputs.pickle', 'wb'))\n"
         "here = _os.path.dirname(_os.path.abspath(__file__))\n"
+        "_os.chmod(_os.path.join(here, 'value.py'), 0o644)  # the copy is read-only\n"
         "with open(_os.path.join(here, 'value.py'), 'w') as f:\n"
         "    f.write(f'VALUE = {VALUE + 1}\\n' + '#' * (VALUE + 1))  # another size, too\n",
         "{x: {range: [3]}}",
@@ -262,8 +271,9 @@ def test_each_point_gets_its_environment_as_a_process_of_its_own_does(tmp_path):
         assert (env["LITERAL"], env["SECRET"]) == ("a b", "s3")
         share = str(max(1, (os.cpu_count() or 1) // 2))
         assert env["OMP_NUM_THREADS"] == os.environ.get("OMP_NUM_THREADS", share)
-        assert point["argv"] == [str(tmp_path / "worker" / "w.py")]
-        assert point["path0"] == str((tmp_path / "worker").resolve())
+        kept = snapshot_of(spec)  # both modes' workers are equal: one copy
+        assert point["argv"] == [str(kept / "w.py")]
+        assert point["path0"] == str(kept.resolve())
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import json
 import time
 
 from clihelp import superbatch
-from relhelpers import FAILING, container_of, job_ids, job_spec
+from relhelpers import container_of, failing, job_ids, job_spec
 
 SLEEPY = (
     "import joblib, time\nx = joblib.load('inputs.pickle')['x']\ntime.sleep(30)\n"
@@ -22,12 +22,16 @@ def journal(spec, job_id) -> list[dict]:
 
 def test_local_retry_reruns_only_failed_tasks(tmp_path):
     spec = job_spec(
-        tmp_path, "lretry", 10, worker=FAILING, tasks="{points_per_task: 3, max_retries: 0}"
+        tmp_path,
+        "lretry",
+        10,
+        worker=failing(tmp_path / "fixed"),
+        tasks="{points_per_task: 3, max_retries: 0}",
     )
     first = superbatch("run", spec)
     assert first.code == 1 and "4, 5)" in first.stderr and "task-00001" in first.stderr
     job_id = job_ids(spec)[0]
-    (tmp_path / "worker" / "fixed").touch()
+    (tmp_path / "fixed").touch()
     retried = superbatch("retry", spec, "--json")
     assert retried.code == 0 and retried.json["requeued"] == ["task-00001"]
     result = superbatch("collect", spec, "--wait", "--json")

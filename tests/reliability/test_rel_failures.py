@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import json
 
-from relhelpers import FAILING, job_ids, job_spec
+from relhelpers import failing as failing_worker
+from relhelpers import job_ids, job_spec
 
 
 def failing(rig):
     return job_spec(
-        rig.root, "fails", 10, worker=FAILING, tasks="{points_per_task: 3, max_retries: 1}"
+        rig.root,
+        "fails",
+        10,
+        worker=failing_worker(rig.root / "fixed"),
+        tasks="{points_per_task: 3, max_retries: 1}",
     )
 
 
@@ -30,7 +35,7 @@ def test_failed_tasks_status_collect_allow_missing_and_retry(rig):
     assert partial.json["result"] == [0, 2, 4, 12, 14, 16, 18]
     assert partial.json["missing"] == 3 and "3 of 10 outputs are missing" in partial.stderr
     # retry re-runs only the failed task, in a new Batch job; collect is then complete
-    (rig.root / "worker" / "fixed").touch()
+    (rig.root / "fixed").touch()
     retried = rig.run("retry", spec, "--backend", "azure", "--json")
     assert retried.code == 0 and retried.json["requeued"] == ["task-00001"]
     job_id = job_ids(spec)[0]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 
-from relhelpers import FAILING, job_spec
+from relhelpers import failing, job_spec
 from services import AZURITE_KEY
 
 from superbatch.emulator import DEV_KEY
@@ -30,7 +30,7 @@ def test_no_command_prints_or_stores_a_secret(rig):
         rig.root,
         "secrets",
         6,
-        worker=FAILING,
+        worker=failing(rig.root / "fixed"),
         tasks="{points_per_task: 2, max_retries: 0}",
         extra="  inline_inputs: false\n  registry: {server: example.azurecr.io}\n",
     )

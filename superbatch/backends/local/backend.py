@@ -7,6 +7,7 @@ import shlex
 import time
 from collections.abc import Iterable
 
+from superbatch import codestore
 from superbatch.backends.base import (
     Backend,
     JobStatus,
@@ -25,11 +26,14 @@ from superbatch.backends.local.control import (
 )
 from superbatch.backends.local.runner import Runner, RunnerError
 from superbatch.codec import get_codec
+from superbatch.codestore import KeptCode
 from superbatch.contract import file_names
 from superbatch.errors import InfraError, SpecError, UserError
+from superbatch.identity import not_the_workers
 from superbatch.plan import Chunking, JobPlan
 from superbatch.progress import Progress
 from superbatch.state import atomic_write_bytes
+from superbatch.workerfiles import worker_files
 
 POLL_SECONDS = 0.2
 STDERR_TAIL = 400
@@ -59,6 +63,12 @@ class LocalBackend(Backend):
     @classmethod
     def worker_dir(cls, spec) -> str:
         return shlex.quote(str(spec.worker_directory))
+
+    @classmethod
+    def keep_code(cls, spec, state_root, identity) -> KeptCode:
+        """Tasks run a snapshot of the worker's files taken now (codestore.py)."""
+        files = list(worker_files(spec.worker_directory, not_the_workers(spec, state_root)))
+        return codestore.keep(files, state_root, identity.parts.get("worker_files", ""))
 
     @classmethod
     def slots(cls, spec, parallel: int | None) -> int:

@@ -33,6 +33,7 @@ from superbatch.backends.local.forkwire import ServerLost
 from superbatch.backends.local.nanny import Nanny, kill_group
 from superbatch.backends.local.points import GroupProcess, end_holder, start_process
 from superbatch.backends.local.pycommand import python_command
+from superbatch.codestore import snapshot_dir
 from superbatch.contract import FileNames, file_names
 from superbatch.plan import Chunking, TaskPlan
 from superbatch.progress import SILENT, Progress
@@ -141,6 +142,7 @@ class Runner:
                 (self.state.dir / ERROR_FILE).unlink()
             # Whole or absent, never empty: `cancel` reads it to stop this runner.
             atomic_write_bytes(self.state.dir / PID_FILE, str(os.getpid()).encode())
+            self._check_code()
             self._nanny = Nanny()
             if self.fork_command:
                 self._forks = ForkPool(self.fork_command, self.env, self._nanny)
@@ -157,6 +159,18 @@ class Runner:
             fcntl.flock(lock, fcntl.LOCK_UN)
             lock.close()
         return True
+
+    def _check_code(self) -> None:
+        """The job's snapshot of the worker's files (codestore.py) must still be there."""
+        if self.record.code is None:
+            return  # submitted by an older superbatch: it runs the worker's directory
+        kept = snapshot_dir(self.state.root, self.record.code)
+        if not kept.is_dir():
+            self._fail(
+                f"{kept}, the copy of the worker's files job {self.state.job_id} was "
+                f"submitted with, is missing (removed outside superbatch); submit the spec "
+                f"again with --new."
+            )
 
     def _loop(self) -> None:
         while not self._stopping.is_set():
@@ -228,7 +242,7 @@ class Runner:
                         False, None, "TaskEnded", "the task was ended by `superbatch cancel`"
                     )
                     break
-                if attempt.ok or (self.max_retries != -1 and retries >= self.max_retries):
+                if attempt.ok or not self._retried(attempt, retries):
                     break
                 retries += 1
             self.state.append_journal(
@@ -249,6 +263,13 @@ class Runner:
             return True
         finally:
             os.close(task_lock)
+
+    def _retried(self, attempt: Attempt, retries: int) -> bool:
+        """As the service: a nonzero exit is retried within ``max_retries``; a task past its
+        wall time, terminated by the service, is not (maxTaskRetryCount's definition)."""
+        if attempt.code == "MaxWallClockTimeExceeded":
+            return False
+        return self.max_retries == -1 or retries < self.max_retries
 
     def _claim(self, task_id: str, task_dir: Path) -> int:
         """Lock the task; end the point an earlier (killed) runner left running it."""
