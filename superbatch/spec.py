@@ -36,6 +36,8 @@ OUTPUT_SUFFIXES = (*VALUE_SUFFIXES, ".jsonl", ".parquet", ".npz", ".nc")
 MAX_WALL_TIME = timedelta(days=7)
 INT32_MAX = 2**31 - 1  # the Batch REST API's int32 fields
 DEFAULT_MAX_POINTS = 10_000_000
+# Azure's NVIDIA GPU sizes: the N-series families NC, ND and NV (Standard_NC4as_T4_v3, ...).
+GPU_VM_SIZE = re.compile(r"(standard_)?n[cdv]\w*", re.IGNORECASE)
 
 
 # -- sections ------------------------------------------------------------------------------
@@ -202,9 +204,25 @@ class PoolImage(StrictModel):
     node_agent_sku_id: str
 
 
+def is_gpu_size(vm_size: str) -> bool:
+    """An N-series size (NC, ND, NV): its nodes have NVIDIA GPUs."""
+    return GPU_VM_SIZE.fullmatch(vm_size) is not None
+
+
+def _gpus(v: Any) -> Any:
+    if isinstance(v, bool) or (isinstance(v, int) and 1 <= v <= 64):
+        return v
+    raise ValueError("must be true, false or the GPUs each node needs (a whole number 1-64)")
+
+
 class PoolSpec(StrictModel):
     id: str = Field("superbatch", pattern=BATCH_ID_PATTERN)
     vm_size: str = "standard_d2s_v3"
+    gpus: Annotated[bool | int, BeforeValidator(_gpus)] | None = Field(
+        None,
+        description="true, or the GPUs each node needs: a node image with the NVIDIA driver "
+        "(default: true on an N-series vm_size, NC, ND or NV); false: the usual image.",
+    )
     dedicated_nodes: int = Field(1, ge=0, le=INT32_MAX)
     low_priority_nodes: int = Field(0, ge=0, le=INT32_MAX)
     autoscale_formula: str | None = None
@@ -222,7 +240,18 @@ class PoolSpec(StrictModel):
             raise ValueError(
                 "a pool needs dedicated_nodes, low_priority_nodes or an autoscale_formula"
             )
+        if self.gpus not in (None, False) and not is_gpu_size(self.vm_size):
+            raise ValueError(
+                f"azure.pool.gpus is {str(self.gpus).lower()}, but azure.pool.vm_size "
+                f"{self.vm_size} has no GPU: choose an N-series vm_size (NC, ND or NV, e.g. "
+                f"standard_nc4as_t4_v3), or drop azure.pool.gpus"
+            )
         return self
+
+    @property
+    def gpu(self) -> bool:
+        """The nodes have GPUs, so they get an image with the NVIDIA driver."""
+        return is_gpu_size(self.vm_size) if self.gpus is None else bool(self.gpus)
 
 
 class StorageSpec(StrictModel):

@@ -232,12 +232,11 @@ def batch_account(
     }
 
 
-def vm_sku(name: str, family: str, vcpus: int) -> dict:
-    return {
-        "name": name,
-        "familyName": family,
-        "capabilities": [
-            {"name": "vCPUs", "value": str(vcpus)},
-            {"name": "MemoryGB", "value": str(vcpus * 4)},
-        ],
-    }
+def vm_sku(name: str, family: str, vcpus: int, gpus: int = 0) -> dict:
+    capabilities = [
+        {"name": "vCPUs", "value": str(vcpus)},
+        {"name": "MemoryGB", "value": str(vcpus * 4)},
+    ]
+    if gpus:
+        capabilities.append({"name": "GPUs", "value": str(gpus)})
+    return {"name": name, "familyName": family, "capabilities": capabilities}

@@ -1,7 +1,9 @@
 """The node images the emulated account lists (``Pools_ListSupportedImages``)."""
 
 # What the emulated account offers (``Pools_ListSupportedImages``): current Ubuntu LTS images,
-# with and without Docker, as the service lists them. BatchEmulator(supported_images=...)
+# with and without Docker, as the service lists them; the GPU-ready ``ubuntu-hpc`` image also
+# lists its NVIDIA driver capability (what superbatch's GPU pools look for; the nodes
+# themselves have no GPU: docs/emulator.md). BatchEmulator(supported_images=...)
 # replaces the list.
 SUPPORTED_IMAGES = (
     {

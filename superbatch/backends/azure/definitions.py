@@ -82,9 +82,13 @@ def pool_image(spec: JobSpec) -> PoolImage:
     return spec.azure.pool.image or (CONTAINER_POOL_IMAGE if spec.worker.image else CODE_POOL_IMAGE)
 
 
-def pool_definition(spec: JobSpec, registry: dict | None) -> bm.BatchPoolCreateOptions:
+def pool_definition(
+    spec: JobSpec, registry: dict | None, image: PoolImage | None = None
+) -> bm.BatchPoolCreateOptions:
+    """The pool's create request; ``image`` replaces the mode's default (a GPU image chosen
+    from the account's supported images)."""
     pool = spec.azure.pool
-    image = pool_image(spec)
+    image = image or pool_image(spec)
     container = None
     if spec.worker.image:
         container = bm.BatchContainerConfiguration(

@@ -33,6 +33,7 @@ class VmSku:
     name: str
     family: str | None
     vcpus: int | None
+    gpus: int | None = None  # the size's "GPUs" capability (absent: not said)
 
 
 def arm_target() -> tuple[str, str, str] | None:
@@ -88,8 +89,11 @@ def vm_skus(subscription: str, location: str) -> dict[str, VmSku]:
     out = {}
     for sku in client.location.list_supported_virtual_machine_skus(location, **options):
         caps = {c.name: c.value for c in sku.capabilities or []}
-        vcpus = caps.get("vCPUs")
+        vcpus, gpus = caps.get("vCPUs"), caps.get("GPUs")
         out[sku.name.lower()] = VmSku(
-            sku.name, sku.family_name, int(vcpus) if vcpus and vcpus.isdigit() else None
+            sku.name,
+            sku.family_name,
+            int(vcpus) if vcpus and vcpus.isdigit() else None,
+            int(gpus) if gpus and gpus.isdigit() else None,
         )
     return out

@@ -23,7 +23,7 @@ def ensure_pool(session: Session, registry: dict | None) -> list[str]:
         wait_until_deleted(session, get, f"pool {pool_id} is being deleted; waiting")
         pool = None
     if pool is None:
-        definition = pool_definition(spec, registry)
+        definition = pool_definition(spec, registry, _gpu_image(session))
         while True:
             try:
                 session.call(
@@ -46,6 +46,20 @@ def ensure_pool(session: Session, registry: dict | None) -> list[str]:
     return pool_differences(pool, spec)
 
 
+def _gpu_image(session: Session):
+    """A GPU pool's image, from the account's supported images (None: the spec's own or the
+    mode's default)."""
+    spec = session.record.spec
+    if not spec.azure.pool.gpu or spec.azure.pool.image:
+        return None
+    from superbatch.backends.azure.gpu import choose_gpu_image
+
+    offered = session.call(
+        lambda: list(session.client.list_supported_images()), "list the supported images"
+    )
+    return choose_gpu_image(offered, spec)
+
+
 def pool_differences(pool, spec) -> list[str]:
     """How an existing pool differs from the spec (it is used as it is)."""
     notes = []
@@ -64,7 +78,12 @@ def pool_differences(pool, spec) -> list[str]:
         )
     image = vm.image_reference if vm else None
     want_image = pool_image(spec)
-    if image is not None and (image.publisher or "").lower() != want_image.publisher.lower():
+    chosen = want.gpu and not want.image  # from the supported images, not a default
+    if (
+        image is not None
+        and not chosen
+        and (image.publisher or "").lower() != want_image.publisher.lower()
+    ):
         notes.append(
             f"pool {pool.id} exists with the image {image.publisher}/{image.offer}/{image.sku}; "
             f"the spec's mode would pick {want_image.publisher}/{want_image.offer}/"

@@ -17,6 +17,7 @@ from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from superbatch.backends.azure import credentials as creds
 from superbatch.backends.azure import management, registryapi
 from superbatch.backends.azure.definitions import pool_image
+from superbatch.backends.azure.gpu import gpu_image, no_gpu_image
 from superbatch.backends.azure.pool import check_pool_fits
 from superbatch.backends.azure.retry import with_retries
 from superbatch.backends.azure.storage import Storage
@@ -124,8 +125,17 @@ def _pool(pool, spec: Spec) -> str:
 
 
 def _node_image(client, spec: Spec) -> str:
-    image = pool_image(spec.model)
     offered = list(client.list_supported_images())
+    pool = spec.model.azure.pool
+    if pool.gpu and not pool.image:
+        found = gpu_image(offered, containers=bool(spec.model.worker.image))
+        if found is None:
+            raise _problem(no_gpu_image(spec.model))
+        return (
+            f"{found.publisher}/{found.offer}/{found.sku} with {found.node_agent_sku_id} "
+            f"(the NVIDIA driver) is offered for the GPU size {pool.vm_size}"
+        )
+    image = pool_image(spec.model)
     want = (image.publisher.lower(), image.offer.lower(), image.sku.lower())
     for item in offered:
         ref = item.image_reference
@@ -196,8 +206,24 @@ def _quota_checks(spec: Spec) -> list[Check]:
             ),
             Check("core quota", "not checked", "the VM size is not offered"),
         ]
+    gpus = f", {sku.gpus} GPUs" if sku.gpus else ""
+    want_gpus = pool.gpus if isinstance(pool.gpus, int) and pool.gpus is not True else 1
+    if pool.gpu and sku.gpus is not None and sku.gpus < want_gpus:
+        return [
+            Check(
+                "VM size",
+                "problem",
+                f"{sku.name} has {sku.gpus} GPUs in {quotas.location}, the pool asks for "
+                f"{want_gpus} (azure.pool.gpus): pick a size with more in azure.pool.vm_size",
+            ),
+            Check("core quota", "not checked", "the VM size does not fit"),
+        ]
     checks = [
-        Check("VM size", "ok", f"{sku.name} ({sku.vcpus} vCPUs, {sku.family}) in {quotas.location}")
+        Check(
+            "VM size",
+            "ok",
+            f"{sku.name} ({sku.vcpus} vCPUs{gpus}, {sku.family}) in {quotas.location}",
+        )
     ]
     problems = []
     cores = (sku.vcpus or 0) * pool.dedicated_nodes
