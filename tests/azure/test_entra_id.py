@@ -32,6 +32,7 @@ from rigs import worker_images
 from services import AZURITE_ACCOUNT, start_azurite
 
 from superbatch.backends.azure import credentials
+from superbatch.backends.azure.definitions import OUTPUT_NAME
 from superbatch.cli import cli
 from superbatch.emulator import DEV_ACCOUNT, DEV_KEY
 from superbatch.emulator.server import BatchEmulator
@@ -239,7 +240,8 @@ def check_user_delegation_sas(rig) -> None:
     assert set(files) == {"config.pickle", "inputs.pickle"}
     urls = list(files.values())
     outputs = {o.file_pattern: o for o in task.output_files}
-    container_url = outputs["outputs.pickle"].destination.container.container_url
+    # the output's name is drawn on the node: the definition names only a pattern
+    container_url = outputs[OUTPUT_NAME + "*"].destination.container.container_url
     for url in urls + [container_url]:
         parsed = urlparse(url)
         assert f"{parsed.scheme}://{parsed.netloc}" == rig.azurite.blob_endpoint.rsplit("/", 1)[0]
