@@ -16,8 +16,6 @@ from pathlib import Path
 import pytest
 from clihelp import superbatch, write_spec
 
-from superbatch.backends.local.points import SupervisedProcess
-
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux supervision")
 
 DAEMON_SLEEP = 60
@@ -152,14 +150,19 @@ def test_no_worker_process_holds_the_task_lock(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "command, code", [("exit 7", 7), ("kill -KILL $$", -9), ("kill -TERM $$", -15)]
+    "command, code, why",
+    [
+        ("exit 7", 7, "NonZeroExitCode"),
+        ("kill -KILL $$", -9, "Killed"),
+        ("kill -TERM $$", -15, "Killed"),
+    ],
 )
-def test_a_supervised_point_exits_as_its_worker_did(tmp_path, command, code):
+def test_a_supervised_point_exits_as_its_worker_did(tmp_path, command, code, why):
     # The runner reads a negative code as "Killed" (and, while stopping, as interrupted).
-    lock = os.open(tmp_path / "running.lock", os.O_RDWR | os.O_CREAT)
-    try:
-        with (tmp_path / "out").open("wb") as out:
-            point = SupervisedProcess(command, tmp_path, dict(os.environ), out, out, lock)
-            assert point.wait(timeout=60) == code
-    finally:
-        os.close(lock)
+    spec = write_spec(
+        tmp_path,
+        f"name: codes\nworker: {{command: '{command}'}}\nparameters: {{x: [1]}}\n",
+    )
+    assert superbatch("run", spec).code == 1
+    failure = superbatch("status", spec, "--json").json["failures"][0]
+    assert (failure["exit_code"], failure["code"], failure["point"]) == (code, why, 0)
