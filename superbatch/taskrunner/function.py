@@ -60,8 +60,10 @@ def call(function, config, data: bytes, fmt: str, output: str) -> int:
         encoded = encode(value, fmt)
     except OutOfTime:
         raise
-    except BaseException:  # noqa: BLE001 - the point's failure, reported as a script's
-        traceback.print_exc()
+    except BaseException as exc:  # noqa: BLE001 - the point's failure, reported as a script's
+        tb = exc.__traceback__
+        shown = tb.tb_next or tb  # from the user's code on, not this frame
+        traceback.print_exception(type(exc), exc, shown)
         return 1
     with open(output, "wb") as handle:
         handle.write(encoded)
