@@ -166,3 +166,24 @@ def test_a_supervised_point_exits_as_its_worker_did(tmp_path, command, code, why
     assert superbatch("run", spec).code == 1
     failure = superbatch("status", spec, "--json").json["failures"][0]
     assert (failure["exit_code"], failure["code"], failure["point"]) == (code, why, 0)
+
+
+@pytest.mark.parametrize("body", [SUCCEED, f"time.sleep({DAEMON_SLEEP})\n"], ids=["ok", "wall"])
+def test_isolation_task_ends_daemons_and_keeps_the_wall_time(tmp_path, body):
+    # The points run inside the task runner; what they start still ends with each point,
+    # and a point that sleeps past max_wall_time is interrupted there.
+    tasks = "tasks: {max_wall_time: 3s, max_retries: 0, points_per_task: 2}\n"
+    spec, daemons = daemon_job(tmp_path, "task", body, True, tasks)
+    spec.write_text(spec.read_text().replace("fork: true", "isolation: task"))
+    started = time.monotonic()
+    result = superbatch("run", spec, "--json")
+    assert time.monotonic() - started < DAEMON_SLEEP / 2
+    pids = daemon_pids(daemons)
+    assert not [p for p in pids if alive(p)], "a daemon outlived its point"
+    if body == SUCCEED:
+        assert result.code == 0 and result.json["result"] == [0, 1], result.stderr
+        assert len(pids) == 2
+    else:
+        assert result.code == 1 and len(pids) == 1  # the first point ran out of time
+        failure = superbatch("status", spec, "--json").json["failures"][0]
+        assert (failure["code"], failure["point"]) == ("MaxWallClockTimeExceeded", 0)

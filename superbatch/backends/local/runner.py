@@ -31,8 +31,7 @@ from pathlib import Path
 
 from superbatch.backends.local.control import ERROR_FILE, LOCK_FILE, PID_FILE
 from superbatch.backends.local.nanny import Nanny, kill_group
-from superbatch.backends.local.points import TaskProcess, end_holder
-from superbatch.backends.local.pycommand import python_command
+from superbatch.backends.local.points import TaskProcess, end_holder, manifest_base
 from superbatch.codestore import snapshot_dir
 from superbatch.contract import FileNames, file_names
 from superbatch.plan import Chunking, TaskPlan
@@ -111,44 +110,7 @@ class Runner:
             share = str(max(1, (os.cpu_count() or 1) // self.parallel))
             for var in THREAD_LIMIT_VARS:
                 self.env.setdefault(var, share)
-        self.how = self._how()
-
-    def _how(self) -> dict:
-        """What every task's manifest says about running the worker (superbatch.taskrunner)."""
-        worker = self.record.spec.worker
-        isolation = worker.isolation_mode
-        argv = executable = None
-        if worker.function:
-            if isolation == "point" and not FORK_SUPPORTED:
-                isolation = "task"
-        else:
-            found = python_command(self.command, self.env["PATH"])
-            if found is None or (isolation == "point" and not FORK_SUPPORTED):
-                isolation = "process"
-            else:
-                argv, executable = found.argv, found.executable
-        if self.record.code is not None:
-            worker_dir = snapshot_dir(self.state.root, self.record.code)
-        else:
-            worker_dir = Path(self.record.spec_path).parent / (worker.directory or ".")
-        return {
-            "isolation": isolation,
-            "command": self.command,
-            "argv": argv,
-            "executable": executable,
-            "function": worker.function,
-            "worker_dir": str(worker_dir.resolve()),
-            "format": self.record.format,
-            "names": {
-                "config": self.names.config,
-                "inputs": self.names.inputs,
-                "outputs": self.names.outputs,
-                "outputs_pattern": self.names.local_outputs_pattern,
-            },
-            "multi_point": self.chunks.multi_point,
-            "outputs_dir": str(self.state.outputs_dir),
-            "wall_time": self.wall_time,
-        }
+        self.how = manifest_base(record, state, self.env["PATH"], FORK_SUPPORTED)
 
     # -- the task list -------------------------------------------------------------------
 
