@@ -19,6 +19,7 @@ from superbatch.spec import VALUE_SUFFIXES, Spec
 from superbatch.specgrid import ZipAxis
 from superbatch.tables import check_table_output
 from superbatch.workerenv import resolve_env
+from superbatch.workerfunction import check_function
 
 
 def check_everything(ctx, output: str | None, running: bool = True) -> JobPlan:
@@ -57,6 +58,7 @@ def check_everything(ctx, output: str | None, running: bool = True) -> JobPlan:
     if path is not None:
         check_writable(path, where)
     check_worker_links(spec)
+    check_function(spec)
     return plan
 
 

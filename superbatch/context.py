@@ -26,7 +26,8 @@ def worker_command(spec: Spec, backend: type[Backend], kept: KeptCode | None = N
     """The worker command with ``{worker_dir}`` resolved for the backend (to the kept copy
     of the worker's files, if the backend keeps one)."""
     worker_dir = shlex.quote(str(kept.directory)) if kept else backend.worker_dir(spec)
-    return spec.model.worker.command.replace("{worker_dir}", worker_dir)
+    command = spec.model.worker.command
+    return "" if command is None else command.replace("{worker_dir}", worker_dir)
 
 
 @dataclass

@@ -6,6 +6,9 @@ and hold JSON, so a worker in any language can take part.
 
 from __future__ import annotations
 
+import io
+import tarfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 GLOBAL_CONFIG_FILE = "config.pickle"
@@ -52,3 +55,14 @@ def file_names(fmt: str = "joblib") -> FileNames:
     if fmt == "json":
         return FileNames(*(_with_suffix(n, ".json") for n in names))
     raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+
+
+def inputs_tar(points: Iterable[int], encoded: Iterable[bytes], inputs_name: str) -> bytes:
+    """A task's inputs in one tar: ``p<point>/<inputs file>`` per point (deterministic)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for point, data in zip(points, encoded):
+            info = tarfile.TarInfo(f"p{point}/{inputs_name}")
+            info.size, info.mode, info.mtime = len(data), 0o644, 0
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()

@@ -55,11 +55,13 @@ def status(ctx: Context, state: JobState) -> JobStatus:
             return st  # the points file changed: the ids and codes still tell
         for failure in st.failures[:SHOWN_FAILURES]:
             index = plan.task_index(failure.task_id)
-            if index is not None:
-                task = plan.task(index)
-                failure.points = list(
-                    plan.grid.points(task.first_point, task.first_point + task.point_count)
-                )
+            if index is None:
+                continue
+            task = plan.task(index)
+            first, end = task.first_point, task.first_point + task.point_count
+            if failure.point is not None and first <= failure.point < end:
+                first, end = failure.point, failure.point + 1  # the point that failed
+            failure.points = list(plan.grid.points(first, end))
     return st
 
 

@@ -37,6 +37,11 @@ def spread(count: int, wanted: int) -> list[int]:
 
 def sample(spec: Spec, plan: JobPlan, wanted: int) -> tuple[float, str]:
     """(mean seconds per point, where that figure comes from)."""
+    if spec.model.worker.function:
+        raise UserError(
+            f"{spec.where('worker', 'function')}: plan --sample times the worker's command; "
+            f"a worker.function is not sampled (yet): give tasks.estimated_time instead."
+        )
     names = file_names(spec.model.worker.format)
     codec = get_codec(spec.model.worker.format)
     command = spec.model.worker.command.replace(

@@ -55,11 +55,30 @@ class FromEnv(StrictModel):
 EnvValue = FromEnv | str | int | float | bool
 
 
+FUNCTION_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$"
+
+
 class WorkerSpec(StrictModel):
-    command: str = Field(
+    command: str | None = Field(
+        None,
         min_length=1,
         description="Run in the task's working directory; "
-        "{worker_dir} is replaced by the worker's directory.",
+        "{worker_dir} is replaced by the worker's directory. Exactly one of command and "
+        "function.",
+    )
+    function: str | None = Field(
+        None,
+        pattern=FUNCTION_PATTERN,
+        description="module:function, the module in worker.directory: called as "
+        "function(config, inputs) once per point, its return value the point's output "
+        "(no files). Exactly one of command and function.",
+    )
+    isolation: Literal["point", "task", "process"] | None = Field(
+        None,
+        description="How a task's points run: point (default; a Python worker is forked "
+        "per point from a process that imported what it imports), task (one after another "
+        "in one process: module state may carry over), process (a new process per point, "
+        "through /bin/sh).",
     )
     env: dict[Annotated[str, Field(pattern=ENV_NAME)], EnvValue] = Field(
         default_factory=empty_dict,
@@ -90,11 +109,10 @@ class WorkerSpec(StrictModel):
         "and environment, in the worker's directory, after the "
         "requirements are installed.",
     )
-    fork: bool = Field(
-        True,
-        description="Local backend: run a Python worker (`python script.py ...`) by forking a "
-        "process that has imported what the script imports, instead of starting a new "
-        "interpreter per point.",
+    fork: bool | None = Field(
+        None,
+        description="Deprecated: false is isolation: process.",
+        json_schema_extra={"deprecated": True},
     )
     upload_limit_mb: int = Field(
         200,
@@ -102,6 +120,32 @@ class WorkerSpec(StrictModel):
         le=10_000,
         description="Code mode: the most the worker's files may weigh before packing.",
     )
+
+    @model_validator(mode="after")
+    def _one_way_to_run(self) -> "WorkerSpec":
+        if (self.command is None) == (self.function is None):
+            raise ValueError(
+                "give exactly one of worker.command (a command run once per point) and "
+                "worker.function (module:function called once per point)"
+            )
+        if self.function and self.isolation == "process":
+            raise ValueError(
+                "isolation: process runs a command; a function runs in the task runner "
+                "(isolation: point or task)"
+            )
+        if self.fork is False and self.isolation not in (None, "process"):
+            raise ValueError(
+                f"fork: false (deprecated) means isolation: process, not {self.isolation}; "
+                f"remove fork"
+            )
+        return self
+
+    @property
+    def isolation_mode(self) -> str:
+        """``isolation``, with the deprecated ``fork: false`` read as ``process``."""
+        if self.isolation:
+            return self.isolation
+        return "process" if self.fork is False else "point"
 
     @field_validator("image_directory")
     @classmethod

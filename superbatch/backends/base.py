@@ -37,6 +37,7 @@ class TaskFailure:
     message: str | None = None
     stderr_tail: str | None = None
     points: list[dict] | None = None
+    point: int | None = None  # the index of the point that failed, when the backend knows it
 
     def to_json(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if v is not None}

@@ -44,7 +44,9 @@ def _print_status(out: Output, status) -> None:
         code = "-" if failure.exit_code is None else failure.exit_code
         reason = f" {failure.code}: {failure.message}" if failure.code else ""
         out.line(f"  failed {failure.task_id} (exit code {code}){reason}")
-        if failure.points:
+        if failure.points and failure.point is not None and len(failure.points) == 1:
+            out.line(f"    failed point {failure.point}: {json.dumps(failure.points[0])}")
+        elif failure.points:
             shown = ", ".join(json.dumps(p) for p in failure.points[:SHOWN_POINTS])
             more = len(failure.points) - SHOWN_POINTS
             out.line(f"    points: {shown}" + (f", ... and {more} more" if more > 0 else ""))

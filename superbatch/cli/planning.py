@@ -89,7 +89,10 @@ def plan(
         f"job {ctx.spec.name}: {describe_tasks(job.point_count, job.task_count, job.points_per_task)} "
         f"on the {ctx.backend_name} backend"
     )
-    out.line(f"command: {command}")
+    if model.worker.function:
+        out.line(f"function: {model.worker.function}")
+    else:
+        out.line(f"command: {command}")
     out.line(f"globals: {json.dumps(to_jsonable(model.globals))}")
     for task in tasks:
         inputs = task["inputs"]

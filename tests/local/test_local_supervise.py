@@ -16,8 +16,6 @@ from pathlib import Path
 import pytest
 from clihelp import superbatch, write_spec
 
-from superbatch.backends.local.points import SupervisedProcess
-
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux supervision")
 
 DAEMON_SLEEP = 60
@@ -152,14 +150,40 @@ def test_no_worker_process_holds_the_task_lock(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "command, code", [("exit 7", 7), ("kill -KILL $$", -9), ("kill -TERM $$", -15)]
+    "command, code, why",
+    [
+        ("exit 7", 7, "NonZeroExitCode"),
+        ("kill -KILL $$", -9, "Killed"),
+        ("kill -TERM $$", -15, "Killed"),
+    ],
 )
-def test_a_supervised_point_exits_as_its_worker_did(tmp_path, command, code):
+def test_a_supervised_point_exits_as_its_worker_did(tmp_path, command, code, why):
     # The runner reads a negative code as "Killed" (and, while stopping, as interrupted).
-    lock = os.open(tmp_path / "running.lock", os.O_RDWR | os.O_CREAT)
-    try:
-        with (tmp_path / "out").open("wb") as out:
-            point = SupervisedProcess(command, tmp_path, dict(os.environ), out, out, lock)
-            assert point.wait(timeout=60) == code
-    finally:
-        os.close(lock)
+    spec = write_spec(
+        tmp_path,
+        f"name: codes\nworker: {{command: '{command}'}}\nparameters: {{x: [1]}}\n",
+    )
+    assert superbatch("run", spec).code == 1
+    failure = superbatch("status", spec, "--json").json["failures"][0]
+    assert (failure["exit_code"], failure["code"], failure["point"]) == (code, why, 0)
+
+
+@pytest.mark.parametrize("body", [SUCCEED, f"time.sleep({DAEMON_SLEEP})\n"], ids=["ok", "wall"])
+def test_isolation_task_ends_daemons_and_keeps_the_wall_time(tmp_path, body):
+    # The points run inside the task runner; what they start still ends with each point,
+    # and a point that sleeps past max_wall_time is interrupted there.
+    tasks = "tasks: {max_wall_time: 3s, max_retries: 0, points_per_task: 2}\n"
+    spec, daemons = daemon_job(tmp_path, "task", body, True, tasks)
+    spec.write_text(spec.read_text().replace("fork: true", "isolation: task"))
+    started = time.monotonic()
+    result = superbatch("run", spec, "--json")
+    assert time.monotonic() - started < DAEMON_SLEEP / 2
+    pids = daemon_pids(daemons)
+    assert not [p for p in pids if alive(p)], "a daemon outlived its point"
+    if body == SUCCEED:
+        assert result.code == 0 and result.json["result"] == [0, 1], result.stderr
+        assert len(pids) == 2
+    else:
+        assert result.code == 1 and len(pids) == 1  # the first point ran out of time
+        failure = superbatch("status", spec, "--json").json["failures"][0]
+        assert (failure["code"], failure["point"]) == ("MaxWallClockTimeExceeded", 0)

@@ -96,11 +96,11 @@ def test_a_runner_that_cannot_go_on_stops_and_collect_says_why(tmp_path):
     (tmp_path / "worker" / "w.py").write_text("import time\ntime.sleep(0.5)\n" + SQUARE)
     assert superbatch("submit", spec, "--parallel", "1").code == 0
     job = job_dirs(spec)[0]
-    (job / "inputs" / "task_3_inputs.pickle").unlink()  # the state is damaged under it
+    (job / "inputs" / "task-00003.tar").unlink()  # the state is damaged under it
     started = time.monotonic()
     result = superbatch("collect", spec, "--wait", "--timeout", "60")
     assert result.code == 3, result
-    assert "task_3_inputs.pickle is missing" in result.stderr
+    assert "task-00003.tar is missing" in result.stderr
     assert time.monotonic() - started < 30
     assert result.stderr.count("\nerror:") + result.stderr.startswith("error:") == 1
 

@@ -1,4 +1,4 @@
-"""What a fork server preloads for a worker script (superbatch/backends/local/preload.py)."""
+"""What a fork server preloads for a worker script (superbatch.taskrunner.preload.py)."""
 
 import ast
 import sys
@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from superbatch.backends.local.preload import _imports, preload
+from superbatch.taskrunner.preload import _imports, preload
 
 SCRIPT = """\
 import json as j

@@ -47,7 +47,24 @@ def test_nested_unknown_key_in_azure_section(tmp_path):
 
 def test_missing_required_field_names_its_parent_line(tmp_path):
     msg, path = error_of(tmp_path, "name: demo\nworker:\n  directory: .\nparameters: {a: [1]}\n")
-    assert f"{path}, line 2: worker.command: required field is missing" in msg
+    assert f"{path}, line 2: worker: give exactly one of worker.command" in msg
+    msg, path = error_of(tmp_path, "worker:\n  command: x\nparameters: {a: [1]}\n")
+    assert f"{path}, line 1: name: required field is missing" in msg
+
+
+@pytest.mark.parametrize(
+    "worker, wanted",
+    [
+        ("{command: x, function: 'm:f'}", "give exactly one of worker.command"),
+        ("{function: 'm:f', isolation: process}", "isolation: process runs a command"),
+        ("{command: x, fork: false, isolation: task}", "fork: false (deprecated) means"),
+        ("{function: 'my-module:f'}", "worker.function"),
+        ("{command: x, isolation: thread}", "worker.isolation"),
+    ],
+)
+def test_how_a_worker_runs_is_checked(tmp_path, worker, wanted):
+    msg, path = error_of(tmp_path, f"name: demo\nworker: {worker}\nparameters: {{a: [1]}}\n")
+    assert f"{path}, line 2: " in msg and wanted in msg, msg
 
 
 def test_yaml_syntax_error_gives_line_and_column(tmp_path):

@@ -15,20 +15,19 @@ output unusable (``outputs.py``), never the task's result.
 from __future__ import annotations
 
 import base64
-import io
 import json
 import shlex
-import tarfile
 from dataclasses import dataclass
 from datetime import timedelta
 
 from azure.batch import models as bm
 
+from superbatch import contract
 from superbatch.backends.azure.codemode import task_prologue
 from superbatch.backends.azure.target import log_prefix, output_dir
 from superbatch.contract import FileNames
 from superbatch.durations import iso8601
-from superbatch.plan import TaskPlan, point_dirname
+from superbatch.plan import TaskPlan
 from superbatch.spec import JobSpec, PoolImage
 from superbatch.workerenv import resolve_env
 
@@ -150,13 +149,7 @@ def job_definition(batch_job_id: str, pool_id: str, token: str, prep: dict | Non
 
 def inputs_tar(task: TaskPlan, encoded: list[bytes], names: FileNames) -> bytes:
     """``p<point>/<inputs file>`` for each point of a multi-point task (deterministic)."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        for point, data in zip(task.point_indices, encoded):
-            info = tarfile.TarInfo(f"{point_dirname(point)}/{names.inputs}")
-            info.size, info.mode, info.mtime = len(data), 0o644, 0
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
+    return contract.inputs_tar(task.point_indices, encoded, names.inputs)
 
 
 def is_inline(encoded: bytes) -> bool:

@@ -1,7 +1,7 @@
 """The local backend: tasks run as processes on this machine (``backend``), executed by a
-runner (``runner``); every point runs below a supervisor (``reaper``, ``points``) that ends all
-its processes when the point ends or the runner dies; Python workers are forked from a server
-that has imported what they import (``forkserver``), which supervises its points."""
+runner (``runner``) that starts one task runner (``superbatch.taskrunner``, via ``points``) per
+task; the task runner runs the task's points and ends all their processes when a point ends
+or the runner dies."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ __all__ = ["LocalBackend"]
 
 
 def __getattr__(name: str):
-    # Imported on use: the fork server runs from this package and needs none of it.
+    # Imported on use: the detached runner's start needs little of it.
     if name == "LocalBackend":
         from superbatch.backends.local.backend import LocalBackend
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import shlex
 import time
@@ -27,7 +28,7 @@ from superbatch.backends.local.control import (
 from superbatch.backends.local.runner import Runner, RunnerError
 from superbatch.codec import get_codec
 from superbatch.codestore import KeptCode
-from superbatch.contract import file_names
+from superbatch.contract import file_names, inputs_tar
 from superbatch.errors import InfraError, SpecError, UserError
 from superbatch.identity import not_the_workers
 from superbatch.plan import Chunking, JobPlan
@@ -77,7 +78,8 @@ class LocalBackend(Backend):
     # -- submit ----------------------------------------------------------------------------
 
     def submit(self, plan: JobPlan, progress: Progress) -> list[str]:
-        """Write the global config and one inputs file per point into the state directory."""
+        """Write the global config and one tar of its points' inputs per task into the state
+        directory (``inputs/<task-id>.tar``: a 10,000-point task is one file, not 10,000)."""
         codec = get_codec(self.record.format)
         names = file_names(self.record.format)
         inputs = self.state.inputs_dir
@@ -88,12 +90,19 @@ class LocalBackend(Backend):
         existing = {p.name for p in inputs.iterdir()}
         count = 0
         with progress.bar("writing inputs", plan.point_count) as bar:
-            for index, point in enumerate(plan.grid.points()):
-                name = names.local_inputs(index)
+            grid = plan.grid.points()
+            for task in plan.tasks():
+                points = list(itertools.islice(grid, task.point_count))
+                count += len(points)
+                if len(points) < task.point_count:
+                    break
+                name = f"{task.id}.tar"
                 if name not in existing:
-                    atomic_write_bytes(inputs / name, codec.dumps(point))
-                count += 1
-                bar.advance()
+                    encoded = [codec.dumps(point) for point in points]
+                    tar = inputs_tar(task.point_indices, encoded, names.inputs)
+                    atomic_write_bytes(inputs / name, tar)
+                bar.advance(len(points))
+            count += sum(1 for _ in grid)
         if count != plan.point_count:
             raise UserError(
                 f"the grid gave {count} points while submitting, not the "
@@ -163,6 +172,7 @@ class LocalBackend(Backend):
             entry.get("code"),
             entry.get("message"),
             tail(stderr) or None,
+            point=entry.get("point"),
         )
 
     def wait(self, timeout: float | None, progress: Progress) -> JobStatus:

@@ -1,96 +1,113 @@
-"""A point run as a process of its own, seen from the runner: started, waited for, ended.
+"""A task's task runner (``superbatch.taskrunner``), seen from the local runner: started,
+waited for, ended.
 
-On Linux the process is a supervisor (``reaper``) that runs the worker command and ends
-every process it started when the point ends; it holds the task lock, the worker does not.
-Elsewhere the worker command runs in a process group of its own that inherits the task lock,
-and ending the point kills that group (a process that leaves the group outlives it).
+On Linux the task runner supervises the task's points itself (a child subreaper that ends
+every process a point started when the point ends, and ends its points when told to stop or
+when the runner's thread that started it dies); it holds the task lock, the workers do not.
+Elsewhere it runs in a process group of its own that the runner (and its nanny) kills.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 from typing import IO
 
-from superbatch.backends.local import reaper
 from superbatch.backends.local.nanny import kill_group
-
-SUPERVISOR = os.path.abspath(reaper.__file__)  # run by path: it needs no site-packages
-
-
-class SupervisedProcess:
-    """A point below its supervisor, waited for as a ``subprocess.Popen``."""
-
-    def __init__(self, command: str, cwd, env: dict[str, str], out: IO, err: IO, lock: int):
-        # The supervisor ends the point when the runner's end of this pipe closes.
-        watched, self._watch = os.pipe()
-        try:
-            self._proc = subprocess.Popen(
-                [sys.executable, "-I", "-S", SUPERVISOR, str(lock), str(watched), command],
-                cwd=cwd,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=err,
-                start_new_session=True,
-                pass_fds=(lock, watched),
-            )
-        except BaseException:
-            os.close(self._watch)
-            raise
-        finally:
-            os.close(watched)
-        self.pid = self.holder = self._proc.pid
-
-    def wait(self, timeout: float | None = None) -> int:
-        code = self._proc.wait(timeout)
-        with contextlib.suppress(OSError):
-            os.close(self._watch)
-        return code
-
-    def end(self) -> None:
-        """Ask the supervisor to end the point (it kills all the point's processes)."""
-        with contextlib.suppress(OSError):
-            self._proc.terminate()
+from superbatch.backends.local.pycommand import python_command
+from superbatch.codestore import snapshot_dir
+from superbatch.contract import file_names
+from superbatch.plan import Chunking
+from superbatch.taskrunner import boot, supervise
 
 
-class GroupProcess:
-    """A point in a process group of its own that holds the task lock."""
+class TaskProcess:
+    """One task runner, waited for as a ``subprocess.Popen``."""
 
-    def __init__(self, command: str, cwd, env: dict[str, str], out: IO, err: IO, lock: int):
+    supervised = supervise.SUPPORTED
+
+    def __init__(self, manifest: dict, cwd, env: dict[str, str], out: IO, err: IO, lock: int):
+        manifest = dict(manifest, lock_fd=lock, parent=os.getpid())
         self._proc = subprocess.Popen(
-            command,
-            shell=True,
+            boot.command(sys.executable),
             cwd=cwd,
             env=env,
+            stdin=subprocess.PIPE,
             stdout=out,
             stderr=err,
-            stdin=subprocess.DEVNULL,
             start_new_session=True,
             pass_fds=(lock,),
         )
+        try:
+            self._proc.stdin.write(json.dumps(manifest).encode())
+            self._proc.stdin.close()
+        except OSError:
+            pass  # it died at once: its exit code says so
         self.pid = self.holder = self._proc.pid
 
     def wait(self, timeout: float | None = None) -> int:
         return self._proc.wait(timeout)
 
     def end(self) -> None:
-        kill_group(self.pid)
-
-
-def start_process(command: str, cwd, env: dict[str, str], out: IO, err: IO, lock: int):
-    """The point's process: supervised where the system can, else a process group."""
-    kind = SupervisedProcess if reaper.SUPPORTED else GroupProcess
-    return kind(command, cwd, env, out, err, lock)
+        """Supervised: ask it to end its point (it kills all the point's processes); else
+        kill its process group."""
+        if self.supervised:
+            with contextlib.suppress(OSError):
+                self._proc.terminate()
+        else:
+            kill_group(self.pid)
 
 
 def end_holder(pid: int) -> None:
-    """End what an earlier runner left holding a task lock: its supervisor, or its group."""
-    if reaper.SUPPORTED:
+    """End what an earlier runner left holding a task lock: its task runner, or its group."""
+    if supervise.SUPPORTED:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGTERM)
     else:
         kill_group(pid)
+
+
+def manifest_base(record, state, path: str, can_fork: bool) -> dict:
+    """What every task's manifest says about running the job's worker: the isolation it
+    gets (``point`` needs a fork and a plain ``python SCRIPT`` command; any other command
+    runs as a process), what runs, the contract's files and where outputs go."""
+    worker = record.spec.worker
+    names = file_names(record.format)
+    isolation = worker.isolation_mode
+    argv = executable = None
+    if worker.function:
+        if isolation == "point" and not can_fork:
+            isolation = "task"
+    else:
+        found = python_command(record.command, path)
+        if found is None or (isolation == "point" and not can_fork):
+            isolation = "process"
+        else:
+            argv, executable = found.argv, found.executable
+    if record.code is not None:
+        worker_dir = snapshot_dir(state.root, record.code)
+    else:  # submitted before snapshots: the worker's directory itself
+        worker_dir = Path(record.spec_path).parent / (worker.directory or ".")
+    return {
+        "isolation": isolation,
+        "command": record.command,
+        "argv": argv,
+        "executable": executable,
+        "function": worker.function,
+        "worker_dir": str(worker_dir.resolve()),
+        "format": record.format,
+        "names": {
+            "config": names.config,
+            "inputs": names.inputs,
+            "outputs": names.outputs,
+            "outputs_pattern": names.local_outputs_pattern,
+        },
+        "multi_point": Chunking(record.point_count, record.points_per_task).multi_point,
+        "outputs_dir": str(state.outputs_dir),
+        "wall_time": record.max_wall_time_s,
+    }

@@ -2,15 +2,16 @@
 
 One runner per job at a time (an exclusive lock on ``runner.lock``). Every task state change
 is appended to the job's journal, so an interrupted runner (Ctrl-C, SIGTERM, SIGKILL) leaves
-consistent state and a new runner executes only what has not completed. Each task holds a lock
-(``tasks/<id>/running.lock``), shared with the point's supervisor (``points``, ``reaper``; the
-fork server for a forked point), never with the worker's processes: a new runner that finds it
-held ends the supervisor recorded in it, and so the leftover workers, before it starts the
+consistent state and a new runner executes only what has not completed. Each task runs in a
+task runner of its own (``superbatch.taskrunner``, started by ``points``), which runs the
+task's points and supervises them. Each task holds a lock (``tasks/<id>/running.lock``),
+shared with its task runner, never with the worker's processes: a new runner that finds it
+held ends the task runner recorded in it, and so the leftover workers, before it starts the
 task again, so a point never runs twice at once. A runner that cannot go on (damaged state, a full disk) writes ``runner-error.json``
 and exits with status 3; whoever waits reports that message.
 
 One module (a little over 400 lines) because the job lock, task locks, journal, retries and
-worker processes are one protocol; what is separable lives beside it (control, nanny, fork*).
+worker processes are one protocol; what is separable lives beside it (control, nanny, points).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import json
 import os
 import shutil
 import subprocess
@@ -28,11 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from superbatch.backends.local.control import ERROR_FILE, LOCK_FILE, PID_FILE
-from superbatch.backends.local.forkpool import ForkPool, ForkServer
-from superbatch.backends.local.forkwire import ServerLost
 from superbatch.backends.local.nanny import Nanny, kill_group
-from superbatch.backends.local.points import GroupProcess, end_holder, start_process
-from superbatch.backends.local.pycommand import python_command
+from superbatch.backends.local.points import TaskProcess, end_holder, manifest_base
 from superbatch.codestore import snapshot_dir
 from superbatch.contract import FileNames, file_names
 from superbatch.plan import Chunking, TaskPlan
@@ -41,6 +40,7 @@ from superbatch.state import JobState, atomic_write_bytes, atomic_write_json, de
 from superbatch.workerenv import resolve_env
 
 TASK_LOCK = "running.lock"
+POINTS_FILE = "points.jsonl"  # the task runner's line per point
 SHARED_CONFIG = "shared"
 EXIT_RUNNER_ERROR = 3
 # Thread-pool sizes of the common native libraries (OpenMP, OpenBLAS, MKL, ...). With several
@@ -55,10 +55,16 @@ THREAD_LIMIT_VARS = (
     "VECLIB_MAXIMUM_THREADS",
     "NUMEXPR_NUM_THREADS",
 )
-# Python workers are forked from a server that has imported what they import, on Linux: on
-# macOS forking a process that has loaded system frameworks is unsafe (CPython's
+# Python workers are forked from a task runner that has imported what they import, on Linux:
+# on macOS forking a process that has loaded system frameworks is unsafe (CPython's
 # multiprocessing stopped forking there).
 FORK_SUPPORTED = sys.platform.startswith("linux")
+# The task runner enforces the wall time itself; past it by this much it is killed (a point
+# running inside it that does not return to the interpreter cannot be interrupted).
+WALL_TIME_GRACE_S = 5.0
+# A task whose task runner is killed (not by this runner) runs again, as a point whose fork
+# server died did; after this many losses in a row it fails as killed.
+MAX_LOSSES = 3
 
 
 class RunnerError(Exception):
@@ -71,6 +77,8 @@ class Attempt:
     exit_code: int | None
     code: str | None = None
     message: str | None = None
+    point: int | None = None  # the point that failed
+    lost: bool = False  # the task runner itself was killed (by whom, it cannot tell)
 
 
 class Runner:
@@ -102,9 +110,7 @@ class Runner:
             share = str(max(1, (os.cpu_count() or 1) // self.parallel))
             for var in THREAD_LIMIT_VARS:
                 self.env.setdefault(var, share)
-        forkable = FORK_SUPPORTED and record.spec.worker.fork
-        self.fork_command = python_command(self.command, self.env["PATH"]) if forkable else None
-        self._forks: ForkPool | None = None
+        self.how = manifest_base(record, state, self.env["PATH"], FORK_SUPPORTED)
 
     # -- the task list -------------------------------------------------------------------
 
@@ -143,9 +149,8 @@ class Runner:
             # Whole or absent, never empty: `cancel` reads it to stop this runner.
             atomic_write_bytes(self.state.dir / PID_FILE, str(os.getpid()).encode())
             self._check_code()
-            self._nanny = Nanny()
-            if self.fork_command:
-                self._forks = ForkPool(self.fork_command, self.env, self._nanny)
+            if not TaskProcess.supervised:
+                self._nanny = Nanny()
             try:
                 self._loop()
             except RunnerError:
@@ -231,10 +236,13 @@ class Runner:
         task_lock = self._claim(task.id, task_dir)
         try:
             self.state.append_journal([{"task": task.id, "state": "running", "t": time.time()}])
-            retries = 0
+            retries = losses = 0
             started = time.time()
             while True:
                 attempt = self._attempt(task, task_dir, task_lock)
+                if attempt is not None and attempt.lost and losses < MAX_LOSSES:
+                    losses += 1  # its task runner was killed: not the worker's failure
+                    continue
                 if attempt is None:  # interrupted
                     if not self._cancelled():
                         return False  # stays unfinished: a later runner runs it again
@@ -255,6 +263,7 @@ class Runner:
                         "retries": retries,
                         "code": attempt.code,
                         "message": attempt.message,
+                        "point": attempt.point,
                         "start": started,
                         "end": time.time(),
                     }
@@ -329,131 +338,75 @@ class Runner:
             self._shared_ready = True
         return shared
 
-    def _place_config(self, wd: Path) -> None:
-        target = wd / self.names.config
-        try:
-            os.link(self._shared_config(), target)
-        except OSError as exc:
-            if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
-                raise
-            shutil.copyfile(self._shared_config(), target)
-
     def _attempt(self, task: TaskPlan, task_dir: Path, task_lock: int) -> Attempt | None:
-        shutil.rmtree(task_dir / "wd", ignore_errors=True)
-        deadline = time.monotonic() + self.wall_time if self.wall_time else None
-        outputs: list[tuple[Path, int]] = []
+        inputs = self.state.inputs_dir / f"{task.id}.tar"
+        if not inputs.is_file():
+            self._fail(
+                f"{inputs} is missing: the job's state was changed outside superbatch; "
+                f"submit the spec again with --new."
+            )
+        manifest = dict(
+            self.how,
+            task_id=task.id,
+            points=[task.first_point, task.point_count],
+            inputs=str(inputs),
+            config=str(self._shared_config()),
+            task_dir=str(task_dir),
+        )
+        points_log = task_dir / POINTS_FILE
         with (
             (task_dir / "stdout.txt").open("wb") as out,
             (task_dir / "stderr.txt").open("wb") as err,
         ):
-            for point in task.point_indices:
-                wd = task_dir / "wd" / task.point_dir(point)
-                wd.mkdir(parents=True, exist_ok=True)
-                self._place_config(wd)
-                source = self.state.inputs_dir / self.names.local_inputs(point)
-                try:
-                    shutil.copyfile(source, wd / self.names.inputs)
-                except FileNotFoundError:
-                    self._fail(
-                        f"{source} is missing: the job's state was changed outside "
-                        f"superbatch; submit the spec again with --new."
-                    )
-                env = dict(
-                    self.env,
-                    SUPERBATCH_TASK_ID=task.id,
-                    SUPERBATCH_POINT=str(point),
-                    AZ_BATCH_TASK_WORKING_DIR=str(wd),
-                )
-                result = self._execute(wd, env, out, err, deadline, task_lock)
-                if result is None or not result.ok:
-                    return result
-                produced = wd / self.names.outputs
-                if not produced.is_file():
-                    return Attempt(
-                        False,
-                        0,
-                        "OutputMissing",
-                        f"the worker exited 0 but wrote no {self.names.outputs} (point {point})",
-                    )
-                outputs.append((produced, point))
-        # As Azure Batch uploads on success: a task's outputs appear only when all its
-        # points succeeded, so both backends reduce the same points.
-        self.state.outputs_dir.mkdir(parents=True, exist_ok=True)
-        for produced, point in outputs:
-            os.replace(produced, self.state.outputs_dir / self.names.local_outputs(point))
-        return Attempt(True, 0)
-
-    def _execute(
-        self, wd: Path, env: dict, out, err, deadline: float | None, task_lock: int
-    ) -> Attempt | None:
-        while not self._stopping.is_set():
-            try:
-                with self._server(deadline) as server:
-                    return self._run_process(server, wd, env, out, err, deadline, task_lock)
-            except ServerLost:
-                continue  # the point runs again: on a new server, or as a process of its own
-            except subprocess.TimeoutExpired:  # no server had preloaded before the deadline
-                return self._out_of_time()
-        return None
-
-    def _server(self, deadline: float | None):
-        """A fork server for one point; None: the point is a process of its own."""
-        return self._forks.lease(deadline) if self._forks else contextlib.nullcontext()
-
-    def _run_process(
-        self,
-        server: ForkServer | None,
-        wd: Path,
-        env: dict,
-        out,
-        err,
-        deadline: float | None,
-        task_lock: int,
-    ) -> Attempt | None:
-        if server is None:
-            proc = start_process(self.command, wd, env, out, err, task_lock)
-        else:
-            proc = server.launch(str(wd), env, out, err, task_lock)
+            points_log.write_bytes(b"")
+            if self._stopping.is_set():
+                return None
+            proc = TaskProcess(manifest, task_dir, self.env, out, err, task_lock)
         # Whom a later runner ends if this one dies and leaves the task locked.
         os.pwrite(task_lock, f"{proc.holder:<31d}".encode(), 0)
         with self._lock:
             self._points.add(proc)
-        # A supervisor ends its point itself when the runner dies; a bare group needs the nanny.
-        watched = self._nanny if isinstance(proc, GroupProcess) else None
-        if watched:
-            watched.watch(proc.pid)
+        if self._stopping.is_set():
+            proc.end()  # stopped while it started: kill_all did not see it
+        if self._nanny:
+            self._nanny.watch(proc.pid)
         try:
-            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+            timeout = None if self.wall_time is None else self.wall_time + WALL_TIME_GRACE_S
             try:
                 code = proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 proc.end()
                 proc.wait()
-                return self._out_of_time()
-            finally:
-                proc.end()  # whatever the point left running (a no-op once it has ended)
+                return self._out_of_time(None)
         finally:
             with self._lock:
                 self._points.discard(proc)
-            if watched:
-                watched.release(proc.pid)
+            if self._nanny:
+                self._nanny.release(proc.pid)
+        if code == 0:
+            return Attempt(True, 0)
+        failed = _last_failure(points_log)
+        if failed is not None:
+            return Attempt(
+                False, failed["exit_code"], failed["code"], failed["message"], failed["point"]
+            )
         if self._stopping.is_set() and code < 0:
             return None  # killed because the runner is stopping
-        if code != 0:
-            return Attempt(
-                False,
-                code,
-                "NonZeroExitCode" if code > 0 else "Killed",
-                f"the worker exited with code {code}",
-            )
-        return Attempt(True, 0)
+        return Attempt(
+            False,
+            code,
+            "NonZeroExitCode" if code > 0 else "Killed",
+            f"the task runner exited with code {code}",
+            lost=code < 0,
+        )
 
-    def _out_of_time(self) -> Attempt:
+    def _out_of_time(self, point: int | None) -> Attempt:
         return Attempt(
             False,
             None,
             "MaxWallClockTimeExceeded",
             f"the task ran longer than its max_wall_time ({self.wall_time:g} s) and was terminated",
+            point,
         )
 
     def stop(self) -> None:
@@ -465,8 +418,16 @@ class Runner:
             points = list(self._points)
         for point in points:
             point.end()
-        if self._forks:
-            self._forks.close()
+
+
+def _last_failure(points_log: Path) -> dict | None:
+    """The failed point's line the task runner wrote last, if it wrote one."""
+    try:
+        lines = points_log.read_bytes().splitlines()
+        last = json.loads(lines[-1]) if lines else None
+    except (OSError, ValueError):
+        return None
+    return last if isinstance(last, dict) and last.get("code") else None
 
 
 def _os_error_message(exc: OSError, state: JobState) -> str:

@@ -1,7 +1,9 @@
-"""Python workers forked from a preloaded server (issue 16), end to end through the real
-command line: the same results, logs, exit codes, limits and isolation as a process per
-point, and that the fork path is really taken (a forked point's parent is the fork server and
-finds numpy already imported)."""
+"""How a task's points run (issues 16 and 23), end to end through the real command line: a
+Python worker forked per point from its task runner (``isolation: point``, the default) gives
+the same results, logs, exit codes, limits and isolation as a process per point
+(``isolation: process``, or the deprecated ``fork: false``), and the fork path is really
+taken (a forked point's parent is the task runner and finds numpy already imported);
+``isolation: task`` runs a task's points in one process, where module state carries over."""
 
 from __future__ import annotations
 
@@ -17,15 +19,21 @@ from pathlib import Path
 import pytest
 from clihelp import REPO, seed_loop, superbatch, write_spec
 
-# The first lines of a probed worker: what it found when it started, written to its cwd.
+# The first lines of a probed worker: what it found when it started, written beside the state
+# directory (the worker runs from <spec dir>/.superbatch/code/<sha256>/; a task that
+# succeeded leaves no working directory).
 PROBE = (
     "import os as _os, sys as _sys\n"
     "_found = 'numpy' in _sys.modules\n"
-    "with open('probe.json', 'w') as _f:\n"
+    "_probes = _os.path.join(_os.path.dirname(__file__), '..', '..', '..', 'probes')\n"
+    "_os.makedirs(_probes, exist_ok=True)\n"
+    "with open(_os.path.join(_probes, _os.environ['SUPERBATCH_JOB_ID'] + '-' +"
+    " _os.environ['SUPERBATCH_POINT'] + '-' + str(_os.getpid()) + '.json'), 'w') as _f:\n"
     "    _f.write(__import__('json').dumps({'parent': open(f'/proc/{_os.getppid()}/cmdline')"
-    ".read().replace(chr(0), ' '), 'ppid': _os.getppid(), 'numpy': _found}))\n"
+    ".read().replace(chr(0), ' '), 'self': open('/proc/self/cmdline').read().replace(chr(0), ' '),"
+    " 'ppid': _os.getppid(), 'numpy': _found}))\n"
 )
-SERVER = "superbatch.backends.local.forkserver"
+SERVER = "superbatch.taskrunner"
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forks on Linux")
 
@@ -44,7 +52,8 @@ def job(root: Path, name: str, worker: str, params: str, worker_keys: str = "", 
 def probes(spec: Path) -> list[dict]:
     state = spec.parent / ".superbatch"
     job_dir = max(state.glob(f"{spec.stem}-*/"), key=lambda p: p.stat().st_mtime)
-    return [json.loads(p.read_text()) for p in sorted(job_dir.glob("tasks/*/wd/**/probe.json"))]
+    found = (spec.parent / "probes").glob(f"{job_dir.name}-*.json")
+    return [json.loads(p.read_text()) for p in sorted(found)]
 
 
 def snapshot_of(spec: Path) -> Path:
@@ -55,7 +64,13 @@ def snapshot_of(spec: Path) -> Path:
 
 
 def forked(probe: dict) -> bool:
-    return SERVER in probe["parent"]
+    """Forked from its task runner: never exec'd (the task runner's command line is its own)."""
+    return SERVER in probe["self"] and SERVER in probe["parent"]
+
+
+def inside(probe: dict) -> bool:
+    """Run inside the task runner's own process (isolation: task)."""
+    return SERVER in probe["self"] and SERVER not in probe["parent"]
 
 
 def test_the_demo_job_is_forked_and_prints_the_loops_number(tmp_path):
@@ -70,7 +85,7 @@ def test_the_demo_job_is_forked_and_prints_the_loops_number(tmp_path):
     assert float(result.last_line) == seed_loop()
     found = probes(spec)
     assert len(found) == 4 and all(forked(p) and p["numpy"] for p in found), found
-    assert len({p["ppid"] for p in found}) <= 2  # one server per slot, reused
+    assert len({p["ppid"] for p in found}) == 4  # a task runner per task
 
 
 FIDELITY = """\
@@ -189,7 +204,15 @@ def test_wall_time_kills_a_forked_point_and_its_children_and_a_signal_is_killed(
     assert not _alive(child), "the point's child outlived the wall-time kill"
 
 
-def test_module_state_never_crosses_points(tmp_path):
+@pytest.mark.parametrize(
+    "isolation, wanted",
+    [
+        ("point", [[1, 1, 1, 1]] * 5),
+        ("process", [[1, 1, 1, 1]] * 5),
+        ("task", [[n, n, n, n] for n in range(1, 6)]),  # module state carries over
+    ],
+)
+def test_module_state_crosses_points_only_under_isolation_task(tmp_path, isolation, wanted):
     (tmp_path / "worker").mkdir()
     (tmp_path / "worker" / "registry.py").write_text("ITEMS = []\n")
     spec = job(
@@ -204,12 +227,17 @@ def test_module_state_never_crosses_points(tmp_path):
         "    len(numpy._superbatch_leak), len(builtins._superbatch_leak)],\n"
         "    open('outputs.pickle', 'wb'))\n",
         "{x: {range: [5]}}",
+        f", isolation: {isolation}",
+        "tasks: {points_per_task: 5}\n",
     )
     result = superbatch("run", spec, "--parallel", "1", "--json")
     assert result.code == 0, result.stderr
-    assert result.json["result"] == [[1, 1, 1, 1]] * 5
+    assert result.json["result"] == wanted
     found = probes(spec)
-    assert all(forked(p) for p in found) and len({p["ppid"] for p in found}) == 1
+    assert len(found) == 5 and all(forked(p) == (isolation == "point") for p in found)
+    assert all(inside(p) == (isolation == "task") for p in found)
+    if isolation != "process":  # one task runner for the task's five points
+        assert len({p["ppid"] for p in found}) == 1
 
 
 def test_an_edited_worker_module_is_seen_by_the_next_point(tmp_path):
@@ -227,6 +255,7 @@ def test_an_edited_worker_module_is_seen_by_the_next_point(tmp_path):
         "with open(_os.path.join(here, 'value.py'), 'w') as f:\n"
         "    f.write(f'VALUE = {VALUE + 1}\\n' + '#' * (VALUE + 1))  # another size, too\n",
         "{x: {range: [3]}}",
+        extra="tasks: {points_per_task: 3}\n",
     )
     result = superbatch("run", spec, "--parallel", "1", "--json")
     assert result.code == 0, result.stderr
@@ -300,8 +329,8 @@ def test_other_commands_and_fork_false_run_a_process_per_point(tmp_path, command
     assert result.json["result"] == (["1", "1"] if command.startswith("X=1") else [None, None])
     found = probes(spec)
     assert len(found) == 2 and not any(forked(p) or p["numpy"] for p in found)
-    if ">" in command:
-        assert len(list((tmp_path / ".superbatch").glob("*/tasks/*/wd/log.txt"))) == 2
+    logs = superbatch("logs", spec, "task-00000", "--json").json
+    assert (logs["stdout"] == "") == (">" in command)  # redirected by the shell
 
 
 def test_a_preload_that_starts_a_thread_makes_the_runner_run_processes(tmp_path):
@@ -328,7 +357,7 @@ def _points_log(path: Path) -> list[list[str]]:
     return [line.split() for line in path.read_text().splitlines()] if path.exists() else []
 
 
-def test_a_killed_fork_server_is_replaced_and_its_point_runs_again(tmp_path):
+def test_a_killed_task_runner_is_not_the_workers_failure_and_its_task_runs_again(tmp_path):
     log = tmp_path.parent / f"{tmp_path.name}-points.log"
     spec = job(
         tmp_path,
@@ -343,6 +372,7 @@ def test_a_killed_fork_server_is_replaced_and_its_point_runs_again(tmp_path):
         "pickle.dump(x, open('outputs.pickle', 'wb'))\n"
         "open(log, 'a').write(f'end {x}\\n')\n",
         "{x: {range: [4]}}",
+        extra="tasks: {points_per_task: 4, max_retries: 0}\n",
     )
     started = time.monotonic()
     result = superbatch("run", spec, "--parallel", "1", "--json")
@@ -351,13 +381,13 @@ def test_a_killed_fork_server_is_replaced_and_its_point_runs_again(tmp_path):
     assert result.json["result"] == [0, 1, 2, 3]
     lines = _points_log(log)
     starts = [(line[1], int(line[2])) for line in lines if line[0] == "start"]
-    assert [x for x, _ in starts] == ["0", "1", "1", "2", "3"]
-    assert starts[0][1] == starts[1][1] != starts[2][1]  # a new server after the loss
-    assert [line[1] for line in lines if line[0] == "end"] == ["0", "1", "2", "3"]
+    assert [x for x, _ in starts] == ["0", "1", "0", "1", "2", "3"]  # the task again
+    assert starts[0][1] == starts[1][1] != starts[2][1]  # a new task runner after the loss
+    assert [line[1] for line in lines if line[0] == "end"] == ["0", "0", "1", "2", "3"]
     assert all(forked(p) for p in probes(spec))
 
 
-def test_forked_points_and_their_servers_die_with_a_killed_runner(tmp_path):
+def test_forked_points_and_their_task_runners_die_with_a_killed_runner(tmp_path):
     log = tmp_path.parent / f"{tmp_path.name}-pids.log"
     spec = job(
         tmp_path,
@@ -377,7 +407,7 @@ def test_forked_points_and_their_servers_die_with_a_killed_runner(tmp_path):
     deadline = time.monotonic() + 5
     while any(_alive(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not any(_alive(p) for p in pids), "forked points or fork servers outlived the runner"
+    assert not any(_alive(p) for p in pids), "forked points or task runners outlived the runner"
 
 
 HASH_WORKER = (
@@ -415,12 +445,19 @@ def test_a_hash_seed_the_user_sets_is_every_points_in_both_modes(tmp_path):
 
 
 def test_without_a_set_seed_the_forked_points_of_a_slot_share_their_servers(tmp_path):
-    # What docs/worker.md says: a fresh interpreter draws a seed per point; a fork server
-    # draws one when it starts, and its points share it (it cannot change after start).
+    # What docs/worker.md says: a fresh interpreter draws a seed per point; a task runner
+    # draws one when it starts, and its forked points share it (it cannot change after start).
     env = {k: v for k, v in os.environ.items() if k != "PYTHONHASHSEED"}
     hashes = {}
     for mode in ("true", "false"):
-        spec = job(tmp_path, f"noseed{mode}", HASH_WORKER, "{x: [1, 2, 3, 4]}", f", fork: {mode}")
+        spec = job(
+            tmp_path,
+            f"noseed{mode}",
+            HASH_WORKER,
+            "{x: [1, 2, 3, 4]}",
+            f", fork: {mode}",
+            "tasks: {points_per_task: 4}\n",
+        )
         proc = subprocess.run(
             [sys.executable, "-m", "superbatch", "run", str(spec), "--parallel", "1", "--json"],
             env=env,
@@ -431,7 +468,7 @@ def test_without_a_set_seed_the_forked_points_of_a_slot_share_their_servers(tmp_
         )
         assert proc.returncode == 0, proc.stderr
         result = json.loads(proc.stdout)["result"]
-        assert all(seed is None for _, seed in result)  # the server lends the points none
+        assert all(seed is None for _, seed in result)  # the task runner lends the points none
         hashes[mode] = {h for h, _ in result}
         assert all(forked(p) == (mode == "true") for p in probes(spec))
     assert len(hashes["true"]) == 1

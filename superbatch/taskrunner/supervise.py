@@ -1,17 +1,10 @@
 """Every process a point starts ends with the point, as on Azure Batch (Linux).
 
-A point runs below a supervisor: its slot's fork server (a forked point), or this module run
-as a process of its own (``python -I -S reaper.py LOCK WATCH COMMAND``, a process per point,
-which runs ``/bin/sh -c COMMAND``). The supervisor is a child subreaper
-(``PR_SET_CHILD_SUBREAPER``): a process that leaves its parent (a daemon that double-forks
-and ``setsid``s) is re-parented to it, not to init. When the point's main process exits, the
-runner ends the point (SIGTERM to the supervisor) or the runner goes away (its end of
-``WATCH`` closes), the supervisor kills every process still below it and reaps them before
-the point counts as ended. It alone holds the task lock (``LOCK``): the worker's processes
-never inherit it, so none of them can keep a finished task looking active.
-
-Standard library only: it runs under ``-I -S``, with neither site-packages nor the worker's
-``PYTHON*`` variables.
+The task runner is a child subreaper (``PR_SET_CHILD_SUBREAPER``): a process that leaves its
+parent (a daemon that double-forks and ``setsid``s) is re-parented to it, not to init. When a
+point ends (its process exits, runs out of wall time, or the task runner is told to stop),
+the task runner kills every process still below it and reaps them before the point counts
+as ended. Standard library only, Python 3.8+.
 """
 
 from __future__ import annotations
@@ -34,10 +27,16 @@ GIVE_UP_S = 10.0
 
 
 class Ended(Exception):
-    """The runner ended the point (SIGTERM) or went away (the watched descriptor closed)."""
+    """The task runner was told to stop (SIGTERM)."""
 
 
-@functools.cache
+class OutOfTime(BaseException):
+    """Raised into a point running inside the task runner when the wall time is up; the
+    point's code lets it through (a worker that catches it runs on until the runner's
+    backstop kills the task runner)."""
+
+
+@functools.lru_cache(maxsize=None)
 def _libc() -> ctypes.CDLL:
     return ctypes.CDLL(None, use_errno=True)
 
@@ -52,15 +51,24 @@ def become_subreaper() -> None:
     _prctl(PR_SET_CHILD_SUBREAPER, 1)
 
 
-def die_with_parent(parent: int) -> None:
-    """SIGKILL this process when ``parent`` (a single-threaded supervisor) exits."""
-    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+def die_with_parent(parent: int, signum: int = signal.SIGKILL) -> None:
+    """Get ``signum`` when ``parent`` exits (the thread that started this process)."""
+    _prctl(PR_SET_PDEATHSIG, signum)
     if os.getppid() != parent:  # it exited before the line above
         os._exit(1)
 
 
+def exit_code(status: int) -> int:
+    """A wait status as ``Popen.returncode`` gives it (``os.waitstatus_to_exitcode``, 3.9)."""
+    if os.WIFSIGNALED(status):
+        return -os.WTERMSIG(status)
+    if os.WIFEXITED(status):
+        return os.WEXITSTATUS(status)
+    return 1
+
+
 class Watch:
-    """SIGCHLD and SIGTERM as events a supervisor waits for, along with a descriptor.
+    """SIGCHLD and SIGTERM as events the task runner waits for while a child runs.
 
     The handlers only note the signal (the wakeup descriptor ends the ``select``): an
     exception raised wherever a signal lands could cut the ending of a point short.
@@ -86,34 +94,22 @@ class Watch:
         os.close(self._read)
         os.close(self._write)
 
-    def wait(self, pid: int, watched: int) -> int:
-        """The wait status of child ``pid``, reaping orphans meanwhile.
-
-        Raises Ended on SIGTERM or once ``watched`` is readable (the runner's end closed).
-        """
+    def wait(self, pid: int, deadline: float | None) -> int | None:
+        """The wait status of child ``pid`` (reaping orphans meanwhile); None once
+        ``deadline`` (``time.monotonic``) passed. Raises Ended on SIGTERM."""
         while True:
             status = _reap(pid)
             if status is not None:
                 return status
-            if self._next(watched):
-                raise Ended("the runner went away")
-
-    def idle(self, watched: int) -> None:
-        """Wait until ``watched`` is readable; raises Ended on SIGTERM."""
-        while not self._next(watched):
-            pass
-
-    def _next(self, watched: int) -> bool:
-        """Whether ``watched`` is readable, after the next event."""
-        if self.ended:
-            raise Ended("ended by the runner")
-        readable, _, _ = select.select([watched, self._read], [], [])
-        with contextlib.suppress(BlockingIOError):
-            while os.read(self._read, 512):
-                pass
-        if self.ended:
-            raise Ended("ended by the runner")
-        return watched in readable
+            if self.ended:
+                raise Ended("ended by the runner")
+            timeout = None if deadline is None else deadline - time.monotonic()
+            if timeout is not None and timeout <= 0:
+                return None
+            select.select([self._read], [], [], timeout)
+            with contextlib.suppress(BlockingIOError):
+                while os.read(self._read, 512):
+                    pass
 
 
 def _reap(pid: int) -> int | None:
@@ -153,6 +149,8 @@ def _has_children() -> bool:
 
 
 def _descendants(root: int) -> list[int]:
+    if not SUPPORTED:
+        return []
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -171,33 +169,13 @@ def _descendants(root: int) -> list[int]:
     return found
 
 
-def main(argv: list[str]) -> None:
-    """Supervise ``/bin/sh -c COMMAND`` as one point; exit as it did."""
-    lock, watched, command = int(argv[0]), int(argv[1]), argv[2]
-    os.set_inheritable(lock, False)
-    os.set_inheritable(watched, False)
-    become_subreaper()
-    watch = Watch()
-    status = None
-    me = os.getpid()
-    pid = os.fork()
-    if pid == 0:
-        _become_worker(watch, me, command)
-    with contextlib.suppress(Ended):
-        status = watch.wait(pid, watched)
-    end_descendants()
-    _exit_as(status)
-
-
-def _become_worker(watch: Watch, supervisor: int, command: str) -> None:
+def exec_shell(command: str, env: dict, supervisor: int) -> None:
+    """In a forked child: become ``/bin/sh -c command``; never returns."""
     try:
-        watch.forget()
-        die_with_parent(supervisor)
-        # As subprocess's restore_signals: what Python ignores, the worker must not.
-        for name in ("SIGPIPE", "SIGXFZ", "SIGXFSZ"):
-            if hasattr(signal, name):
-                signal.signal(getattr(signal, name), signal.SIG_DFL)
-        os.execv("/bin/sh", ["/bin/sh", "-c", command])
+        if SUPPORTED:
+            die_with_parent(supervisor)
+        restore_signals()
+        os.execve("/bin/sh", ["/bin/sh", "-c", command], env)
     except BaseException as exc:  # noqa: BLE001 - the child must never return
         with contextlib.suppress(BaseException):
             os.write(2, f"superbatch: cannot run /bin/sh: {exc}\n".encode())
@@ -205,9 +183,15 @@ def _become_worker(watch: Watch, supervisor: int, command: str) -> None:
         os._exit(127)
 
 
-def _exit_as(status: int | None) -> None:
-    """Exit as the worker did; killed (SIGKILL) when the runner ended the point."""
-    code = -int(signal.SIGKILL) if status is None else os.waitstatus_to_exitcode(status)
+def restore_signals() -> None:
+    """As subprocess's restore_signals: what Python ignores, the worker must not."""
+    for name in ("SIGPIPE", "SIGXFZ", "SIGXFSZ"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_DFL)
+
+
+def exit_as(code: int) -> None:
+    """Exit as a process that exited with ``code`` (negative: killed by that signal)."""
     if code >= 0:
         os._exit(code)
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # the worker dumped its core, if any
@@ -216,7 +200,3 @@ def _exit_as(status: int | None) -> None:
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {-code})
     os.kill(os.getpid(), -code)
     os._exit(128 - code)
-
-
-if __name__ == "__main__":
-    main(sys.argv[1:])

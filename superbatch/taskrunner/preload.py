@@ -1,4 +1,4 @@
-"""What a fork server imports before it forks: the modules a worker script imports.
+"""What the task runner imports before it forks its points: the modules a worker script imports.
 
 The script is parsed (``ast``), not run. Its imports that run when it starts count (module
 level, also inside ``if``/``try``/``with`` blocks; not in functions), and so do the submodules
@@ -118,3 +118,41 @@ def _quietly(function, name: str):
         return function(name)
     except BaseException:  # noqa: BLE001 - a module may fail in any way (even SystemExit)
         return None
+
+
+def captured(run) -> tuple[bytes, bytes]:
+    """What ``run`` writes to descriptors 1 and 2: each point gets it, as if it had imported."""
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    saved = [os.dup(1), os.dup(2)]
+    files = [os.memfd_create("stdout"), os.memfd_create("stderr")]
+    try:
+        os.dup2(files[0], 1)
+        os.dup2(files[1], 2)
+        run()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        for target, fd in enumerate(saved, start=1):
+            os.dup2(fd, target)
+            os.close(fd)
+    found = []
+    for fd in files:
+        found.append(os.pread(fd, os.fstat(fd).st_size, 0))
+        os.close(fd)
+    return found[0], found[1]
+
+
+def single_threaded() -> bool:
+    """Whether forking is safe: one thread, once libraries that stop their thread pools for a
+    fork (OpenBLAS, which numpy starts) have done so in a trial fork."""
+    if _thread_count() > 1:
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0)
+        os.waitpid(pid, 0)
+    return _thread_count() == 1
+
+
+def _thread_count() -> int:
+    return len(os.listdir("/proc/self/task"))

@@ -1,0 +1,4 @@
+"""The task runner: runs one task's points, on every backend (``python -m
+superbatch.taskrunner MANIFEST``; see ``main``). Standard library only and Python 3.8+, as
+it runs under the node's or the image's Python: nothing here may import superbatch's other
+modules or newer syntax at run time."""

@@ -1,0 +1,19 @@
+"""How a process starts the task runner from this installation, whatever the worker's
+``PYTHONPATH`` says: the package's root goes first on ``sys.path`` only while the task runner
+is imported (a worker's ``PYTHONPATH`` may hold another superbatch, or none)."""
+
+from __future__ import annotations
+
+import os
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BOOT = (
+    "import sys; sys.path.insert(0, sys.argv.pop(1)); "
+    "from superbatch.taskrunner.main import main; del sys.path[0]; "
+    "sys.exit(main(sys.argv[1:]))"
+)
+
+
+def command(python: str, manifest: str = "-") -> list[str]:
+    """The argv that runs the task runner under ``python`` (the manifest on stdin by default)."""
+    return [python, "-c", BOOT, ROOT, manifest]

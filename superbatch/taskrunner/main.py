@@ -1,0 +1,233 @@
+"""``python -m superbatch.taskrunner MANIFEST`` (``-``: the manifest on stdin): run one
+task's points in order.
+
+The manifest (JSON, never a secret: the worker's environment is the task runner's own) says
+what runs (``command``, or ``argv`` of a ``python SCRIPT`` command, or ``function``), how
+(``isolation``), the contract's file names and format, the task's points and its inputs tar,
+the shared config, where outputs go and the wall time. For each point the task runner
+prepares the reused working directory, runs the point, stages its output and appends one
+JSON line to ``points.jsonl`` in the task directory (point, exit code, wall time, and why it
+failed). It stops at the first failing point; only when every point succeeded does it move
+the staged outputs into the outputs directory (a task's outputs are all or nothing) and
+remove the working directory. Exit status: 0, or the failing point's (see ``_status``).
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import shutil
+import signal
+import sys
+import time
+
+from superbatch.taskrunner import function as functions
+from superbatch.taskrunner import supervise
+from superbatch.taskrunner.points import Forked, Inline, Shell
+from superbatch.taskrunner.preload import captured, preload, single_threaded
+from superbatch.taskrunner.script import Script, clear, finish, flush
+from superbatch.taskrunner.workdir import WorkDir, read_inputs
+
+POINTS_FILE = "points.jsonl"
+NO_OUTPUT_EXIT = 90  # as the Azure task's shell loop
+TIMEOUT_EXIT = 124
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: python -m superbatch.taskrunner MANIFEST (or - for stdin)", file=sys.stderr)
+        return 2
+    if argv[0] == "-":
+        manifest = json.load(sys.stdin)
+    else:
+        with open(argv[0], encoding="utf-8") as handle:
+            manifest = json.load(handle)
+    return TaskRunner(manifest).run()
+
+
+class TaskRunner:
+    def __init__(self, manifest: dict):
+        self.m = manifest
+        self.fmt = manifest["format"]
+        self.names = manifest["names"]
+        self.task_dir = manifest["task_dir"]
+        self.staged = os.path.join(self.task_dir, "staged")
+        self.lock_fd = manifest.get("lock_fd")
+        self.workdir = WorkDir(
+            os.path.join(self.task_dir, "wd"),
+            manifest["multi_point"],
+            manifest["config"],
+            self.names["config"],
+        )
+
+    def run(self) -> int:
+        self._take_charge()
+        first, count = self.m["points"]
+        inputs = read_inputs(self.m["inputs"], self.names["inputs"])
+        wall = self.m.get("wall_time")
+        deadline = None if wall is None else time.monotonic() + wall
+        shutil.rmtree(self.staged, ignore_errors=True)
+        os.makedirs(self.staged)
+        body, way = self._prepare()
+        log = open(os.path.join(self.task_dir, POINTS_FILE), "a", encoding="utf-8")  # noqa: SIM115
+        try:
+            for point in range(first, first + count):
+                line = self._run_point(point, inputs, body, way, deadline)
+                log.write(json.dumps(line) + "\n")
+                log.flush()
+                if "code" in line:
+                    shutil.rmtree(self.staged, ignore_errors=True)
+                    return _status(line)
+        except supervise.Ended:
+            supervise.end_descendants()
+            supervise.exit_as(-9)
+        finally:
+            log.close()
+        self._publish()
+        return 0
+
+    def _take_charge(self) -> None:
+        if self.lock_fd is not None:
+            os.set_inheritable(self.lock_fd, False)  # no worker process gets the task lock
+        if supervise.SUPPORTED:
+            supervise.become_subreaper()
+            parent = self.m.get("parent")
+            if parent:
+                supervise.die_with_parent(parent, signal.SIGTERM)
+
+    def _prepare(self):
+        """What one point runs (``body(point, wd, staged)``) and the way it is run."""
+        isolation = self.m["isolation"]
+        target = self.m.get("function")
+        home = self.m["worker_dir"] if target else None
+        argv = self.m.get("argv")
+        if argv and isolation != "process":
+            home = os.path.dirname(os.path.realpath(argv[1]))
+        if home and not getattr(sys.flags, "safe_path", False):
+            sys.path[0] = home  # what `python SCRIPT` puts first
+        way = None
+        if target:
+            body = self._function_body(target, home)
+        elif argv and isolation != "process":
+            script = Script(argv, self.m["executable"])
+            body = self._script_body(script, isolation == "point")
+            if isolation == "point":
+                replay = captured(lambda: preload(argv[1], home))
+                gc.freeze()  # the children's collections then leave the shared pages alone
+                if single_threaded():
+                    way = Forked(self.lock_fd, replay)
+                else:  # forking now would be unsafe: a process per point instead
+                    way = Shell(self.m["command"])
+        else:
+            body = None
+            way = Shell(self.m["command"])
+        if way is None:
+            way = Forked(self.lock_fd) if isolation == "point" else Inline()
+        return body, way
+
+    def _function_body(self, target: str, home: str):
+        function = functions.load(target, home)
+        with open(self.m["config"], "rb") as handle:
+            config = functions.decode(handle.read(), self.fmt)
+        gc.freeze()
+
+        def body(data: bytes, staged: str) -> int:
+            return functions.call(function, config, data, self.fmt, staged)
+
+        return body
+
+    def _script_body(self, script: Script, forked: bool):
+        def body(data: bytes, staged: str) -> int:  # noqa: ARG001 - the script writes files
+            code, main = script.run()
+            if forked:
+                finish(main)
+            else:  # fresh globals next point; an unclosed file is flushed and closed now
+                clear(vars(main))
+                flush()
+            return code
+
+        return body
+
+    def _run_point(self, point: int, inputs: dict, body, way, deadline) -> dict:
+        data = inputs.get(point)
+        if data is None:
+            return _failed(point, None, "InputsMissing", f"the task's inputs lack point {point}")
+        wd = self.workdir.next(point)
+        function = self.m.get("function")
+        if not function:
+            with open(os.path.join(wd, self.names["inputs"]), "wb") as handle:
+                handle.write(data)
+        staged = os.path.join(self.staged, self.names["outputs_pattern"].format(point))
+        extras = {
+            "SUPERBATCH_TASK_ID": self.m["task_id"],
+            "SUPERBATCH_POINT": str(point),
+            "AZ_BATCH_TASK_WORKING_DIR": wd,
+            "PWD": wd,
+        }
+
+        def run_here() -> int:
+            os.chdir(wd)
+            os.environ.update(extras)
+            return body(data, staged)
+
+        if not way.runs_body:  # a shell command: it starts from here, as it is now
+            os.chdir(wd)
+            os.environ.update(extras)
+        started = time.monotonic()
+        code = way.run(run_here, deadline)
+        supervise.end_descendants()
+        took = round(time.monotonic() - started, 6)
+        if code is None:
+            wall = self.m["wall_time"]
+            return _failed(
+                point,
+                None,
+                "MaxWallClockTimeExceeded",
+                f"the task ran longer than its max_wall_time ({wall:g} s) and was terminated",
+                took,
+            )
+        if code != 0:
+            why = "NonZeroExitCode" if code > 0 else "Killed"
+            return _failed(point, code, why, f"the worker exited with code {code}", took)
+        if not function:
+            produced = os.path.join(wd, self.names["outputs"])
+            try:
+                os.replace(produced, staged)
+            except FileNotFoundError:
+                message = (
+                    f"the worker exited 0 but wrote no {self.names['outputs']} (point {point})"
+                )
+                return _failed(point, 0, "OutputMissing", message, took)
+        return {"point": point, "exit_code": 0, "wall_s": took}
+
+    def _publish(self) -> None:
+        outputs = self.m["outputs_dir"]
+        os.makedirs(outputs, exist_ok=True)
+        for name in os.listdir(self.staged):
+            os.replace(os.path.join(self.staged, name), os.path.join(outputs, name))
+        os.chdir(self.task_dir)
+        shutil.rmtree(self.staged, ignore_errors=True)
+        self.workdir.remove()
+
+
+def _failed(point: int, exit_code, code: str, message: str, took: float = 0.0) -> dict:
+    return {
+        "point": point,
+        "exit_code": exit_code,
+        "wall_s": took,
+        "code": code,
+        "message": message,
+    }
+
+
+def _status(line: dict) -> int:
+    """The task runner's exit status for a failed point, as the shell loop's would be."""
+    code = line["exit_code"]
+    if line["code"] == "MaxWallClockTimeExceeded":
+        return TIMEOUT_EXIT
+    if line["code"] == "OutputMissing":
+        return NO_OUTPUT_EXIT
+    if code is None:
+        return 1
+    return code if code > 0 else 128 - code

@@ -1,0 +1,122 @@
+"""How a point runs, by ``worker.isolation``: forked from the task runner (``point``), inside
+it (``task``), or as ``/bin/sh -c COMMAND`` (``process``). Each returns the point's exit code
+(negative: killed by that signal), or None when it ran out of the task's wall time."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import time
+from typing import Callable
+
+from superbatch.taskrunner import supervise
+from superbatch.taskrunner.script import flush, reseed
+from superbatch.taskrunner.supervise import OutOfTime
+
+Body = Callable[[], int]  # runs the point in this process; its exit code
+
+
+class Forked:
+    """A child forked per point, ending as a process would (``os._exit``)."""
+
+    runs_body = True
+
+    def __init__(self, lock_fd: int | None, replay: tuple[bytes, bytes] = (b"", b"")):
+        self.watch = supervise.Watch()
+        self.lock_fd = lock_fd
+        self.replay = replay  # what preloading printed: each point prints it, as if it had
+
+    def run(self, body: Body, deadline: float | None) -> int | None:
+        flush()
+        reseed()  # here, not in the child: the child then need not copy numpy's pages
+        me = os.getpid()
+        pid = os.fork()
+        if pid == 0:
+            self._child(body, me)
+        status = self.watch.wait(pid, deadline)
+        return None if status is None else supervise.exit_code(status)
+
+    def _child(self, body: Body, parent: int) -> None:
+        code = 1
+        try:
+            self.watch.forget()
+            if supervise.SUPPORTED:
+                supervise.die_with_parent(parent)
+            if self.lock_fd is not None:
+                os.close(self.lock_fd)  # the task runner holds the task lock, never a point
+            sys.stdout.buffer.write(self.replay[0])
+            _write_all(2, self.replay[1])
+            code = body()
+            flush()
+        except BaseException:  # noqa: BLE001 - the child must never return into the runner
+            with contextlib.suppress(BaseException):
+                import traceback
+
+                traceback.print_exc()
+        finally:
+            os._exit(code)
+
+
+class Shell:
+    """``/bin/sh -c COMMAND`` per point, a fresh process (in this process's directory and
+    environment)."""
+
+    runs_body = False
+
+    def __init__(self, command: str):
+        self.watch = supervise.Watch()
+        self.command = command
+
+    def run(self, body: Body, deadline: float | None) -> int | None:
+        flush()
+        me = os.getpid()
+        env = dict(os.environ)
+        pid = os.fork()
+        if pid == 0:
+            self.watch.forget()
+            supervise.exec_shell(self.command, env, me)
+        status = self.watch.wait(pid, deadline)
+        return None if status is None else supervise.exit_code(status)
+
+
+class Inline:
+    """The point runs in the task runner's own process, one after another."""
+
+    runs_body = True
+
+    def __init__(self) -> None:
+        signal.signal(signal.SIGTERM, _ended)
+
+    def run(self, body: Body, deadline: float | None) -> int | None:
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            signal.signal(signal.SIGALRM, _out_of_time)
+            signal.setitimer(signal.ITIMER_REAL, left)
+        try:
+            return body()
+        except OutOfTime:
+            return None
+        finally:
+            if deadline is not None:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+            flush()
+
+
+def _ended(signum, frame) -> None:  # noqa: ARG001 - signal handler signature
+    flush()
+    supervise.end_descendants()
+    supervise.exit_as(-signal.SIGKILL)
+
+
+def _out_of_time(signum, frame) -> None:  # noqa: ARG001 - signal handler signature
+    raise OutOfTime()
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]

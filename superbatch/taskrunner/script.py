@@ -1,0 +1,130 @@
+"""A worker script run as ``python SCRIPT ARGS`` would run it, inside the task runner.
+
+The script runs as ``__main__``, a module of its own as the interpreter makes it (not
+``runpy.run_path``, whose namespace is gone when the script ends: atexit handlers and threads
+still see this one), with fresh globals each point. In a forked point it ends as the
+interpreter would (``finish``): non-daemon threads joined, ``atexit`` handlers run,
+``__main__`` cleared (an unclosed file is flushed and closed, not lost in a garbage cycle),
+stdio flushed; the caller then ``os._exit``s, so the preloaded modules are never torn down.
+``SystemExit`` codes and tracebacks are those of the interpreter.
+"""
+
+from __future__ import annotations
+
+import atexit
+import builtins
+import contextlib
+import gc
+import io
+import sys
+import types
+from importlib.machinery import SourceFileLoader
+
+from superbatch.taskrunner.supervise import OutOfTime
+
+
+class Script:
+    """A worker script, read and compiled once per task runner."""
+
+    def __init__(self, argv: list[str], executable: str):
+        self.argv = argv  # [interpreter word, script, *args]
+        self.path = argv[1]
+        self.executable = executable
+        self.error = None
+        try:
+            with io.open_code(self.path) as handle:
+                source = handle.read()
+        except OSError as exc:
+            self.code = None
+            self.error = (
+                f"{argv[0]}: can't open file {self.path!r}: [Errno {exc.errno}] {exc.strerror}"
+            )
+            return
+        try:
+            self.code = compile(source, self.path, "exec", dont_inherit=True)
+        except SyntaxError as exc:
+            self.code = None
+            self.syntax_error = exc
+
+    def run(self) -> tuple[int, types.ModuleType]:
+        """Run the script once as ``__main__``: its exit code and its module."""
+        main = types.ModuleType("__main__")
+        vars(main).update(
+            __annotations__={},
+            __builtins__=builtins,
+            __file__=self.path,
+            __cached__=None,
+            __loader__=SourceFileLoader("__main__", self.path),
+        )
+        sys.modules["__main__"] = main
+        sys.argv = self.argv[1:]
+        sys.orig_argv = list(self.argv)
+        sys.executable = self.executable
+        if self.error:
+            print(self.error, file=sys.stderr)
+            return 2, main
+        if self.code is None:
+            report(self.syntax_error, self.path)
+            return 1, main
+        try:
+            exec(self.code, vars(main))
+        except SystemExit as exc:
+            return exit_code(exc.code), main
+        except OutOfTime:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - reported as the interpreter would
+            report(exc, self.path)
+            return 1, main
+        return 0, main
+
+
+def exit_code(code) -> int:
+    """``SystemExit.code`` as CPython turns it into an exit status."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code & 0xFF
+    print(code, file=sys.stderr)
+    return 1
+
+
+def report(exc: BaseException, script: str) -> None:
+    """The traceback from the script's first frame on, as ``python SCRIPT`` prints it."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename != script:
+        tb = tb.tb_next
+    if tb is None and not isinstance(exc, SyntaxError):
+        tb = exc.__traceback__
+    sys.excepthook(type(exc), exc.with_traceback(tb), tb)
+
+
+def finish(main: types.ModuleType) -> None:
+    """What the interpreter does at exit, short of tearing the preloaded modules down."""
+    threading = sys.modules.get("threading")
+    if threading is not None:
+        threading._shutdown()  # joins non-daemon threads, as Py_FinalizeEx does first
+    atexit._run_exitfuncs()
+    clear(vars(main))
+    gc.collect()
+    flush()
+
+
+def clear(namespace: dict) -> None:
+    """As the interpreter clears a module at exit: ``_private`` names first, then the rest."""
+    for key in [k for k in namespace if k[:1] == "_" and k[1:2] != "_"]:
+        namespace[key] = None
+    for key in [k for k in namespace if k != "__builtins__"]:
+        namespace[key] = None
+
+
+def flush() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+
+
+def reseed() -> None:
+    """A fresh seed for numpy's global generator, seeded once at import like ``random``'s."""
+    numpy_random = sys.modules.get("numpy.random")
+    if numpy_random is not None:
+        numpy_random.seed()

@@ -1,0 +1,71 @@
+"""Parts of the task runner (superbatch/taskrunner/): exit codes as CPython's, the codecs of
+``worker.function`` (what superbatch's restricted loader reads back), the task's inputs tar
+and the reused working directory."""
+
+import os
+
+import numpy as np
+import pytest
+
+from superbatch.codec import get_codec
+from superbatch.contract import inputs_tar
+from superbatch.taskrunner.function import decode, encode
+from superbatch.taskrunner.script import exit_code
+from superbatch.taskrunner.workdir import WorkDir, read_inputs
+
+
+@pytest.mark.parametrize(
+    "code, status, printed",
+    [(None, 0, ""), (0, 0, ""), (7, 7, ""), (256 + 3, 3, ""), (-1, 255, ""), (True, 1, "")]
+    + [("a message", 1, "a message\n"), ([1], 1, "[1]\n")],
+)
+def test_system_exit_codes_are_cpythons(capsys, code, status, printed):
+    assert exit_code(code) == status
+    assert capsys.readouterr().err == printed
+
+
+def test_a_functions_joblib_output_is_read_by_the_restricted_loader():
+    value = {"sum": np.float64(1.5), "array": np.arange(6.0).reshape(2, 3), "n": [1, (2, 3)]}
+    back = get_codec("joblib").loads(encode(value, "joblib"))
+    assert back["sum"] == 1.5 and back["n"] == [1, (2, 3)]
+    assert np.array_equal(back["array"], value["array"])
+
+
+def test_a_functions_json_output_turns_numpy_into_numbers():
+    assert get_codec("json").loads(encode({"a": np.arange(3), "b": np.float32(2)}, "json")) == {
+        "a": [0, 1, 2],
+        "b": 2.0,
+    }
+
+
+@pytest.mark.parametrize("fmt", ["joblib", "json"])
+def test_what_superbatch_encodes_the_task_runner_decodes(fmt):
+    codec = get_codec(fmt)
+    for value in ({"seed": 3}, {"power": 3, "size": [10]}):
+        assert decode(codec.dumps(value), fmt) == value
+    if fmt == "joblib":  # an array in the globals: joblib's own format
+        assert np.array_equal(decode(codec.dumps({"a": np.ones(3)}), fmt)["a"], np.ones(3))
+
+
+def test_the_inputs_tar_gives_each_points_bytes(tmp_path):
+    path = tmp_path / "task.tar"
+    path.write_bytes(inputs_tar([4, 5, 6], [b"four", b"", b"six"], "inputs.pickle"))
+    assert read_inputs(str(path), "inputs.pickle") == {4: b"four", 5: b"", 6: b"six"}
+
+
+def test_the_working_directory_is_one_directory_emptied_and_renamed(tmp_path):
+    config = tmp_path / "config.pickle"
+    config.write_bytes(b"config")
+    wd = WorkDir(str(tmp_path / "wd"), True, str(config), "config.pickle")
+    first = wd.next(10)
+    assert first.endswith("/wd/p10")
+    inode = os.stat(first).st_ino
+    (tmp_path / "wd" / "p10" / "left.txt").write_text("x")
+    (tmp_path / "wd" / "p10" / "sub").mkdir()
+    second = wd.next(11)
+    assert second.endswith("/wd/p11") and not os.path.exists(first)
+    assert os.stat(second).st_ino == inode  # the same directory, renamed
+    assert sorted(os.listdir(second)) == ["config.pickle"]
+    assert os.stat(os.path.join(second, "config.pickle")).st_ino == config.stat().st_ino
+    single = WorkDir(str(tmp_path / "one"), False, str(config), "config.pickle")
+    assert single.next(3) == str(tmp_path / "one")
