@@ -18,8 +18,8 @@ def task_bodies(spec_path: Path, job_id: str, connection_string: str) -> list[di
     from superbatch.backends.azure.target import POLICY_ID, config_blob, job_container_name
     from superbatch.codec import get_codec
     from superbatch.contract import file_names
-    from superbatch.grid import Grid
     from superbatch.plan import JobPlan
+    from superbatch.pointgrid import Grid
     from superbatch.spec import load_spec
     from superbatch.workerenv import resolve_env
 

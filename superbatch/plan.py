@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from superbatch.errors import UserError
-from superbatch.grid import Grid, Point
+from superbatch.pointgrid import Grid, Point
 from superbatch.spec import Spec
 
 if TYPE_CHECKING:

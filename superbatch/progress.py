@@ -31,12 +31,19 @@ class Bar:
             self._progress.update(self._task_id, **kwargs)
 
 
+def interactive() -> bool:
+    """A terminal, or a Jupyter kernel (rich draws its bars in the notebook); never in CI."""
+    if os.environ.get("CI"):
+        return False
+    return sys.stderr.isatty() or "ipykernel" in sys.modules
+
+
 class Progress:
-    """Creates bars when stderr is a terminal; otherwise every bar is silent."""
+    """Creates bars when stderr is a terminal (or in a notebook); otherwise they are silent."""
 
     def __init__(self, enabled: bool | None = None):
         if enabled is None:
-            enabled = sys.stderr.isatty() and not os.environ.get("CI")
+            enabled = interactive()
         self.enabled = enabled
 
     @contextmanager

@@ -163,8 +163,15 @@ def file_lock(
 
 
 def state_root(spec_dir: Path, override: str | Path | None = None) -> Path:
-    """Where job state lives: ``--state-dir`` (or $SUPERBATCH_STATE_DIR) or beside the spec."""
-    return Path(override).resolve() if override else spec_dir / STATE_DIRNAME
+    """Where job state lives: ``--state-dir`` (or $SUPERBATCH_STATE_DIR) or beside the spec;
+    a spec inside a state directory (``superbatch.map`` writes its specs there) keeps its
+    jobs in that directory."""
+    if override:
+        return Path(override).resolve()
+    for directory in (spec_dir, *spec_dir.parents):
+        if directory.name == STATE_DIRNAME:
+            return directory
+    return spec_dir / STATE_DIRNAME
 
 
 def new_job_id(name: str) -> str:

@@ -254,3 +254,18 @@ def test_logs_follow_prints_what_the_task_wrote_and_refuses_json(tmp_path):
     assert followed.code == 0 and "bad point 2" in followed.stderr
     refused = invoke("logs", spec, "task-00002", "--follow", "--json")
     assert refused.code == 2 and "--follow" in refused.stderr
+
+
+def test_progress_bars_show_in_a_notebook_and_never_in_ci(monkeypatch):
+    import sys
+    import types
+
+    from superbatch.progress import Progress
+
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.delitem(sys.modules, "ipykernel", raising=False)
+    assert not Progress().enabled  # pytest's stderr is not a terminal
+    monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))
+    assert Progress().enabled
+    monkeypatch.setenv("CI", "true")
+    assert not Progress().enabled

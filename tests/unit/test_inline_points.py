@@ -14,8 +14,8 @@ from clihelp import invoke, write_spec
 
 from superbatch import yamlsource
 from superbatch.errors import SpecError
-from superbatch.grid import Grid
 from superbatch.identity import POINTS_CHUNK, _sha, spec_sha
+from superbatch.pointgrid import Grid
 from superbatch.sequences import PointList
 from superbatch.spec import load_spec, parse_spec
 

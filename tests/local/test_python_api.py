@@ -1,0 +1,72 @@
+"""superbatch.map from a user's script, on the local backend: the seed's loop gives the
+for-loop's value, calling again finds the same job, failures come back as PointError, and
+the job is an ordinary superbatch job for the command line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from clihelp import seed_loop, superbatch
+from pyapihelp import SCRIPT
+
+
+def script(tmp_path: Path) -> Path:
+    path = tmp_path / "sweep.py"
+    path.write_text(SCRIPT)
+    return path
+
+
+def python(tmp_path: Path, *args, env=None):
+    done = subprocess.run(
+        [sys.executable, str(script(tmp_path)), *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip().splitlines()[-1]
+
+
+def jobs(tmp_path: Path) -> list[str]:
+    return sorted(p.parent.name for p in (tmp_path / ".superbatch").glob("*/record.json"))
+
+
+def test_map_gives_the_for_loops_value_and_finds_its_job_again(tmp_path):
+    assert python(tmp_path, "seeds") == repr(float(seed_loop()))
+    assert python(tmp_path, "grid") == repr(float(seed_loop()))
+    assert len(jobs(tmp_path)) == 2
+    assert python(tmp_path, "seeds") == repr(float(seed_loop()))  # the same call: the same job
+    assert len(jobs(tmp_path)) == 2
+    listed = superbatch("jobs", "--state-dir", tmp_path / ".superbatch", "--json", cwd=tmp_path)
+    assert listed.code == 0 and len(json.loads(listed.stdout)["jobs"]) == 2
+
+
+def test_the_executor_and_the_joblib_backend_give_the_for_loops_value(tmp_path):
+    expected = repr(float(seed_loop()))
+    assert python(tmp_path, "executor") == f"{expected} {expected}"
+    # map's four calls and the four submits (one batch) compute the same: one job
+    assert len(jobs(tmp_path)) == 1
+    assert python(tmp_path, "joblib") == expected
+    assert len(jobs(tmp_path)) == 2  # Parallel's four calls: one job
+
+
+def test_a_failing_point_raises_or_is_collected_in_place(tmp_path):
+    collected = json.loads(python(tmp_path, "collect"))
+    assert collected[:2] == [0, 10] and collected[3] == 30
+    index, point, traceback = collected[2]
+    assert (index, point) == (2, {"x": 2}) and "ValueError: bad x 2" in traceback
+    index, point, job_id, message = json.loads(python(tmp_path, "raise"))
+    assert (index, point) == (2, {"x": 2}) and "point 2 (x=2)" in message
+    # An ordinary job: the command line knows it by its id.
+    spec = next((tmp_path / ".superbatch" / "python").glob("flaky-*.yaml"))
+    status = superbatch("status", spec, "--job-id", job_id, "--json", cwd=tmp_path)
+    assert status.code == 1 and json.loads(status.stdout)["failed"] == 1
+
+
+def test_a_lambda_and_what_it_captures_travel_by_value(tmp_path):
+    assert python(tmp_path, "lambda") == "[7, 14]"
