@@ -33,6 +33,15 @@ class Block:
         return f"{self.doc.relative_to(REPO)}:{self.line}"
 
     @property
+    def is_shell(self) -> bool:
+        """A shell block: ``sh``, ``console``, or an unlabelled block of commands only."""
+        if self.lang in SHELL_LANGUAGES:
+            return True
+        lines = [line for line in self.text.splitlines() if line.strip()]
+        commands = all(line.startswith(("superbatch ", "$ ")) for line in lines)
+        return self.lang == "" and bool(lines) and commands
+
+    @property
     def not_run(self) -> str | None:
         """The reason given by a ``not run:`` marker ("" when it gives none)."""
         if self.marker is None or not self.marker.startswith("not run"):
@@ -86,7 +95,7 @@ def _marker(lines: list[str], fence: int) -> str | None:
 def command_lines(block: Block) -> list[str]:
     """The shell commands of a block (a console block's are its ``$ `` lines)."""
     lines = block.text.splitlines()
-    if block.lang == "console":
+    if block.lang == "console" or any(line.startswith("$ ") for line in lines):
         return [line[2:] for line in lines if line.startswith("$ ")]
     return lines
 

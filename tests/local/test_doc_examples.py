@@ -20,9 +20,9 @@ import pytest
 import yaml
 from clihelp import REPO, invoke, seed_loop, superbatch
 from docblocks import (
-    SHELL_LANGUAGES,
     Block,
     blocks,
+    command_lines,
     covers,
     schema_paths,
     superbatch_invocations,
@@ -50,7 +50,13 @@ def ids(selected: list[Block]) -> list[str]:
 
 
 def unmarked(*languages: str) -> list[Block]:
-    return [b for b in BLOCKS if b.lang in languages and (b.marker is None or b.after)]
+    """The blocks of these languages (``shell``: every shell block) that run here."""
+    return [
+        b
+        for b in BLOCKS
+        if (b.lang in languages or ("shell" in languages and b.is_shell))
+        and (b.marker is None or b.after)
+    ]
 
 
 def yaml_kind(data) -> str:
@@ -77,7 +83,8 @@ def sandbox(root: Path) -> Path:
     demo = (REPO / "jobs" / "sum-of-powers.yaml").read_text()
     (root / "jobs" / "sum-of-powers.yaml").write_text(demo)
     (root / "jobs" / "sweep.yaml").write_text(demo.replace("name: sum-of-powers", "name: sweep"))
-    (root / ".venv").symlink_to(REPO / ".venv")
+    if not (root / ".venv").exists():
+        (root / ".venv").symlink_to(REPO / ".venv")
     return root
 
 
@@ -90,7 +97,7 @@ def shell_env(extra: dict | None = None) -> dict:
 
 
 def run_shell(block: Block, cwd: Path, env: dict) -> subprocess.CompletedProcess:
-    script = "\n".join(filter(None, [block.after, "\n".join(_commands(block))]))
+    script = "\n".join(filter(None, [block.after, *command_lines(block)]))
     proc = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", script],
         cwd=cwd,
@@ -104,13 +111,6 @@ def run_shell(block: Block, cwd: Path, env: dict) -> subprocess.CompletedProcess
         f"{block.where}: exit {proc.returncode}\n{proc.stdout}{proc.stderr}"
     )
     return proc
-
-
-def _commands(block: Block) -> list[str]:
-    lines = block.text.splitlines()
-    return (
-        [line[2:] for line in lines if line.startswith("$ ")] if block.lang == "console" else lines
-    )
 
 
 # --- every block is checked here, or marked with a reason ----------------------------------
@@ -129,8 +129,10 @@ def test_every_block_is_checked_here_or_marked_with_a_reason(block):
         )
         return
     assert block.marker is None or block.after, f"{block.where}: unknown marker {block.marker!r}"
-    handled = block.lang in ("python", *SHELL_LANGUAGES) or (
-        block.lang == "yaml" and yaml_kind(yaml.safe_load(block.text)) != "other"
+    handled = (
+        block.lang == "python"
+        or block.is_shell
+        or (block.lang == "yaml" and yaml_kind(yaml.safe_load(block.text)) != "other")
     )
     assert handled, (
         f"{block.where}: this test cannot check a {block.lang or 'unlabelled'} block like this "
@@ -138,7 +140,7 @@ def test_every_block_is_checked_here_or_marked_with_a_reason(block):
     )
 
 
-SHELLISH = [b for b in BLOCKS if b.lang in (*SHELL_LANGUAGES, "make")]
+SHELLISH = [b for b in BLOCKS if b.is_shell or b.lang == "make"]
 
 
 @pytest.mark.parametrize("block", SHELLISH, ids=ids(SHELLISH))
@@ -158,20 +160,44 @@ def test_every_yaml_block_parses(block):
     yaml.safe_load(block.text)
 
 
-@pytest.mark.parametrize("block", unmarked("yaml"), ids=ids(unmarked("yaml")))
-def test_yaml_specs_and_fragments_validate_and_plan(block, tmp_path):
+def spec_file(block: Block, root: Path) -> Path:
+    """A whole spec as written (comments, lines, relative paths) in ``root/jobs``, or a
+    fragment merged into a minimal spec."""
     data = yaml.safe_load(block.text)
-    kind = yaml_kind(data)
-    root = sandbox(tmp_path)
-    if kind == "spec":
+    if yaml_kind(data) == "spec":
         spec = root / "jobs" / f"{data['name']}.yaml"
-        spec.write_text(block.text)  # as written: comments, lines and relative paths
+        spec.write_text(block.text)
     else:
         spec = root / "jobs" / "doc-example.yaml"
         spec.write_text(yaml.safe_dump(merged(MINIMAL_SPEC, data), sort_keys=False))
+    return spec
+
+
+@pytest.mark.parametrize("block", unmarked("yaml"), ids=ids(unmarked("yaml")))
+def test_yaml_specs_and_fragments_validate_and_plan(block, tmp_path):
+    kind = yaml_kind(yaml.safe_load(block.text))
+    spec = spec_file(block, sandbox(tmp_path))
     for command in ("validate", "plan"):
         result = invoke(command, spec, env=SPEC_ENV)
         assert result.code == 0, f"{block.where} ({kind}): {command}: {result.stderr}"
+
+
+def run_steps(data) -> list[str]:
+    """The ``run:`` scripts of a workflow's steps, wherever they sit."""
+    if isinstance(data, dict):
+        found = [v for k, v in data.items() if k == "run" and isinstance(v, str)]
+        return found + [s for v in data.values() for s in run_steps(v)]
+    if isinstance(data, list):
+        return [s for v in data for s in run_steps(v)]
+    return []
+
+
+@pytest.mark.parametrize("block", YAMLS, ids=ids(YAMLS))
+def test_superbatch_lines_of_workflows_name_existing_commands_and_options(block):
+    for script in run_steps(yaml.safe_load(block.text)):
+        as_shell = Block(block.doc, block.line, "sh", script, None)
+        for argv in superbatch_invocations(as_shell):
+            assert not unknown_words(argv), f"{block.where}: superbatch {' '.join(argv)}"
 
 
 # --- Python -----------------------------------------------------------------------------------
@@ -246,7 +272,7 @@ def is_azure(block: Block) -> bool:
     return "--backend azure" in block.text
 
 
-LOCAL_SHELL = [b for b in unmarked(*SHELL_LANGUAGES) if not is_azure(b)]
+LOCAL_SHELL = [b for b in unmarked("shell") if not is_azure(b)]
 LOCAL_DOCS = sorted({b.doc for b in LOCAL_SHELL})
 
 
@@ -258,10 +284,20 @@ def test_shell_blocks_run_locally_in_one_sandbox_per_file(doc, tmp_path):
 
 
 def test_azure_shell_blocks_run_against_the_emulator_and_azurite(demo_rig):  # noqa: F811
-    selected = [b for b in unmarked(*SHELL_LANGUAGES) if is_azure(b)]
+    selected = [b for b in unmarked("shell") if is_azure(b)]
     assert selected, "no azure shell block left to run: drop this test or its marker"
     (demo_rig.root / ".venv").symlink_to(REPO / ".venv")
     env = shell_env({**demo_rig.env, "HOME": str(demo_rig.root)})
+    azure_env = {**demo_rig.env, **SPEC_ENV}
+    for block in unmarked("yaml"):  # the fragments and specs also on the azure backend
+        data = yaml.safe_load(block.text)
+        if "azure" in data or "image" in data.get("worker", {}):
+            spec = spec_file(block, sandbox(demo_rig.root / "examples"))
+            for command in ("validate", "plan"):
+                result = invoke(command, spec, "--backend", "azure", env=azure_env)
+                assert result.code == 0, (
+                    f"{block.where}: {command} --backend azure: {result.stderr}"
+                )
     for block in selected:
         proc = run_shell(block, demo_rig.root, env)
         if "superbatch run " in block.text:
