@@ -95,6 +95,8 @@ def discussion(section) -> list[str]:
 HOW_TO_RUN = [
     "## Running the benchmarks",
     "",
+    "<!-- example: not run: the benchmarks take minutes; `make bench` runs them and writes "
+    "this page -->",
     "```sh",
     "make bench                                # full sizes; writes this page",
     "python -m bench --quick                   # smaller sizes, prints the table only",
