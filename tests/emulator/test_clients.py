@@ -1,5 +1,6 @@
 """The emulator driven by clients nobody on this project wrote: the Node.js SDK ``@azure/batch``
-10.2.0 (api-version 2022-10-01.16.0) and the Azure CLI 2.91 (``az batch``, 2024-02-01.19.0).
+10.2.0 (api-version 2022-10-01.16.0), the Azure CLI 2.91 (``az batch``, 2024-02-01.19.0) and
+azure-batch 14.2 (the msrest-based generation, 2024-02-01.19.0, in its own environment).
 Each talks through a recording proxy, and every answer it got is checked against the REST
 definition. Marked ``clients`` (``-m 'not clients'`` leaves them out); ``make test`` runs them.
 """
@@ -12,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from clients.install import REPO, az_binary
+from clients.install import REPO, az_binary, batch14_python
 from recorder import Recorder
 
 from superbatch.emulator import DEV_ACCOUNT, DEV_KEY
@@ -284,3 +285,34 @@ def test_azure_cli_integer_flags(make_emulator, az, tmp_path):
                    "--vm-size", "standard_d2s_v3", *image, *sku, "--task-slots-per-node", "1000")  # fmt: skip
     assert bad.returncode != 0 and "taskSlotsPerNode" in bad.stderr
     assert ok("job", "show", "--job-id", "fj", "-o", "json")["priority"] == -20
+
+
+def test_azure_batch_14(make_emulator):
+    """The older SDK generation (msrest, api-version 2024-02-01.19.0) meets the emulator's
+    start tasks, documented ranges, auto pools, refused multi-instance tasks and deletes."""
+    emu = make_emulator(delete_delay=1.0)
+    with Recorder(emu.endpoint) as rec:
+        proc = subprocess.run(
+            [
+                str(batch14_python()),
+                str(Path(__file__).parent / "clients" / "batch14.py"),
+                rec.endpoint,
+                DEV_ACCOUNT,
+                DEV_KEY,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    assert proc.returncode == 0, proc.stderr
+    seen = json.loads(proc.stdout)
+    assert _versions(rec) == {"2024-02-01.19.0"} == {seen["apiVersion"]}
+    assert seen["startTask"] == {"state": "starttaskfailed", "exitCode": 1, "retryCount": 1}
+    assert seen["priority"] == seen["slots"] == {"status": 400, "code": "InvalidPropertyValue"}
+    assert seen["autoPoolListed"] and seen["autoPoolGone"] and seen["task"] == "success"
+    assert seen["multiInstance"] == {"status": 400, "code": "UnsupportedProperty"}
+    assert seen["deletingState"] == "deleting"
+    assert seen["recreate"] == {"status": 409, "code": "JobBeingDeleted"}
+    assert seen["afterDelete"] == {"status": 404, "code": "JobNotFound"}
+    assert all(ex.status < 500 for ex in rec.exchanges)
+    assert {"BatchNodeListResult", "BatchJob", "BatchTask", "BatchError"} <= rec.validate_all()
