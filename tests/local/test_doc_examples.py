@@ -243,10 +243,15 @@ def test_python_blocks_run(block, tmp_path):
         assert out == pytest.approx(seed_loop(seeds=(DEMO["parameters"]["seed"][0],)))
 
 
-def test_the_readme_loop_prints_the_demo_result(tmp_path):
-    (loop,) = [b for b in PYTHONS if b.doc.name == "README.md"]
+@pytest.mark.parametrize("index", [0, 1], ids=["the-loop", "superbatch-map"])
+def test_the_readme_loops_print_the_demo_result(tmp_path, index):
+    loop = [b for b in PYTHONS if b.doc.name == "README.md"][index]
     proc = subprocess.run(
-        [sys.executable, "-c", loop.text], capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", loop.text],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr
     assert float(proc.stdout) == pytest.approx(seed_loop())
