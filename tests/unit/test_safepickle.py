@@ -87,3 +87,34 @@ def test_classes_the_spec_allows_load():
         safepickle.load(data)
     assert safepickle.load(data, [f"{__name__}.Result"]).value == 3
     assert safepickle.load(data, [f"{__name__}.*"]).value == 3
+
+
+def test_plain_pickles_load_without_joblib_exactly_as_through_it():
+    """A stream with nothing of joblib's is read by the standard library's unpickler (so a
+    collect of numbers does not import joblib); it gives what joblib's reader gives and
+    refuses what it refuses."""
+    import datetime
+    import io
+    import pickle
+
+    import joblib
+    import numpy as np
+
+    values = [
+        np.float64(9.5),
+        {"a": [1, 2.5, "x"], "b": (None, True)},
+        datetime.date(2026, 12, 5),
+        np.arange(6).reshape(2, 3),  # pickled by pickle itself: no joblib wrapper
+    ]
+    for value in values:
+        data = pickle.dumps(value, protocol=4)
+        assert safepickle._plain(data)
+        fast, slow = safepickle.load(data), safepickle._joblib_load(data, ())
+        assert type(fast) is type(slow) and np.array_equal(np.asarray(fast), np.asarray(slow))
+    buffer = io.BytesIO()
+    joblib.dump(np.arange(4), buffer)
+    assert not safepickle._plain(buffer.getvalue())  # joblib's array wrapper: joblib reads it
+    assert safepickle.load(buffer.getvalue()).tolist() == [0, 1, 2, 3]
+    planted = pickle.dumps(__import__("os").getcwd)  # os.getcwd: outside the allow-list
+    with pytest.raises(safepickle.UntrustedPickle):
+        safepickle.load(planted)

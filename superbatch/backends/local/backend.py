@@ -7,8 +7,8 @@ import os
 import shlex
 import time
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from superbatch import codestore
 from superbatch.backends.base import (
     Backend,
     JobStatus,
@@ -25,16 +25,15 @@ from superbatch.backends.local.control import (
     start_detached,
     stop_runner,
 )
-from superbatch.backends.local.runner import Runner, RunnerError
 from superbatch.codec import get_codec
-from superbatch.codestore import KeptCode
 from superbatch.contract import file_names, inputs_tar
 from superbatch.errors import InfraError, SpecError, UserError
-from superbatch.identity import not_the_workers
 from superbatch.plan import Chunking, JobPlan
 from superbatch.progress import Progress
 from superbatch.state import atomic_write_bytes
-from superbatch.workerfiles import worker_files
+
+if TYPE_CHECKING:
+    from superbatch.codestore import KeptCode
 
 POLL_SECONDS = 0.2
 STDERR_TAIL = 400
@@ -68,6 +67,10 @@ class LocalBackend(Backend):
     @classmethod
     def keep_code(cls, spec, state_root, identity) -> KeptCode:
         """Tasks run a snapshot of the worker's files taken now (codestore.py)."""
+        from superbatch import codestore
+        from superbatch.identity import not_the_workers
+        from superbatch.workerfiles import worker_files
+
         files = list(worker_files(spec.worker_directory, not_the_workers(spec, state_root)))
         return codestore.keep(files, state_root, identity.parts.get("worker_files", ""))
 
@@ -117,6 +120,9 @@ class LocalBackend(Backend):
             if not runner_alive(self.state):
                 start_detached(self.state, self.record.parallel)
             return
+        # Imported here: status, logs and collect never run tasks in this process.
+        from superbatch.backends.local.runner import Runner, RunnerError
+
         runner = Runner(self.state, self.record.parallel, progress)
         try:
             if not runner.run():

@@ -1,0 +1,41 @@
+"""Start-up: a command imports only what its job needs. validate imports no backend's SDK and
+no numpy; collecting a local job of numbers imports neither joblib nor the Azure SDKs nor the
+local runner (the import-time costs are measured by bench/startup.py; this pins which modules
+load, which does not depend on the machine's speed)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+from clihelp import REPO, superbatch
+
+PROBE = (
+    "import atexit, json, runpy, sys\n"
+    "names = ('joblib', 'azure.batch', 'azure.storage.blob', 'superbatch.backends.local.runner',"
+    " 'numpy', 'rich')\n"
+    "atexit.register(lambda: print(json.dumps([n for n in names if n in sys.modules]),"
+    " file=sys.stderr))\n"
+    "sys.argv = ['superbatch', *sys.argv[1:]]\n"
+    "runpy.run_module('superbatch', run_name='__main__')\n"
+)
+
+
+def loaded(cwd, *args) -> list[str]:
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, *args], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stderr.strip().splitlines()[-1])
+
+
+def test_validate_and_a_local_collect_load_only_what_they_need(tmp_path):
+    shutil.copytree(REPO / "worker", tmp_path / "worker")
+    shutil.copytree(REPO / "jobs", tmp_path / "jobs")
+    spec = tmp_path / "jobs" / "sum-of-powers.yaml"
+    assert loaded(tmp_path, "validate", str(spec)) == []
+    assert superbatch("run", spec, cwd=tmp_path).code == 0
+    # numpy: the outputs are numpy floats, so decoding them needs it; nothing else.
+    assert loaded(tmp_path, "collect", str(spec)) == ["numpy"]
