@@ -15,6 +15,16 @@ from .entities import ComputeNode, Job, PrepRecord, iso, now
 from .files import TaskFailure, download_resources
 from .validation import parse_duration
 
+
+def completed(info: dict, code: int | None, failure: dict | None) -> None:
+    """A preparation, release or start task's execution information once its run ended."""
+    info.update(state="completed", endTime=iso(now()), result="failure" if failure else "success")
+    if code is not None:
+        info["exitCode"] = code
+    if failure:
+        info["failureInfo"] = failure
+
+
 RELEASE_LIMIT = 15 * 60  # the release task's default (and maximum) maxWallClockTime, seconds
 
 
@@ -47,15 +57,7 @@ class JobTasks:
                     job, record.node, spec, prep_id(job), record, None
                 )
                 with self.store.lock:
-                    info.update(
-                        state="completed",
-                        endTime=iso(now()),
-                        result="failure" if failure else "success",
-                    )
-                    if code is not None:
-                        info["exitCode"] = code
-                    if failure:
-                        info["failureInfo"] = failure
+                    completed(info, code, failure)
                 if failure and code not in (None, 0) and (limit == -1 or retries < limit):
                     retries += 1
                     info["lastRetryTime"] = iso(now())
@@ -100,15 +102,7 @@ class JobTasks:
             )
             code, failure = self._run_special(job, record.node, spec, rid, record, limit)
             with self.store.lock:
-                info.update(
-                    state="completed",
-                    endTime=iso(now()),
-                    result="failure" if failure else "success",
-                )
-                if code is not None:
-                    info["exitCode"] = code
-                if failure:
-                    info["failureInfo"] = failure
+                completed(info, code, failure)
 
     def _run_special(
         self,

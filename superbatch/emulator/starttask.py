@@ -16,7 +16,7 @@ from pathlib import Path
 from . import process
 from .entities import ComputeNode, iso, now
 from .files import TaskFailure, download_resources
-from .jobtasks import exit_failure
+from .jobtasks import completed, exit_failure
 
 
 class StartTasks:
@@ -35,15 +35,7 @@ class StartTasks:
                 node.changed()
             code, failure = self._start_task_once(node, spec)
             with self.store.lock:
-                info.update(
-                    state="completed",
-                    endTime=iso(now()),
-                    result="failure" if failure else "success",
-                )
-                if code is not None:
-                    info["exitCode"] = code
-                if failure:
-                    info["failureInfo"] = failure
+                completed(info, code, failure)
                 node.changed()
             if failure and code not in (None, 0) and (limit == -1 or retries < limit):
                 retries += 1

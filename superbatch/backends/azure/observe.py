@@ -148,17 +148,25 @@ def _preparation_failure(session: Session, job_id: str) -> str | None:
     )
 
 
-def _node_file_tail(session: Session, node_id: str, path: str) -> str | None:
+def node_file(session: Session, node_id: str, path: str) -> str | None:
+    """A file on one of the pool's nodes (None: it, or the node, is gone)."""
     try:
         data = session.call(
             lambda: b"".join(
                 session.client.download_node_file(session.target.pool_id, node_id, path)
             ),
-            f"read {path}",
+            f"read {path} on {node_id}",
         )
     except (ResourceNotFoundError, HttpResponseError):
         return None
-    text = data.decode(errors="replace").strip()
+    return data.decode(errors="replace")
+
+
+def _node_file_tail(session: Session, node_id: str, path: str) -> str | None:
+    text = node_file(session, node_id, path)
+    if text is None:
+        return None
+    text = text.strip()
     return text if len(text) <= STDERR_TAIL else "..." + text[-STDERR_TAIL:]
 
 

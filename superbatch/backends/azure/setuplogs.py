@@ -4,8 +4,7 @@ while the node exists."""
 
 from __future__ import annotations
 
-from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
-
+from superbatch.backends.azure.observe import node_file
 from superbatch.backends.azure.session import Session
 from superbatch.backends.base import SetupLog
 from superbatch.redact import redact
@@ -35,13 +34,5 @@ def setup_logs(session: Session, node: str | None) -> list[SetupLog]:
 
 
 def _node_file(session: Session, node_id: str, path: str) -> str | None:
-    try:
-        data = session.call(
-            lambda: b"".join(
-                session.client.download_node_file(session.target.pool_id, node_id, path)
-            ),
-            f"read {path} on {node_id}",
-        )
-    except (ResourceNotFoundError, HttpResponseError):
-        return None
-    return redact(data.decode(errors="replace"))
+    text = node_file(session, node_id, path)
+    return None if text is None else redact(text)
