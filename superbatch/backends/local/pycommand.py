@@ -1,6 +1,7 @@
-"""Which worker commands a fork server may run: ``python SCRIPT [ARGS...]`` and nothing else.
+"""Which worker commands the task runner may run in-process or forked (isolation ``point`` and
+``task``): ``python SCRIPT [ARGS...]`` and nothing else.
 
-The runner runs a worker command through ``/bin/sh``. A fork server runs the script without a
+Otherwise a worker command runs through ``/bin/sh``. The task runner runs the script without a
 shell, so the command must mean the same either way: ``python`` or ``python3`` that the
 worker's PATH resolves to the interpreter superbatch runs under (the runner puts its
 directory first), a script given by its absolute path, and plain words. Whatever a shell
