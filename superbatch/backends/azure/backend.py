@@ -89,7 +89,7 @@ class AzureBackend(Backend):
     @classmethod
     def check_plan(cls, spec, plan: JobPlan) -> None:
         """Refuse tasks whose definitions the service would refuse (their size)."""
-        command = spec.model.worker.command.replace("{worker_dir}", cls.worker_dir(spec))
+        command = (spec.model.worker.command or "").replace("{worker_dir}", cls.worker_dir(spec))
         ctx = placeholder_context(
             spec.model, file_names(spec.model.worker.format), command, plan.multi_point
         )
