@@ -5,18 +5,33 @@ any other command, and a node without Python, keep the shell loop."""
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import shutil
+import subprocess
+import sys
+import zipfile
 from pathlib import Path
 
 import pytest
 from relhelpers import job_spec
 from rigs import make_rig, worker_images
 
-from superbatch.backends.azure.runnerapp import build
+from superbatch.backends.azure.runnerapp import TOO_OLD_MARKER, build
 from superbatch.emulator.images import ImageStandIn
 
 NO_PYTHON = "example.azurecr.io/nopython:v1"
+OLD_PYTHON = "example.azurecr.io/oldpython:v1"
+# The old image's `python`: refuses the task runner as the zipapp does under Python < 3.8
+# (test_the_zipapp_refuses_a_python_older_than_3_8), and is the worker for anything else.
+OLD_PYTHON_SCRIPT = """#!/bin/sh
+if [ "$1" = taskrunner.pyz ]; then
+  : > superbatch-python-too-old
+  echo "superbatch: the task runner needs Python 3.8 or later; python is 3.6.15" >&2
+  exit 2
+fi
+echo $(( $(tr -dc 0-9 < inputs.json) * 2 )) > outputs.json
+"""
 # What the shell loop and the task's own lines use, and no Python.
 SHELL_TOOLS = ("sh", "rm", "base64", "od", "tr", "mv", "tar", "ln", "cp", "cat")
 
@@ -67,10 +82,14 @@ def bare_rig(azurite, tmp_path):
     tools.mkdir()
     for name in SHELL_TOOLS:
         os.symlink(shutil.which(name, path="/usr/bin:/bin"), tools / name)
+    old = tmp_path / "old"
+    shutil.copytree(tools, old, symlinks=True)
+    (old / "python").write_text(OLD_PYTHON_SCRIPT)
+    (old / "python").chmod(0o755)
     images = worker_images(tmp_path / "worker")
-    images[NO_PYTHON] = ImageStandIn(
-        mounts={"/app": str((tmp_path / "worker").resolve())}, path=[str(tools)]
-    )
+    app = {"/app": str((tmp_path / "worker").resolve())}
+    images[NO_PYTHON] = ImageStandIn(mounts=app, path=[str(tools)])
+    images[OLD_PYTHON] = ImageStandIn(mounts=app, path=[str(old)])
     rig = make_rig(azurite, tmp_path, images=images)
     try:
         yield rig
@@ -78,11 +97,12 @@ def bare_rig(azurite, tmp_path):
         rig.emulator.stop()
 
 
-def bare_spec(rig, name: str, worker: str, points_per_task: int = 1) -> Path:
-    spec = job_spec(
-        rig.root, name, 3, tasks=f"{{points_per_task: {points_per_task}, max_retries: 0}}"
-    )
-    text = spec.read_text().replace("example.azurecr.io/w:v1", NO_PYTHON)
+def bare_spec(
+    rig, name: str, worker: str, points_per_task: int = 1, image: str = NO_PYTHON
+) -> Path:
+    tasks = f"{{points_per_task: {points_per_task}, max_retries: 0}}"
+    spec = job_spec(rig.root, name, 3, tasks=tasks)
+    text = spec.read_text().replace("example.azurecr.io/w:v1", image)
     spec.write_text(text.replace("  command: python {worker_dir}/w.py\n", worker))
     return spec
 
@@ -122,3 +142,29 @@ def test_a_function_in_an_image_without_python_fails_naming_the_image(bare_rig):
         f"worker.function needs Python 3.8 or later as python3 in image {NO_PYTHON}"
         in failure["stderr_tail"]
     )
+
+
+@pytest.mark.parametrize("points_per_task", [1, 3])
+def test_a_python_older_than_the_task_runner_runs_the_shell_loop(bare_rig, points_per_task):
+    worker = "  command: python {worker_dir}/w.py\n  format: json\n"
+    spec = bare_spec(bare_rig, f"old{points_per_task}", worker, points_per_task, OLD_PYTHON)
+    done = bare_rig.run("run", spec, "--backend", "azure", "--json")
+    assert done.code == 0, done.stderr
+    assert done.json["result"] == [0, 2, 4]
+    logs = bare_rig.run("logs", spec, "task-00000", "--backend", "azure", "--json")
+    assert "needs Python 3.8 or later" in logs.json["stderr"]
+
+
+def test_the_zipapp_refuses_a_python_older_than_3_8(tmp_path):
+    """Its __main__ under a Python that says it is 3.7: a marker for the task's shell, a
+    message, exit 2, and nothing of the task runner imported."""
+    main = zipfile.ZipFile(io.BytesIO(build().data)).read("__main__.py").decode()
+    pretend = (
+        "import sys; sys.version_info = (3, 7, 9); exec(compile(sys.stdin.read(), 'main', 'exec'))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", pretend], input=main, cwd=tmp_path, capture_output=True, text=True
+    )
+    assert done.returncode == 2
+    assert "the task runner needs Python 3.8 or later" in done.stderr
+    assert (tmp_path / TOO_OLD_MARKER).exists()
