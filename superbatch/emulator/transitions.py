@@ -97,9 +97,13 @@ class Transitions:
         )
         self._count(task, task.state, +1)
         info = task.doc["executionInfo"]
-        info["startTime"] = task.doc["stateTransitionTime"]
-        for k in ("endTime", "exitCode", "result", "failureInfo"):
+        # startTime: "'Running' corresponds to the running state ... present only for Tasks
+        # that are in the running or completed state" (BatchTaskExecutionInfo): a task
+        # waiting for its job's preparation task gets it when it starts running.
+        for k in ("startTime", "endTime", "exitCode", "result", "failureInfo"):
             info.pop(k, None)
+        if task.state == "running":
+            info["startTime"] = task.doc["stateTransitionTime"]
         root = f"workitems/{task.job.id}/job-1/{task.id}"
         task.doc["nodeInfo"] = {
             "poolId": pool.id,
@@ -125,6 +129,7 @@ class Transitions:
             if task.state == "preparing":
                 self._count(task, "preparing", -1)
                 task.set_state("running")
+                task.doc["executionInfo"]["startTime"] = task.doc["stateTransitionTime"]
                 self._count(task, "running", +1)
         else:  # back to active, for a node where the preparation task succeeds
             self._stop(task, "unprepared")

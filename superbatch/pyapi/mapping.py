@@ -149,21 +149,20 @@ def _requirements(worker: Mapping, base_dir: Path) -> bytes:
 
 
 def _worker(worker: Mapping, shipped: Path) -> dict:
-    """The base spec's worker section with the shipped function as its command."""
+    """The base spec's worker section running the shipped function (``call.py``)."""
     if worker.get("image"):
         raise UserError(
             "superbatch.map ships the function with the worker's files (code mode), so "
             "worker.image cannot be used with it: remove worker.image and list what the "
             "function needs in worker.requirements (see docs/python.md)."
         )
-    dropped = ("command", "directory", "format", "requirements")
+    dropped = ("command", "function", "directory", "format", "requirements")
     kept = {k: v for k, v in worker.items() if k not in dropped}
-    return {
-        **kept,
-        "command": "python {worker_dir}/call.py",
-        "directory": str(shipped),
-        "format": "joblib",
-    }
+    # Called by the task runner (no files per point); a fresh process per point, which a
+    # function cannot have, runs call.py as a script.
+    separate = kept.get("isolation") == "process" or kept.get("fork") is False
+    runs = {"command": "python {worker_dir}/call.py"} if separate else {"function": "call:call"}
+    return {**kept, **runs, "directory": str(shipped), "format": "joblib"}
 
 
 def _mappings(points) -> Iterable[Mapping]:

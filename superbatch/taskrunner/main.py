@@ -3,8 +3,10 @@ task's points in order.
 
 The manifest (JSON, never a secret: the worker's environment is the task runner's own) says
 what runs (``command``, or ``argv`` of a ``python SCRIPT`` command, or ``function``), how
-(``isolation``), the contract's file names and format, the task's points and its inputs tar,
-the shared config, where outputs go and the wall time. For each point the task runner
+(``isolation``), the contract's file names and format, the task's points and its inputs tar
+(or, for a task of one point, ``point_inputs``: that point's encoded inputs), the shared
+config, where outputs go and the wall time. Relative paths are relative to the directory the
+task runner starts in; ``executable`` None means the task runner's own interpreter. For each point the task runner
 prepares the reused working directory, runs the point, stages its output and appends one
 JSON line to ``points.jsonl`` in the task directory (point, exit code, wall time, and why it
 failed). It stops at the first failing point; only when every point succeeded does it move
@@ -48,6 +50,11 @@ def main(argv: list[str]) -> int:
 
 class TaskRunner:
     def __init__(self, manifest: dict):
+        manifest = dict(manifest)
+        for key in ("task_dir", "inputs", "point_inputs", "config", "outputs_dir"):
+            if manifest.get(key):
+                manifest[key] = os.path.abspath(manifest[key])
+        manifest["executable"] = manifest.get("executable") or sys.executable
         self.m = manifest
         self.fmt = manifest["format"]
         self.names = manifest["names"]
@@ -64,7 +71,7 @@ class TaskRunner:
     def run(self) -> int:
         self._take_charge()
         first, count = self.m["points"]
-        inputs = read_inputs(self.m["inputs"], self.names["inputs"])
+        inputs = self._inputs(first)
         wall = self.m.get("wall_time")
         deadline = None if wall is None else time.monotonic() + wall
         shutil.rmtree(self.staged, ignore_errors=True)
@@ -86,6 +93,13 @@ class TaskRunner:
             log.close()
         self._publish()
         return 0
+
+    def _inputs(self, first: int) -> dict:
+        single = self.m.get("point_inputs")
+        if single:
+            with open(single, "rb") as handle:
+                return {first: handle.read()}
+        return read_inputs(self.m["inputs"], self.names["inputs"])
 
     def _take_charge(self) -> None:
         if self.lock_fd is not None:
@@ -159,6 +173,8 @@ class TaskRunner:
             with open(os.path.join(wd, self.names["inputs"]), "wb") as handle:
                 handle.write(data)
         staged = os.path.join(self.staged, self.names["outputs_pattern"].format(point))
+        if os.path.dirname(staged) != self.staged:  # a pattern such as p{}/outputs.pickle
+            os.makedirs(os.path.dirname(staged), exist_ok=True)
         extras = {
             "SUPERBATCH_TASK_ID": self.m["task_id"],
             "SUPERBATCH_POINT": str(point),

@@ -86,7 +86,7 @@ def test_uploaded_blobs_and_task_definitions(demo_rig):
     assert task.command_line.startswith("/bin/sh -c ")
     assert "python /app/worker.py" in task.command_line
     files = {r.file_path: r.http_url for r in task.resource_files}
-    assert set(files) == {"config.pickle", "inputs.pickle"}
+    assert set(files) == {"config.pickle", "inputs.pickle", "taskrunner.pyz"}
     for path, url in files.items():
         query = parse_qs(urlparse(url).query)
         assert query["sp"] == ["r"], path  # read only

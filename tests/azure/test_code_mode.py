@@ -16,6 +16,8 @@ import pytest
 from clihelp import REPO, seed_loop
 from rigs import make_rig
 
+from superbatch.backends.azure.runnerapp import build
+
 BARE_PATH = "/usr/bin:/bin"
 AZURE = ("--backend", "azure")
 
@@ -80,7 +82,8 @@ def test_the_demo_runs_from_its_files_and_requirements(code_rig):
     )
     container = rig.container(target["container"])
     code = sorted(b.name for b in container.list_blobs(name_starts_with="code/"))
-    assert code == sorted([target["code_archive"], target["code_requirements"]])
+    runner = build().blob  # the task runner, which the demo's `python SCRIPT` command runs
+    assert code == sorted([target["code_archive"], target["code_requirements"], runner])
     # A second job with the same files: the same archive (not uploaded again), the same
     # environment on the node (not installed again).
     archive = container.get_blob_client(target["code_archive"]).get_blob_properties()

@@ -237,7 +237,7 @@ def check_user_delegation_sas(rig) -> None:
     client = BatchClient(rig.emulator.endpoint, AzureNamedKeyCredential(DEV_ACCOUNT, DEV_KEY))
     task = client.get_task(job_id, "task-00002")
     files = {r.file_path: r.http_url for r in task.resource_files}
-    assert set(files) == {"config.pickle", "inputs.pickle"}
+    assert set(files) == {"config.pickle", "inputs.pickle", "taskrunner.pyz"}
     urls = list(files.values())
     outputs = {o.file_pattern: o for o in task.output_files}
     # the output's name is drawn on the node: the definition names only a pattern

@@ -224,6 +224,21 @@ def test_preparation_and_release_tasks_run_once_per_node(c, tmp_path):
         assert "workitems/job/job-1/jobpreparation/wd/prepared" in listed
 
 
+def test_a_tasks_start_time_is_when_it_runs_not_while_the_preparation_task_runs(c):
+    """BatchTaskExecutionInfo.startTime: "'Running' corresponds to the running state ...
+    present only for Tasks that are in the running or completed state"; its run time (end
+    minus start) is then the node time of the task itself (the bench's node time per point)."""
+    job(c, job_preparation_task=m.BatchJobPreparationTask(command_line="/bin/sleep 1"))
+    c.create_tasks("job", [task("t", "sleep 0.3")])
+    wait_for(lambda: c.get_task("job", "t").state == "preparing", timeout=5)
+    assert c.get_task("job", "t").execution_info.start_time is None
+    wait_for(lambda: c.get_task("job", "t").state == "completed", timeout=15)
+    info = c.get_task("job", "t").execution_info
+    prep = next(iter(c.list_job_preparation_and_release_task_status("job")))
+    assert info.start_time >= prep.job_preparation_task_execution_info.end_time
+    assert 0.3 <= (info.end_time - info.start_time).total_seconds() < 1.0
+
+
 def test_a_failed_preparation_task_keeps_the_jobs_tasks_off_the_node(c):
     job(c, job_preparation_task=m.BatchJobPreparationTask(command_line="/bin/false"))
     c.create_task("job", task("t"))

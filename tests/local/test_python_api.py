@@ -70,3 +70,40 @@ def test_a_failing_point_raises_or_is_collected_in_place(tmp_path):
 
 def test_a_lambda_and_what_it_captures_travel_by_value(tmp_path):
     assert python(tmp_path, "lambda") == "[7, 14]"
+
+
+FILES_SCRIPT = """\
+import json, os, sys
+import superbatch
+
+
+def files(config, p):
+    return sorted(os.listdir("."))
+
+
+if __name__ == "__main__":
+    spec = json.loads(sys.argv[1])
+    print(json.dumps(superbatch.map(files, superbatch.grid(x=range(2)), spec=spec)))
+"""
+
+
+def test_map_calls_the_function_without_files_per_point_unless_isolation_is_process(tmp_path):
+    path = tmp_path / "files.py"
+    path.write_text(FILES_SCRIPT)
+
+    def listed(spec: dict) -> list:
+        done = subprocess.run(
+            [sys.executable, str(path), json.dumps(spec)],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    # worker.function: the task runner calls it, and writes only the shared config
+    assert listed({"name": "called"}) == [["config.pickle"], ["config.pickle"]]
+    # a process per point runs call.py on the contract's files
+    separate = listed({"name": "separate", "worker": {"isolation": "process"}})
+    assert separate == [["config.pickle", "inputs.pickle"]] * 2

@@ -258,3 +258,46 @@ def test_logs_follow_streams_a_running_task_until_it_ends(driver):
     assert follower.returncode == 0, err
     assert rest == "tick two 0\n" and "err one 0" in err
     assert driver.run("collect", spec, "--wait", "--json").code == 0
+
+
+# What a point sees of the points before it: whether `decimal` was imported before the
+# script's first line (preloaded by the task runner, or left by an earlier point), and how
+# often `state` (a module of the worker's own) has been imported into this process.
+STATE_WORKER = (
+    "import sys\npre = 'decimal' in sys.modules\nimport decimal, joblib, state\n"
+    "state.seen.append(1)\nx = joblib.load('inputs.pickle')['x']\n"
+    "joblib.dump([x, pre, len(state.seen)], 'outputs.pickle')\n"
+)
+STATE_FUNCTION = (
+    "import state\n\n\ndef f(config, inputs):\n    state.seen.append(1)\n"
+    "    return [inputs['x'], config['k'], len(state.seen)]\n"
+)
+# Four points, two tasks of two: (point, preloaded, times seen) per isolation.
+ISOLATED = {
+    "point": [[0, True, 1], [1, True, 1], [2, True, 1], [3, True, 1]],
+    "task": [[0, False, 1], [1, True, 2], [2, False, 1], [3, True, 2]],
+    "process": [[0, False, 1], [1, False, 1], [2, False, 1], [3, False, 1]],
+    "function-point": [[0, 7, 1], [1, 7, 1], [2, 7, 1], [3, 7, 1]],
+    "function-task": [[0, 7, 1], [1, 7, 2], [2, 7, 1], [3, 7, 2]],
+}
+
+
+@pytest.mark.parametrize("mode", list(ISOLATED))
+def test_each_isolation_mode_and_worker_function_see_the_same_state(driver, mode):
+    spec = driver.spec(f"iso-{mode}", 4)
+    worker = driver.root / "worker"
+    (worker / "w.py").write_text(STATE_WORKER)
+    (worker / "fn.py").write_text(STATE_FUNCTION)
+    (worker / "state.py").write_text("seen = []\n")
+    isolation = mode.rpartition("-")[2]
+    what = "  function: fn:f\n" if mode.startswith("function") else ""
+    text = spec.read_text().replace(
+        "  directory: worker\n", f"  directory: worker\n  isolation: {isolation}\n{what}"
+    )
+    if what:
+        text = text.replace("  command: python {worker_dir}/w.py\n", "")
+    text = text.replace("tasks: {max_retries: 0}", "tasks: {max_retries: 0, points_per_task: 2}")
+    spec.write_text(text + "globals: {k: 7}\n")
+    result = driver.run("run", spec, "--json")
+    assert result.code == 0, result.stderr
+    assert body(result)["result"] == ISOLATED[mode]

@@ -63,12 +63,6 @@ class AzureBackend(Backend):
     def check_spec(cls, spec) -> None:
         """With an image, tasks run in it; without one (code mode) the worker's directory is
         shipped, so it must exist here."""
-        if spec.model.worker.function:
-            raise SpecError(
-                f"{spec.where('worker', 'function')}: worker.function runs on the local "
-                f"backend only for now; on azure give worker.command (a script that reads "
-                f"the contract's files, docs/worker.md)."
-            )
         if spec.model.worker.image:
             return
         if not spec.worker_directory.is_dir():
@@ -95,7 +89,7 @@ class AzureBackend(Backend):
     @classmethod
     def check_plan(cls, spec, plan: JobPlan) -> None:
         """Refuse tasks whose definitions the service would refuse (their size)."""
-        command = spec.model.worker.command.replace("{worker_dir}", cls.worker_dir(spec))
+        command = (spec.model.worker.command or "").replace("{worker_dir}", cls.worker_dir(spec))
         ctx = placeholder_context(
             spec.model, file_names(spec.model.worker.format), command, plan.multi_point
         )

@@ -24,6 +24,15 @@ from azure.batch import models as bm
 
 from superbatch import contract
 from superbatch.backends.azure.codemode import task_prologue
+from superbatch.backends.azure.noderunner import (
+    INPUTS_TAR,
+    OUTPUTS_LIST,
+    OUTPUTS_TAR,
+    NodeRunner,
+    node_runner,
+    runner_steps,
+)
+from superbatch.backends.azure.runnerapp import APP_FILE
 from superbatch.backends.azure.target import log_prefix, output_dir
 from superbatch.contract import FileNames
 from superbatch.durations import iso8601
@@ -33,9 +42,6 @@ from superbatch.workerenv import resolve_env
 
 INLINE_LIMIT = 1024  # bytes of a single point's encoded inputs carried in the definition
 INPUTS_VAR = "SUPERBATCH_INPUTS"
-INPUTS_TAR = "inputs.tar"
-OUTPUTS_TAR = "outputs.tar"
-OUTPUTS_LIST = "outputs.list"
 NO_OUTPUT_EXIT = 90
 NO_NAME_EXIT = 91
 OUTPUT_NAME = "superbatch-output."  # + 32 hex digits drawn on the node
@@ -62,6 +68,8 @@ class TaskContext:
     multi_point: bool
     env: dict[str, str]  # worker.env, resolved
     code_mode: bool = False  # no container: the environment the preparation task made
+    runner: NodeRunner | None = None  # None: the shell loop runs the command per point
+    runner_url: str | None = None  # the task runner's zipapp, through a read-only SAS
 
 
 # The default for container tasks: Docker-compatible, with the node agent that goes with it.
@@ -168,45 +176,49 @@ def _random_name(produced: str) -> list[str]:
 
 
 def _single_point_script(
-    names: FileNames, command: str, inline: bool, point: int, prologue: list[str]
+    names: FileNames,
+    command: str,
+    inline: bool,
+    task: TaskPlan,
+    prologue: list[str],
+    runner: NodeRunner | None,
 ) -> str:
     steps = ["set -e", f"rm -f {OUTPUT_NAME}*", *prologue]
     if inline:
         steps.append(f'printf "%s" "${INPUTS_VAR}" | base64 -d > {names.inputs}')
-    steps += [
+    loop = [
         command,
         f'[ -f {names.outputs} ] || {{ echo "superbatch: the worker exited 0 but wrote no '
-        f'{names.outputs} (point {point})" >&2; exit {NO_OUTPUT_EXIT}; }}',
-        *_random_name(names.outputs),
+        f'{names.outputs} (point {task.first_point})" >&2; exit {NO_OUTPUT_EXIT}; }}',
     ]
+    steps += runner_steps(runner, task, names, loop) if runner else loop
+    steps += _random_name(names.outputs)
     return "\n".join(steps)
 
 
 def _multi_point_script(
-    names: FileNames, command: str, first: int, last: int, prologue: list[str]
+    names: FileNames, command: str, task: TaskPlan, prologue: list[str], runner: NodeRunner | None
 ) -> str:
     out = f'"p$i/{names.outputs}"'
-    return "\n".join(
-        [
-            "set -e",
-            f"rm -f {OUTPUT_NAME}*",
-            *prologue,
-            f"tar -xf {INPUTS_TAR}",
-            f": > {OUTPUTS_LIST}",
-            f"i={first}",
-            f'while [ "$i" -le {last} ]; do',
-            f'  ln -f {names.config} "p$i/{names.config}" 2>/dev/null || '
-            f'cp {names.config} "p$i/{names.config}"',
-            f'  (cd "p$i" && SUPERBATCH_POINT=$i && export SUPERBATCH_POINT && {command})',
-            f'  [ -f {out} ] || {{ echo "superbatch: the worker exited 0 but wrote no '
-            f'{names.outputs} (point $i)" >&2; exit {NO_OUTPUT_EXIT}; }}',
-            f"  echo {out} >> {OUTPUTS_LIST}",
-            "  i=$((i + 1))",
-            "done",
-            f"tar -cf {OUTPUTS_TAR} -T {OUTPUTS_LIST}",
-            *_random_name(OUTPUTS_TAR),
-        ]
-    )
+    loop = [
+        f"tar -xf {INPUTS_TAR}",
+        f": > {OUTPUTS_LIST}",
+        f"i={task.first_point}",
+        f'while [ "$i" -le {task.last_point} ]; do',
+        f'  ln -f {names.config} "p$i/{names.config}" 2>/dev/null || '
+        f'cp {names.config} "p$i/{names.config}"',
+        f'  (cd "p$i" && SUPERBATCH_POINT=$i && export SUPERBATCH_POINT && {command})',
+        f'  [ -f {out} ] || {{ echo "superbatch: the worker exited 0 but wrote no '
+        f'{names.outputs} (point $i)" >&2; exit {NO_OUTPUT_EXIT}; }}',
+        f"  echo {out} >> {OUTPUTS_LIST}",
+        "  i=$((i + 1))",
+        "done",
+        f"tar -cf {OUTPUTS_TAR} -T {OUTPUTS_LIST}",
+    ]
+    steps = ["set -e", f"rm -f {OUTPUT_NAME}*", *prologue]
+    steps += runner_steps(runner, task, names, loop) if runner else loop
+    steps += _random_name(OUTPUTS_TAR)
+    return "\n".join(steps)
 
 
 def task_body(ctx: TaskContext, task: TaskPlan, inputs: bytes, input_url: str | None) -> dict:
@@ -220,14 +232,14 @@ def task_body(ctx: TaskContext, task: TaskPlan, inputs: bytes, input_url: str | 
     ]
     resources = [{"httpUrl": ctx.config_url, "filePath": names.config}]
     prologue = [task_prologue()] if ctx.code_mode else []
+    if ctx.runner:
+        resources.append({"httpUrl": ctx.runner_url, "filePath": APP_FILE})
     if ctx.multi_point:
-        script = _multi_point_script(
-            names, ctx.command, task.first_point, task.last_point, prologue
-        )
+        script = _multi_point_script(names, ctx.command, task, prologue, ctx.runner)
         resources.append({"httpUrl": input_url, "filePath": INPUTS_TAR})
     else:
         inline = input_url is None
-        script = _single_point_script(names, ctx.command, inline, task.first_point, prologue)
+        script = _single_point_script(names, ctx.command, inline, task, prologue, ctx.runner)
         env.append({"name": "SUPERBATCH_POINT", "value": str(task.first_point)})
         if inline:
             env.append({"name": INPUTS_VAR, "value": base64.b64encode(inputs).decode()})
@@ -326,6 +338,7 @@ def placeholder_context(
         if spec.azure.registry
         else None
     )
+    runner = node_runner(spec, spec.worker.format, command, multi_point, names)
     return TaskContext(
         "j" * 64,
         "j" * 64,
@@ -338,6 +351,8 @@ def placeholder_context(
         multi_point,
         resolve_env(spec.worker),
         code_mode=not spec.worker.image,
+        runner=runner,
+        runner_url=url if runner else None,
     )
 
 

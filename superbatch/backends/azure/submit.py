@@ -32,7 +32,7 @@ from urllib.parse import quote
 from azure.core.exceptions import HttpResponseError, ResourceExistsError
 from azure.core.rest import HttpRequest
 
-from superbatch.backends.azure import codemode
+from superbatch.backends.azure import codemode, runnerapp
 from superbatch.backends.azure import credentials as creds
 from superbatch.backends.azure.definitions import (
     TOKEN_METADATA,
@@ -46,6 +46,7 @@ from superbatch.backends.azure.definitions import (
     tasks_per_request,
 )
 from superbatch.backends.azure.inflight import InFlight
+from superbatch.backends.azure.noderunner import node_runner
 from superbatch.backends.azure.session import (
     BATCH_API_VERSION,
     Session,
@@ -198,7 +199,10 @@ class Submitter:
     # -- tasks ---------------------------------------------------------------------------
 
     def context(self, expiry: datetime, multi_point: bool) -> TaskContext:
+        """What the tasks share; uploads the task runner if they run it (``noderunner``)."""
         s = self.session
+        runner = node_runner(s.record.spec, s.record.format, s.record.command, multi_point, s.names)
+        runner_url = runnerapp.url(s, runnerapp.ship(s), expiry) if runner else None
         return TaskContext(
             job_id=s.job_id,
             batch_job_id=self.batch_job_id,
@@ -211,6 +215,8 @@ class Submitter:
             multi_point=multi_point,
             env=resolve_env(s.record.spec.worker),
             code_mode=s.target.mode == "code",
+            runner=runner,
+            runner_url=runner_url,
         )
 
     def add(

@@ -23,6 +23,7 @@ from superbatch.backends.local.pycommand import python_command
 from superbatch.codestore import snapshot_dir
 from superbatch.contract import file_names
 from superbatch.plan import Chunking
+from superbatch.taskmanifest import worker_manifest
 from superbatch.taskrunner import boot, supervise
 
 
@@ -73,41 +74,23 @@ def end_holder(pid: int) -> None:
 
 
 def manifest_base(record, state, path: str, can_fork: bool) -> dict:
-    """What every task's manifest says about running the job's worker: the isolation it
-    gets (``point`` needs a fork and a plain ``python SCRIPT`` command; any other command
-    runs as a process), what runs, the contract's files and where outputs go."""
-    worker = record.spec.worker
-    names = file_names(record.format)
-    isolation = worker.isolation_mode
-    argv = executable = None
-    if worker.function:
-        if isolation == "point" and not can_fork:
-            isolation = "task"
-    else:
-        found = python_command(record.command, path)
-        if found is None or (isolation == "point" and not can_fork):
-            isolation = "process"
-        else:
-            argv, executable = found.argv, found.executable
+    """What every task's manifest says about running the job's worker here: the script run
+    by this interpreter, the job's copy of the worker's files, outputs into the state."""
+    found = None if record.spec.worker.function else python_command(record.command, path)
     if record.code is not None:
         worker_dir = snapshot_dir(state.root, record.code)
     else:  # submitted before snapshots: the worker's directory itself
-        worker_dir = Path(record.spec_path).parent / (worker.directory or ".")
-    return {
-        "isolation": isolation,
-        "command": record.command,
-        "argv": argv,
-        "executable": executable,
-        "function": worker.function,
-        "worker_dir": str(worker_dir.resolve()),
-        "format": record.format,
-        "names": {
-            "config": names.config,
-            "inputs": names.inputs,
-            "outputs": names.outputs,
-            "outputs_pattern": names.local_outputs_pattern,
-        },
-        "multi_point": Chunking(record.point_count, record.points_per_task).multi_point,
-        "outputs_dir": str(state.outputs_dir),
-        "wall_time": record.max_wall_time_s,
-    }
+        worker_dir = Path(record.spec_path).parent / (record.spec.worker.directory or ".")
+    return worker_manifest(
+        record.spec.worker,
+        record.format,
+        record.command,
+        Chunking(record.point_count, record.points_per_task).multi_point,
+        argv=found.argv if found else None,
+        executable=found.executable if found else None,
+        worker_dir=str(worker_dir.resolve()),
+        can_fork=can_fork,
+        outputs_dir=str(state.outputs_dir),
+        outputs_pattern=file_names(record.format).local_outputs_pattern,
+        wall_time=record.max_wall_time_s,
+    )

@@ -12,15 +12,12 @@ assignment or an interpreter option before the script) keeps a process per point
 from __future__ import annotations
 
 import os
-import shlex
 import shutil
 import sys
 import zipfile
 from dataclasses import dataclass
 
-INTERPRETERS = ("python", "python3")
-# Quotes are left to shlex, which reads them as sh does once none of these is present.
-SHELL_SPECIAL = frozenset("$`\\;&|<>()*?[]{}~#!\n\r")
+from superbatch.taskmanifest import python_words
 
 
 @dataclass(frozen=True)
@@ -35,13 +32,8 @@ class PythonCommand:
 
 def python_command(command: str, path: str) -> PythonCommand | None:
     """The command as a Python script run, or None if only a shell can run it as meant."""
-    if SHELL_SPECIAL & set(command):
-        return None
-    try:
-        words = shlex.split(command)
-    except ValueError:
-        return None
-    if len(words) < 2 or words[0] not in INTERPRETERS:
+    words = python_words(command)
+    if words is None:
         return None
     executable = shutil.which(words[0], path=path)
     ours = os.path.dirname(sys.executable)

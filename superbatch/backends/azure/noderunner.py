@@ -1,0 +1,146 @@
+"""The task runner on a node: when a task runs it, and the lines of its command line that do.
+
+A task runs the task runner (``runnerapp.py``) when ``worker.function`` is set, or when the
+command is ``python SCRIPT [ARGS...]`` or ``python3 ...`` in plain words with the script by
+an absolute path (``{worker_dir}/...``): the task runner then runs under that same ``python``
+(the image's, or code mode's environment's, first on ``PATH``), so the worker's interpreter
+is the one its command names. Any other command keeps the shell loop (``definitions.py``).
+
+Its manifest is the local backend's (``superbatch/taskmanifest.py``) with the node's paths:
+relative to the task's working directory, and in code mode the worker's directory as the
+task's shell expands it. Batch enforces ``max_wall_time`` itself (the manifest has none). A
+node without that interpreter runs the shell loop (and fails as it does, ``python: not
+found``), as does one whose Python is older than 3.8; ``worker.function`` then fails naming
+the image. Either way the output is renamed by the task's shell as it ends, as before.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+
+from superbatch.backends.azure.codemode import WORKER_DIR_ON_NODE
+from superbatch.backends.azure.runnerapp import APP_FILE, TOO_OLD_MARKER
+from superbatch.contract import FileNames
+from superbatch.plan import TaskPlan
+from superbatch.taskmanifest import python_words, worker_manifest
+
+# The task's files on the node (the shell loop's too).
+INPUTS_TAR = "inputs.tar"
+OUTPUTS_TAR = "outputs.tar"
+OUTPUTS_LIST = "outputs.list"
+OUTPUTS_DIR = "out"  # a multi-point task's published outputs, p<point>/<outputs file>
+NO_PYTHON_EXIT = 92
+HEREDOC = "SUPERBATCH_MANIFEST"
+# Stands for code mode's worker directory while the manifest is JSON; the task's shell
+# expands it (the heredoc is unquoted, everything else in it escaped).
+_MARK = "/@superbatch-worker-dir@"
+
+
+@dataclass(frozen=True)
+class NodeRunner:
+    """How every task of a job runs the task runner."""
+
+    interpreter: str  # the word the command starts with (python3 for a function)
+    manifest: dict  # the worker's part of the manifest, node paths
+    where: str  # "image X" or "the node": said when a function finds no Python
+    function: bool
+
+
+def node_runner(spec, fmt: str, command: str, multi_point: bool, names: FileNames):
+    """The job's NodeRunner, or None when its tasks keep the shell loop."""
+    worker = spec.worker
+    code_mode = not worker.image
+    if worker.function:
+        interpreter, argv = "python3", None
+    else:
+        marked = command.replace(WORKER_DIR_ON_NODE, _MARK) if code_mode else command
+        argv = python_words(marked)
+        if argv is None or not os.path.isabs(argv[1]):
+            return None
+        interpreter = argv[0]
+    if code_mode:
+        worker_dir = _MARK
+    else:
+        worker_dir = worker.image_directory.rstrip("/") or "/"
+    manifest = worker_manifest(
+        worker,
+        fmt,
+        command,
+        multi_point,
+        argv=argv,
+        executable=None,
+        worker_dir=worker_dir,
+        can_fork=True,  # Batch's Linux nodes
+        outputs_dir=OUTPUTS_DIR if multi_point else ".",
+        outputs_pattern=f"p{{}}/{names.outputs}" if multi_point else names.outputs,
+        wall_time=None,  # Batch ends a task past maxWallClockTime itself
+    )
+    where = f"image {worker.image}" if worker.image else "the node"
+    return NodeRunner(interpreter, manifest, where, bool(worker.function))
+
+
+def runner_steps(
+    runner: NodeRunner, task: TaskPlan, names: FileNames, loop: list[str]
+) -> list[str]:
+    """Lines that run the task runner, or ``loop`` (the shell loop's lines) where it cannot
+    run; either leaves the output where the shell loop leaves it."""
+    multi = runner.manifest["multi_point"]
+    manifest = dict(
+        runner.manifest,
+        task_id=task.id,
+        points=[task.first_point, task.point_count],
+        config=names.config,
+        task_dir=".",
+    )
+    if multi:
+        manifest["inputs"] = INPUTS_TAR
+    else:
+        manifest["point_inputs"] = names.inputs
+    py = runner.interpreter
+    if runner.function:
+        loop = [
+            f'echo "superbatch: worker.function needs Python 3.8 or later as {py} in '
+            f'{runner.where}" >&2',
+            f"exit {NO_PYTHON_EXIT}",
+        ]
+    steps = [
+        f"rm -f {TOO_OLD_MARKER}",
+        "loop=1",
+        f"if command -v {py} >/dev/null 2>&1; then",
+        "loop=0",
+    ]
+    if multi:
+        steps.append(f"rm -rf {OUTPUTS_DIR}")
+    steps += [
+        f"{py} {APP_FILE} - <<{HEREDOC} || "
+        f"{{ rc=$?; [ -f {TOO_OLD_MARKER} ] || exit $rc; loop=1; }}",
+        _heredoc_json(manifest),
+        HEREDOC,
+        "fi",
+        'if [ "$loop" = 1 ]; then',
+        *loop,
+    ]
+    if multi:
+        steps += [
+            "else",
+            f": > {OUTPUTS_LIST}",
+            f"i={task.first_point}",
+            f'while [ "$i" -le {task.last_point} ]; do',
+            f'  echo "p$i/{names.outputs}" >> {OUTPUTS_LIST}',
+            "  i=$((i + 1))",
+            "done",
+            f"(cd {OUTPUTS_DIR} && tar -cf ../{OUTPUTS_TAR} -T ../{OUTPUTS_LIST})",
+        ]
+    steps.append("fi")
+    return steps
+
+
+def _heredoc_json(document: dict) -> str:
+    """``document`` as the body of an unquoted heredoc: only code mode's worker directory
+    is expanded by the shell."""
+    text = json.dumps(document, separators=(",", ":"))
+    for char in ("\\", "$", "`"):
+        text = text.replace(char, "\\" + char)
+    return text.replace(_MARK, WORKER_DIR_ON_NODE)
