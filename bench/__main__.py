@@ -35,7 +35,7 @@ QUICK = {
     "submit_large": 5_000,
     "collect": 3_000,
     "collect_latency": 1_000,
-    "local": 150,
+    "local": 60,
     "grid_side": 1_000,
     "startup_runs": 5,
 }
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         "--local-points",
         type=int,
         default=None,
-        help="points for the local benchmark (default: 10,000; quick: 1,000)",
+        help="points for the local benchmark (default: 10,000; quick: 60)",
     )
     parser.add_argument(
         "--output",
