@@ -18,7 +18,7 @@ import time
 import traceback
 from pathlib import Path
 
-from bench import collect, grid, local, report, startup, submit
+from bench import collect, grid, local, nodetime, report, startup, submit
 from bench.common import REPO, Section, machine
 
 FULL = {
@@ -27,6 +27,7 @@ FULL = {
     "collect": 100_000,
     "collect_latency": 10_000,
     "local": 10_000,
+    "nodetime": 10_000,
     "grid_side": 1_000,
     "startup_runs": 10,
 }
@@ -36,10 +37,11 @@ QUICK = {
     "collect": 3_000,
     "collect_latency": 1_000,
     "local": 60,
+    "nodetime": 400,
     "grid_side": 1_000,
     "startup_runs": 5,
 }
-ORDER = ("startup", "grid", "submit", "collect", "local")
+ORDER = ("startup", "grid", "submit", "collect", "local", "nodetime")
 REPEATS = 3  # each side of a comparison, interleaved (bench/harness.py)
 
 
@@ -132,6 +134,8 @@ def run_one(name: str, sizes: dict, tmp: Path) -> Section:
         )
     if name == "local":
         return local.run(sizes["local"], tmp)
+    if name == "nodetime":
+        return nodetime.run(sizes["nodetime"], sizes["nodetime"] < FULL["nodetime"], tmp)
     raise ValueError(name)
 
 
