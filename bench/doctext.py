@@ -145,10 +145,13 @@ HOW_TO_RUN = [
     "make bench                                # full sizes; writes this page",
     "python -m bench --quick                   # smaller sizes, prints the table only",
     "python -m bench --only submit,collect --output /tmp/b.md",
+    "python -m bench --quick --only local,nodetime  # the point runners, a few minutes",
     "```",
     "",
     "The benchmarks live in `bench/` (one module per benchmark; `bench/harness.py` "
     "interleaves the sides and meters CPU; `bench/rawhttp.py` holds the floors; "
+    "`bench/localfloors.py` the local modes' floors and joblib's baseline; "
+    "`bench/nodetime.py` node time on the emulator; "
     "`bench/proxy.py` the storage latency; `bench/common.py` starts Azurite from "
     "`node_modules` and the emulator as separate processes on 127.0.0.1). The command exits "
     "non-zero only if a benchmark fails to run; a missed target is reported, not an error.",
