@@ -37,7 +37,7 @@ QUICK = {
     "collect": 3_000,
     "collect_latency": 1_000,
     "local": 60,
-    "nodetime": 400,
+    "nodetime": 200,
     "grid_side": 1_000,
     "startup_runs": 5,
 }

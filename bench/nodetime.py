@@ -25,7 +25,7 @@ from bench.localfloors import POINT, process_floor
 TARGET_TASKS = 20
 TARGETS_MS = {"default": 8.0, "function": 1.0}
 CURVE = ((1, 20), (10, 100), (50, 500))  # (points per task, points), then the target's size
-QUICK_CURVE = ((1, 6), (10, 30), (50, 100))
+QUICK_CURVE = ((1, 4), (10, 20), (50, 50))
 PROCESS_POINTS = 100
 MODES = {
     # the seed's worker as written: `python {worker_dir}/worker.py`, isolation point (the
