@@ -18,7 +18,7 @@ import time
 import traceback
 from pathlib import Path
 
-from bench import collect, grid, local, report, startup, submit
+from bench import collect, grid, local, nodetime, report, startup, submit
 from bench.common import REPO, Section, machine
 
 FULL = {
@@ -27,6 +27,7 @@ FULL = {
     "collect": 100_000,
     "collect_latency": 10_000,
     "local": 10_000,
+    "nodetime": 10_000,
     "grid_side": 1_000,
     "startup_runs": 10,
 }
@@ -35,11 +36,12 @@ QUICK = {
     "submit_large": 5_000,
     "collect": 3_000,
     "collect_latency": 1_000,
-    "local": 150,
+    "local": 60,
+    "nodetime": 200,
     "grid_side": 1_000,
     "startup_runs": 5,
 }
-ORDER = ("startup", "grid", "submit", "collect", "local")
+ORDER = ("startup", "grid", "submit", "collect", "local", "nodetime")
 REPEATS = 3  # each side of a comparison, interleaved (bench/harness.py)
 
 
@@ -57,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         "--local-points",
         type=int,
         default=None,
-        help="points for the local benchmark (default: 10,000; quick: 1,000)",
+        help="points for the local benchmark (default: 10,000; quick: 60)",
     )
     parser.add_argument(
         "--output",
@@ -132,6 +134,8 @@ def run_one(name: str, sizes: dict, tmp: Path) -> Section:
         )
     if name == "local":
         return local.run(sizes["local"], tmp)
+    if name == "nodetime":
+        return nodetime.run(sizes["nodetime"], sizes["nodetime"] < FULL["nodetime"], tmp)
     raise ValueError(name)
 
 

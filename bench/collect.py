@@ -24,6 +24,7 @@ from bench.common import IMAGE, Row, Section, Services, check, superbatch
 POINTS_PER_TASK = 100
 THREADS = 16
 TARGET_RATIO = 0.8
+TARGET_DECODED = 1 / 1.5  # the CLI within 1.5x the time of GET + untar + decode + sum
 TARGET_SECONDS = 10.0  # for 100,000 points
 STORAGE_DELAY = "20ms"
 
@@ -183,19 +184,44 @@ def floor(jobs: JobPerRepeat):
     return side
 
 
+def decode_floor(jobs: JobPerRepeat):
+    def side(r: int) -> harness.Sample:
+        from bench.rawhttp import RawBlobs, container_sas, get_decode_floor
+
+        job = jobs.get(r)
+        container, names = job.output_tars()
+        service = job.services.blob_service()
+        blobs = RawBlobs(
+            f"{service.url.rstrip('/')}/{container}", container_sas(service, container)
+        )
+        with harness.Meter(job.services.pids, client="self") as meter:
+            _, total = get_decode_floor(blobs, names, THREADS)
+        if total != jobs.points * (jobs.points - 1) // 2:
+            raise RuntimeError(f"the decoding floor summed {total}")
+        return meter.sample(jobs.points)
+
+    return side
+
+
 def compare(
     points: int, tmp: Path, delay: str | None, repeats: int, log
 ) -> dict[str, harness.Comparison]:
     """The CLI and the download alone, each against the floor, all three on each repeat's job."""
     jobs = JobPerRepeat(points, tmp, delay)
     try:
-        sides = {"collect": measured(jobs), "download": download(jobs), "floor": floor(jobs)}
+        sides = {
+            "collect": measured(jobs),
+            "download": download(jobs),
+            "floor": floor(jobs),
+            "decoded": decode_floor(jobs),
+        }
         samples, load = harness.interleave_many(sides, repeats, log)
     finally:
         jobs.close()
     return {
         "collect": harness.Comparison(samples["collect"], samples["floor"], load),
         "download": harness.Comparison(samples["download"], samples["floor"], load),
+        "decoded": harness.Comparison(samples["collect"], samples["decoded"], load),
     }
 
 
@@ -205,7 +231,22 @@ def rows(points: int, c: dict[str, harness.Comparison], cpus: int, delay: str | 
     cli, down = c["collect"], c["download"]
     seconds = harness.Stats([s.seconds for s in cli.measured]).median
     big = points >= 100_000 and not delay
+    dec = c["decoded"]
+    decoded = Row(
+        "collect",
+        f"superbatch collect (CLI), {where}, against decoding",
+        dec.rates.median,
+        "points/s",
+        f"raw GET + untar + JSON decode + sum of the same tars, {THREADS} threads",
+        dec.baseline_rates.median,
+        dec.ratio,
+        "x floor rate",
+        "" if delay else f">= {TARGET_DECODED:.2f}x floor (1.5x its time)",
+        None if delay else dec.ratio >= TARGET_DECODED,
+        harness.describe(dec, cpus, delay is not None, "points/s"),
+    )
     return [
+        decoded,
         Row(
             "collect",
             f"download (BlobStore.download_many), {where}",

@@ -6,7 +6,7 @@ here by hand.
 
 from __future__ import annotations
 
-from bench import collect, grid, local, startup, submit
+from bench import collect, grid, local, nodetime, startup, submit
 
 
 def shared_machine(info: dict, repeats: int) -> list[str]:
@@ -64,10 +64,54 @@ def intro(name: str, sizes: dict, repeats: int) -> list[str]:
         ]
     if name == "local":
         return [
-            f"The seed's worker over {sizes['local']:,} seeds, {local.PARALLEL} at a time: "
-            f"`superbatch run --parallel {local.PARALLEL}` (forked points) against "
-            f"`joblib.Parallel(n_jobs={local.PARALLEL})` in-process, {local.RUNS} runs each, "
-            "alternating; every superbatch result must equal the for-loop's sum."
+            f"The seed's computation over {sizes['local']:,} seeds, {local.PARALLEL} at a "
+            "time, every way superbatch runs a point locally: `superbatch run --parallel "
+            f"{local.PARALLEL}` (the real CLI, `points_per_task: auto`, the seed's "
+            "`worker.py` unmodified) with `worker.isolation` `point` (a child forked per "
+            "point from the task runner, which imported what the script imports), `task` "
+            "(the points inside the task runner) and `process` (a fresh interpreter per "
+            f"point, on {local.PROCESS_POINTS} points at most); `worker.function: "
+            "seedfn:point` (the loop body as a function, isolation `task`); and "
+            "`superbatch.map` in a fresh interpreter, timed around the call (on "
+            f"{local.MAP_POINTS:,} points at most: it makes a task per point). The same "
+            f"mode with the points in {local.CHUNKED_TASKS} tasks shows what the number of "
+            "tasks costs. Every result must equal the for-loop's sum exactly.",
+            "",
+            f"Baselines, measured in the same run: `joblib.Parallel(n_jobs={local.PARALLEL})` "
+            "calling the point in-process in a fresh interpreter, timed around the call "
+            "(the modes and joblib take turns, the median of each); the **fork+files "
+            "floor**: a parent holding numpy, `numpy.random` and joblib, having called the "
+            "point once (so that what its first call loads is loaded), forks a child per "
+            "point; the config is written once, each point's inputs before its fork, the "
+            "child loads both and dumps its output, the parent loads it back, two such "
+            "parents at once; the **fork floor**: the same forks without files; the "
+            "**in-process floor**: two fresh interpreters importing numpy and joblib and "
+            "computing their halves; and `python worker.py` per point, two at a time "
+            "(`bench/localfloors.py`). The fork floors are measured twice, before and after "
+            "the modes; the lower counts.",
+            "",
+            f"Targets: isolation `point` within {local.TARGET_POINT:g}x the fork+files "
+            f"floor; against joblib, isolation `task` within {local.TARGET_TASK:g}x, "
+            f"`worker.function` within {local.TARGET_FUNCTION:g}x and `superbatch.map` "
+            f"within {local.TARGET_MAP:g}x. Disk (the first isolation `point` run): the "
+            "files in the job's state directory besides its outputs, sampled each second "
+            f"while it runs, at most {local.TARGET_FILES_PER_POINT:g} per point at the "
+            f"peak; what the finished job leaves besides its outputs, on disk, under "
+            f"{local.TARGET_LEFT_MB:g} MB per 10,000 points.",
+        ]
+    if name == "nodetime":
+        return [
+            f"The seed's worker over {sizes['nodetime']:,} seeds in {nodetime.TARGET_TASKS} "
+            "tasks, submitted to the Batch emulator (two nodes, running the tasks' real "
+            "commands) and Azurite with the CLI and waited for; node time per point is the "
+            "sum of the tasks' run times (Batch `executionInfo.endTime - startTime`) over "
+            "the points, what a user pays VMs for. The default worker is also measured at "
+            "1, 10 and 50 points a task (on fewer points: the figure is per point). "
+            "Beside them: `python worker.py` per point (a fresh interpreter, files "
+            "included) and the in-process work (the for-loop). Targets: "
+            f"<= {nodetime.TARGETS_MS['default']:g} ms with isolation `point`, "
+            f"<= {nodetime.TARGETS_MS['function']:g} ms with `worker.function`. A mode that "
+            "`validate --backend azure` refuses is reported as refused, not measured.",
         ]
     return []
 
@@ -101,10 +145,13 @@ HOW_TO_RUN = [
     "make bench                                # full sizes; writes this page",
     "python -m bench --quick                   # smaller sizes, prints the table only",
     "python -m bench --only submit,collect --output /tmp/b.md",
+    "python -m bench --quick --only local,nodetime  # the point runners, a few minutes",
     "```",
     "",
     "The benchmarks live in `bench/` (one module per benchmark; `bench/harness.py` "
     "interleaves the sides and meters CPU; `bench/rawhttp.py` holds the floors; "
+    "`bench/localfloors.py` the local modes' floors and joblib's baseline; "
+    "`bench/nodetime.py` node time on the emulator; "
     "`bench/proxy.py` the storage latency; `bench/common.py` starts Azurite from "
     "`node_modules` and the emulator as separate processes on 127.0.0.1). The command exits "
     "non-zero only if a benchmark fails to run; a missed target is reported, not an error.",

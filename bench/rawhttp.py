@@ -177,6 +177,23 @@ def get_floor(blobs: RawBlobs, names: list[str], threads: int) -> tuple[float, i
     return time.perf_counter() - start, size
 
 
+def get_decode_floor(blobs: RawBlobs, names: list[str], threads: int) -> tuple[float, float]:
+    """Seconds to GET every output tar, unpack it in memory, decode each JSON output and sum
+    them: what collecting these outputs costs at the least; and the sum."""
+    import io
+    import json
+    import tarfile
+
+    def one(name: str) -> float:
+        with tarfile.open(fileobj=io.BytesIO(blobs.get(name)), mode="r:") as tar:
+            return sum(json.loads(tar.extractfile(m).read()) for m in tar if m.isfile())
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        total = sum(pool.map(one, names))
+    return time.perf_counter() - start, total
+
+
 def put_floor(blobs: RawBlobs, items: Iterable[tuple[str, bytes]], threads: int) -> float:
     """Seconds to PUT every (name, data) with ``threads`` threads."""
     items = list(items)
