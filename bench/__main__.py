@@ -18,7 +18,7 @@ import time
 import traceback
 from pathlib import Path
 
-from bench import collect, grid, local, nodetime, report, startup, submit
+from bench import collect, grid, local, nodetime, report, reportpage, startup, submit
 from bench.common import REPO, Section, machine
 
 FULL = {
@@ -30,6 +30,7 @@ FULL = {
     "nodetime": 10_000,
     "grid_side": 1_000,
     "startup_runs": 10,
+    "report_tasks": 100_000,
 }
 QUICK = {
     "submit_small": 1_000,
@@ -40,8 +41,9 @@ QUICK = {
     "nodetime": 200,
     "grid_side": 1_000,
     "startup_runs": 5,
+    "report_tasks": 100_000,
 }
-ORDER = ("startup", "grid", "submit", "collect", "local", "nodetime")
+ORDER = ("startup", "grid", "submit", "collect", "local", "nodetime", "report")
 REPEATS = 3  # each side of a comparison, interleaved (bench/harness.py)
 
 
@@ -136,6 +138,8 @@ def run_one(name: str, sizes: dict, tmp: Path) -> Section:
         return local.run(sizes["local"], tmp)
     if name == "nodetime":
         return nodetime.run(sizes["nodetime"], sizes["nodetime"] < FULL["nodetime"], tmp)
+    if name == "report":
+        return reportpage.run(sizes["report_tasks"], tmp)
     raise ValueError(name)
 
 

@@ -113,6 +113,14 @@ def intro(name: str, sizes: dict, repeats: int) -> list[str]:
             f"<= {nodetime.TARGETS_MS['function']:g} ms with `worker.function`. A mode that "
             "`validate --backend azure` refuses is reported as refused, not measured.",
         ]
+    if name == "report":
+        return [
+            f"`superbatch report` on {sizes['report_tasks']:,} tasks over 50 nodes (a real "
+            "local job's page data with that many task runs in place of its own): the "
+            "page's size, and how long headless Chromium (Debian's package) takes to load it "
+            "(`--dump-dom`, a fresh profile each time) against an empty page loaded the same "
+            "way in the same run. Targets: under 5 MB, under 5 s.",
+        ]
     return []
 
 
@@ -151,7 +159,7 @@ HOW_TO_RUN = [
     "The benchmarks live in `bench/` (one module per benchmark; `bench/harness.py` "
     "interleaves the sides and meters CPU; `bench/rawhttp.py` holds the floors; "
     "`bench/localfloors.py` the local modes' floors and joblib's baseline; "
-    "`bench/nodetime.py` node time on the emulator; "
+    "`bench/nodetime.py` node time on the emulator; `bench/reportpage.py` the report page; "
     "`bench/proxy.py` the storage latency; `bench/common.py` starts Azurite from "
     "`node_modules` and the emulator as separate processes on 127.0.0.1). The command exits "
     "non-zero only if a benchmark fails to run; a missed target is reported, not an error.",

@@ -155,6 +155,6 @@ def make_context(
 def build_plan(ctx: Context) -> JobPlan:
     """The spec's tasks, checked against what the backend's service accepts."""
     backend = ctx.backend
-    plan = JobPlan.build(ctx.spec, backend.slots(ctx.spec, ctx.parallel))
+    plan = JobPlan.build(ctx.spec, backend.auto_tasks(ctx.spec, ctx.parallel))
     backend.check_plan(ctx.spec, plan)
     return plan

@@ -22,8 +22,8 @@ from superbatch.spec import Spec
 if TYPE_CHECKING:
     from superbatch.record import JobRecord
 
-AUTO_MAX_TASKS = 1000
-AUTO_TASKS_PER_SLOT = 8
+AUTO_TASKS_PER_SLOT = 8  # room for load balancing: a slow task holds one slot of eight
+AUTO_SERVICE_TASKS = 1000  # on a service, a retried or preempted task then redoes little
 TASK_ID_PREFIX = "task-"
 
 
@@ -54,14 +54,10 @@ def point_dirname(point: int) -> str:
     return f"p{point}"
 
 
-def auto_points_per_task(points: int, slots: int) -> int:
-    """Chunk size for ``points_per_task: auto``.
-
-    Enough tasks to keep every slot busy with room for load balancing (8 per slot), and no
-    more than 1,000 tasks, since each task costs scheduling overhead on the service.
-    """
-    target_tasks = max(1, min(points, max(AUTO_TASKS_PER_SLOT * slots, AUTO_MAX_TASKS)))
-    return max(1, math.ceil(points / target_tasks))
+def auto_points_per_task(points: int, target_tasks: int) -> int:
+    """Chunk size for ``points_per_task: auto``: about ``target_tasks`` tasks (the backend's
+    ``auto_tasks``), never fewer points a task than one."""
+    return max(1, math.ceil(points / max(1, min(points, target_tasks))))
 
 
 class Chunking:
@@ -116,11 +112,12 @@ class JobPlan(Chunking):
         self.grid = grid
 
     @classmethod
-    def build(cls, spec: Spec, slots: int, grid: Grid | None = None) -> JobPlan:
+    def build(cls, spec: Spec, auto_tasks: int, grid: Grid | None = None) -> JobPlan:
+        """``auto_tasks``: how many tasks ``points_per_task: auto`` aims for (the backend's)."""
         grid = grid or Grid(spec)
         ppt = spec.model.tasks.points_per_task
         if ppt == "auto":
-            ppt = auto_points_per_task(len(grid), slots)
+            ppt = auto_points_per_task(len(grid), auto_tasks)
         return cls(grid, ppt)
 
     def points_with_tasks(self, start_task: int = 0) -> Iterator[tuple[TaskPlan, list[Point]]]:

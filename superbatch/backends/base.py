@@ -212,7 +212,16 @@ class Backend(ABC):
     @classmethod
     @abstractmethod
     def slots(cls, spec: Spec, parallel: int | None) -> int:
-        """How many tasks can run at once (sizes ``points_per_task: auto``)."""
+        """How many tasks can run at once."""
+
+    @classmethod
+    def auto_tasks(cls, spec: Spec, parallel: int | None) -> int:
+        """How many tasks ``points_per_task: auto`` aims for: 8 a slot, and at least 1,000 on
+        a service, where a task costs little next to the node time a retried or preempted
+        long task would redo."""
+        from superbatch.plan import AUTO_SERVICE_TASKS, AUTO_TASKS_PER_SLOT
+
+        return max(AUTO_TASKS_PER_SLOT * cls.slots(spec, parallel), AUTO_SERVICE_TASKS)
 
     @classmethod
     def check_plan(cls, spec: Spec, plan: JobPlan) -> None:

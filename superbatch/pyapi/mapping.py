@@ -99,6 +99,10 @@ def prepare(fn, points, globals_, spec, state_dir) -> MapCall:
             raise UserError("superbatch.map was given no points.")
         document["points_file"] = str(_points_file(python_dir / "points", listed))
         count = len(listed)
+    # Points are cheap calls: as few tasks as keep the slots busy, unless the spec says.
+    tasks = dict(base.get("tasks") or {})
+    tasks.setdefault("points_per_task", "auto")
+    document["tasks"] = tasks
     document["collect"] = {
         "reduce": "list",
         "allow_pickle": list((base.get("collect") or {}).get("allow_pickle") or []),

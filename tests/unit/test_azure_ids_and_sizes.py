@@ -51,7 +51,7 @@ def test_task_definitions_do_not_grow_with_points(tmp_path, points, per_task):
     from superbatch.plan import JobPlan
 
     spec = spec_with(tmp_path, "python /w.py", points, per_task)
-    plan = JobPlan.build(spec, AzureBackend.slots(spec, None))
+    plan = JobPlan.build(spec, AzureBackend.auto_tasks(spec, None))
     AzureBackend.check_plan(spec, plan)  # accepted
     ctx = placeholder_context(spec.model, file_names("joblib"), "python /w.py", plan.multi_point)
     assert body_size(largest_task(ctx, plan.task(plan.task_count - 1))) < 10_000

@@ -104,10 +104,31 @@ def test_task_ids_are_deterministic_and_chunking_covers_every_point(tmp_path):
     assert [pt["a"] for _, pts in chunks for pt in pts] == list(range(10))
 
 
-def test_auto_chunk_size():
-    assert auto_points_per_task(4, 2) == 1
-    assert auto_points_per_task(100_000, 2) == 100
-    assert auto_points_per_task(100_000, 500) == 25  # 8 tasks per slot
+def test_auto_chunk_size(tmp_path):
+    from superbatch.backends.azure import AzureBackend
+    from superbatch.backends.local import LocalBackend
+
+    assert auto_points_per_task(4, 16) == 1
+    assert auto_points_per_task(100_000, 1000) == 100
+    assert auto_points_per_task(100_000, 4000) == 25
+    spec = load_spec(write_spec(tmp_path, HEAD + "parameters: {a: [1]}\n"))
+    # Locally a task starts a task runner: 8 tasks a slot, whatever the points.
+    assert LocalBackend.auto_tasks(spec, 2) == 16
+    assert auto_points_per_task(10_000, LocalBackend.auto_tasks(spec, 2)) == 625
+    # On a service: at least 1,000 tasks, 8 a slot beyond that (500 slots: 4,000).
+    assert AzureBackend.auto_tasks(spec, None) == 1000
+    big = spec.model.model_copy(
+        update={
+            "azure": spec.model.azure.model_copy(
+                update={
+                    "pool": spec.model.azure.pool.model_copy(
+                        update={"dedicated_nodes": 500, "low_priority_nodes": 0}
+                    )
+                }
+            )
+        }
+    )
+    assert AzureBackend.auto_tasks(type(spec).from_model(big, spec.path), None) == 4000
 
 
 def test_million_point_grid_validates_in_bounded_memory(tmp_path):

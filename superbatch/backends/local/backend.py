@@ -78,6 +78,14 @@ class LocalBackend(Backend):
     def slots(cls, spec, parallel: int | None) -> int:
         return parallel or os.cpu_count() or 1
 
+    @classmethod
+    def auto_tasks(cls, spec, parallel: int | None) -> int:
+        """8 a slot: here a task costs a task runner's start (an interpreter importing what
+        the worker imports), and a killed job resumes task by task anyway."""
+        from superbatch.plan import AUTO_TASKS_PER_SLOT
+
+        return AUTO_TASKS_PER_SLOT * cls.slots(spec, parallel)
+
     # -- submit ----------------------------------------------------------------------------
 
     def submit(self, plan: JobPlan, progress: Progress) -> list[str]:
