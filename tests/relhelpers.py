@@ -103,3 +103,18 @@ def kill_after(args: list, seconds: float, env: dict, cwd=None) -> int | None:
     if proc.poll() is None:
         proc.send_signal(signal.SIGKILL)
     return proc.wait(timeout=30)
+
+
+def leaked_output(task) -> tuple[str, str]:
+    """What a task's definition reveals of where its output goes: the output container's URL
+    with its write SAS, and the virtual directory the output's name starts in. A task the
+    task runner runs carries them in its environment and manifest; any other task in its
+    ``outputFiles``."""
+    import re
+
+    env = {e.name: e.value for e in task.environment_settings or []}
+    if "SUPERBATCH_OUTPUT_URL" in env:
+        prefix = re.search(r'\\?"upload\\?":\\?"([^"\\]+)/superbatch-output\.', task.command_line)
+        return env["SUPERBATCH_OUTPUT_URL"], prefix.group(1)
+    renamed = next(o for o in task.output_files if o.file_pattern == "superbatch-output.*")
+    return renamed.destination.container.container_url, renamed.destination.container.path

@@ -11,7 +11,11 @@ prepares the reused working directory, runs the point, stages its output and app
 JSON line to ``points.jsonl`` in the task directory (point, exit code, wall time, and why it
 failed). It stops at the first failing point; only when every point succeeded does it move
 the staged outputs into the outputs directory (a task's outputs are all or nothing) and
-remove the working directory. Exit status: 0, or the failing point's (see ``_status``).
+remove the working directory. With ``upload`` (Azure: the blob name's prefix) it instead
+uploads them (one file, or a tar of a multi-point task's) under a name drawn in memory, with
+the container URL taken from the environment before any worker code runs (``upload.py``),
+and leaves no output file behind. Exit status: 0, the failing point's (see ``_status``), or
+``UPLOAD_FAILED_EXIT``.
 """
 
 from __future__ import annotations
@@ -22,10 +26,11 @@ import os
 import shutil
 import signal
 import sys
+import tarfile
 import time
 
 from superbatch.taskrunner import function as functions
-from superbatch.taskrunner import supervise
+from superbatch.taskrunner import supervise, upload
 from superbatch.taskrunner.points import Forked, Inline, Shell
 from superbatch.taskrunner.preload import captured, preload, single_threaded
 from superbatch.taskrunner.script import Script, clear, finish, flush
@@ -34,6 +39,8 @@ from superbatch.taskrunner.workdir import WorkDir, read_inputs
 POINTS_FILE = "points.jsonl"
 NO_OUTPUT_EXIT = 90  # as the Azure task's shell loop
 TIMEOUT_EXIT = 124
+UPLOAD_FAILED_EXIT = 93
+OUTPUTS_TAR = "outputs.tar"  # a multi-point task's upload, while it is sent
 
 
 def main(argv: list[str]) -> int:
@@ -61,6 +68,8 @@ class TaskRunner:
         self.task_dir = manifest["task_dir"]
         self.staged = os.path.join(self.task_dir, "staged")
         self.lock_fd = manifest.get("lock_fd")
+        # Popped before any worker code runs: no worker process inherits the write SAS.
+        self.destination = os.environ.pop(upload.URL_VAR, None)
         self.workdir = WorkDir(
             os.path.join(self.task_dir, "wd"),
             manifest["multi_point"],
@@ -91,6 +100,8 @@ class TaskRunner:
             supervise.exit_as(-9)
         finally:
             log.close()
+        if self.m.get("upload"):
+            return self._upload()
         self._publish()
         return 0
 
@@ -225,6 +236,38 @@ class TaskRunner:
         os.chdir(self.task_dir)
         shutil.rmtree(self.staged, ignore_errors=True)
         self.workdir.remove()
+
+    def _upload(self) -> int:
+        """Upload the staged outputs, then remove them whatever happened."""
+        os.chdir(self.task_dir)
+        self.workdir.remove()
+        path = os.path.join(self.staged, self.names["outputs"])
+        if self.m["multi_point"]:
+            path = os.path.join(self.task_dir, OUTPUTS_TAR)
+        try:
+            if self.m["multi_point"]:
+                self._tar(path)
+            upload.upload(path, self.destination, self.m["upload"])
+        except (upload.UploadFailed, OSError) as exc:
+            print(f"superbatch: could not upload the task's output: {exc}", file=sys.stderr)
+            return UPLOAD_FAILED_EXIT
+        finally:
+            if self.m["multi_point"] and os.path.exists(path):
+                os.remove(path)
+            shutil.rmtree(self.staged, ignore_errors=True)
+        return 0
+
+    def _tar(self, path: str) -> None:
+        """``p<point>/<outputs file>`` for each point, in order (plain ustar: short names)."""
+        first, count = self.m["points"]
+        with tarfile.open(path, "w", format=tarfile.USTAR_FORMAT) as tar:
+            for point in range(first, first + count):
+                name = self.names["outputs_pattern"].format(point)
+                info = tar.gettarinfo(os.path.join(self.staged, name), arcname=name)
+                info.uid = info.gid = 0
+                info.uname = info.gname = ""
+                with open(os.path.join(self.staged, name), "rb") as handle:
+                    tar.addfile(info, handle)
 
 
 def _failed(point: int, exit_code, code: str, message: str, took: float = 0.0) -> dict:

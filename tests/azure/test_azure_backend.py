@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlparse
 
 import yaml
 from clihelp import seed_loop, write_spec
-from relhelpers import failing
+from relhelpers import failing, leaked_output
 
 from superbatch.emulator import DEV_KEY
 
@@ -94,11 +94,12 @@ def test_uploaded_blobs_and_task_definitions(demo_rig):
         expiry = datetime.fromisoformat(query["se"][0].replace("Z", "+00:00"))
         assert (expiry - started).total_seconds() < 3 * 86400  # wall time x tries + 1 day
     assert urlparse(files["inputs.pickle"]).path.endswith(f"/{job_id}/inputs/task-00002")
-    outputs = {o.file_pattern: o for o in task.output_files}
-    out = outputs["superbatch-output.*"]  # a virtual directory, not the output's name
-    assert out.destination.container.path == "out/task-00002"
-    assert out.upload_options.upload_condition.lower() == "tasksuccess"
-    url = urlparse(out.destination.container.container_url)
+    # The task runner uploads the output itself: Batch uploads only the logs, and the
+    # definition reveals the container's URL and a virtual directory, not the output's name.
+    assert [o.file_pattern for o in task.output_files] == ["../std*.txt"]
+    container_url, directory = leaked_output(task)
+    assert directory == "out/task-00002"
+    url = urlparse(container_url)
     assert url.path.endswith(f"/{own}")
     query = parse_qs(url.query)
     # The SAS refers to the container's stored access policy (create + write only), so that

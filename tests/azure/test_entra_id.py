@@ -28,11 +28,11 @@ import pytest
 import yaml
 from click.testing import CliRunner
 from clihelp import REPO
+from relhelpers import leaked_output
 from rigs import worker_images
 from services import AZURITE_ACCOUNT, start_azurite
 
 from superbatch.backends.azure import credentials
-from superbatch.backends.azure.definitions import OUTPUT_NAME
 from superbatch.cli import cli
 from superbatch.emulator import DEV_ACCOUNT, DEV_KEY
 from superbatch.emulator.server import BatchEmulator
@@ -175,6 +175,11 @@ def entra_rig(oauth_azurite, tls, tmp_path, monkeypatch):
         .read_text()
         .replace("container: superbatch", f"container: {container}")
         .replace("  storage:", "  inline_inputs: false\n  cleanup: {job: false}\n  storage:")
+        # The task runner uploads the output over HTTPS: the node trusts Azurite's
+        # self-signed certificate as a real node trusts Azure Storage's.
+        .replace(
+            "  format: joblib", f"  format: joblib\n  env: {{SSL_CERT_FILE: {tls / 'cert.pem'}}}"
+        )
     )
     emulator = BatchEmulator(
         DEV_ACCOUNT, DEV_KEY, images=worker_images(tmp_path / "worker"), root=tmp_path / "nodes"
@@ -239,9 +244,8 @@ def check_user_delegation_sas(rig) -> None:
     files = {r.file_path: r.http_url for r in task.resource_files}
     assert set(files) == {"config.pickle", "inputs.pickle", "taskrunner.pyz"}
     urls = list(files.values())
-    outputs = {o.file_pattern: o for o in task.output_files}
-    # the output's name is drawn on the node: the definition names only a pattern
-    container_url = outputs[OUTPUT_NAME + "*"].destination.container.container_url
+    # the output's name is drawn on the node: the definition names only a directory
+    container_url, _ = leaked_output(task)
     for url in urls + [container_url]:
         parsed = urlparse(url)
         assert f"{parsed.scheme}://{parsed.netloc}" == rig.azurite.blob_endpoint.rsplit("/", 1)[0]

@@ -1,6 +1,8 @@
 """The task runner on Azure (emulator + Azurite): shipped once per container as a zipapp
 named by its content, run when the command runs a Python script or worker.function is set;
-any other command, and a node without Python, keep the shell loop."""
+any other command keeps the shell loop; a Python command or function on a node without
+Python 3.8+ fails naming what it needs (the task runner uploads the output: nothing else
+could)."""
 
 from __future__ import annotations
 
@@ -122,13 +124,16 @@ def test_a_shell_command_runs_the_loop_in_an_image_without_python(bare_rig, poin
     assert points_logs(bare_rig) == []  # no task runner ran
 
 
-def test_a_python_command_in_an_image_without_python_fails_as_the_loop_does(bare_rig):
+def test_a_python_command_in_an_image_without_python_fails_naming_the_image(bare_rig):
     spec = bare_spec(bare_rig, "nopy", "  command: python {worker_dir}/w.py\n")
     done = bare_rig.run("run", spec, "--backend", "azure", "--json")
     assert done.code == 1
     failure = bare_rig.run("status", spec, "--backend", "azure", "--json").json["failures"][0]
-    assert failure["exit_code"] == 127
-    assert "python" in failure["stderr_tail"] and "not found" in failure["stderr_tail"]
+    assert failure["exit_code"] == 92
+    assert (
+        f"the task runner (it runs the command) needs Python 3.8 or later as python in "
+        f"image {NO_PYTHON}" in failure["stderr_tail"]
+    )
 
 
 def test_a_function_in_an_image_without_python_fails_naming_the_image(bare_rig):
@@ -145,14 +150,15 @@ def test_a_function_in_an_image_without_python_fails_naming_the_image(bare_rig):
 
 
 @pytest.mark.parametrize("points_per_task", [1, 3])
-def test_a_python_older_than_the_task_runner_runs_the_shell_loop(bare_rig, points_per_task):
+def test_a_python_older_than_the_task_runner_fails_the_task(bare_rig, points_per_task):
+    """The old Python could run the worker, but nothing on the node could then upload."""
     worker = "  command: python {worker_dir}/w.py\n  format: json\n"
     spec = bare_spec(bare_rig, f"old{points_per_task}", worker, points_per_task, OLD_PYTHON)
     done = bare_rig.run("run", spec, "--backend", "azure", "--json")
-    assert done.code == 0, done.stderr
-    assert done.json["result"] == [0, 2, 4]
-    logs = bare_rig.run("logs", spec, "task-00000", "--backend", "azure", "--json")
-    assert "needs Python 3.8 or later" in logs.json["stderr"]
+    assert done.code == 1
+    failure = bare_rig.run("status", spec, "--backend", "azure", "--json").json["failures"][0]
+    assert failure["exit_code"] == 92
+    assert "the task runner needs Python 3.8 or later; python is 3.6.15" in failure["stderr_tail"]
 
 
 def test_the_zipapp_refuses_a_python_older_than_3_8(tmp_path):

@@ -18,7 +18,7 @@ import time
 import pytest
 from azure.core.exceptions import HttpResponseError
 from azure.storage.blob import ContainerClient
-from relhelpers import job_spec
+from relhelpers import job_spec, leaked_output
 
 AZURE = ("--backend", "azure")
 PLANTED = 999_999
@@ -34,10 +34,8 @@ WHEN = {"task-00000": "running", "task-00001": 0.0, "task-00002": 0.1, "task-000
 
 def planted_names(task) -> list[str]:
     """The names a SAS holder can learn from the task's definition for its output."""
-    spec = task.output_files[0]
-    path = spec.destination.container.path
-    under = spec.file_pattern.replace("*", secrets.token_hex(16))
-    return [path, f"{path}/{under}"]
+    path = leaked_output(task)[1]
+    return [path, f"{path}/superbatch-output.{secrets.token_hex(16)}"]
 
 
 def plant(client, job_id: str, task_id: str, when, accepted: list, errors: list) -> None:
@@ -52,7 +50,7 @@ def plant(client, job_id: str, task_id: str, when, accepted: list, errors: list)
             time.sleep(0.01)
         if when != "running":
             time.sleep(when)
-        url = task.output_files[0].destination.container.container_url
+        url = leaked_output(task)[0]
         data = pickle.dumps({"seed": PLANTED})
         for name in planted_names(task):
             try:
@@ -85,9 +83,7 @@ def test_a_leaked_sas_cannot_plant_an_output_around_its_tasks_end(rig):
     assert planted_tasks  # the SAS is valid until collect: the plants were accepted
     # The SAS can neither list the container nor read an output, so it cannot learn a name.
     task = client.get_task(job_id, "task-00001")
-    leaked = ContainerClient.from_container_url(
-        task.output_files[0].destination.container.container_url
-    )
+    leaked = ContainerClient.from_container_url(leaked_output(task)[0])
     with pytest.raises(HttpResponseError):
         list(leaked.list_blobs())
     own = rig.container(leaked.container_name)

@@ -12,7 +12,7 @@ import time
 import pytest
 from azure.core.exceptions import HttpResponseError
 from azure.storage.blob import ContainerClient
-from relhelpers import job_ids, job_spec
+from relhelpers import job_ids, job_spec, leaked_output
 
 AZURE = ("--backend", "azure")
 
@@ -98,7 +98,7 @@ def test_a_leaked_task_definition_can_neither_change_results_nor_run_code(rig, t
     wait_done(rig, other)
     # Anyone who can read a task's definition holds its output SAS.
     task = rig.client().get_task(victim_id, "task-00002")
-    leaked = task.output_files[0].destination.container.container_url
+    leaked, path = leaked_output(task)
     marker = tmp_path / "planted-code-ran"
     planted = pickle.dumps(Planted(marker))
     # Another job's outputs are out of its reach (another container).
@@ -111,7 +111,6 @@ def test_a_leaked_task_definition_can_neither_change_results_nor_run_code(rig, t
     # Its own job's container can be written while the job lives, but only beside an
     # output (whose name no definition reveals), which makes that output unusable.
     time.sleep(3)  # later than the task's end, past the clock tolerance
-    path = task.output_files[0].destination.container.path
     ContainerClient.from_container_url(leaked).upload_blob(
         f"{path}/superbatch-output.{'0' * 32}", planted, overwrite=True
     )

@@ -5,11 +5,13 @@ known before sending). A task's definition does not grow with its points: a sing
 inputs travel inline (when small) or as one blob; a task of several points gets one tar of
 its points' inputs and uploads one tar of their outputs, and its command line is a loop.
 
-A task's output is uploaded under a name the task draws at random as it ends
+A task's output is uploaded under a name drawn at random as it ends
 (``out/<task-id>/superbatch-output.<32 hex>``): its definition, and so its write SAS, reveals
 only the directory, and that SAS can neither list nor read the container, so whoever holds
 it cannot learn the name to overwrite. What it writes beside the output makes the task's
-output unusable (``outputs.py``), never the task's result.
+output unusable (``outputs.py``), never the task's result. A task the task runner runs
+uploads its output itself, the name drawn in memory (no file on the node names it); any
+other task's shell renames the output and Batch's ``outputFiles`` uploads it.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from superbatch.contract import FileNames
 from superbatch.durations import iso8601
 from superbatch.plan import TaskPlan
 from superbatch.spec import JobSpec, PoolImage
+from superbatch.taskrunner.upload import URL_VAR as OUTPUT_URL_VAR
 from superbatch.workerenv import resolve_env
 
 INLINE_LIMIT = 1024  # bytes of a single point's encoded inputs carried in the definition
@@ -183,15 +186,19 @@ def _single_point_script(
     prologue: list[str],
     runner: NodeRunner | None,
 ) -> str:
-    steps = ["set -e", f"rm -f {OUTPUT_NAME}*", *prologue]
+    steps = ["set -e"]
+    if not runner:
+        steps.append(f"rm -f {OUTPUT_NAME}*")
+    steps += prologue
     if inline:
         steps.append(f'printf "%s" "${INPUTS_VAR}" | base64 -d > {names.inputs}')
-    loop = [
+    if runner:
+        return "\n".join(steps + runner_steps(runner, task, names, _upload_prefix(task)))
+    steps += [
         command,
         f'[ -f {names.outputs} ] || {{ echo "superbatch: the worker exited 0 but wrote no '
         f'{names.outputs} (point {task.first_point})" >&2; exit {NO_OUTPUT_EXIT}; }}',
     ]
-    steps += runner_steps(runner, task, names, loop) if runner else loop
     steps += _random_name(names.outputs)
     return "\n".join(steps)
 
@@ -199,8 +206,14 @@ def _single_point_script(
 def _multi_point_script(
     names: FileNames, command: str, task: TaskPlan, prologue: list[str], runner: NodeRunner | None
 ) -> str:
+    if runner:
+        steps = ["set -e", *prologue, *runner_steps(runner, task, names, _upload_prefix(task))]
+        return "\n".join(steps)
     out = f'"p$i/{names.outputs}"'
-    loop = [
+    steps = [
+        "set -e",
+        f"rm -f {OUTPUT_NAME}*",
+        *prologue,
         f"tar -xf {INPUTS_TAR}",
         f": > {OUTPUTS_LIST}",
         f"i={task.first_point}",
@@ -215,10 +228,13 @@ def _multi_point_script(
         "done",
         f"tar -cf {OUTPUTS_TAR} -T {OUTPUTS_LIST}",
     ]
-    steps = ["set -e", f"rm -f {OUTPUT_NAME}*", *prologue]
-    steps += runner_steps(runner, task, names, loop) if runner else loop
     steps += _random_name(OUTPUTS_TAR)
     return "\n".join(steps)
+
+
+def _upload_prefix(task: TaskPlan) -> str:
+    """The blob name the task runner completes with its own random part."""
+    return f"{output_dir(task.id)}/{OUTPUT_NAME}"
 
 
 def task_body(ctx: TaskContext, task: TaskPlan, inputs: bytes, input_url: str | None) -> dict:
@@ -245,23 +261,13 @@ def task_body(ctx: TaskContext, task: TaskPlan, inputs: bytes, input_url: str | 
             env.append({"name": INPUTS_VAR, "value": base64.b64encode(inputs).decode()})
         else:
             resources.append({"httpUrl": input_url, "filePath": names.inputs})
+    if ctx.runner:
+        env.append({"name": OUTPUT_URL_VAR, "value": ctx.output_container_url})
     body = {
         "id": task.id,
         "commandLine": "/bin/sh -c " + shlex.quote(script),
         "resourceFiles": resources,
         "outputFiles": [
-            {
-                # A wildcard: ``path`` is a virtual directory prepended to the file's name
-                # (OutputFileBlobContainerDestination.path in the Batch REST definition).
-                "filePattern": OUTPUT_NAME + "*",
-                "destination": {
-                    "container": {
-                        "containerUrl": ctx.output_container_url,
-                        "path": output_dir(task.id),
-                    }
-                },
-                "uploadOptions": {"uploadCondition": "tasksuccess"},
-            },
             {
                 "filePattern": "../std*.txt",
                 "destination": {
@@ -276,6 +282,8 @@ def task_body(ctx: TaskContext, task: TaskPlan, inputs: bytes, input_url: str | 
         "environmentSettings": env,
         "constraints": {"maxTaskRetryCount": ctx.spec.tasks.max_retries},
     }
+    if not ctx.runner:  # the task runner uploads its task's output itself
+        body["outputFiles"].insert(0, _renamed_output(ctx, task))
     if not ctx.code_mode:
         body["containerSettings"] = {
             "imageName": ctx.spec.worker.image,
@@ -287,6 +295,19 @@ def task_body(ctx: TaskContext, task: TaskPlan, inputs: bytes, input_url: str | 
     if wall:
         body["constraints"]["maxWallClockTime"] = iso8601(wall)
     return body
+
+
+def _renamed_output(ctx: TaskContext, task: TaskPlan) -> dict:
+    """Batch's upload of the output the task's shell renamed as it ended."""
+    return {
+        # A wildcard: ``path`` is a virtual directory prepended to the file's name
+        # (OutputFileBlobContainerDestination.path in the Batch REST definition).
+        "filePattern": OUTPUT_NAME + "*",
+        "destination": {
+            "container": {"containerUrl": ctx.output_container_url, "path": output_dir(task.id)}
+        },
+        "uploadOptions": {"uploadCondition": "tasksuccess"},
+    }
 
 
 def body_size(body: dict) -> int:

@@ -8,10 +8,12 @@ is the one its command names. Any other command keeps the shell loop (``definiti
 
 Its manifest is the local backend's (``superbatch/taskmanifest.py``) with the node's paths:
 relative to the task's working directory, and in code mode the worker's directory as the
-task's shell expands it. Batch enforces ``max_wall_time`` itself (the manifest has none). A
-node without that interpreter runs the shell loop (and fails as it does, ``python: not
-found``), as does one whose Python is older than 3.8; ``worker.function`` then fails naming
-the image. Either way the output is renamed by the task's shell as it ends, as before.
+task's shell expands it. Batch enforces ``max_wall_time`` itself (the manifest has none).
+The task runner uploads the task's output itself under a name it draws in memory
+(``superbatch/taskrunner/upload.py``), with the output container's write SAS from the
+task's environment, so such a task has no ``outputFiles`` entry for its output and leaves no
+file that names it. A node without that interpreter, or whose Python is older than 3.8,
+fails the task naming what it needs (the shell loop could not upload).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from superbatch.taskmanifest import python_words, worker_manifest
 INPUTS_TAR = "inputs.tar"
 OUTPUTS_TAR = "outputs.tar"
 OUTPUTS_LIST = "outputs.list"
-OUTPUTS_DIR = "out"  # a multi-point task's published outputs, p<point>/<outputs file>
+OUTPUTS_DIR = "out"  # where the task runner would publish; it uploads instead
 NO_PYTHON_EXIT = 92
 HEREDOC = "SUPERBATCH_MANIFEST"
 # Stands for code mode's worker directory while the manifest is JSON; the task's shell
@@ -81,60 +83,36 @@ def node_runner(spec, fmt: str, command: str, multi_point: bool, names: FileName
     return NodeRunner(interpreter, manifest, where, bool(worker.function))
 
 
-def runner_steps(
-    runner: NodeRunner, task: TaskPlan, names: FileNames, loop: list[str]
-) -> list[str]:
-    """Lines that run the task runner, or ``loop`` (the shell loop's lines) where it cannot
-    run; either leaves the output where the shell loop leaves it."""
-    multi = runner.manifest["multi_point"]
+def runner_steps(runner: NodeRunner, task: TaskPlan, names: FileNames, upload: str) -> list[str]:
+    """Lines that run the task runner, which uploads the task's output itself as
+    ``upload`` + a name it draws in memory. A node whose ``python`` is missing or older
+    than 3.8 fails the task (exit ``NO_PYTHON_EXIT``): nothing else could upload."""
     manifest = dict(
         runner.manifest,
         task_id=task.id,
         points=[task.first_point, task.point_count],
         config=names.config,
         task_dir=".",
+        upload=upload,
     )
-    if multi:
+    if runner.manifest["multi_point"]:
         manifest["inputs"] = INPUTS_TAR
     else:
         manifest["point_inputs"] = names.inputs
     py = runner.interpreter
-    if runner.function:
-        loop = [
-            f'echo "superbatch: worker.function needs Python 3.8 or later as {py} in '
-            f'{runner.where}" >&2',
-            f"exit {NO_PYTHON_EXIT}",
-        ]
-    steps = [
+    what = "worker.function" if runner.function else "the task runner (it runs the command)"
+    fail = (
+        f'{{ echo "superbatch: {what} needs Python 3.8 or later as {py} in {runner.where}" '
+        f">&2; exit {NO_PYTHON_EXIT}; }}"
+    )
+    return [
         f"rm -f {TOO_OLD_MARKER}",
-        "loop=1",
-        f"if command -v {py} >/dev/null 2>&1; then",
-        "loop=0",
-    ]
-    if multi:
-        steps.append(f"rm -rf {OUTPUTS_DIR}")
-    steps += [
+        f"command -v {py} >/dev/null 2>&1 || {fail}",
         f"{py} {APP_FILE} - <<{HEREDOC} || "
-        f"{{ rc=$?; [ -f {TOO_OLD_MARKER} ] || exit $rc; loop=1; }}",
+        f"{{ rc=$?; [ -f {TOO_OLD_MARKER} ] && exit {NO_PYTHON_EXIT}; exit $rc; }}",
         _heredoc_json(manifest),
         HEREDOC,
-        "fi",
-        'if [ "$loop" = 1 ]; then',
-        *loop,
     ]
-    if multi:
-        steps += [
-            "else",
-            f": > {OUTPUTS_LIST}",
-            f"i={task.first_point}",
-            f'while [ "$i" -le {task.last_point} ]; do',
-            f'  echo "p$i/{names.outputs}" >> {OUTPUTS_LIST}',
-            "  i=$((i + 1))",
-            "done",
-            f"(cd {OUTPUTS_DIR} && tar -cf ../{OUTPUTS_TAR} -T ../{OUTPUTS_LIST})",
-        ]
-    steps.append("fi")
-    return steps
 
 
 def _heredoc_json(document: dict) -> str:
