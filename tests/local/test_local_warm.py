@@ -64,7 +64,9 @@ WRITE_X = "pickle.dump(x, open('outputs.pickle', 'wb'))\n"
 def test_single_point_tasks_share_a_task_runner_per_slot_only_under_isolation_point(
     tmp_path, isolation
 ):
-    spec = job(tmp_path, WRITE_X, list(range(8)), isolation)
+    # Its standard input is empty, as a task runner's own closed pipe (not the warm one's socket).
+    body = "assert sys.stdin.read() == ''\n" + WRITE_X
+    spec = job(tmp_path, body, list(range(8)), isolation)
     result = superbatch("run", spec, "--parallel", "2", "--json")
     assert result.code == 0, result.stderr
     assert result.json["result"] == list(range(8))

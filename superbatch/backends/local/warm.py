@@ -63,7 +63,7 @@ class WarmTaskRunner:
         payload = json.dumps(dict(manifest, parent=os.getpid(), task_dir=task_dir)).encode()
         try:
             socket.send_fds(self._channel, [payload], [lock, out.fileno(), err.fileno()])
-        except (OSError, AttributeError):
+        except OSError:
             self._hang_up()  # it died: wait() gives its exit code
 
     def wait(self, timeout: float | None = None) -> int:
