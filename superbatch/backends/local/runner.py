@@ -3,15 +3,18 @@
 One runner per job at a time (an exclusive lock on ``runner.lock``). Every task state change
 is appended to the job's journal, so an interrupted runner (Ctrl-C, SIGTERM, SIGKILL) leaves
 consistent state and a new runner executes only what has not completed. Each task runs in a
-task runner of its own (``superbatch.taskrunner``, started by ``points``), which runs the
-task's points and supervises them. Each task holds a lock (``tasks/<id>/running.lock``),
-shared with its task runner, never with the worker's processes: a new runner that finds it
-held ends the task runner recorded in it, and so the leftover workers, before it starts the
-task again, so a point never runs twice at once. A runner that cannot go on (damaged state, a full disk) writes ``runner-error.json``
-and exits with status 3; whoever waits reports that message.
+task runner (``superbatch.taskrunner``), which runs the task's points and supervises them:
+under isolation ``point`` each thread's warm one (``warm``) serves task after task, else one
+is started per task (``points``). Each task holds a lock (``tasks/<id>/running.lock``),
+shared with the task runner while it runs the task, never with the worker's processes: a
+new runner that finds it held ends the task runner recorded in it, and so the leftover
+workers, before it starts the task again, so a point never runs twice at once. A runner that
+cannot go on (damaged state, a full disk) writes ``runner-error.json`` and exits with status
+3; whoever waits reports that message.
 
 One module (a little over 400 lines) because the job lock, task locks, journal, retries and
-worker processes are one protocol; what is separable lives beside it (control, nanny, points).
+worker processes are one protocol; what is separable lives beside it (control, nanny,
+points, warm).
 """
 
 from __future__ import annotations
