@@ -26,6 +26,7 @@ class Forked:
     def __init__(self, lock_fd: int | None, replay: tuple[bytes, bytes] = (b"", b"")):
         self.watch = supervise.Watch()
         self.lock_fd = lock_fd
+        self.private: tuple = ()  # other descriptors of the task runner's own (serve.py)
         self.replay = replay  # what preloading printed: each point prints it, as if it had
 
     def run(self, body: Body, deadline: float | None) -> int | None:
@@ -44,8 +45,9 @@ class Forked:
             self.watch.forget()
             if supervise.SUPPORTED:
                 supervise.die_with_parent(parent)
-            if self.lock_fd is not None:
-                os.close(self.lock_fd)  # the task runner holds the task lock, never a point
+            for fd in (self.lock_fd, *self.private):
+                if fd is not None:
+                    os.close(fd)  # the task runner holds the task lock, never a point
             sys.stdout.buffer.write(self.replay[0])
             _write_all(2, self.replay[1])
             code = body()

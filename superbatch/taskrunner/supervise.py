@@ -81,6 +81,10 @@ class Watch:
         os.set_blocking(self._write, False)
         signal.set_wakeup_fd(self._write, warn_on_full_buffer=False)
         signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+        self.arm()
+
+    def arm(self) -> None:
+        """SIGTERM ends the task again (a warm task runner dies of it between tasks)."""
         signal.signal(signal.SIGTERM, self._end)
 
     def _end(self, signum, frame) -> None:  # noqa: ARG002 - signal handler signature

@@ -85,7 +85,7 @@ def test_the_demo_job_is_forked_and_prints_the_loops_number(tmp_path):
     assert float(result.last_line) == seed_loop()
     found = probes(spec)
     assert len(found) == 4 and all(forked(p) and p["numpy"] for p in found), found
-    assert len({p["ppid"] for p in found}) == 4  # a task runner per task
+    assert len({p["ppid"] for p in found}) <= 2  # a warm task runner per slot
 
 
 FIDELITY = """\

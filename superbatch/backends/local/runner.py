@@ -3,15 +3,18 @@
 One runner per job at a time (an exclusive lock on ``runner.lock``). Every task state change
 is appended to the job's journal, so an interrupted runner (Ctrl-C, SIGTERM, SIGKILL) leaves
 consistent state and a new runner executes only what has not completed. Each task runs in a
-task runner of its own (``superbatch.taskrunner``, started by ``points``), which runs the
-task's points and supervises them. Each task holds a lock (``tasks/<id>/running.lock``),
-shared with its task runner, never with the worker's processes: a new runner that finds it
-held ends the task runner recorded in it, and so the leftover workers, before it starts the
-task again, so a point never runs twice at once. A runner that cannot go on (damaged state, a full disk) writes ``runner-error.json``
-and exits with status 3; whoever waits reports that message.
+task runner (``superbatch.taskrunner``), which runs the task's points and supervises them:
+under isolation ``point`` each thread's warm one (``warm``) serves task after task, else one
+is started per task (``points``). Each task holds a lock (``tasks/<id>/running.lock``),
+shared with the task runner while it runs the task, never with the worker's processes: a
+new runner that finds it held ends the task runner recorded in it, and so the leftover
+workers, before it starts the task again, so a point never runs twice at once. A runner that
+cannot go on (damaged state, a full disk) writes ``runner-error.json`` and exits with status
+3; whoever waits reports that message.
 
 One module (a little over 400 lines) because the job lock, task locks, journal, retries and
-worker processes are one protocol; what is separable lives beside it (control, nanny, points).
+worker processes are one protocol; what is separable lives beside it (control, nanny,
+points, warm).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from pathlib import Path
 from superbatch.backends.local.control import ERROR_FILE, LOCK_FILE, PID_FILE
 from superbatch.backends.local.nanny import Nanny, kill_group
 from superbatch.backends.local.points import TaskProcess, end_holder, manifest_base
+from superbatch.backends.local.warm import Slot
 from superbatch.codestore import snapshot_dir
 from superbatch.contract import FileNames, file_names
 from superbatch.plan import Chunking, TaskPlan
@@ -111,6 +115,8 @@ class Runner:
             for var in THREAD_LIMIT_VARS:
                 self.env.setdefault(var, share)
         self.how = manifest_base(record, state, self.env["PATH"], FORK_SUPPORTED)
+        # Forked points leave nothing behind in their task runner: one serves a slot's tasks.
+        self.warm = self.how["isolation"] == "point" and TaskProcess.supervised
 
     # -- the task list -------------------------------------------------------------------
 
@@ -199,18 +205,21 @@ class Runner:
         errors: list[BaseException] = []
 
         def work(bar) -> None:
-            while not self._stopping.is_set():
-                with queue_lock:
-                    index = next(queue, None)
-                if index is None:
-                    return
-                try:
-                    if self.run_task(self.chunks.task(index)):
+            slot = Slot(self.env, self.state.dir) if self.warm else None
+            try:
+                while not self._stopping.is_set():
+                    with queue_lock:
+                        index = next(queue, None)
+                    if index is None:
+                        return
+                    if self.run_task(self.chunks.task(index), slot):
                         bar.advance()
-                except BaseException as exc:  # noqa: BLE001 - surfaced after the threads stop
-                    errors.append(exc)
-                    self._stopping.set()
-                    return
+            except BaseException as exc:  # noqa: BLE001 - surfaced after the threads stop
+                errors.append(exc)
+                self._stopping.set()
+            finally:
+                if slot is not None:
+                    slot.close()
 
         with self.progress.bar("running tasks", len(todo)) as bar:
             threads = [
@@ -230,8 +239,9 @@ class Runner:
         if errors:
             raise errors[0]
 
-    def run_task(self, task: TaskPlan) -> bool:
-        """Run one task with retries; journal the outcome. False if interrupted."""
+    def run_task(self, task: TaskPlan, slot: Slot | None = None) -> bool:
+        """Run one task with retries (in ``slot``'s warm task runner, if given); journal
+        the outcome. False if interrupted."""
         task_dir = self.state.task_dir(task.id)
         task_lock = self._claim(task.id, task_dir)
         try:
@@ -239,7 +249,7 @@ class Runner:
             retries = losses = 0
             started = time.time()
             while True:
-                attempt = self._attempt(task, task_dir, task_lock)
+                attempt = self._attempt(task, task_dir, task_lock, slot)
                 if attempt is not None and attempt.lost and losses < MAX_LOSSES:
                     losses += 1  # its task runner was killed: not the worker's failure
                     continue
@@ -338,7 +348,9 @@ class Runner:
             self._shared_ready = True
         return shared
 
-    def _attempt(self, task: TaskPlan, task_dir: Path, task_lock: int) -> Attempt | None:
+    def _attempt(
+        self, task: TaskPlan, task_dir: Path, task_lock: int, slot: Slot | None
+    ) -> Attempt | None:
         inputs = self.state.inputs_dir / f"{task.id}.tar"
         if not inputs.is_file():
             self._fail(
@@ -361,7 +373,10 @@ class Runner:
             points_log.write_bytes(b"")
             if self._stopping.is_set():
                 return None
-            proc = TaskProcess(manifest, task_dir, self.env, out, err, task_lock)
+            if slot is not None:
+                proc = slot.start(manifest, out, err, task_lock)
+            else:
+                proc = TaskProcess(manifest, task_dir, self.env, out, err, task_lock)
         # Whom a later runner ends if this one dies and leaves the task locked.
         os.pwrite(task_lock, f"{proc.holder:<31d}".encode(), 0)
         with self._lock:
