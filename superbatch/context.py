@@ -9,10 +9,10 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from superbatch.backends.base import Backend
 from superbatch.backends.registry import backend_class
-from superbatch.codestore import KeptCode
 from superbatch.errors import UserError
 from superbatch.identity import Identity, describe_change, job_identity
 from superbatch.plan import JobPlan
@@ -20,6 +20,9 @@ from superbatch.progress import Progress
 from superbatch.record import JobRecord
 from superbatch.spec import Spec
 from superbatch.state import JobEntry, JobState, list_jobs, state_root
+
+if TYPE_CHECKING:
+    from superbatch.codestore import KeptCode
 
 
 def worker_command(spec: Spec, backend: type[Backend], kept: KeptCode | None = None) -> str:

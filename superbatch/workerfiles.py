@@ -15,9 +15,11 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
-import pathspec
+if TYPE_CHECKING:
+    import pathspec
+
 
 ALWAYS_EXCLUDED = (
     ".git/",
@@ -47,6 +49,8 @@ class WorkerFile:
 
 
 def ignore_spec(directory: Path) -> pathspec.PathSpec:
+    import pathspec  # here: validate and collect never list the worker's files
+
     lines = list(ALWAYS_EXCLUDED)
     for name in IGNORE_FILES:
         path = directory / name
