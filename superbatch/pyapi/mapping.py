@@ -166,6 +166,8 @@ def _worker(worker: Mapping, shipped: Path) -> dict:
     # function cannot have, runs call.py as a script.
     separate = kept.get("isolation") == "process" or kept.get("fork") is False
     runs = {"command": "python {worker_dir}/call.py"} if separate else {"function": "call:call"}
+    if not separate:  # called in a reused process, as joblib's workers call it
+        kept.setdefault("isolation", "task")
     return {**kept, **runs, "directory": str(shipped), "format": "joblib"}
 
 

@@ -84,11 +84,18 @@ class Shell:
 
 
 class Inline:
-    """The point runs in the task runner's own process, one after another."""
+    """The point runs in the task runner's own process, one after another. A point cut
+    short by the wall time leaves the process ``spoiled``: whatever it was doing (its
+    threads, a half-changed module) may be left mid-way, so no later task may run in it."""
 
     runs_body = True
 
     def __init__(self) -> None:
+        self.spoiled = False
+        self.arm()
+
+    def arm(self) -> None:
+        """SIGTERM ends the point and the process (a warm task runner idles without it)."""
         signal.signal(signal.SIGTERM, _ended)
 
     def run(self, body: Body, deadline: float | None) -> int | None:
@@ -101,6 +108,7 @@ class Inline:
         try:
             return body()
         except OutOfTime:
+            self.spoiled = True
             return None
         finally:
             if deadline is not None:

@@ -1,22 +1,27 @@
 """A warm task runner: one process that runs task after task (the local backend gives each
-of its slots one, for isolation ``point`` on Linux; ``superbatch/backends/local/warm.py`` is
-the other end).
+of its slots one, for isolation ``point`` and ``task`` on Linux;
+``superbatch/backends/local/warm.py`` is the other end).
 
 Its standard input is a Unix socket (``SOCK_SEQPACKET``) to the runner. A task comes as one
 message: its manifest (JSON, as ``main`` reads it) with three descriptors, the task's lock
 and its ``stdout.txt`` and ``stderr.txt``. The task runs exactly as ``main`` runs it
 (``TaskRunner.run``), in the task's directory with those files on descriptors 1 and 2; then
 the task runner closes its copies of the three, answers one message ``{"status": N}`` (the
-exit status ``main`` would have exited with) and waits for the next task. It exits when the
-socket closes.
+exit status ``main`` would have exited with; ``"last": true`` when it will run no other
+task) and waits for the next task. It exits when the socket closes, as an interpreter exits
+(``atexit`` handlers run).
 
 What the points run is prepared once per process, by its first task: the worker's imports
 preloaded (and what preloading printed, replayed by every point), the script compiled or the
 function imported; every task of a job runs the same worker from the job's copy of its files.
-Points are forked, so no point's state reaches the next task. Between tasks nothing runs
-below the task runner and SIGTERM ends it at once; a task that ends otherwise than by
-returning (told to stop, an error of the task runner's own) ends the process as it ends
-``main``, with the task's files still on descriptors 1 and 2.
+Under isolation ``point`` points are forked, so no point's state reaches the next task; under
+``task`` they run in this process one after another, as joblib's reused workers run calls:
+module state, threads and ``atexit`` handlers carry over from task to task. A point cut short
+by the wall time ends the process after its task's answer (``"last"``): it may have been
+stopped anywhere. Between tasks nothing runs below the task runner and SIGTERM ends it at
+once; a task that ends otherwise than by returning (told to stop, an error of the task
+runner's own) ends the process as it ends ``main``, with the task's files still on
+descriptors 1 and 2.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ import signal
 import socket
 
 from superbatch.taskrunner.main import TaskRunner
-from superbatch.taskrunner.points import Forked, Shell
+from superbatch.taskrunner.points import Forked, Inline, Shell
 from superbatch.taskrunner.script import flush
 
 MAX_MESSAGE = 1 << 20  # a manifest is a few KB
@@ -54,7 +59,10 @@ def serve() -> int:
         flush()
         _to_null(1, 2)
         os.close(lock)  # the task is over: its lock is the runner's alone again
-        channel.send(json.dumps({"status": status}).encode())
+        last = WarmTaskRunner.spoiled()
+        channel.send(json.dumps({"status": status, "last": last}).encode())
+        if last:
+            return 0
 
 
 class WarmTaskRunner(TaskRunner):
@@ -74,10 +82,18 @@ class WarmTaskRunner(TaskRunner):
             raise RuntimeError("a warm task runner runs the tasks of one job's worker only")
         if isinstance(way, (Forked, Shell)):
             way.watch.arm()
+        if isinstance(way, Inline):
+            way.arm()
         if isinstance(way, Forked):
             way.lock_fd = self.lock_fd
             way.private = self.private
         return body, way
+
+    @staticmethod
+    def spoiled() -> bool:
+        """Whether a point ran out of time inside this process (no task may follow it)."""
+        prepared = WarmTaskRunner.prepared
+        return prepared is not None and getattr(prepared[2], "spoiled", False)
 
 
 def _receive(channel: socket.socket):

@@ -107,3 +107,50 @@ def test_map_calls_the_function_without_files_per_point_unless_isolation_is_proc
     # a process per point runs call.py on the contract's files
     separate = listed({"name": "separate", "worker": {"isolation": "process"}})
     assert separate == [["config.pickle", "inputs.pickle"]] * 2
+
+
+STATE_SCRIPT = """\
+import json, os, sys
+import superbatch
+
+
+def count(config, p):
+    seen = sys.__dict__.setdefault("_superbatch_test_calls", [])
+    seen.append(p["x"])
+    return [os.getpid(), len(seen)]
+
+
+if __name__ == "__main__":
+    spec = json.loads(sys.argv[1])
+    print(json.dumps(superbatch.map(count, superbatch.grid(x=range(6)), spec=spec, parallel=2)))
+"""
+
+
+def test_map_calls_the_function_in_reused_processes_unless_the_spec_says_otherwise(tmp_path):
+    # As joblib's workers: by default each slot's process calls the function point after
+    # point (isolation task), so module state carries over; the spec's isolation wins.
+    path = tmp_path / "state.py"
+    path.write_text(STATE_SCRIPT)
+
+    def called(spec: dict) -> list:
+        done = subprocess.run(
+            [sys.executable, str(path), json.dumps(spec)],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    reused = called({"name": "reused"})
+    pids = {pid for pid, _ in reused}
+    assert len(pids) <= 2, reused
+    for pid in pids:  # each process counts its calls: 1, 2, 3, ... in the order it ran them
+        assert (
+            sorted(n for p, n in reused if p == pid)
+            == list(range(1, 1 + len(reused)))[: sum(p == pid for p, _ in reused)]
+        )
+    forked = called({"name": "forked", "worker": {"isolation": "point"}})
+    assert [n for _, n in forked] == [1] * 6
+    assert len({pid for pid, _ in forked}) == 6

@@ -4,8 +4,8 @@ One runner per job at a time (an exclusive lock on ``runner.lock``). Every task 
 is appended to the job's journal, so an interrupted runner (Ctrl-C, SIGTERM, SIGKILL) leaves
 consistent state and a new runner executes only what has not completed. Each task runs in a
 task runner (``superbatch.taskrunner``), which runs the task's points and supervises them:
-under isolation ``point`` each thread's warm one (``warm``) serves task after task, else one
-is started per task (``points``). Each task holds a lock (``tasks/<id>/running.lock``),
+under isolation ``point`` and ``task`` each thread's warm one (``warm``) serves task after
+task, else one is started per task (``points``). Each task holds a lock (``tasks/<id>/running.lock``),
 shared with the task runner while it runs the task, never with the worker's processes: a
 new runner that finds it held ends the task runner recorded in it, and so the leftover
 workers, before it starts the task again, so a point never runs twice at once. A runner that
@@ -115,8 +115,9 @@ class Runner:
             for var in THREAD_LIMIT_VARS:
                 self.env.setdefault(var, share)
         self.how = manifest_base(record, state, self.env["PATH"], FORK_SUPPORTED)
-        # Forked points leave nothing behind in their task runner: one serves a slot's tasks.
-        self.warm = self.how["isolation"] == "point" and TaskProcess.supervised
+        # One task runner serves a slot's tasks: forked points leave nothing behind in it,
+        # and isolation task promises only a reused process, as joblib's workers are.
+        self.warm = self.how["isolation"] in ("point", "task") and TaskProcess.supervised
 
     # -- the task list -------------------------------------------------------------------
 

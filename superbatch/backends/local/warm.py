@@ -2,10 +2,12 @@
 another (``superbatch/taskrunner/serve.py`` is the other end), so a task of one point costs
 a fork, not an interpreter start and the worker's imports.
 
-Used where sharing a process between tasks changes nothing a worker sees: isolation
-``point`` on Linux, whose points are forked from the task runner (or, if its preloading left
-a thread running, started as processes). ``task`` and ``process`` keep a task runner per
-task (``points.TaskProcess``): a ``task``'s module state must not reach the next task.
+Used for isolation ``point`` on Linux, whose points are forked from the task runner (or, if
+its preloading left a thread running, started as processes), and for ``task``, whose points
+run inside it, so module state carries over from task to task as in joblib's reused workers
+(docs/worker.md); ``process`` keeps a task runner per task (``points.TaskProcess``). A task
+runner whose point ran out of time inside it says its answer is its ``last`` and exits; the
+slot starts another for its next task.
 A warm task runner is supervised as a task runner of its own is (a child subreaper, SIGTERM
 when the runner's thread that started it ends); the runner keeps each task's lock and hands
 the task runner a copy of it for the task only.
@@ -86,9 +88,15 @@ class WarmTaskRunner:
     def _answer(self) -> int | None:
         try:
             data = self._channel.recv(4096)
-            return int(json.loads(data)["status"]) if data else self._hang_up()
+            if not data:
+                return self._hang_up()
+            answer = json.loads(data)
+            status = int(answer["status"])
         except (OSError, ValueError, KeyError, TypeError):
             return self._hang_up()
+        if answer.get("last"):
+            self._hang_up()  # it exits now: the slot starts another for the next task
+        return status
 
     def _hang_up(self) -> None:
         if self._channel is not None:
