@@ -76,6 +76,7 @@ def test_node_sdk(make_emulator):
     assert (out["nodes"], out["nodeState"], out["prep"]) == (2, "idle", ["completed", "completed"])
     assert out["missing"] == {"status": 404, "code": "JobNotFound"}
     assert out["etagMatch"] == {"status": 412, "code": "ConditionNotMet"} and out["priority"] == 3
+    assert out["poolDeleting"] == "deleting"
     assert out["jobState"] == "completed" and out["poolGone"] == {
         "status": 404,
         "code": "PoolNotFound",

@@ -80,6 +80,9 @@ async function main() {
   out.jobState = (await client.job.get("nodejob")).state;
   await client.job.deleteMethod("nodejob");                // DELETE without Content-Length
   await client.pool.deleteMethod("nodepool");
+  // The service keeps a deleted pool 'deleting' for a while: read it until it is gone.
+  out.poolDeleting = (await client.pool.get("nodepool")).state;
+  for (let i = 0; i < 100 && !(await errorOf(client.pool.get("nodepool"))); i++) await sleep(100);
   out.poolGone = await errorOf(client.pool.get("nodepool"));
   console.log(JSON.stringify(out));
 }
