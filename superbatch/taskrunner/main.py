@@ -7,9 +7,10 @@ what runs (``command``, or ``argv`` of a ``python SCRIPT`` command, or ``functio
 (or, for a task of one point, ``point_inputs``: that point's encoded inputs), the shared
 config, where outputs go and the wall time. Relative paths are relative to the directory the
 task runner starts in; ``executable`` None means the task runner's own interpreter. For each point the task runner
-prepares the reused working directory, runs the point, stages its output and appends one
-JSON line to ``points.jsonl`` in the task directory (point, exit code, wall time, and why it
-failed). It stops at the first failing point; only when every point succeeded does it move
+prepares the reused working directory (a function gets none per point: no files), runs the
+point and stages its output (``staging.py``); ``points.jsonl`` in the task directory gets a
+JSON line per point (point, exit code, wall time, and why it failed), written once when the
+task ends. It stops at the first failing point; only when every point succeeded does it move
 the staged outputs into the outputs directory (a task's outputs are all or nothing) and
 remove the working directory. With ``upload`` (Azure: the blob name's prefix) it instead
 uploads them (one file, or a tar of a multi-point task's) under a name drawn in memory, with

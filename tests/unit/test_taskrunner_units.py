@@ -11,6 +11,7 @@ import pytest
 
 from superbatch.codec import get_codec
 from superbatch.contract import inputs_tar
+from superbatch.taskrunner import staging
 from superbatch.taskrunner.function import decode, encode
 from superbatch.taskrunner.script import exit_code
 from superbatch.taskrunner.workdir import WorkDir, read_inputs
@@ -92,3 +93,28 @@ def test_the_working_directory_is_one_directory_emptied_and_renamed(tmp_path):
     assert os.stat(os.path.join(second, "config.pickle")).st_ino == config.stat().st_ino
     single = WorkDir(str(tmp_path / "one"), False, str(config), "config.pickle", "inputs.pickle")
     assert single.next(3) == str(tmp_path / "one")
+
+
+def test_staged_outputs_past_the_memory_budget_go_to_files_and_all_are_published(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setattr(staging, "MEMORY_BUDGET", 10)
+    staged = staging.Staged(str(tmp_path / "staged"), "p{}.outputs.pickle")
+    for point, data in ((3, b"12345678"), (4, b"too big now"), (5, b"ab")):
+        staged.keep_bytes(point, data)
+    assert os.listdir(tmp_path / "staged") == ["p4.outputs.pickle"]  # only the spilled one
+    staged.tar(str(tmp_path / "all.tar"), range(3, 6))
+    with tarfile.open(tmp_path / "all.tar") as tar:
+        assert [(m.name, tar.extractfile(m).read()) for m in tar] == [
+            ("p3.outputs.pickle", b"12345678"),
+            ("p4.outputs.pickle", b"too big now"),
+            ("p5.outputs.pickle", b"ab"),
+        ]
+    staged.publish(str(tmp_path / "outputs"))
+    published = {p.name: p.read_bytes() for p in (tmp_path / "outputs").iterdir()}
+    assert published == {
+        "p3.outputs.pickle": b"12345678",
+        "p4.outputs.pickle": b"too big now",
+        "p5.outputs.pickle": b"ab",
+    }
+    assert not (tmp_path / "staged").exists()
