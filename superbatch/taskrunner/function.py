@@ -53,8 +53,9 @@ def load(target: str, directory: str):
     return getattr(module, name)
 
 
-def call(function, config, data: bytes, fmt: str, output: str) -> int:
-    """One point: 0 once the output is written, 1 (the traceback on stderr) if it raised."""
+def call(function, config, data: bytes, fmt: str, keep) -> int:
+    """One point: 0 once ``keep`` took the encoded output, 1 (the traceback on stderr) if
+    it raised."""
     try:
         value = function(config, decode(data, fmt))
         encoded = encode(value, fmt)
@@ -65,6 +66,5 @@ def call(function, config, data: bytes, fmt: str, output: str) -> int:
         shown = tb.tb_next or tb  # from the user's code on, not this frame
         traceback.print_exception(type(exc), exc, shown)
         return 1
-    with open(output, "wb") as handle:
-        handle.write(encoded)
+    keep(encoded)
     return 0

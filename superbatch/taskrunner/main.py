@@ -7,9 +7,10 @@ what runs (``command``, or ``argv`` of a ``python SCRIPT`` command, or ``functio
 (or, for a task of one point, ``point_inputs``: that point's encoded inputs), the shared
 config, where outputs go and the wall time. Relative paths are relative to the directory the
 task runner starts in; ``executable`` None means the task runner's own interpreter. For each point the task runner
-prepares the reused working directory, runs the point, stages its output and appends one
-JSON line to ``points.jsonl`` in the task directory (point, exit code, wall time, and why it
-failed). It stops at the first failing point; only when every point succeeded does it move
+prepares the reused working directory (a function gets none per point: no files), runs the
+point and stages its output (``staging.py``); ``points.jsonl`` in the task directory gets a
+JSON line per point (point, exit code, wall time, and why it failed), written once when the
+task ends. It stops at the first failing point; only when every point succeeded does it move
 the staged outputs into the outputs directory (a task's outputs are all or nothing) and
 remove the working directory. With ``upload`` (Azure: the blob name's prefix) it instead
 uploads them (one file, or a tar of a multi-point task's) under a name drawn in memory, with
@@ -23,10 +24,8 @@ from __future__ import annotations
 import gc
 import json
 import os
-import shutil
 import signal
 import sys
-import tarfile
 import time
 
 from superbatch.taskrunner import function as functions
@@ -34,6 +33,7 @@ from superbatch.taskrunner import supervise, upload
 from superbatch.taskrunner.points import Forked, Inline, Shell
 from superbatch.taskrunner.preload import captured, preload, single_threaded
 from superbatch.taskrunner.script import Script, clear, finish, flush
+from superbatch.taskrunner.staging import Staged
 from superbatch.taskrunner.workdir import WorkDir, read_inputs
 
 POINTS_FILE = "points.jsonl"
@@ -66,7 +66,7 @@ class TaskRunner:
         self.fmt = manifest["format"]
         self.names = manifest["names"]
         self.task_dir = manifest["task_dir"]
-        self.staged = os.path.join(self.task_dir, "staged")
+        self.staged = Staged(os.path.join(self.task_dir, "staged"), self.names["outputs_pattern"])
         self.lock_fd = manifest.get("lock_fd")
         # Popped before any worker code runs: no worker process inherits the write SAS.
         self.destination = os.environ.pop(upload.URL_VAR, None)
@@ -75,6 +75,7 @@ class TaskRunner:
             manifest["multi_point"],
             manifest["config"],
             self.names["config"],
+            self.names["inputs"],
         )
 
     def run(self) -> int:
@@ -83,27 +84,32 @@ class TaskRunner:
         inputs = self._inputs(first)
         wall = self.m.get("wall_time")
         deadline = None if wall is None else time.monotonic() + wall
-        shutil.rmtree(self.staged, ignore_errors=True)
-        os.makedirs(self.staged)
+        self.staged.reset()
         body, way = self._prepare()
-        log = open(os.path.join(self.task_dir, POINTS_FILE), "a", encoding="utf-8")  # noqa: SIM115
+        lines: list[str] = []  # points.jsonl, written once the task ends (or is ended)
         try:
             for point in range(first, first + count):
                 line = self._run_point(point, inputs, body, way, deadline)
-                log.write(json.dumps(line) + "\n")
-                log.flush()
+                lines.append(json.dumps(line))
                 if "code" in line:
-                    shutil.rmtree(self.staged, ignore_errors=True)
+                    self.staged.reset()
                     return _status(line)
         except supervise.Ended:
+            self._log(lines)
+            lines = []
             supervise.end_descendants()
             supervise.exit_as(-9)
         finally:
-            log.close()
+            self._log(lines)
         if self.m.get("upload"):
             return self._upload()
         self._publish()
         return 0
+
+    def _log(self, lines: list[str]) -> None:
+        if lines:
+            with open(os.path.join(self.task_dir, POINTS_FILE), "a", encoding="utf-8") as log:
+                log.write("\n".join(lines) + "\n")
 
     def _inputs(self, first: int) -> dict:
         single = self.m.get("point_inputs")
@@ -157,13 +163,13 @@ class TaskRunner:
             config = functions.decode(handle.read(), self.fmt)
         gc.freeze()
 
-        def body(data: bytes, staged: str) -> int:
+        def body(data: bytes, staged) -> int:
             return functions.call(function, config, data, self.fmt, staged)
 
         return body
 
     def _script_body(self, script: Script, forked: bool):
-        def body(data: bytes, staged: str) -> int:  # noqa: ARG001 - the script writes files
+        def body(data: bytes, staged) -> int:  # noqa: ARG001 - the script writes files
             code, main = script.run()
             if forked:
                 finish(main)
@@ -178,29 +184,31 @@ class TaskRunner:
         data = inputs.get(point)
         if data is None:
             return _failed(point, None, "InputsMissing", f"the task's inputs lack point {point}")
-        wd = self.workdir.next(point)
         function = self.m.get("function")
-        if not function:
-            with open(os.path.join(wd, self.names["inputs"]), "wb") as handle:
-                handle.write(data)
-        staged = os.path.join(self.staged, self.names["outputs_pattern"].format(point))
-        if os.path.dirname(staged) != self.staged:  # a pattern such as p{}/outputs.pickle
-            os.makedirs(os.path.dirname(staged), exist_ok=True)
-        extras = {
-            "SUPERBATCH_TASK_ID": self.m["task_id"],
-            "SUPERBATCH_POINT": str(point),
-            "AZ_BATCH_TASK_WORKING_DIR": wd,
-            "PWD": wd,
-        }
+        if function:  # no files: one directory for the task, in case the function writes
+            wd = self.workdir.once()
+        else:
+            wd = self.workdir.next(point)
+            _write_inputs(os.path.join(wd, self.names["inputs"]), data)
+
+        if isinstance(way, Forked):  # the child's memory ends with it: a file per point
+            path = self.staged.path(point)
+
+            def staged(value: bytes) -> None:
+                with open(path, "wb") as handle:
+                    handle.write(value)
+
+        else:
+
+            def staged(value: bytes) -> None:
+                self.staged.keep_bytes(point, value)
 
         def run_here() -> int:
-            os.chdir(wd)
-            os.environ.update(extras)
+            self._enter(wd, point)
             return body(data, staged)
 
         if not way.runs_body:  # a shell command: it starts from here, as it is now
-            os.chdir(wd)
-            os.environ.update(extras)
+            self._enter(wd, point)
         started = time.monotonic()
         code = way.run(run_here, deadline)
         supervise.end_descendants()
@@ -218,9 +226,8 @@ class TaskRunner:
             why = "NonZeroExitCode" if code > 0 else "Killed"
             return _failed(point, code, why, f"the worker exited with code {code}", took)
         if not function:
-            produced = os.path.join(wd, self.names["outputs"])
             try:
-                os.replace(produced, staged)
+                self.staged.keep_file(point, os.path.join(wd, self.names["outputs"]))
             except FileNotFoundError:
                 message = (
                     f"the worker exited 0 but wrote no {self.names['outputs']} (point {point})"
@@ -228,46 +235,55 @@ class TaskRunner:
                 return _failed(point, 0, "OutputMissing", message, took)
         return {"point": point, "exit_code": 0, "wall_s": took}
 
+    def _enter(self, wd: str, point: int) -> None:
+        """The point's directory and environment (only what changed is set again)."""
+        os.chdir(wd)
+        wanted = {
+            "SUPERBATCH_TASK_ID": self.m["task_id"],
+            "SUPERBATCH_POINT": str(point),
+            "AZ_BATCH_TASK_WORKING_DIR": wd,
+            "PWD": wd,
+        }
+        for name, value in wanted.items():
+            if os.environ.get(name) != value:  # putenv is not free: only what changed
+                os.environ[name] = value
+
     def _publish(self) -> None:
-        outputs = self.m["outputs_dir"]
-        os.makedirs(outputs, exist_ok=True)
-        for name in os.listdir(self.staged):
-            os.replace(os.path.join(self.staged, name), os.path.join(outputs, name))
         os.chdir(self.task_dir)
-        shutil.rmtree(self.staged, ignore_errors=True)
+        self.staged.publish(self.m["outputs_dir"])
         self.workdir.remove()
 
     def _upload(self) -> int:
         """Upload the staged outputs, then remove them whatever happened."""
         os.chdir(self.task_dir)
         self.workdir.remove()
-        path = os.path.join(self.staged, self.names["outputs"])
-        if self.m["multi_point"]:
-            path = os.path.join(self.task_dir, OUTPUTS_TAR)
+        first, count = self.m["points"]
         try:
             if self.m["multi_point"]:
-                self._tar(path)
+                path = os.path.join(self.task_dir, OUTPUTS_TAR)
+                self.staged.tar(path, range(first, first + count))
+            else:
+                path = self.staged.file_of(first)
             upload.upload(path, self.destination, self.m["upload"])
         except (upload.UploadFailed, OSError) as exc:
             print(f"superbatch: could not upload the task's output: {exc}", file=sys.stderr)
             return UPLOAD_FAILED_EXIT
         finally:
-            if self.m["multi_point"] and os.path.exists(path):
-                os.remove(path)
-            shutil.rmtree(self.staged, ignore_errors=True)
+            tarred = os.path.join(self.task_dir, OUTPUTS_TAR)
+            if self.m["multi_point"] and os.path.exists(tarred):
+                os.remove(tarred)
+            self.staged.reset()
         return 0
 
-    def _tar(self, path: str) -> None:
-        """``p<point>/<outputs file>`` for each point, in order (plain ustar: short names)."""
-        first, count = self.m["points"]
-        with tarfile.open(path, "w", format=tarfile.USTAR_FORMAT) as tar:
-            for point in range(first, first + count):
-                name = self.names["outputs_pattern"].format(point)
-                info = tar.gettarinfo(os.path.join(self.staged, name), arcname=name)
-                info.uid = info.gid = 0
-                info.uname = info.gname = ""
-                with open(os.path.join(self.staged, name), "rb") as handle:
-                    tar.addfile(info, handle)
+
+def _write_inputs(path: str, data: bytes) -> None:
+    try:
+        with open(path, "wb") as handle:  # the last point's file, reused
+            handle.write(data)
+    except PermissionError:  # the last point made it read-only
+        os.unlink(path)
+        with open(path, "wb") as handle:
+            handle.write(data)
 
 
 def _failed(point: int, exit_code, code: str, message: str, took: float = 0.0) -> dict:

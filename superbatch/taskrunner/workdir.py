@@ -1,59 +1,126 @@
 """The working directory a task's points run in: one per task runner, reused point after
 point (emptied, and renamed ``p<point>`` for a task of several points, as the runtime
-contract names it), with the config linked in once and each point's inputs written."""
+contract names it), with the config linked in once and each point's inputs written; and the
+task's inputs tar, read in memory."""
 
 from __future__ import annotations
 
 import errno
+import io
 import os
 import shutil
 import tarfile
 
+BLOCK = 512
+ZERO_BLOCK = bytes(BLOCK)
+
 
 def read_inputs(path: str, inputs_name: str) -> dict[int, bytes]:
     """Each point's encoded inputs from the task's tar (``p<point>/<inputs file>``)."""
-    found = {}
-    with tarfile.open(path, "r:") as tar:
-        for member in tar:
-            folder, _, name = member.name.partition("/")
-            if name == inputs_name and folder[:1] == "p" and folder[1:].isdigit():
-                found[int(folder[1:])] = tar.extractfile(member).read()
+    with open(path, "rb") as handle:
+        data = handle.read()
+    found = _read_ustar(data, inputs_name)
+    if found is None:  # not the plain ustar superbatch writes: let tarfile read it
+        found = {}
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
+            for member in tar:
+                _add(found, member.name, inputs_name, lambda m=member: tar.extractfile(m).read())
     return found
 
 
+def _read_ustar(data: bytes, inputs_name: str) -> dict[int, bytes] | None:
+    """The members of a plain ustar archive of regular files and folders, read in memory
+    (tarfile builds a TarInfo per member); None for anything else (pax or GNU headers,
+    sizes in base 256, a bad checksum)."""
+    found: dict[int, bytes] = {}
+    at = 0
+    while at + BLOCK <= len(data):
+        header = data[at : at + BLOCK]
+        if header == ZERO_BLOCK:
+            return found
+        if header[257:262] != b"ustar" or header[156:157] not in (b"0", b"\0", b"5"):
+            return None
+        try:
+            size = int(header[124:136].rstrip(b"\0 ") or b"0", 8)
+            checksum = int(header[148:156].rstrip(b"\0 "), 8)
+        except ValueError:
+            return None
+        if checksum != sum(header[:148]) + 256 + sum(header[156:]):
+            return None
+        name = header[:100].split(b"\0", 1)[0]
+        prefix = header[345:500].split(b"\0", 1)[0]
+        if prefix:
+            name = prefix + b"/" + name
+        start = at + BLOCK
+        if start + size > len(data):
+            return None
+        _add(
+            found,
+            name.decode("utf-8", "surrogateescape"),
+            inputs_name,
+            lambda s=start, e=start + size: data[s:e],
+        )
+        at = start + -(-size // BLOCK) * BLOCK
+    return found
+
+
+def _add(found: dict, member: str, inputs_name: str, read) -> None:
+    folder, _, name = member.partition("/")
+    if name == inputs_name and folder[:1] == "p" and folder[1:].isdigit():
+        found[int(folder[1:])] = read()
+
+
 class WorkDir:
-    def __init__(self, root: str, multi_point: bool, config_source: str, config_name: str):
+    def __init__(
+        self, root: str, multi_point: bool, config_source: str, config_name: str, inputs_name: str
+    ):
         self.root = root
         self.multi_point = multi_point
         self.config_source = config_source
         self.config_name = config_name
+        self.inputs_name = inputs_name
         self.current = None
 
     def next(self, point: int) -> str:
-        """The empty directory (but for the config) that point ``point`` runs in."""
+        """The directory point ``point`` runs in: empty but for the config and (a regular
+        file the caller overwrites, so its inode is reused) the last point's inputs."""
         path = os.path.join(self.root, f"p{point}") if self.multi_point else self.root
+        has_config = False
         if self.current is None:
             shutil.rmtree(self.root, ignore_errors=True)
             os.makedirs(path)
         else:
-            self._empty(self.current)
+            has_config = self._empty(self.current)
             if self.current != path:
                 os.rename(self.current, path)
         self.current = path
-        config = os.path.join(path, self.config_name)
-        if not os.path.exists(config):
-            _link_or_copy(self.config_source, config)
+        if not has_config:
+            _link_or_copy(self.config_source, os.path.join(path, self.config_name))
         return path
 
-    def _empty(self, path: str) -> None:
+    def once(self) -> str:
+        """One directory for all of the task's points (a function's: it needs no files)."""
+        if self.current is None:
+            shutil.rmtree(self.root, ignore_errors=True)
+            os.makedirs(self.root)
+            self.current = self.root
+        return self.current
+
+    def _empty(self, path: str) -> bool:
+        """Remove what a point left but the config and inputs files; whether the config is
+        there."""
+        has_config = False
         with os.scandir(path) as entries:
             for entry in entries:
-                if entry.name == self.config_name and entry.is_file(follow_symlinks=False):
-                    continue
-                if entry.is_dir(follow_symlinks=False):
+                if entry.name in (self.config_name, self.inputs_name) and entry.is_file(
+                    follow_symlinks=False
+                ):
+                    has_config = has_config or entry.name == self.config_name
+                elif entry.is_dir(follow_symlinks=False):
                     shutil.rmtree(entry.path, ignore_errors=True)
                 else:
                     os.unlink(entry.path)
+        return has_config
 
     def remove(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)

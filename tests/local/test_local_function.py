@@ -30,6 +30,21 @@ def seed_sum(config, inputs):
     return {"values": values, "calls": len(CALLS), "pid": os.getpid()}
 
 
+def what_it_sees(config, inputs):
+    task = os.getcwd()
+    while not os.path.exists(os.path.join(task, "running.lock")):
+        task = os.path.dirname(task)
+    staged = os.path.join(task, "staged")
+    with open(os.path.join(task, "points.jsonl")) as log:
+        logged = len(log.read().splitlines())
+    return {
+        "seed": inputs["seed"],
+        "here": sorted(os.listdir(".")),
+        "staged": sorted(os.listdir(staged)) if os.path.isdir(staged) else [],
+        "logged": logged,
+    }
+
+
 def fails_on_three(config, inputs):
     if inputs["seed"] == 3:
         raise ValueError(f"no good: {inputs['seed']}")
@@ -160,6 +175,28 @@ def test_the_state_holds_an_inputs_file_per_task_and_no_working_directory(tmp_pa
     lines = [json.loads(line) for line in (job / "tasks" / "task-00001" / "points.jsonl").open()]
     assert [(line["point"], line["exit_code"]) for line in lines] == [(2, 0), (3, 0)]
     assert all(line["wall_s"] >= 0 for line in lines)
+
+
+@pytest.mark.parametrize("isolation", ["point", "task"])
+def test_a_function_gets_no_file_per_point(tmp_path, isolation):
+    """No config or inputs file, no points.jsonl line while the task runs (written once at
+    its end), and under isolation task no staged output file; all outputs there at the end."""
+    spec = function_job(
+        tmp_path,
+        f"fnnofiles{isolation}",
+        "sweep:what_it_sees",
+        f", isolation: {isolation}, format: json",
+        "tasks: {points_per_task: 3}\n",
+    )
+    result = superbatch("run", spec, "--json")
+    assert result.code == 0, result.stderr
+    seen = result.json["result"]
+    assert [(o["seed"], o["here"], o["logged"]) for o in seen] == [(s, [], 0) for s in SEEDS]
+    if isolation == "task":  # held in memory; a forked point's output is its file
+        assert [o["staged"] for o in seen] == [[]] * len(SEEDS)
+    job = next((tmp_path / ".superbatch").glob(f"fnnofiles{isolation}-*/"))
+    lines = [json.loads(line) for line in (job / "tasks" / "task-00000" / "points.jsonl").open()]
+    assert [(line["point"], line["exit_code"]) for line in lines] == [(0, 0), (1, 0), (2, 0)]
 
 
 def test_a_non_python_command_runs_through_the_shell(tmp_path):

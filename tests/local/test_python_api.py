@@ -102,8 +102,8 @@ def test_map_calls_the_function_without_files_per_point_unless_isolation_is_proc
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout.strip().splitlines()[-1])
 
-    # worker.function: the task runner calls it, and writes only the shared config
-    assert listed({"name": "called"}) == [["config.pickle"], ["config.pickle"]]
+    # worker.function: the task runner calls it, and writes no file for it
+    assert listed({"name": "called"}) == [[], []]
     # a process per point runs call.py on the contract's files
     separate = listed({"name": "separate", "worker": {"isolation": "process"}})
     assert separate == [["config.pickle", "inputs.pickle"]] * 2

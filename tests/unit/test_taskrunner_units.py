@@ -2,13 +2,16 @@
 ``worker.function`` (what superbatch's restricted loader reads back), the task's inputs tar
 and the reused working directory."""
 
+import io
 import os
+import tarfile
 
 import numpy as np
 import pytest
 
 from superbatch.codec import get_codec
 from superbatch.contract import inputs_tar
+from superbatch.taskrunner import staging
 from superbatch.taskrunner.function import decode, encode
 from superbatch.taskrunner.script import exit_code
 from superbatch.taskrunner.workdir import WorkDir, read_inputs
@@ -53,19 +56,65 @@ def test_the_inputs_tar_gives_each_points_bytes(tmp_path):
     assert read_inputs(str(path), "inputs.pickle") == {4: b"four", 5: b"", 6: b"six"}
 
 
+@pytest.mark.parametrize("fmt", [tarfile.GNU_FORMAT, tarfile.PAX_FORMAT, tarfile.USTAR_FORMAT])
+def test_an_inputs_tar_of_any_format_and_long_names_is_read(tmp_path, fmt):
+    """superbatch writes plain ustar (read without tarfile); any other tar reads the same."""
+    path = tmp_path / "task.tar"
+    long_dir = "d" * 120  # a ustar prefix; pax and GNU use their own headers
+    with tarfile.open(path, "w", format=fmt) as tar:
+        for name, data in (("p7/inputs.pickle", b"seven"), (f"{long_dir}/x", b"other")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        info = tarfile.TarInfo("p8/inputs.pickle")
+        info.size = 700  # past one block
+        tar.addfile(info, io.BytesIO(bytes(range(256)) * 2 + b"z" * 188))
+    assert read_inputs(str(path), "inputs.pickle") == {
+        7: b"seven",
+        8: bytes(range(256)) * 2 + b"z" * 188,
+    }
+
+
 def test_the_working_directory_is_one_directory_emptied_and_renamed(tmp_path):
     config = tmp_path / "config.pickle"
     config.write_bytes(b"config")
-    wd = WorkDir(str(tmp_path / "wd"), True, str(config), "config.pickle")
+    wd = WorkDir(str(tmp_path / "wd"), True, str(config), "config.pickle", "inputs.pickle")
     first = wd.next(10)
     assert first.endswith("/wd/p10")
     inode = os.stat(first).st_ino
     (tmp_path / "wd" / "p10" / "left.txt").write_text("x")
     (tmp_path / "wd" / "p10" / "sub").mkdir()
+    (tmp_path / "wd" / "p10" / "inputs.pickle").write_text("the last point's")
     second = wd.next(11)
     assert second.endswith("/wd/p11") and not os.path.exists(first)
     assert os.stat(second).st_ino == inode  # the same directory, renamed
-    assert sorted(os.listdir(second)) == ["config.pickle"]
+    # the inputs file is left for the task runner to overwrite (its inode reused)
+    assert sorted(os.listdir(second)) == ["config.pickle", "inputs.pickle"]
     assert os.stat(os.path.join(second, "config.pickle")).st_ino == config.stat().st_ino
-    single = WorkDir(str(tmp_path / "one"), False, str(config), "config.pickle")
+    single = WorkDir(str(tmp_path / "one"), False, str(config), "config.pickle", "inputs.pickle")
     assert single.next(3) == str(tmp_path / "one")
+
+
+def test_staged_outputs_past_the_memory_budget_go_to_files_and_all_are_published(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setattr(staging, "MEMORY_BUDGET", 10)
+    staged = staging.Staged(str(tmp_path / "staged"), "p{}.outputs.pickle")
+    for point, data in ((3, b"12345678"), (4, b"too big now"), (5, b"ab")):
+        staged.keep_bytes(point, data)
+    assert os.listdir(tmp_path / "staged") == ["p4.outputs.pickle"]  # only the spilled one
+    staged.tar(str(tmp_path / "all.tar"), range(3, 6))
+    with tarfile.open(tmp_path / "all.tar") as tar:
+        assert [(m.name, tar.extractfile(m).read()) for m in tar] == [
+            ("p3.outputs.pickle", b"12345678"),
+            ("p4.outputs.pickle", b"too big now"),
+            ("p5.outputs.pickle", b"ab"),
+        ]
+    staged.publish(str(tmp_path / "outputs"))
+    published = {p.name: p.read_bytes() for p in (tmp_path / "outputs").iterdir()}
+    assert published == {
+        "p3.outputs.pickle": b"12345678",
+        "p4.outputs.pickle": b"too big now",
+        "p5.outputs.pickle": b"ab",
+    }
+    assert not (tmp_path / "staged").exists()
