@@ -101,8 +101,9 @@ class Context:
                 )
             return state
         entries = self.submissions()
-        if for_results and not any(e.record.identity == self.identity().digest for e in entries):
-            copy = self.copy_computing(self.identity().digest)
+        identity = self.identity() if for_results else None  # hashes the worker's files: once
+        if identity is not None and not any(e.record.identity == identity.digest for e in entries):
+            copy = self.copy_computing(identity.digest)
             if copy is not None:
                 return self.using_copy(copy)
         if not entries:
@@ -111,9 +112,8 @@ class Context:
                 f"backend yet (no state in {self.state_root}); run `superbatch "
                 f"submit {self.spec.path}` or `superbatch run` first."
             )
-        if not for_results:
+        if identity is None:
             return self.state(entries[-1].job_id)
-        identity = self.identity()
         for entry in reversed(entries):
             if entry.record.identity == identity.digest:
                 return self.state(entry.job_id)
