@@ -19,10 +19,11 @@ def script(tmp_path: Path) -> Path:
     return path
 
 
-def python(tmp_path: Path, *args, env=None):
+def last_line(path: Path, *args, env=None) -> str:
+    """Run a user's script in its directory; the last line it printed."""
     done = subprocess.run(
-        [sys.executable, str(script(tmp_path)), *args],
-        cwd=tmp_path,
+        [sys.executable, str(path), *args],
+        cwd=path.parent,
         capture_output=True,
         text=True,
         timeout=300,
@@ -30,6 +31,10 @@ def python(tmp_path: Path, *args, env=None):
     )
     assert done.returncode == 0, done.stderr
     return done.stdout.strip().splitlines()[-1]
+
+
+def python(tmp_path: Path, *args, env=None):
+    return last_line(script(tmp_path), *args, env=env)
 
 
 def jobs(tmp_path: Path) -> list[str]:
@@ -92,15 +97,7 @@ def test_map_calls_the_function_without_files_per_point_unless_isolation_is_proc
     path.write_text(FILES_SCRIPT)
 
     def listed(spec: dict) -> list:
-        done = subprocess.run(
-            [sys.executable, str(path), json.dumps(spec)],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout.strip().splitlines()[-1])
+        return json.loads(last_line(path, json.dumps(spec)))
 
     # worker.function: the task runner calls it, and writes no file for it
     assert listed({"name": "called"}) == [[], []]
@@ -133,15 +130,7 @@ def test_map_calls_the_function_in_reused_processes_unless_the_spec_says_otherwi
     path.write_text(STATE_SCRIPT)
 
     def called(spec: dict) -> list:
-        done = subprocess.run(
-            [sys.executable, str(path), json.dumps(spec)],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout.strip().splitlines()[-1])
+        return json.loads(last_line(path, json.dumps(spec)))
 
     reused = called({"name": "reused"})
     pids = {pid for pid, _ in reused}
