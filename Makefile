@@ -49,11 +49,11 @@ test-fast: setup-python
 
 lint: setup-python
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check superbatch tests bench
+	$(BIN)/ruff format --check superbatch batch_emulator tests bench
 
 format: setup-python
 	$(BIN)/ruff check --fix .
-	$(BIN)/ruff format superbatch tests bench
+	$(BIN)/ruff format superbatch batch_emulator tests bench
 
 bench: setup
 	$(BIN)/python -m bench

@@ -16,12 +16,12 @@ def task_bodies(spec_path: Path, job_id: str, connection_string: str) -> list[di
     from superbatch.backends.azure.definitions import TaskContext, task_body
     from superbatch.backends.azure.storage import Storage
     from superbatch.backends.azure.target import POLICY_ID, config_blob, job_container_name
-    from superbatch.codec import get_codec
-    from superbatch.contract import file_names
-    from superbatch.plan import JobPlan
-    from superbatch.pointgrid import Grid
-    from superbatch.spec import load_spec
-    from superbatch.workerenv import resolve_env
+    from superbatch.contract.codec import get_codec
+    from superbatch.contract.names import file_names
+    from superbatch.plan.chunks import JobPlan
+    from superbatch.plan.points import Grid
+    from superbatch.spec.models import load_spec
+    from superbatch.spec.workerenv import resolve_env
 
     spec = load_spec(spec_path)
     model = spec.model

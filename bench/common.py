@@ -256,7 +256,7 @@ class Services:
         cmd = [
             sys.executable,
             "-m",
-            "superbatch.emulator",
+            "batch_emulator",
             "--port",
             "0",
             "--root",
@@ -314,7 +314,7 @@ class Services:
 
     @property
     def env(self) -> dict:
-        from superbatch.emulator import DEV_ACCOUNT, DEV_KEY
+        from batch_emulator import DEV_ACCOUNT, DEV_KEY
 
         return {
             "AZURE_BATCH_ENDPOINT": self.endpoint,
@@ -340,7 +340,7 @@ class Services:
         from azure.batch import BatchClient
         from azure.core.credentials import AzureNamedKeyCredential
 
-        from superbatch.emulator import DEV_ACCOUNT, DEV_KEY
+        from batch_emulator import DEV_ACCOUNT, DEV_KEY
 
         return BatchClient(self.endpoint, AzureNamedKeyCredential(DEV_ACCOUNT, DEV_KEY))
 

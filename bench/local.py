@@ -42,7 +42,7 @@ from bench.localfloors import (
     joblib_parallel,
     process_floor,
 )
-from superbatch.plan import auto_points_per_task
+from superbatch.plan.chunks import auto_points_per_task
 
 RUNS = 3  # each side; 2 below QUICK_BELOW points
 QUICK_BELOW = 1000

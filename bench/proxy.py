@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 
-from superbatch.emulator.latency import parse_delay
+from batch_emulator.latency import parse_delay
 
 CHUNK = 256 * 1024
 

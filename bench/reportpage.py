@@ -79,9 +79,9 @@ def run(tasks: int, tmp: Path) -> Section:
 def _page(tasks: int, tmp: Path) -> Path:
     """A real job's page data with ``tasks`` task runs in place of its own."""
     from superbatch.backends.base import TaskFailure, TaskRun
-    from superbatch.context import make_context
-    from superbatch.report import gather, render
-    from superbatch.spec import load_spec
+    from superbatch.jobs.context import make_context
+    from superbatch.results.report import gather, render
+    from superbatch.spec.models import load_spec
 
     spec = write_job(tmp / "job", "reported", 3)
     check(superbatch("run", spec, "--quiet"), "the job to report on")

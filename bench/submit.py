@@ -50,9 +50,9 @@ def floor(n: int, tmp: Path, latency: str | None, log):
     def side(r: int) -> harness.Sample:
         from azure.batch import models as bm
 
+        from batch_emulator import DEV_ACCOUNT, DEV_KEY
         from bench.bodies import chunks, task_bodies
         from bench.rawhttp import RawBatch, add_collection_floor
-        from superbatch.emulator import DEV_ACCOUNT, DEV_KEY
 
         with Services(latency=latency) as services:
             spec = write_job(tmp / f"fl{r}", f"sub{n}", n, container=f"floor{r}")

@@ -123,8 +123,8 @@ def superbatch_invocations(block: Block) -> list[list[str]]:
 def unknown_words(argv: list[str]) -> list[str]:
     """The command or options of ``superbatch ARGV`` that the command line does not have,
     read from click's definitions (nothing runs)."""
+    from batch_emulator.cli import emulator_command
     from superbatch.cli import cli
-    from superbatch.emulator.cli import emulator_command
 
     if not argv or argv[0].startswith("-"):
         return []

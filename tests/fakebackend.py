@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
-from superbatch import clock
 from superbatch.backends.base import (
     Backend,
     JobStatus,
@@ -21,11 +20,12 @@ from superbatch.backends.base import (
     TaskRun,
     pick_retries,
 )
-from superbatch.codec import get_codec
+from superbatch.contract.codec import get_codec
 from superbatch.errors import UserError
-from superbatch.plan import JobPlan
-from superbatch.progress import Progress
-from superbatch.state import atomic_write_json
+from superbatch.jobs.state import atomic_write_json
+from superbatch.plan.chunks import JobPlan
+from superbatch.util import clock
+from superbatch.util.bars import Progress
 
 
 class Hold(Exception):

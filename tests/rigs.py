@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from clihelp import REPO, superbatch
 
-from superbatch.emulator import DEV_ACCOUNT, DEV_KEY
-from superbatch.emulator.images import ImageStandIn
-from superbatch.emulator.server import BatchEmulator
+from batch_emulator import DEV_ACCOUNT, DEV_KEY
+from batch_emulator.images import ImageStandIn
+from batch_emulator.server import BatchEmulator
 
 # The images the azure tests' specs name (the demo's and the tests' own).
 TEST_IMAGES = ("myregistry.azurecr.io/sum-of-powers:v1", "example.azurecr.io/w:v1")

@@ -16,15 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from superbatch.progress import Progress
-from superbatch.record import JobRecord
-from superbatch.state import JobState
+from superbatch.jobs.record import JobRecord
+from superbatch.jobs.state import JobState
+from superbatch.util.bars import Progress
 
 if TYPE_CHECKING:
-    from superbatch.codestore import KeptCode
-    from superbatch.identity import Identity
-    from superbatch.plan import JobPlan
-    from superbatch.spec import Spec
+    from superbatch.jobs.codestore import KeptCode
+    from superbatch.plan.chunks import JobPlan
+    from superbatch.plan.identity import Identity
+    from superbatch.spec.models import Spec
 
 
 @dataclass
@@ -219,7 +219,7 @@ class Backend(ABC):
         """How many tasks ``points_per_task: auto`` aims for: 8 a slot, and at least 1,000 on
         a service, where a task costs little next to the node time a retried or preempted
         long task would redo."""
-        from superbatch.plan import AUTO_SERVICE_TASKS, AUTO_TASKS_PER_SLOT
+        from superbatch.plan.chunks import AUTO_SERVICE_TASKS, AUTO_TASKS_PER_SLOT
 
         return max(AUTO_TASKS_PER_SLOT * cls.slots(spec, parallel), AUTO_SERVICE_TASKS)
 
@@ -322,7 +322,7 @@ class Backend(ABC):
         return []
 
     def output_path(self, point_index: int) -> Path:
-        from superbatch.contract import file_names
+        from superbatch.contract.names import file_names
 
         return self.state.outputs_dir / file_names(self.record.format).local_outputs(point_index)
 

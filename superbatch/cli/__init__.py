@@ -2,12 +2,12 @@
 (shared options), ``shown`` (how tasks and times are printed) and one module per family of
 thin commands: ``planning`` (validate, plan), ``running`` (submit, collect, run), ``watching`` (wait),
 ``control`` (status, logs, retry, cancel, delete), ``costs`` (doctor and the estimate
-lines), ``history`` (jobs, prune), ``reporting`` (report) and ``tools`` (init, schema, emulator)."""
+lines), ``jobs`` (jobs, prune), ``reporting`` (report) and ``tools`` (init, schema, emulator)."""
 
 from superbatch.cli import (  # noqa: F401 - importing a module registers its commands
     control,
     costs,
-    history,
+    jobs,
     planning,
     reporting,
     running,

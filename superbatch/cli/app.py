@@ -33,7 +33,7 @@ from superbatch.errors import (
 JSON_KEY = "superbatch.json"
 RERUN_KEY = "superbatch.rerun"
 ARGS_KEY = "superbatch.args"
-SPEC_KEY = "superbatch.spec"
+SPEC_KEY = "superbatch.spec.models"
 FLAGS_KEY = "superbatch.flags"
 JOB_COMMANDS = (
     "validate",
@@ -80,7 +80,7 @@ class Output:
 
     def json(self, data: dict) -> None:
         if self.as_json:
-            from superbatch.codec import to_jsonable
+            from superbatch.contract.codec import to_jsonable
 
             try:
                 text = json.dumps(to_jsonable(data))
@@ -146,11 +146,11 @@ def complete_hints(message: str, spec: str | None, flags: list[str]) -> str:
 
 
 def _fail(ctx: click.Context, message: str, code: int, details: dict | None = None) -> None:
-    from superbatch.redact import redact
+    from superbatch.util.redact import redact
 
     message = redact(complete_hints(message, ctx.meta.get(SPEC_KEY), ctx.meta.get(FLAGS_KEY, [])))
     if _wants_json(ctx):
-        from superbatch.codec import to_jsonable
+        from superbatch.contract.codec import to_jsonable
 
         click.echo(
             json.dumps(
@@ -186,7 +186,7 @@ def _stdout_closed(exc: OSError) -> bool:
 
 
 def _os_error(exc: OSError) -> tuple[str, int]:
-    from superbatch.state import STATE_DIRNAME, describe_os_error
+    from superbatch.jobs.state import STATE_DIRNAME, describe_os_error
 
     code = EXIT_INFRA if exc.errno in INFRA_ERRNOS else EXIT_BAD_INPUT
     message = describe_os_error(exc) + "."

@@ -81,8 +81,8 @@ def _print_status(out: Output, status) -> None:
 @json_option
 def status(spec_path, backend, state_dir, job_id, watch, interval, as_json) -> None:
     """Counts by state, and failed tasks with exit codes (exit 1 if any failed)."""
-    from superbatch import jobs
     from superbatch.cli.watching import watch as follow
+    from superbatch.jobs import lifecycle
 
     out = Output(as_json)
     ctx = load_context(spec_path, backend, state_dir, job_id=job_id)
@@ -90,7 +90,7 @@ def status(spec_path, backend, state_dir, job_id, watch, interval, as_json) -> N
     remember_rerun("status", state.job_id, ("--watch",) if watch else ())
     if watch:
         follow(ctx.backend_for(state), out, interval)
-    st = jobs.status(ctx, state)
+    st = lifecycle.status(ctx, state)
     for note in ctx.notes:
         out.note(f"note: {note}")
     _print_status(out, st)
@@ -127,8 +127,8 @@ def logs(
     spec_path, task_id, backend, state_dir, job_id, stream, setup, node, follow, as_json
 ) -> None:
     """A task's stdout and stderr (default: the first failed task, else the first task)."""
-    from superbatch.plan import Chunking
-    from superbatch.state import check_job_id
+    from superbatch.jobs.state import check_job_id
+    from superbatch.plan.chunks import Chunking
 
     out = Output(as_json)
     ctx = load_context(spec_path, backend, state_dir, job_id=job_id)
@@ -222,13 +222,13 @@ def _setup_logs(out: Output, be, node: str | None, stream: str, task_given: bool
 @json_option
 def retry(spec_path, task_ids, backend, state_dir, job_id, as_json) -> None:
     """Run the failed tasks again (or the given TASK_IDS); after a cancel, the unfinished ones too."""
-    from superbatch import jobs
+    from superbatch.jobs import lifecycle
 
     out = Output(as_json)
     ctx = load_context(spec_path, backend, state_dir, job_id=job_id)
     state = ctx.find_job(job_id)
     remember_rerun("retry", state.job_id, tuple(task_ids))
-    requeued = jobs.retry(ctx, state, list(task_ids) or None)
+    requeued = lifecycle.retry(ctx, state, list(task_ids) or None)
     for note in ctx.notes:
         out.note(f"note: {note}")
     out.line(f"job {state.job_id}: requeued {plural(len(requeued), 'task')}")
@@ -282,7 +282,7 @@ def delete(spec_path, backend, state_dir, job_id, include_pool, yes, as_json) ->
     removed = ctx.backend_for(state).delete(include_pool)
     state.remove()
     removed.append(f"local state {state.dir}")
-    from superbatch.codestore import remove_unused
+    from superbatch.jobs.codestore import remove_unused
 
     removed += remove_unused(ctx.state_root)
     for item in removed:

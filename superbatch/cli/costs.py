@@ -53,7 +53,7 @@ def estimate_lines(est) -> list[str]:
 def per_point(ctx, plan, sample: int | None) -> tuple[float | None, str]:
     """The time per point: measured with --sample N, else tasks.estimated_time, else unknown."""
     if sample:
-        from superbatch.sampling import sample as run_sample
+        from superbatch.plan.sampling import sample as run_sample
 
         return run_sample(ctx.spec, plan, sample)
     given = ctx.spec.model.tasks.estimated_time
@@ -79,7 +79,7 @@ def doctor(spec_path, backend, sample, as_json) -> None:
 
     Each check is ok, a PROBLEM (with the fix: exit 2), or not checked (and why).
     """
-    from superbatch.checks import check_everything
+    from superbatch.plan.checks import check_everything
 
     out = Output(as_json)
     ctx = load_context(spec_path, backend, None)

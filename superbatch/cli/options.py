@@ -45,7 +45,7 @@ def state_dir_option(f):
 
 def _job_id(ctx, param, value):
     if value is not None:
-        from superbatch.state import JOB_ID_PATTERN
+        from superbatch.jobs.state import JOB_ID_PATTERN
 
         if not JOB_ID_PATTERN.match(value):
             raise click.BadParameter(
@@ -83,7 +83,7 @@ def _output_path(ctx, param, value):
         return None
     from pathlib import Path
 
-    from superbatch.spec import OUTPUT_SUFFIXES
+    from superbatch.spec.models import OUTPUT_SUFFIXES
 
     if Path(value).suffix.lower() not in OUTPUT_SUFFIXES:
         raise click.BadParameter(
@@ -149,8 +149,8 @@ def load_context(
     Every command suggested from here on names this spec and repeats --backend, --state-dir
     and --job-id when they were given.
     """
-    from superbatch.context import make_context
-    from superbatch.spec import load_spec
+    from superbatch.jobs.context import make_context
+    from superbatch.spec.models import load_spec
 
     flags = []
     for flag, value in (("--backend", backend), ("--state-dir", state_dir), ("--job-id", job_id)):

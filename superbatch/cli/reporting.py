@@ -1,4 +1,4 @@
-"""report: one self-contained HTML page about a job (superbatch/report.py)."""
+"""report: one self-contained HTML page about a job (superbatch/results/report.py)."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ from superbatch.cli.options import (
 @json_option
 def report(spec_path, backend, state_dir, job_id, output, as_json) -> None:
     """Write one HTML page about the job: timeline, durations, failures, cost, result."""
-    from superbatch.report import write_report
+    from superbatch.results.report import write_report
 
     out = Output(as_json)
     ctx = load_context(spec_path, backend, state_dir, job_id=job_id)

@@ -47,15 +47,15 @@ def _announce(out: Output, ctx, sub) -> None:
 @json_option
 def submit(spec_path, backend, state_dir, parallel, new, as_json) -> None:
     """Create everything and add the tasks; print the job id."""
-    from superbatch import jobs
-    from superbatch.checks import check_everything
-    from superbatch.progress import Progress
+    from superbatch.jobs import lifecycle
+    from superbatch.plan.checks import check_everything
+    from superbatch.util.bars import Progress
 
     out = Output(as_json)
     ctx = load_context(spec_path, backend, state_dir, parallel)
     check_everything(ctx, None)
     remember_rerun("submit", None)
-    sub, be = jobs.submit(ctx, new=new)
+    sub, be = lifecycle.submit(ctx, new=new)
     remember_rerun("submit", sub.job_id)
     be.start(foreground=False, progress=Progress(enabled=False))
     _announce(out, ctx, sub)
@@ -77,7 +77,7 @@ def submit(spec_path, backend, state_dir, parallel, new, as_json) -> None:
 
 
 def _report_collected(out: Output, collected) -> None:
-    from superbatch.results import format_value
+    from superbatch.results.output import format_value
 
     for note in collected.notes:
         out.note(f"note: {note}")
@@ -106,7 +106,7 @@ def _report_collected(out: Output, collected) -> None:
 
 
 def _collect(ctx, out, state, wait, timeout, allow_missing, output):
-    from superbatch import collecting
+    from superbatch.results import collect as collecting
 
     _report_collected(out, collecting.collect(ctx, state, wait, timeout, allow_missing, output))
 
@@ -133,7 +133,7 @@ def collect(
     as_json,
 ) -> None:
     """Download every task's output, reduce, print the result as the last line."""
-    from superbatch.checks import check_everything
+    from superbatch.plan.checks import check_everything
 
     out = Output(as_json, quiet)
     ctx = load_context(spec_path, backend, state_dir, job_id=job_id)
@@ -169,8 +169,8 @@ def run(
     as_json,
 ) -> None:
     """Submit, wait and collect (reusing a finished job that computes the same)."""
-    from superbatch import jobs
-    from superbatch.checks import check_everything
+    from superbatch.jobs import lifecycle
+    from superbatch.plan.checks import check_everything
 
     out = Output(as_json, quiet)
     ctx = load_context(spec_path, backend, state_dir, parallel)
@@ -178,7 +178,7 @@ def run(
         ctx.spec = ctx.spec.with_reducer(reduce_with)
     check_everything(ctx, output)
     remember_rerun("run", None)
-    sub, be = jobs.submit(ctx, new=new)
+    sub, be = lifecycle.submit(ctx, new=new)
     remember_rerun("collect", sub.job_id, ("--wait",))
     _announce(out, ctx, sub)
     # With a timeout the job runs in the background, so that it goes on after we stop.

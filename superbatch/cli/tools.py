@@ -21,7 +21,7 @@ from superbatch.cli.options import (
 @json_option
 def init(directory, name, force, as_json) -> None:
     """Scaffold a job spec, a worker and a Dockerfile in DIRECTORY."""
-    from superbatch.scaffold import scaffold
+    from superbatch.spec.scaffold import scaffold
 
     out = Output(as_json)
     written = scaffold(directory, name, force)
@@ -34,7 +34,7 @@ def init(directory, name, force, as_json) -> None:
 @cli.command()
 def schema() -> None:
     """Print the job spec's JSON Schema (for editors and CI checks)."""
-    from superbatch.spec import json_schema
+    from superbatch.spec.models import json_schema
 
     click.echo(json.dumps(json_schema(), indent=2))
 
@@ -47,7 +47,7 @@ def schema() -> None:
 @click.pass_context
 def emulator(ctx: click.Context) -> None:
     """Serve a loopback Azure Batch emulator (see docs/emulator.md; --help for options)."""
-    from superbatch.emulator.cli import emulator_command
+    from batch_emulator.cli import emulator_command
 
     args = ["--help" if a == "-h" else a for a in ctx.args]
     emulator_command.main(args=args, prog_name="superbatch emulator", standalone_mode=False)

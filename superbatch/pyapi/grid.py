@@ -47,7 +47,7 @@ def _axis(name: str, values):
         return {"range": [values.start, values.stop, values.step]}
     if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
         raise UserError(f"superbatch.grid axis {name!r} must be a range or a list of values.")
-    from superbatch.codec import to_jsonable
+    from superbatch.contract.codec import to_jsonable
 
     listed = to_jsonable(list(values))
     if not listed:

@@ -111,7 +111,7 @@ def prepare(fn, points, globals_, spec, state_dir) -> MapCall:
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     path = python_dir / f"{document['name']}-{digest}.yaml"
     if not path.exists():
-        from superbatch.state import atomic_write_bytes
+        from superbatch.jobs.state import atomic_write_bytes
 
         atomic_write_bytes(path, text.encode())
     return MapCall(path, root, count, listed)
@@ -132,7 +132,7 @@ def _base_spec(spec) -> tuple[dict, Path]:
         return {}, Path.cwd()
     if isinstance(spec, Mapping):
         return dict(spec), Path.cwd()
-    from superbatch.yamlsource import load_yaml
+    from superbatch.spec.yamlsource import load_yaml
 
     path = Path(spec)
     data, _ = load_yaml(path)
@@ -188,7 +188,7 @@ def _mappings(points) -> Iterable[Mapping]:
 
 def _plain(value, what: str):
     """``value`` as plain JSON types (numpy scalars and arrays become numbers and lists)."""
-    from superbatch.codec import to_jsonable
+    from superbatch.contract.codec import to_jsonable
 
     converted = to_jsonable(value)
     try:
@@ -202,7 +202,7 @@ def _plain(value, what: str):
 
 
 def _points_file(directory: Path, points: list[dict]) -> Path:
-    from superbatch.state import atomic_write_bytes
+    from superbatch.jobs.state import atomic_write_bytes
 
     data = "".join(json.dumps(p, sort_keys=True) + "\n" for p in points).encode()
     path = directory / f"{hashlib.sha256(data).hexdigest()[:32]}.jsonl"

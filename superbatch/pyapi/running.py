@@ -17,20 +17,20 @@ class Running:
     """The job of one ``map`` call: submitted (or found again) and started."""
 
     def __init__(self, call: MapCall, backend: str | None, parallel: int | None):
-        from superbatch import jobs
-        from superbatch.checks import check_everything
-        from superbatch.codec import get_codec
-        from superbatch.context import make_context
-        from superbatch.plan import Chunking
-        from superbatch.progress import SILENT, Progress
-        from superbatch.spec import load_spec
+        from superbatch.contract.codec import get_codec
+        from superbatch.jobs import lifecycle
+        from superbatch.jobs.context import make_context
+        from superbatch.plan.checks import check_everything
+        from superbatch.plan.chunks import Chunking
+        from superbatch.spec.models import load_spec
+        from superbatch.util.bars import SILENT, Progress
 
         self.call = call
         self.ctx = make_context(
             load_spec(call.spec_path), backend, str(call.state_root), parallel, Progress()
         )
         check_everything(self.ctx, None)
-        sub, self.backend = jobs.submit(self.ctx)
+        sub, self.backend = lifecycle.submit(self.ctx)
         self.backend.start(foreground=False, progress=SILENT)
         self.job_id = sub.job_id
         record = self.backend.record
@@ -42,15 +42,15 @@ class Running:
 
     def wait(self, timeout: float | None) -> None:
         """Until the job is done (TimedOut after ``timeout``); Ctrl-C leaves it running."""
-        from superbatch import jobs
         from superbatch.errors import TimedOut
+        from superbatch.jobs import lifecycle
 
         try:
             status = self.backend.wait(timeout, self.ctx.progress)
         except KeyboardInterrupt:
             print(self.interrupted(), file=sys.stderr)
             raise
-        jobs.remember(self.ctx.state(self.job_id), status)
+        lifecycle.remember(self.ctx.state(self.job_id), status)
         if not status.done:
             raise TimedOut(
                 f"job {self.job_id} is not finished after {timeout:g} s ({status.completed} "
@@ -60,7 +60,7 @@ class Running:
 
     def results(self, errors: str) -> list[Any]:
         """Every point's output once the job is done (a failed one raised or in place)."""
-        from superbatch.progress import SILENT
+        from superbatch.util.bars import SILENT
 
         self.backend.fetch_outputs(range(self.count), SILENT)
         return [self._settle(i, self._output(i), errors) for i in range(self.count)]
@@ -70,7 +70,7 @@ class Running:
     ) -> Iterator[Any]:
         """The outputs in point order, each as soon as it (and those before it) arrived;
         TimeoutError past ``deadline`` (``time.monotonic()``)."""
-        from superbatch.progress import SILENT
+        from superbatch.util.bars import SILENT
 
         index = 0
         try:
@@ -98,7 +98,7 @@ class Running:
         self.backend.seal()
 
     def interrupted(self) -> str:
-        from superbatch.state import state_root
+        from superbatch.jobs.state import state_root
 
         flag = (
             ""
@@ -119,7 +119,7 @@ class Running:
         if value is not _ABSENT:
             return value
         if self._points is None:
-            from superbatch.plan import plan_from_record
+            from superbatch.plan.chunks import plan_from_record
 
             self._points = list(plan_from_record(self.backend.record).grid.points())
         from superbatch.errors import SuperbatchError

@@ -118,6 +118,6 @@ class _Section:
 
 
 def _redact(text: str) -> str:
-    """``text`` without a SAS signature (superbatch/redact.py's rule; the task runner has
+    """``text`` without a SAS signature (superbatch/util/redact.py's rule; the task runner has
     only the standard library)."""
     return _SIG.sub(r"\1REDACTED", text)

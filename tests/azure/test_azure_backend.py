@@ -10,7 +10,7 @@ import yaml
 from clihelp import seed_loop, write_spec
 from relhelpers import failing, leaked_output
 
-from superbatch.emulator import DEV_KEY
+from batch_emulator import DEV_KEY
 
 AZURITE_KEY_FRAGMENT = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6"
 

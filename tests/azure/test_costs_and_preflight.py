@@ -75,8 +75,8 @@ def test_the_estimate_worked_by_hand(tmp_path):
     (0.096 + 0.0192) = $0.061120."""
     from superbatch.backends.azure.estimate import estimate, spend_so_far
     from superbatch.backends.azure.prices import VmPrice
-    from superbatch.plan import JobPlan
-    from superbatch.spec import load_spec
+    from superbatch.plan.chunks import JobPlan
+    from superbatch.spec.models import load_spec
 
     path = write_spec(
         tmp_path,

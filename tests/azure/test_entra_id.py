@@ -32,10 +32,10 @@ from relhelpers import leaked_output
 from rigs import worker_images
 from services import AZURITE_ACCOUNT, start_azurite
 
+from batch_emulator import DEV_ACCOUNT, DEV_KEY
+from batch_emulator.server import BatchEmulator
 from superbatch.backends.azure import credentials
 from superbatch.cli import cli
-from superbatch.emulator import DEV_ACCOUNT, DEV_KEY
-from superbatch.emulator.server import BatchEmulator
 
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 OBJECT_ID = "0b6d8f0e-5a6c-4c3e-9d42-3f1e1c2a7b90"

@@ -14,7 +14,7 @@ from rigs import make_rig
 from standins import ArmStandIn, PricesStandIn, batch_account, price_item, vm_sku
 from test_costs_and_preflight import doctor, in_process
 
-from superbatch.emulator.supported import SUPPORTED_IMAGES
+from batch_emulator.supported import SUPPORTED_IMAGES
 
 GPU_SIZE = "standard_nc4as_t4_v3"
 T4_FAMILY = "standardNCASv3_T4Family"

@@ -19,8 +19,8 @@ import pytest
 from relhelpers import job_spec
 from rigs import make_rig, worker_images
 
+from batch_emulator.images import ImageStandIn
 from superbatch.backends.azure.runnerapp import TOO_OLD_MARKER, build
-from superbatch.emulator.images import ImageStandIn
 
 NO_PYTHON = "example.azurecr.io/nopython:v1"
 OLD_PYTHON = "example.azurecr.io/oldpython:v1"

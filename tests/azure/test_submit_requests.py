@@ -12,7 +12,7 @@ from urllib.parse import unquote
 from relhelpers import job_spec
 from rigs import make_rig
 
-from superbatch.emulator.errors import BatchError
+from batch_emulator.errors import BatchError
 
 
 class Requests:

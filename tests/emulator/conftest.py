@@ -7,7 +7,7 @@ from azure.batch import BatchClient
 from azure.batch import models as m
 from emuhelpers import client_for, pool_options
 
-from superbatch.emulator.server import BatchEmulator
+from batch_emulator.server import BatchEmulator
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ from azure.batch import BatchClient
 from azure.batch import models as m
 from azure.core.credentials import AzureNamedKeyCredential
 
-from superbatch.emulator import DEV_ACCOUNT, DEV_KEY
-from superbatch.emulator.server import BatchEmulator
+from batch_emulator import DEV_ACCOUNT, DEV_KEY
+from batch_emulator.server import BatchEmulator
 
 IMAGE = m.BatchVmImageReference(
     publisher="canonical", offer="ubuntu-24_04-lts", sku="server", version="latest"

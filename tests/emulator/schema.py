@@ -8,7 +8,7 @@ import jsonschema
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
-from superbatch.emulator import definition
+from batch_emulator import definition
 
 
 @lru_cache(maxsize=1)

@@ -9,7 +9,7 @@ from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.core.rest import HttpRequest
 from emuhelpers import client_for, pool_options, task, wait_task
 
-from superbatch.emulator import auth
+from batch_emulator import auth
 
 
 def test_signature_matches_the_sdk_policy():

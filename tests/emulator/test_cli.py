@@ -1,4 +1,4 @@
-"""``python -m superbatch.emulator``: prints its endpoint first, serves the SDK, exits 0 on SIGTERM."""
+"""``python -m batch_emulator``: prints its endpoint first, serves the SDK, exits 0 on SIGTERM."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def test_module_entry_point(tmp_path):
         [
             sys.executable,
             "-m",
-            "superbatch.emulator",
+            "batch_emulator",
             "--port",
             "0",
             "--no-run",
@@ -52,7 +52,7 @@ def test_images_are_declared_on_the_command_line(tmp_path):
     from azure.core.credentials import AzureNamedKeyCredential
     from emuhelpers import wait_task
 
-    from superbatch.emulator import DEV_KEY
+    from batch_emulator import DEV_KEY
 
     (tmp_path / "app").mkdir()
     (tmp_path / "app" / "hi.sh").write_text('echo "hi from $WHO"\n')
@@ -67,7 +67,7 @@ def test_images_are_declared_on_the_command_line(tmp_path):
         [
             sys.executable,
             "-m",
-            "superbatch.emulator",
+            "batch_emulator",
             "--images",
             str(tmp_path / "images.yaml"),
             "--image",
@@ -107,11 +107,11 @@ def test_images_are_declared_on_the_command_line(tmp_path):
 
 def test_help_and_bad_image_options(tmp_path):
     ok = subprocess.run(
-        [sys.executable, "-m", "superbatch.emulator", "-h"], capture_output=True, text=True
+        [sys.executable, "-m", "batch_emulator", "-h"], capture_output=True, text=True
     )
     assert ok.returncode == 0 and "--images FILE" in ok.stdout and "--node-path" in ok.stdout
     bad = subprocess.run(
-        [sys.executable, "-m", "superbatch.emulator", "--image", f"x={tmp_path / 'missing'}"],
+        [sys.executable, "-m", "batch_emulator", "--image", f"x={tmp_path / 'missing'}"],
         capture_output=True,
         text=True,
     )

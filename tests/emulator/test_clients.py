@@ -16,7 +16,7 @@ import pytest
 from clients.install import REPO, az_binary, batch14_python
 from recorder import Recorder
 
-from superbatch.emulator import DEV_ACCOUNT, DEV_KEY
+from batch_emulator import DEV_ACCOUNT, DEV_KEY
 
 pytestmark = pytest.mark.clients
 NODE_SCRIPT = Path(__file__).parent / "clients" / "node_batch.js"

@@ -14,8 +14,8 @@ from azure.batch import models as m
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from emuhelpers import client_for, pool_options, task, wait_for, wait_task
 
-from superbatch.emulator.deletion import DEFAULT_DELETE_DELAY
-from superbatch.emulator.server import BatchEmulator
+from batch_emulator.deletion import DEFAULT_DELETE_DELAY
+from batch_emulator.server import BatchEmulator
 
 
 def refusal(call) -> tuple[int, str]:
@@ -89,7 +89,7 @@ def test_a_deleted_pool_is_deleting_then_gone(make_emulator):
 
 def test_the_command_line_sets_the_delete_delay(tmp_path):
     proc = subprocess.Popen(
-        [sys.executable, "-m", "superbatch.emulator", "--no-run", "--delete-delay", "300ms"],
+        [sys.executable, "-m", "batch_emulator", "--no-run", "--delete-delay", "300ms"],
         stdout=subprocess.PIPE,
         text=True,
         env=dict(os.environ),

@@ -122,6 +122,6 @@ def test_a_missing_path_directory_is_a_warning(tmp_path):
 def test_every_documented_option_exists(option):
     from click.testing import CliRunner
 
-    from superbatch.emulator.cli import emulator_command
+    from batch_emulator.cli import emulator_command
 
     assert option in CliRunner().invoke(emulator_command, ["-h"]).output

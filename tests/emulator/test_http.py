@@ -19,7 +19,7 @@ from azure.core.exceptions import HttpResponseError, ResourceModifiedError, Reso
 from emuhelpers import client_for, pool_options, task, wait_task
 from recorder import Recorder
 
-from superbatch.emulator import DEV_ACCOUNT, DEV_KEY, auth, definition
+from batch_emulator import DEV_ACCOUNT, DEV_KEY, auth, definition
 
 V25 = definition.CURRENT_API_VERSION
 JOB = json.dumps({"id": "late", "poolInfo": {"poolId": "p"}}).encode()

@@ -10,8 +10,8 @@ import pytest
 from azure.batch import models as m
 from emuhelpers import client_for, pool_options, wait_task
 
+from batch_emulator.images import ImageStandIn, canonical, reference
 from superbatch.backends.azure.registryapi import check_image
-from superbatch.emulator.images import ImageStandIn, canonical, reference
 
 
 @pytest.mark.parametrize(

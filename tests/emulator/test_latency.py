@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from emuhelpers import client_for
 
-from superbatch.emulator.latency import Latency, parse_delay
+from batch_emulator.latency import Latency, parse_delay
 
 
 @pytest.mark.parametrize(
@@ -57,7 +57,7 @@ def test_requests_on_other_connections_are_not_held_up(make_emulator):
 @pytest.mark.parametrize("option", ["--latency", "--task-counts-lag", "--delete-delay"])
 def test_the_command_line_names_the_bad_value(option):
     proc = subprocess.run(
-        [sys.executable, "-m", "superbatch.emulator", option, "50"],
+        [sys.executable, "-m", "batch_emulator", option, "50"],
         capture_output=True,
         text=True,
         timeout=60,

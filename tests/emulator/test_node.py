@@ -8,7 +8,7 @@ from datetime import timedelta
 from azure.batch import models as m
 from emuhelpers import client_for, pool_options, task, wait_for, wait_task
 
-from superbatch.emulator.images import ImageStandIn
+from batch_emulator.images import ImageStandIn
 
 
 def _out(client, job, tid, name="stdout.txt") -> str:

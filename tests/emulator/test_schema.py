@@ -1,5 +1,5 @@
 """Request bodies the emulator receives, and the bodies it answers, checked against the official
-REST definition vendored with the emulator (``superbatch/emulator/rest/``)."""
+REST definition vendored with the emulator (``batch_emulator/rest/``)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from emuhelpers import client_for, pool_options, task, wait_task
 from recorder import Recorder
 from schema import validate as _validate
 
-from superbatch.emulator import definition, validation
+from batch_emulator import definition, validation
 
 EXAMPLES = Path(__file__).parent / "examples"
 REQUEST_DEFINITIONS = {

@@ -14,7 +14,7 @@ from emuhelpers import client_for, pool_options, task, wait_for, wait_task
 from schema import validate
 from test_http import raw_request
 
-from superbatch.emulator.node import node_root
+from batch_emulator.node import node_root
 
 POOL = {
     "id": "pool",

@@ -81,7 +81,7 @@ def test_an_internal_fault_ends_the_task_not_the_node(client, job, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr("superbatch.emulator.node.upload_outputs", broken)
+    monkeypatch.setattr("batch_emulator.node.upload_outputs", broken)
     client.create_task(job, task("victim"))
     info = failure(client, job, "victim")
     assert info.category == "servererror" and "disk on fire" in info.message

@@ -31,7 +31,7 @@ from docblocks import (
 )
 from rigs import demo_rig, rig  # noqa: F401 - pytest fixtures
 
-from superbatch.spec import json_schema
+from superbatch.spec.models import json_schema
 
 BLOCKS = blocks()
 SPEC_DOC = REPO / "docs" / "spec.md"
@@ -214,7 +214,7 @@ def test_every_python_block_compiles(block):
 def worker_directory(root: Path) -> Path:
     """A task's working directory for the demo's first point: the worker's files and the
     contract's inputs (config from the demo's globals, one point)."""
-    from superbatch import contract
+    from superbatch.contract import names as contract
 
     shutil.copytree(REPO / "worker", root, dirs_exist_ok=True)
     joblib.dump(DEMO["globals"], root / contract.GLOBAL_CONFIG_FILE)
@@ -224,7 +224,7 @@ def worker_directory(root: Path) -> Path:
 
 @pytest.mark.parametrize("block", unmarked("python"), ids=ids(unmarked("python")))
 def test_python_blocks_run(block, tmp_path):
-    from superbatch import contract
+    from superbatch.contract import names as contract
 
     workdir = worker_directory(tmp_path)
     is_worker = bool(re.search(r"load\((TASK_INPUTS_FILE|.inputs\.)", block.text))
@@ -258,7 +258,7 @@ def test_the_readme_loops_print_the_demo_result(tmp_path, index):
 
 
 def test_the_worker_contract_block_is_the_contract():
-    from superbatch import contract
+    from superbatch.contract import names as contract
 
     (names,) = [
         b for b in PYTHONS if b.doc.name == "worker.md" and "GLOBAL_CONFIG_FILE =" in b.text
@@ -326,7 +326,7 @@ def test_the_spec_error_example_is_what_validate_prints(tmp_path):
 
 
 def test_the_development_key_shown_is_the_emulators():
-    from superbatch.emulator import DEV_KEY
+    from batch_emulator import DEV_KEY
 
     doc = REPO / "docs" / "emulator.md"
     (shown,) = [b for b in BLOCKS if b.doc == doc and b.lang == ""]

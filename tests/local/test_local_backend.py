@@ -425,7 +425,7 @@ def test_points_starting_at_once_all_get_the_config(demo):
     import threading
 
     from superbatch.backends.local.runner import SHARED_CONFIG, Runner
-    from superbatch.state import JobState
+    from superbatch.jobs.state import JobState
 
     run = superbatch("run", demo, "--json")
     assert run.code == 0, run.stderr

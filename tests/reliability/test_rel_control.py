@@ -42,8 +42,8 @@ def test_local_retry_reruns_only_failed_tasks(tmp_path):
 
 
 def test_local_cancel_stops_the_runner(tmp_path):
-    from superbatch.backends.local.control import runner_alive
-    from superbatch.state import JobState
+    from superbatch.backends.local.runnerproc import runner_alive
+    from superbatch.jobs.state import JobState
 
     spec = job_spec(tmp_path, "lcancel", 4, worker=SLEEPY)
     submitted = superbatch("submit", spec, "--parallel", "2", "--json")

@@ -8,7 +8,7 @@ import base64
 from relhelpers import failing, job_spec
 from services import AZURITE_KEY
 
-from superbatch.emulator import DEV_KEY
+from batch_emulator import DEV_KEY
 
 FAKES = {
     "AZURE_REGISTRY_USERNAME": "fake-registry-user-b7d1",

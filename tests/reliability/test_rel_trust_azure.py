@@ -32,7 +32,7 @@ def wait_done(rig, spec, timeout=60):
 
 
 def test_no_task_is_dropped_when_the_service_refuses_large_bodies(rig_factory, monkeypatch):
-    from superbatch.emulator import rules
+    from batch_emulator import rules
 
     # A service stricter than the client's own estimate: every chunk gets split, and every
     # half of every split must still arrive.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from superbatch.errors import SpecError
-from superbatch.spec import load_spec
+from superbatch.spec.models import load_spec
 
 
 def test_retry_job_ids_are_unique_per_job_and_fit_the_limit():
@@ -47,8 +47,8 @@ def spec_with(tmp_path, command: str, points: int, per_task):
 def test_task_definitions_do_not_grow_with_points(tmp_path, points, per_task):
     from superbatch.backends.azure import AzureBackend
     from superbatch.backends.azure.definitions import body_size, largest_task, placeholder_context
-    from superbatch.contract import file_names
-    from superbatch.plan import JobPlan
+    from superbatch.contract.names import file_names
+    from superbatch.plan.chunks import JobPlan
 
     spec = spec_with(tmp_path, "python /w.py", points, per_task)
     plan = JobPlan.build(spec, AzureBackend.auto_tasks(spec, None))
@@ -59,7 +59,7 @@ def test_task_definitions_do_not_grow_with_points(tmp_path, points, per_task):
 
 def test_a_command_the_service_would_refuse_is_refused_at_validate(tmp_path):
     from superbatch.backends.azure import AzureBackend
-    from superbatch.plan import JobPlan
+    from superbatch.plan.chunks import JobPlan
 
     spec = spec_with(tmp_path, "echo " + "x" * 70_000, 10, 1)
     with pytest.raises(SpecError) as caught:

@@ -8,7 +8,7 @@ import tarfile
 import pytest
 
 from superbatch.errors import SpecError
-from superbatch.spec import load_spec
+from superbatch.spec.models import load_spec
 
 
 def worker(tmp_path, extra: str = ""):
@@ -86,7 +86,7 @@ def test_a_link_out_of_the_worker_directory_is_refused_never_followed(tmp_path, 
     from clihelp import invoke
 
     from superbatch.backends.azure.codemode import pack
-    from superbatch.identity import job_identity
+    from superbatch.plan.identity import job_identity
 
     spec = worker(tmp_path)
     (tmp_path / "secret.txt").write_text("secret\n")

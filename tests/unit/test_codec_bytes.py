@@ -9,7 +9,7 @@ import random
 import joblib
 import pytest
 
-from superbatch.codec import get_codec
+from superbatch.contract.codec import get_codec
 
 SHARED = "shared" * 10
 

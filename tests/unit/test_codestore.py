@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from superbatch.codestore import keep, remove_unused
 from superbatch.errors import UserError
-from superbatch.workerfiles import digest_files, worker_files
+from superbatch.jobs.codestore import keep, remove_unused
+from superbatch.spec.workerfiles import digest_files, worker_files
 
 
 def test_an_edit_racing_the_copy_is_refused_and_leaves_nothing(tmp_path):

@@ -88,7 +88,7 @@ def test_delete_removes_the_state_and_only_it(tmp_path):
 
 
 def test_latest_is_the_order_of_submission_even_with_the_clock_set_back(tmp_path, monkeypatch):
-    from superbatch import clock
+    from superbatch.util import clock
 
     spec = fake_spec(tmp_path)
     monkeypatch.setattr(clock, "now", lambda: 2_000_000_000.0)
@@ -100,9 +100,9 @@ def test_latest_is_the_order_of_submission_even_with_the_clock_set_back(tmp_path
 
 
 def test_concurrent_submits_join_one_job(tmp_path):
-    from superbatch import jobs as job_ops
-    from superbatch.context import make_context
-    from superbatch.spec import load_spec
+    from superbatch.jobs import lifecycle
+    from superbatch.jobs.context import make_context
+    from superbatch.spec.models import load_spec
 
     spec = fake_spec(tmp_path, points=200)
     results, errors = [], []
@@ -110,7 +110,7 @@ def test_concurrent_submits_join_one_job(tmp_path):
     def submit():
         try:
             ctx = make_context(load_spec(spec), None, None)
-            results.append(job_ops.submit(ctx)[0].job_id)
+            results.append(lifecycle.submit(ctx)[0].job_id)
         except Exception as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
@@ -260,7 +260,7 @@ def test_progress_bars_show_in_a_notebook_and_never_in_ci(monkeypatch):
     import sys
     import types
 
-    from superbatch.progress import Progress
+    from superbatch.util.bars import Progress
 
     monkeypatch.delenv("CI", raising=False)
     monkeypatch.delitem(sys.modules, "ipykernel", raising=False)

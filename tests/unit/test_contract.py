@@ -4,8 +4,8 @@ import runpy
 
 from clihelp import REPO
 
-from superbatch import contract
-from superbatch.contract import file_names
+from superbatch.contract import names as contract
+from superbatch.contract.names import file_names
 
 
 def test_names_are_the_seeds():
@@ -29,7 +29,7 @@ def test_worker_constants_equal_the_package_contract():
 
 
 def test_scaffolded_constants_equal_the_package_contract(tmp_path):
-    from superbatch.scaffold import scaffold
+    from superbatch.spec.scaffold import scaffold
 
     scaffold(str(tmp_path), "demo", False)
     worker = runpy.run_path(str(tmp_path / "worker" / "constants.py"))

@@ -277,7 +277,7 @@ def test_a_sas_connection_string_is_refused_before_anything_exists(tmp_path):
 
 
 def test_the_redactor_keeps_placeholders_and_still_redacts_keys():
-    from superbatch.redact import redact
+    from superbatch.util.redact import redact
 
     advice = "use AccountKey=..., or a SAS (sig=...)"
     assert redact(advice) == advice

@@ -9,9 +9,9 @@ import pytest
 from clihelp import invoke, write_spec
 
 from superbatch.errors import SpecError
-from superbatch.plan import JobPlan, auto_points_per_task
-from superbatch.pointgrid import Grid
-from superbatch.spec import load_spec
+from superbatch.plan.chunks import JobPlan, auto_points_per_task
+from superbatch.plan.points import Grid
+from superbatch.spec.models import load_spec
 
 HEAD = "name: g\nworker: {command: 'true', directory: .}\n"
 

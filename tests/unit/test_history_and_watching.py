@@ -38,7 +38,7 @@ def test_jobs_lists_every_submission_newest_first(tmp_path, monkeypatch):
 
 
 def test_prune_says_what_goes_then_deletes_finished_jobs_only(tmp_path, monkeypatch):
-    from superbatch import clock
+    from superbatch.util import clock
 
     done = spec(tmp_path, name="done")
     held = spec(tmp_path, "hold", name="held")
@@ -89,8 +89,8 @@ def test_wait_times_out_with_its_own_exit_code(tmp_path):
 
 
 def test_worker_env_values_and_names_from_the_environment(tmp_path):
-    from superbatch.spec import load_spec
-    from superbatch.workerenv import resolve_env
+    from superbatch.spec.models import load_spec
+    from superbatch.spec.workerenv import resolve_env
 
     path = spec(tmp_path, extra="")
     path.write_text(

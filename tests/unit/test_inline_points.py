@@ -12,12 +12,12 @@ import random
 import pytest
 from clihelp import invoke, write_spec
 
-from superbatch import yamlsource
 from superbatch.errors import SpecError
-from superbatch.identity import POINTS_CHUNK, _sha, spec_sha
-from superbatch.pointgrid import Grid
-from superbatch.sequences import PointList
-from superbatch.spec import load_spec, parse_spec
+from superbatch.plan.identity import POINTS_CHUNK, _sha, spec_sha
+from superbatch.plan.points import Grid
+from superbatch.spec import yamlsource
+from superbatch.spec.models import load_spec, parse_spec
+from superbatch.spec.sequences import PointList
 
 HEAD = "name: x\nworker: {command: c}\n"
 
@@ -350,7 +350,7 @@ def test_an_anchor_given_twice_is_refused_as_the_loader_refuses_it(tmp_path):
 def test_a_long_run_of_points_the_scanner_does_not_take_is_read_a_run_at_a_time(tmp_path):
     """The loader reads at most ODD_RUN such points at a time (its nodes cost memory); the
     points are the same as read whole, also the scanned ones after the runs."""
-    from superbatch.pointscan import ODD_RUN
+    from superbatch.spec.pointscan import ODD_RUN
 
     odd = "".join(f"  - {{a: [{i}, 2]}}\n" for i in range(ODD_RUN * 2 + 5))
     plain_points = "".join(f"  - {{a: {i}}}\n" for i in range(10))

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from superbatch.errors import UserError
-from superbatch.reduce import make_reducer
+from superbatch.results.reduce import make_reducer
 
 REPO = Path(__file__).resolve().parents[2]
 # Python 3.12 made sum() of floats compensated (Neumaier): for these, a plain running total
@@ -60,7 +60,7 @@ def test_sum_matches_sum_on_every_python_found_here():
     """On 3.12+ a running total differs from sum(); run the reducer under each found there.
     (With none installed, the in-process test above still pins sum() to the interpreter.)"""
     code = (
-        "import sys; sys.path.insert(0, sys.argv[1]); from superbatch.reduce import "
+        "import sys; sys.path.insert(0, sys.argv[1]); from superbatch.results.reduce import "
         "make_reducer; v = [1e100, 1.0, -1e100, 1.0]; "
         "print(make_reducer('sum')(iter(v)) == sum(v), sum(v))"
     )

@@ -109,7 +109,7 @@ def test_table_and_grid_outputs_are_checked_before_anything_runs(tmp_path, colle
 
 def test_a_table_streams_its_rows(tmp_path):
     """Memory does not grow with the rows (a million rows are measured by `make bench`)."""
-    from superbatch.tables import write_table
+    from superbatch.results.tables import write_table
 
     def peak(count: int) -> int:
         items = (

@@ -12,7 +12,7 @@ import joblib
 import numpy as np
 import pytest
 
-from superbatch import safepickle
+from superbatch.contract import safepickle
 
 
 def dumped(value, **kwargs) -> bytes:

@@ -10,9 +10,8 @@ import time
 import pytest
 
 from superbatch.errors import UserError
-from superbatch.record import JobRecord
-from superbatch.spec import JobSpec
-from superbatch.state import (
+from superbatch.jobs.record import JobRecord
+from superbatch.jobs.state import (
     JobState,
     append_lines,
     atomic_write_bytes,
@@ -20,6 +19,7 @@ from superbatch.state import (
     next_sequence,
     read_json_lines,
 )
+from superbatch.spec.models import JobSpec
 
 SPEC = JobSpec.model_validate(
     {"name": "j", "worker": {"command": "true"}, "parameters": {"x": [1]}}
@@ -94,7 +94,7 @@ def test_files_follow_the_umask_not_0600(tmp_path):
     target = tmp_path / "result.json"
     atomic_write_bytes(target, b"{}")
     mode = stat.S_IMODE(os.stat(target).st_mode)
-    from superbatch.state import UMASK
+    from superbatch.jobs.state import UMASK
 
     assert mode == 0o666 & ~UMASK and mode & 0o044  # readable by group and others
 

@@ -9,8 +9,8 @@ import tarfile
 import numpy as np
 import pytest
 
-from superbatch.codec import get_codec
-from superbatch.contract import inputs_tar
+from superbatch.contract.codec import get_codec
+from superbatch.contract.names import inputs_tar
 from superbatch.taskrunner import staging
 from superbatch.taskrunner.function import decode, encode
 from superbatch.taskrunner.script import exit_code

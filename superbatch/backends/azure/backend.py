@@ -47,11 +47,11 @@ from superbatch.backends.base import (
     TaskLogs,
     TaskRun,
 )
-from superbatch.codec import get_codec
-from superbatch.contract import file_names
+from superbatch.contract.codec import get_codec
+from superbatch.contract.names import file_names
 from superbatch.errors import SpecError
-from superbatch.plan import JobPlan, TaskPlan
-from superbatch.progress import Progress
+from superbatch.plan.chunks import JobPlan, TaskPlan
+from superbatch.util.bars import Progress
 
 
 class AzureBackend(Backend):
@@ -165,7 +165,7 @@ class AzureBackend(Backend):
         with_retries(container.exists, "check the storage credentials", hint)
         code = {}
         if not spec.model.worker.image:
-            from superbatch.state import STATE_DIRNAME
+            from superbatch.jobs.state import STATE_DIRNAME
 
             bundle = codemode.pack(spec, (spec.path, spec.directory / STATE_DIRNAME))
             code = {

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from superbatch.errors import SpecError
-from superbatch.spec import PoolImage, Spec
-from superbatch.workerfiles import WorkerFile, worker_files
+from superbatch.spec.models import PoolImage, Spec
+from superbatch.spec.workerfiles import WorkerFile, worker_files
 
 # A current Ubuntu LTS with Python 3 and no Docker; the node agent that goes with it.
 CODE_POOL_IMAGE = PoolImage(

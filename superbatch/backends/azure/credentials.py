@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
 from superbatch.errors import UserError
-from superbatch.redact import strip_userinfo
+from superbatch.util.redact import strip_userinfo
 
 
 def _env(name: str) -> str | None:

@@ -24,7 +24,6 @@ from datetime import timedelta
 
 from azure.batch import models as bm
 
-from superbatch import contract
 from superbatch.backends.azure.codemode import task_prologue
 from superbatch.backends.azure.noderunner import (
     INPUTS_TAR,
@@ -36,12 +35,13 @@ from superbatch.backends.azure.noderunner import (
 )
 from superbatch.backends.azure.runnerapp import APP_FILE
 from superbatch.backends.azure.target import log_prefix, output_dir
-from superbatch.contract import FileNames
-from superbatch.durations import iso8601
-from superbatch.plan import TaskPlan
-from superbatch.spec import JobSpec, PoolImage
+from superbatch.contract import names as contract_names
+from superbatch.contract.names import FileNames
+from superbatch.plan.chunks import TaskPlan
+from superbatch.spec.durations import iso8601
+from superbatch.spec.models import JobSpec, PoolImage
+from superbatch.spec.workerenv import resolve_env
 from superbatch.taskrunner.upload import URL_VAR as OUTPUT_URL_VAR
-from superbatch.workerenv import resolve_env
 
 INLINE_LIMIT = 1024  # bytes of a single point's encoded inputs carried in the definition
 INPUTS_VAR = "SUPERBATCH_INPUTS"
@@ -160,7 +160,7 @@ def job_definition(batch_job_id: str, pool_id: str, token: str, prep: dict | Non
 
 def inputs_tar(task: TaskPlan, encoded: list[bytes], names: FileNames) -> bytes:
     """``p<point>/<inputs file>`` for each point of a multi-point task (deterministic)."""
-    return contract.inputs_tar(task.point_indices, encoded, names.inputs)
+    return contract_names.inputs_tar(task.point_indices, encoded, names.inputs)
 
 
 def is_inline(encoded: bytes) -> bool:

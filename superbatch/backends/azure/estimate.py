@@ -13,8 +13,8 @@ import math
 
 from superbatch.backends.azure.prices import VmPrice
 from superbatch.backends.base import CostEstimate
-from superbatch.plan import JobPlan
-from superbatch.spec import JobSpec
+from superbatch.plan.chunks import JobPlan
+from superbatch.spec.models import JobSpec
 
 TASK_OVERHEAD_S = 2.0  # scheduling, resource files in, outputs out: per task, on Batch
 

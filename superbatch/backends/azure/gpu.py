@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 
 from superbatch.errors import UserError
-from superbatch.spec import JobSpec, PoolImage
+from superbatch.spec.models import JobSpec, PoolImage
 
 DRIVER_CAPABILITY = re.compile(r"nvidia\w*driver", re.IGNORECASE)
 DOCKER_CAPABILITY = "dockercompatible"

@@ -18,9 +18,9 @@ from superbatch.backends.azure.session import Session, error_code
 from superbatch.backends.azure.submit import Submitter, reconcile
 from superbatch.backends.azure.target import retry_job_id, task_of_output
 from superbatch.backends.base import JobStatus, pick_retries
-from superbatch.plan import JobPlan, plan_from_record
-from superbatch.progress import Progress
-from superbatch.record import FinalStatus, JobProgress, RetryRound
+from superbatch.jobs.record import FinalStatus, JobProgress, RetryRound
+from superbatch.plan.chunks import JobPlan, plan_from_record
+from superbatch.util.bars import Progress
 
 
 def grant_writes(session: Session, tasks: int) -> None:

@@ -6,7 +6,7 @@ an absolute path (``{worker_dir}/...``): the task runner then runs under that sa
 (the image's, or code mode's environment's, first on ``PATH``), so the worker's interpreter
 is the one its command names. Any other command keeps the shell loop (``definitions.py``).
 
-Its manifest is the local backend's (``superbatch/taskmanifest.py``) with the node's paths:
+Its manifest is the local backend's (``superbatch/contract/manifest.py``) with the node's paths:
 relative to the task's working directory, and in code mode the worker's directory as the
 task's shell expands it. Batch enforces ``max_wall_time`` itself (the manifest has none).
 The task runner uploads the task's output itself under a name it draws in memory
@@ -24,9 +24,9 @@ from dataclasses import dataclass
 
 from superbatch.backends.azure.codemode import WORKER_DIR_ON_NODE
 from superbatch.backends.azure.runnerapp import APP_FILE, TOO_OLD_MARKER
-from superbatch.contract import FileNames
-from superbatch.plan import TaskPlan
-from superbatch.taskmanifest import python_words, worker_manifest
+from superbatch.contract.manifest import python_words, worker_manifest
+from superbatch.contract.names import FileNames
+from superbatch.plan.chunks import TaskPlan
 
 # The task's files on the node (the shell loop's too).
 INPUTS_TAR = "inputs.tar"

@@ -12,8 +12,8 @@ from superbatch.backends.azure.session import Session, poll_seconds
 from superbatch.backends.azure.target import log_prefix
 from superbatch.backends.base import JobStatus, LogChunk, TaskFailure, TaskLogs
 from superbatch.errors import BudgetExceeded, UserError
-from superbatch.progress import Progress
-from superbatch.redact import redact
+from superbatch.util.bars import Progress
+from superbatch.util.redact import redact
 
 STDERR_TAIL = 400
 FAILURES_WITH_STDERR = 10

@@ -7,7 +7,7 @@ from azure.core.exceptions import HttpResponseError, ResourceExistsError, Resour
 from superbatch.backends.azure.definitions import pool_definition, pool_image
 from superbatch.backends.azure.session import Session, error_code, wait_until_deleted
 from superbatch.errors import InfraError, UserError
-from superbatch.redact import redact
+from superbatch.util.redact import redact
 
 
 def ensure_pool(session: Session, registry: dict | None) -> list[str]:
@@ -144,9 +144,9 @@ def stop_pool(session: Session) -> list[str]:
 
 def pool_spend(session: Session) -> float | None:
     """What the pool's nodes have cost since the job was submitted (list prices)."""
-    from superbatch import clock
     from superbatch.backends.azure.estimate import spend_so_far
     from superbatch.backends.azure.prices import VmPrice
+    from superbatch.util import clock
 
     target = session.target
     price = VmPrice(target.pool_id, None, target.price_dedicated, target.price_spot, "submit")

@@ -21,7 +21,7 @@ from azure.core.exceptions import (
 )
 
 from superbatch.errors import InfraError, UserError
-from superbatch.redact import redact
+from superbatch.util.redact import redact
 
 T = TypeVar("T")
 RETRYABLE_STATUS = {408, 429, 500, 502, 503, 504}

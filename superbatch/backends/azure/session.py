@@ -17,11 +17,11 @@ from superbatch.backends.azure import credentials as creds
 from superbatch.backends.azure.retry import describe, with_retries
 from superbatch.backends.azure.storage import BlobStore, Storage
 from superbatch.backends.azure.target import POLICY_ID, AzureTarget
-from superbatch.contract import FileNames, file_names
+from superbatch.contract.names import FileNames, file_names
 from superbatch.errors import InfraError, UserError
-from superbatch.record import JobRecord
-from superbatch.redact import redact
-from superbatch.state import JobState
+from superbatch.jobs.record import JobRecord
+from superbatch.jobs.state import JobState
+from superbatch.util.redact import redact
 
 MAX_SAS_LIFETIME = timedelta(days=30)
 # A pool or job being deleted keeps its id until it is gone (a pool's nodes can take minutes).

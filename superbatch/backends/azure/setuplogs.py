@@ -7,7 +7,7 @@ from __future__ import annotations
 from superbatch.backends.azure.observe import node_file
 from superbatch.backends.azure.session import Session
 from superbatch.backends.base import SetupLog
-from superbatch.redact import redact
+from superbatch.util.redact import redact
 
 
 def setup_logs(session: Session, node: str | None) -> list[SetupLog]:

@@ -54,14 +54,14 @@ from superbatch.backends.azure.session import (
     wait_until_deleted,
 )
 from superbatch.backends.azure.target import config_blob, input_blob
-from superbatch.codec import get_codec
+from superbatch.contract.codec import get_codec
 from superbatch.errors import InfraError, UserError
-from superbatch.plan import TaskPlan
-from superbatch.progress import Progress
-from superbatch.redact import redact
-from superbatch.spec import Spec
-from superbatch.state import STATE_DIRNAME, append_lines, read_json_lines
-from superbatch.workerenv import resolve_env
+from superbatch.jobs.state import STATE_DIRNAME, append_lines, read_json_lines
+from superbatch.plan.chunks import TaskPlan
+from superbatch.spec.models import Spec
+from superbatch.spec.workerenv import resolve_env
+from superbatch.util.bars import Progress
+from superbatch.util.redact import redact
 
 REQUESTS_IN_FLIGHT = 4  # to start with; InFlight moves it between 1 and MAX_IN_FLIGHT
 MAX_IN_FLIGHT = 32

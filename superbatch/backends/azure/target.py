@@ -18,7 +18,7 @@ import hashlib
 
 from pydantic import BaseModel, ConfigDict
 
-from superbatch.contract import FileNames
+from superbatch.contract.names import FileNames
 
 MAX_ID = 64
 POLICY_ID = "superbatch-tasks"

@@ -6,9 +6,9 @@ import sys
 import time
 from pathlib import Path
 
-from superbatch.backends.local.control import ERROR_FILE
 from superbatch.backends.local.runner import EXIT_RUNNER_ERROR, Runner, RunnerError
-from superbatch.state import JobState, atomic_write_json
+from superbatch.backends.local.runnerproc import ERROR_FILE
+from superbatch.jobs.state import JobState, atomic_write_json
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,22 +18,22 @@ from superbatch.backends.base import (
     TaskRun,
     pick_retries,
 )
-from superbatch.backends.local.control import (
+from superbatch.backends.local.runnerproc import (
     LOG_FILE,
     read_runner_error,
     runner_alive,
     start_detached,
     stop_runner,
 )
-from superbatch.codec import get_codec
-from superbatch.contract import file_names, inputs_tar
+from superbatch.contract.codec import get_codec
+from superbatch.contract.names import file_names, inputs_tar
 from superbatch.errors import InfraError, SpecError, UserError
-from superbatch.plan import Chunking, JobPlan
-from superbatch.progress import Progress
-from superbatch.state import atomic_write_bytes
+from superbatch.jobs.state import atomic_write_bytes
+from superbatch.plan.chunks import Chunking, JobPlan
+from superbatch.util.bars import Progress
 
 if TYPE_CHECKING:
-    from superbatch.codestore import KeptCode
+    from superbatch.jobs.codestore import KeptCode
 
 POLL_SECONDS = 0.2
 STDERR_TAIL = 400
@@ -67,9 +67,9 @@ class LocalBackend(Backend):
     @classmethod
     def keep_code(cls, spec, state_root, identity) -> KeptCode:
         """Tasks run a snapshot of the worker's files taken now (codestore.py)."""
-        from superbatch import codestore
-        from superbatch.identity import not_the_workers
-        from superbatch.workerfiles import worker_files
+        from superbatch.jobs import codestore
+        from superbatch.plan.identity import not_the_workers
+        from superbatch.spec.workerfiles import worker_files
 
         files = list(worker_files(spec.worker_directory, not_the_workers(spec, state_root)))
         return codestore.keep(files, state_root, identity.parts.get("worker_files", ""))
@@ -82,7 +82,7 @@ class LocalBackend(Backend):
     def auto_tasks(cls, spec, parallel: int | None) -> int:
         """8 a slot: here a task costs a task runner's start (an interpreter importing what
         the worker imports), and a killed job resumes task by task anyway."""
-        from superbatch.plan import AUTO_TASKS_PER_SLOT
+        from superbatch.plan.chunks import AUTO_TASKS_PER_SLOT
 
         return AUTO_TASKS_PER_SLOT * cls.slots(spec, parallel)
 

@@ -20,10 +20,10 @@ from typing import IO
 
 from superbatch.backends.local.nanny import kill_group
 from superbatch.backends.local.pycommand import python_command
-from superbatch.codestore import snapshot_dir
-from superbatch.contract import file_names
-from superbatch.plan import Chunking
-from superbatch.taskmanifest import worker_manifest
+from superbatch.contract.manifest import worker_manifest
+from superbatch.contract.names import file_names
+from superbatch.jobs.codestore import snapshot_dir
+from superbatch.plan.chunks import Chunking
 from superbatch.taskrunner import boot, supervise
 
 

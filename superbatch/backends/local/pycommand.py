@@ -17,7 +17,7 @@ import sys
 import zipfile
 from dataclasses import dataclass
 
-from superbatch.taskmanifest import python_words
+from superbatch.contract.manifest import python_words
 
 
 @dataclass(frozen=True)

@@ -32,16 +32,16 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from superbatch.backends.local.control import ERROR_FILE, LOCK_FILE, PID_FILE
 from superbatch.backends.local.nanny import Nanny, kill_group
 from superbatch.backends.local.points import TaskProcess, end_holder, manifest_base
+from superbatch.backends.local.runnerproc import ERROR_FILE, LOCK_FILE, PID_FILE
 from superbatch.backends.local.warm import Slot
-from superbatch.codestore import snapshot_dir
-from superbatch.contract import FileNames, file_names
-from superbatch.plan import Chunking, TaskPlan
-from superbatch.progress import SILENT, Progress
-from superbatch.state import JobState, atomic_write_bytes, atomic_write_json, describe_os_error
-from superbatch.workerenv import resolve_env
+from superbatch.contract.names import FileNames, file_names
+from superbatch.jobs.codestore import snapshot_dir
+from superbatch.jobs.state import JobState, atomic_write_bytes, atomic_write_json, describe_os_error
+from superbatch.plan.chunks import Chunking, TaskPlan
+from superbatch.spec.workerenv import resolve_env
+from superbatch.util.bars import SILENT, Progress
 
 TASK_LOCK = "running.lock"
 POINTS_FILE = "points.jsonl"  # the task runner's line per point

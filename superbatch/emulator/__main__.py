@@ -1,6 +1,0 @@
-"""``python -m superbatch.emulator``: the same as ``superbatch emulator``."""
-
-from .cli import emulator_command
-
-if __name__ == "__main__":
-    emulator_command(prog_name="superbatch emulator")
