@@ -8,7 +8,7 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "map": ("superbatch.pyapi.mapping", "map"),
-    "PointError": ("superbatch.pyapi.mapping", "PointError"),
+    "PointError": ("superbatch.pyapi.mapcall", "PointError"),
     "grid": ("superbatch.pyapi.grid", "grid"),
     "Executor": ("superbatch.pyapi.executor", "Executor"),
 }

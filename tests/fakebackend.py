@@ -22,10 +22,10 @@ from superbatch.backends.base import (
 )
 from superbatch.contract.codec import get_codec
 from superbatch.errors import UserError
-from superbatch.jobs.state import atomic_write_json
 from superbatch.plan.chunks import JobPlan
 from superbatch.util import clock
 from superbatch.util.bars import Progress
+from superbatch.util.files import atomic_write_json
 
 
 class Hold(Exception):

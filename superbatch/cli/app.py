@@ -186,7 +186,8 @@ def _stdout_closed(exc: OSError) -> bool:
 
 
 def _os_error(exc: OSError) -> tuple[str, int]:
-    from superbatch.jobs.state import STATE_DIRNAME, describe_os_error
+    from superbatch.jobs.state import STATE_DIRNAME
+    from superbatch.util.files import describe_os_error
 
     code = EXIT_INFRA if exc.errno in INFRA_ERRNOS else EXIT_BAD_INPUT
     message = describe_os_error(exc) + "."

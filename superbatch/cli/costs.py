@@ -79,7 +79,7 @@ def doctor(spec_path, backend, sample, as_json) -> None:
 
     Each check is ok, a PROBLEM (with the fix: exit 2), or not checked (and why).
     """
-    from superbatch.plan.checks import check_everything
+    from superbatch.results.checks import check_everything
 
     out = Output(as_json)
     ctx = load_context(spec_path, backend, None)

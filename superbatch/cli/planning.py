@@ -24,7 +24,7 @@ from superbatch.cli.shown import SHOWN_POINTS, describe_tasks, plural
 @json_option
 def validate(spec_path: str, backend: str | None, as_json: bool) -> None:
     """Parse and check the spec (nothing is created); print the task count."""
-    from superbatch.plan.checks import check_everything
+    from superbatch.results.checks import check_everything
 
     out = Output(as_json)
     ctx = load_context(spec_path, backend, None)
@@ -72,7 +72,7 @@ def plan(
     from superbatch.cli.costs import estimate_lines, per_point
     from superbatch.contract.codec import to_jsonable
     from superbatch.jobs.context import worker_command
-    from superbatch.plan.checks import check_everything
+    from superbatch.results.checks import check_everything
 
     out = Output(as_json)
     ctx = load_context(spec_path, backend, None)

@@ -48,7 +48,7 @@ def _announce(out: Output, ctx, sub) -> None:
 def submit(spec_path, backend, state_dir, parallel, new, as_json) -> None:
     """Create everything and add the tasks; print the job id."""
     from superbatch.jobs import lifecycle
-    from superbatch.plan.checks import check_everything
+    from superbatch.results.checks import check_everything
     from superbatch.util.bars import Progress
 
     out = Output(as_json)
@@ -133,7 +133,7 @@ def collect(
     as_json,
 ) -> None:
     """Download every task's output, reduce, print the result as the last line."""
-    from superbatch.plan.checks import check_everything
+    from superbatch.results.checks import check_everything
 
     out = Output(as_json, quiet)
     ctx = load_context(spec_path, backend, state_dir, job_id=job_id)
@@ -170,7 +170,7 @@ def run(
 ) -> None:
     """Submit, wait and collect (reusing a finished job that computes the same)."""
     from superbatch.jobs import lifecycle
-    from superbatch.plan.checks import check_everything
+    from superbatch.results.checks import check_everything
 
     out = Output(as_json, quiet)
     ctx = load_context(spec_path, backend, state_dir, parallel)

@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from superbatch.errors import InfraError, UserError
-from superbatch.jobs.state import UMASK, describe_os_error, file_lock, list_jobs
+from superbatch.jobs.state import list_jobs
 from superbatch.spec.workerfiles import WorkerFile, digest_files
+from superbatch.util.files import UMASK, describe_os_error, file_lock
 
 STORE = "code"
 DIGEST = re.compile(r"^[0-9a-f]{64}$")

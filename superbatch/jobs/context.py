@@ -15,7 +15,7 @@ from superbatch.backends.base import Backend
 from superbatch.backends.registry import backend_class
 from superbatch.errors import UserError
 from superbatch.jobs.record import JobRecord
-from superbatch.jobs.state import JobEntry, JobState, list_jobs, state_root
+from superbatch.jobs.state import JobEntry, JobState, list_jobs, state_root, superbatch_files
 from superbatch.plan.chunks import JobPlan
 from superbatch.plan.identity import Identity, describe_change, job_identity
 from superbatch.spec.models import Spec
@@ -134,7 +134,7 @@ class Context:
         )
 
     def identity(self) -> Identity:
-        return job_identity(self.spec, self.state_root)
+        return job_identity(self.spec, superbatch_files(self.state_root))
 
     def backend_for(self, state: JobState, record: JobRecord | None = None) -> Backend:
         record = record or state.read_record()

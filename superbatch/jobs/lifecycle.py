@@ -13,17 +13,11 @@ from superbatch.errors import UserError
 from superbatch.jobs import codestore
 from superbatch.jobs.context import Context, build_plan, worker_command
 from superbatch.jobs.record import JobRecord, StatusSnapshot
-from superbatch.jobs.state import (
-    JobEntry,
-    JobState,
-    file_lock,
-    new_job_id,
-    next_sequence,
-    spec_lock_path,
-)
+from superbatch.jobs.state import JobEntry, JobState, new_job_id, next_sequence, spec_lock_path
 from superbatch.plan.chunks import Chunking, JobPlan, plan_from_record
 from superbatch.plan.identity import Identity, describe_change
 from superbatch.util import clock
+from superbatch.util.files import file_lock
 
 SHOWN_FAILURES = 20
 

@@ -1,65 +1,26 @@
-"""Everything that can be checked before anything is created: the grid and its tasks (with
-the backend's limits), values a JSON worker could not read, the reducer (imported), and the
-result file (writable). ``validate`` runs exactly these, and so does every command before it
-creates or runs anything."""
+"""What can be checked of a spec's worker and values before anything is created: its
+environment, values a JSON worker could not read, links out of its directory, a
+``worker.function`` that exists. The plan's own checks (the grid and its tasks, with the
+backend's limits) are made as it is built; ``results.checks.check_everything`` runs them all."""
 
 from __future__ import annotations
 
-import errno
-import os
-import tempfile
-from pathlib import Path
-
 from superbatch.contract.codec import json_problem
-from superbatch.errors import SpecError, UserError
-from superbatch.plan.chunks import JobPlan
-from superbatch.results.ndgrid import check_grid
-from superbatch.results.reduce import make_reducer
-from superbatch.results.tables import check_table_output
+from superbatch.errors import SpecError
 from superbatch.spec.axes import ZipAxis
-from superbatch.spec.models import VALUE_SUFFIXES, Spec
+from superbatch.spec.models import Spec
 from superbatch.spec.workerenv import resolve_env
-from superbatch.spec.workerfunction import check_function
 
 
-def check_everything(ctx, output: str | None, running: bool = True) -> JobPlan:
-    """The spec's plan, once every check passed (SpecError/UserError, exit 2, otherwise).
+def check_spec(spec: Spec, running: bool = True) -> None:
+    """What the spec says about the worker and its values (SpecError/UserError, exit 2).
 
     ``running``: tasks may start, so the worker's environment must be complete.
     """
-    from superbatch.jobs.context import build_plan
-
-    plan = build_plan(ctx)
-    spec = ctx.spec
     if running:
         resolve_env(spec.model.worker, f"{spec.where('worker', 'env')}: worker.env")
     if spec.model.worker.format == "json":
         check_json_values(spec)
-    collect = spec.model.collect
-    if collect.reduce == "none" and (output or collect.output):
-        raise SpecError(
-            f"{spec.where('collect', 'reduce')}: collect.reduce: none leaves the "
-            f"outputs as files, so no result file is written; remove "
-            f"collect.output (and --output) or choose a reducer."
-        )
-    make_reducer(collect.reduce, [spec.directory, spec.worker_directory])
-    path = Path(output) if output else (spec.resolve(collect.output) if collect.output else None)
-    where = "--output" if output else f"{spec.where('collect', 'output')}: collect.output"
-    if collect.reduce == "table":
-        check_table_output(path, where if path else spec.where("collect", "reduce"))
-    elif collect.reduce == "grid":
-        check_grid(spec, path, where if path else spec.where("collect", "reduce"))
-    elif path is not None and path.suffix.lower() not in VALUE_SUFFIXES:
-        raise UserError(
-            f"{where}: reduce: {collect.reduce} gives one value, written as "
-            f"{', '.join(VALUE_SUFFIXES)}, not {path.suffix} (that is for "
-            f"reduce: table or grid)."
-        )
-    if path is not None:
-        check_writable(path, where)
-    check_worker_links(spec)
-    check_function(spec)
-    return plan
 
 
 def check_worker_links(spec) -> None:
@@ -99,20 +60,3 @@ def check_json_values(spec: Spec) -> None:
                 f"{reason}, but worker.format is json (quote a date to keep it "
                 f"as text)."
             )
-
-
-def check_writable(path: Path, what: str) -> None:
-    """Whether a file can be written at ``path`` (its directory may still be created)."""
-    if path.is_dir():
-        raise UserError(f"{what}: {path} is a directory; give a file name.")
-    ancestor = path.parent
-    while not ancestor.exists() and ancestor != ancestor.parent:
-        ancestor = ancestor.parent
-    try:
-        if not ancestor.is_dir():
-            raise NotADirectoryError(errno.ENOTDIR, "not a directory", str(ancestor))
-        fd, probe = tempfile.mkstemp(dir=ancestor, prefix=".superbatch-probe-")
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        raise UserError(f"{what}: cannot write {path} ({exc.strerror or exc}).") from None

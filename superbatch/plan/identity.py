@@ -77,8 +77,10 @@ def spec_sha(spec: Spec) -> str:
     return h.hexdigest()
 
 
-def job_identity(spec: Spec, state_root=None) -> Identity:
-    """What names the computation ``spec`` describes (file, line on errors)."""
+def job_identity(spec: Spec, superbatch_files: tuple = ()) -> Identity:
+    """What names the computation ``spec`` describes (file, line on errors).
+    ``superbatch_files``: paths superbatch keeps that may lie in the worker's directory
+    (the state directory, result files), which are not the worker's."""
     from superbatch.spec.workerfiles import digest_files, worker_files
 
     parts = {"spec": spec_sha(spec)}
@@ -95,7 +97,7 @@ def job_identity(spec: Spec, state_root=None) -> Identity:
     if directory.is_dir():
         try:
             parts["worker_files"], files = digest_files(
-                list(worker_files(directory, not_the_workers(spec, state_root)))
+                list(worker_files(directory, not_the_workers(spec, superbatch_files)))
             )
         except OSError as exc:
             raise SpecError(
@@ -107,16 +109,13 @@ def job_identity(spec: Spec, state_root=None) -> Identity:
     return Identity(_sha(parts), parts, points_sha, files)
 
 
-def not_the_workers(spec: Spec, state_root=None) -> tuple:
+def not_the_workers(spec: Spec, superbatch_files: tuple = ()) -> tuple:
     """Paths that may lie in the worker's directory but are not the worker's files: the spec,
-    the points file, the state directory and the result files superbatch wrote."""
-    from superbatch.jobs.state import results_written
-
-    exclude = [spec.path]
+    the points file, the result file and ``superbatch_files`` (the state directory and the
+    result files superbatch wrote, ``jobs.state.superbatch_files``)."""
+    exclude = [spec.path, *superbatch_files]
     if spec.model.points_file:
         exclude.append(spec.resolve(spec.model.points_file))
-    if state_root is not None:
-        exclude += [state_root, *results_written(state_root)]
     if spec.model.collect.output:
         exclude.append(spec.resolve(spec.model.collect.output))
     return tuple(exclude)

@@ -14,7 +14,8 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from superbatch.pyapi.calls import Calls
-from superbatch.pyapi.mapping import PointError, prepare
+from superbatch.pyapi.mapcall import PointError
+from superbatch.pyapi.mapping import prepare
 
 
 class Executor(concurrent.futures.Executor):

@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,34 +21,11 @@ import yaml
 
 from superbatch.errors import UserError
 from superbatch.pyapi.grid import Grid
+from superbatch.pyapi.mapcall import MapCall
 from superbatch.pyapi.shipping import describe, ship
 
 PYTHON_DIR = "python"  # under the state directory: specs, functions and points of map calls
 ERRORS = ("raise", "collect")
-
-
-class PointError(Exception):
-    """A point whose call raised (or whose task failed): its index, parameters and the
-    remote traceback (the task's stderr)."""
-
-    def __init__(self, index: int, point: Mapping, traceback: str, job_id: str):
-        self.index, self.point, self.traceback, self.job_id = index, dict(point), traceback, job_id
-        shown = ", ".join(f"{k}={v!r}" for k, v in self.point.items())
-        last = traceback.strip().splitlines()[-1] if traceback.strip() else "no output"
-        super().__init__(
-            f"point {index} ({shown}) of job {job_id} failed: {last}\n"
-            f"--- remote traceback ---\n{traceback.rstrip()}"
-        )
-
-
-@dataclass
-class MapCall:
-    """Everything one ``map`` call decides before it submits."""
-
-    spec_path: Path
-    state_root: Path
-    point_count: int
-    points: list[dict] | None  # None: a grid (the spec's parameters make them)
 
 
 def map(  # noqa: A001 - superbatch.map, as the brief names it
@@ -111,7 +87,7 @@ def prepare(fn, points, globals_, spec, state_dir) -> MapCall:
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     path = python_dir / f"{document['name']}-{digest}.yaml"
     if not path.exists():
-        from superbatch.jobs.state import atomic_write_bytes
+        from superbatch.util.files import atomic_write_bytes
 
         atomic_write_bytes(path, text.encode())
     return MapCall(path, root, count, listed)
@@ -202,7 +178,7 @@ def _plain(value, what: str):
 
 
 def _points_file(directory: Path, points: list[dict]) -> Path:
-    from superbatch.jobs.state import atomic_write_bytes
+    from superbatch.util.files import atomic_write_bytes
 
     data = "".join(json.dumps(p, sort_keys=True) + "\n" for p in points).encode()
     path = directory / f"{hashlib.sha256(data).hexdigest()[:32]}.jsonl"

@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from superbatch.pyapi.mapping import MapCall, PointError
+from superbatch.pyapi.mapcall import MapCall, PointError
 
 POLL_SECONDS = 0.5
 
@@ -20,8 +20,8 @@ class Running:
         from superbatch.contract.codec import get_codec
         from superbatch.jobs import lifecycle
         from superbatch.jobs.context import make_context
-        from superbatch.plan.checks import check_everything
         from superbatch.plan.chunks import Chunking
+        from superbatch.results.checks import check_everything
         from superbatch.spec.models import load_spec
         from superbatch.util.bars import SILENT, Progress
 

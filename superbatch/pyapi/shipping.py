@@ -13,7 +13,7 @@ import sysconfig
 from pathlib import Path
 
 from superbatch.errors import UserError
-from superbatch.jobs.state import atomic_write_bytes
+from superbatch.util.files import atomic_write_bytes
 
 CALL_FILE = "call.py"
 FUNCTION_FILE = "function.pkl"

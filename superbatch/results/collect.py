@@ -18,7 +18,8 @@ from superbatch.plan.chunks import Chunking, plan_from_record
 from superbatch.jobs.record import JobRecord
 from superbatch.results.reduce import make_reducer
 from superbatch.results.output import write_result
-from superbatch.jobs.state import JobState, atomic_write_bytes, note_result_written
+from superbatch.jobs.state import JobState, note_result_written
+from superbatch.util.files import atomic_write_bytes
 
 
 @dataclass

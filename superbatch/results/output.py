@@ -11,7 +11,7 @@ from typing import Any
 
 from superbatch.contract.codec import to_jsonable
 from superbatch.errors import UserError
-from superbatch.jobs.state import atomic_write_bytes
+from superbatch.util.files import atomic_write_bytes
 
 
 def format_value(value: Any) -> str:

@@ -281,7 +281,7 @@ def _short(value: Any, limit: int = 120) -> str:
 
 def write_report(ctx, state, path: Path) -> Path:
     """Gather, render and write the page atomically; the path written."""
-    from superbatch.jobs.state import atomic_write_bytes
+    from superbatch.util.files import atomic_write_bytes
 
     atomic_write_bytes(path, render(gather(ctx, state)).encode())
     return path

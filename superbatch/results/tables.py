@@ -109,7 +109,7 @@ class TableWriter:
         if not self.columns:
             self._start()
         self._close()
-        from superbatch.jobs.state import FILE_MODE, UMASK
+        from superbatch.util.files import FILE_MODE, UMASK
 
         os.chmod(self._tmp, FILE_MODE & ~UMASK)
         os.replace(self._tmp, self.path)

@@ -11,15 +11,9 @@ import pytest
 
 from superbatch.errors import UserError
 from superbatch.jobs.record import JobRecord
-from superbatch.jobs.state import (
-    JobState,
-    append_lines,
-    atomic_write_bytes,
-    list_jobs,
-    next_sequence,
-    read_json_lines,
-)
+from superbatch.jobs.state import JobState, list_jobs, next_sequence
 from superbatch.spec.models import JobSpec
+from superbatch.util.files import append_lines, atomic_write_bytes, read_json_lines
 
 SPEC = JobSpec.model_validate(
     {"name": "j", "worker": {"command": "true"}, "parameters": {"x": [1]}}
@@ -94,7 +88,7 @@ def test_files_follow_the_umask_not_0600(tmp_path):
     target = tmp_path / "result.json"
     atomic_write_bytes(target, b"{}")
     mode = stat.S_IMODE(os.stat(target).st_mode)
-    from superbatch.jobs.state import UMASK
+    from superbatch.util.files import UMASK
 
     assert mode == 0o666 & ~UMASK and mode & 0o044  # readable by group and others
 

@@ -24,9 +24,9 @@ from superbatch.backends.azure.session import Session
 from superbatch.backends.azure.storage import BlobInfo
 from superbatch.backends.azure.target import task_of_output
 from superbatch.errors import TasksFailed
-from superbatch.jobs.state import atomic_write_bytes
 from superbatch.plan.chunks import Chunking, TaskPlan, point_dirname
 from superbatch.util.bars import Progress
+from superbatch.util.files import atomic_write_bytes
 
 # Blob times have whole seconds, and two services' clocks never agree to the millisecond.
 CLOCK_TOLERANCE = timedelta(seconds=2)

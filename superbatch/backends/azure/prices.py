@@ -112,7 +112,7 @@ def _read_cache() -> dict:
 
 
 def _write_cache(data: dict) -> None:
-    from superbatch.jobs.state import atomic_write_json
+    from superbatch.util.files import atomic_write_json
 
     try:
         atomic_write_json(cache_path(), data)

@@ -56,11 +56,12 @@ from superbatch.backends.azure.session import (
 from superbatch.backends.azure.target import config_blob, input_blob
 from superbatch.contract.codec import get_codec
 from superbatch.errors import InfraError, UserError
-from superbatch.jobs.state import STATE_DIRNAME, append_lines, read_json_lines
+from superbatch.jobs.state import STATE_DIRNAME
 from superbatch.plan.chunks import TaskPlan
 from superbatch.spec.models import Spec
 from superbatch.spec.workerenv import resolve_env
 from superbatch.util.bars import Progress
+from superbatch.util.files import append_lines, read_json_lines
 from superbatch.util.redact import redact
 
 REQUESTS_IN_FLIGHT = 4  # to start with; InFlight moves it between 1 and MAX_IN_FLIGHT

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from superbatch.backends.local.runner import EXIT_RUNNER_ERROR, Runner, RunnerError
 from superbatch.backends.local.runnerproc import ERROR_FILE
-from superbatch.jobs.state import JobState, atomic_write_json
+from superbatch.jobs.state import JobState
+from superbatch.util.files import atomic_write_json
 
 
 def main(argv: list[str] | None = None) -> int:

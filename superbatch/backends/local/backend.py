@@ -28,9 +28,9 @@ from superbatch.backends.local.runnerproc import (
 from superbatch.contract.codec import get_codec
 from superbatch.contract.names import file_names, inputs_tar
 from superbatch.errors import InfraError, SpecError, UserError
-from superbatch.jobs.state import atomic_write_bytes
 from superbatch.plan.chunks import Chunking, JobPlan
 from superbatch.util.bars import Progress
+from superbatch.util.files import atomic_write_bytes
 
 if TYPE_CHECKING:
     from superbatch.jobs.codestore import KeptCode
@@ -68,10 +68,13 @@ class LocalBackend(Backend):
     def keep_code(cls, spec, state_root, identity) -> KeptCode:
         """Tasks run a snapshot of the worker's files taken now (codestore.py)."""
         from superbatch.jobs import codestore
+        from superbatch.jobs.state import superbatch_files
         from superbatch.plan.identity import not_the_workers
         from superbatch.spec.workerfiles import worker_files
 
-        files = list(worker_files(spec.worker_directory, not_the_workers(spec, state_root)))
+        files = list(
+            worker_files(spec.worker_directory, not_the_workers(spec, superbatch_files(state_root)))
+        )
         return codestore.keep(files, state_root, identity.parts.get("worker_files", ""))
 
     @classmethod

@@ -38,10 +38,11 @@ from superbatch.backends.local.runnerproc import ERROR_FILE, LOCK_FILE, PID_FILE
 from superbatch.backends.local.warm import Slot
 from superbatch.contract.names import FileNames, file_names
 from superbatch.jobs.codestore import snapshot_dir
-from superbatch.jobs.state import JobState, atomic_write_bytes, atomic_write_json, describe_os_error
+from superbatch.jobs.state import JobState
 from superbatch.plan.chunks import Chunking, TaskPlan
 from superbatch.spec.workerenv import resolve_env
 from superbatch.util.bars import SILENT, Progress
+from superbatch.util.files import atomic_write_bytes, atomic_write_json, describe_os_error
 
 TASK_LOCK = "running.lock"
 POINTS_FILE = "points.jsonl"  # the task runner's line per point
