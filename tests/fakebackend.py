@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from superbatch.backends.base import (
     Backend,
@@ -26,6 +27,9 @@ from superbatch.jobs.state import atomic_write_json
 from superbatch.plan.chunks import JobPlan
 from superbatch.util import clock
 from superbatch.util.bars import Progress
+
+if TYPE_CHECKING:
+    from superbatch.spec.models import Spec
 
 
 class Hold(Exception):
@@ -93,11 +97,11 @@ class FakeBackend(Backend):
     status_is_local = True
 
     @classmethod
-    def worker_dir(cls, spec) -> str:
+    def worker_dir(cls, spec: Spec) -> str:
         return str(spec.worker_directory)
 
     @classmethod
-    def slots(cls, spec, parallel):
+    def slots(cls, spec: Spec, parallel: int | None) -> int:
         return parallel or 4
 
     # -- state --------------------------------------------------------------------------
@@ -177,11 +181,11 @@ class FakeBackend(Backend):
             st.job_state = "completed"
         return st
 
-    def wait(self, timeout, progress) -> JobStatus:
+    def wait(self, timeout: float | None, progress: Progress) -> JobStatus:
         self.start(True, progress)
         return self.status()
 
-    def fetch_outputs(self, point_indices: Iterable[int], progress) -> list[str]:
+    def fetch_outputs(self, point_indices: Iterable[int], progress: Progress) -> list[str]:
         return []
 
     def logs(self, task_id: str) -> TaskLogs:
@@ -209,7 +213,7 @@ class FakeBackend(Backend):
             if v["state"] == "completed"
         ]
 
-    def retry(self, task_ids):
+    def retry(self, task_ids: list[str] | None) -> list[str]:
         data = self._load()
         tasks = data["tasks"]
         failed = {

@@ -7,6 +7,7 @@ import os
 import shlex
 import time
 from collections.abc import Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from superbatch.backends.base import (
@@ -34,6 +35,8 @@ from superbatch.util.bars import Progress
 
 if TYPE_CHECKING:
     from superbatch.jobs.codestore import KeptCode
+    from superbatch.plan.identity import Identity
+    from superbatch.spec.models import Spec
 
 POLL_SECONDS = 0.2
 STDERR_TAIL = 400
@@ -52,7 +55,7 @@ class LocalBackend(Backend):
     status_is_local = True
 
     @classmethod
-    def check_spec(cls, spec) -> None:
+    def check_spec(cls, spec: Spec) -> None:
         directory = spec.worker_directory
         if not directory.is_dir():
             raise SpecError(
@@ -61,11 +64,11 @@ class LocalBackend(Backend):
             )
 
     @classmethod
-    def worker_dir(cls, spec) -> str:
+    def worker_dir(cls, spec: Spec) -> str:
         return shlex.quote(str(spec.worker_directory))
 
     @classmethod
-    def keep_code(cls, spec, state_root, identity) -> KeptCode:
+    def keep_code(cls, spec: Spec, state_root: Path, identity: Identity) -> KeptCode | None:
         """Tasks run a snapshot of the worker's files taken now (codestore.py)."""
         from superbatch.jobs import codestore
         from superbatch.plan.identity import not_the_workers
@@ -75,11 +78,11 @@ class LocalBackend(Backend):
         return codestore.keep(files, state_root, identity.parts.get("worker_files", ""))
 
     @classmethod
-    def slots(cls, spec, parallel: int | None) -> int:
+    def slots(cls, spec: Spec, parallel: int | None) -> int:
         return parallel or os.cpu_count() or 1
 
     @classmethod
-    def auto_tasks(cls, spec, parallel: int | None) -> int:
+    def auto_tasks(cls, spec: Spec, parallel: int | None) -> int:
         """8 a slot: here a task costs a task runner's start (an interpreter importing what
         the worker imports), and a killed job resumes task by task anyway."""
         from superbatch.plan.chunks import AUTO_TASKS_PER_SLOT
