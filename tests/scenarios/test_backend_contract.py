@@ -1,8 +1,10 @@
 """One contract, every backend: submit, status, fail, logs, retry, cancel, collect, delete.
 
 Each scenario runs the real command line (a subprocess, as users and CI run it) against the
-local backend and against the azure backend on Azurite and the project's Batch emulator; the
-outcomes must be the same.
+local backend and against the azure backend on Azurite and the project's Batch emulator, and
+in this process against the unit tier's fake backend (tests/fakebackend.py), so that the fake
+cannot drift from the real ones: the outcomes must be the same. A scenario the fake cannot
+honestly play (its tasks run inside the command that starts them) skips it, saying why.
 """
 
 from __future__ import annotations
@@ -13,15 +15,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from clihelp import Result, superbatch, write_spec
+from clihelp import Result, invoke, superbatch, write_spec
+
+from superbatch.backends import registry
 
 # The markers `slow`, `go` and `fixed` are files in MARKERS, outside the worker's files (so
 # making one changes no job's identity, and it reaches the copy of the files a job runs).
 WORKER = (
     "import joblib, os, sys, time\nx = joblib.load('inputs.pickle')['x']\n"
     "here = MARKERS\n"
-    "if x >= 3 and os.path.exists(os.path.join(here, 'slow')) and not "
-    "os.path.exists(os.path.join(here, 'go')):\n    time.sleep(60)\n"
+    "deadline = time.time() + 60\n"
+    "while x >= 3 and os.path.exists(os.path.join(here, 'slow')) and not "
+    "os.path.exists(os.path.join(here, 'go')) and time.time() < deadline:\n    time.sleep(0.1)\n"
     "if x == 2 and not os.path.exists(os.path.join(here, 'fixed')):\n"
     "    print('bad point', x, file=sys.stderr)\n    sys.exit(5)\n"
     "print('point', x)\njoblib.dump(x * 2, 'outputs.pickle')\n"
@@ -38,9 +43,15 @@ class Driver:
     rig: object = None
 
     def run(self, *args, **kwargs) -> Result:
-        return superbatch(
-            *args, "--backend", self.backend, env={**self.env, **kwargs.pop("env", {})}, **kwargs
-        )
+        env = {**self.env, **kwargs.pop("env", {})}
+        if self.backend == "fake":
+            return invoke(*args, "--backend", self.backend, env=env)
+        return superbatch(*args, "--backend", self.backend, env=env, **kwargs)
+
+    def cannot(self, backends: tuple[str, ...], why: str) -> None:
+        """Skip this scenario on ``backends``, which cannot play it honestly."""
+        if self.backend in backends:
+            pytest.skip(f"{self.backend}: {why}")
 
     @property
     def markers(self) -> Path:
@@ -65,8 +76,17 @@ class Driver:
         )
 
 
-@pytest.fixture(params=["local", "azure"])
-def driver(request, tmp_path):
+# The fake backend's tasks run inside the command that starts them, so it has no process to
+# kill and nothing runs while another command looks.
+IN_PROCESS = "its tasks run inside the command that starts them"
+
+
+@pytest.fixture(params=["fake", "local", "azure"])
+def driver(request, tmp_path, monkeypatch):
+    if request.param == "fake":
+        monkeypatch.setitem(registry.BACKENDS, "fake", "fakebackend:FakeBackend")
+        yield Driver("fake", tmp_path)
+        return
     if request.param == "local":
         yield Driver("local", tmp_path)
         return
@@ -211,6 +231,7 @@ FOLLOWED_WORKER = (
 
 
 def test_logs_follow_streams_a_running_task_until_it_ends(driver):
+    driver.cannot(("fake",), f"{IN_PROCESS}: no task runs while `logs --follow` reads it")
     import os
     import subprocess
     import sys
@@ -284,6 +305,7 @@ ISOLATED = {
 
 @pytest.mark.parametrize("mode", list(ISOLATED))
 def test_each_isolation_mode_and_worker_function_see_the_same_state(driver, mode):
+    driver.cannot(("fake",), f"{IN_PROCESS}: every point shares the test's interpreter")
     spec = driver.spec(f"iso-{mode}", 4)
     worker = driver.root / "worker"
     (worker / "w.py").write_text(STATE_WORKER)
