@@ -206,8 +206,13 @@ class LocalBackend(Backend):
                     if restarts >= MAX_FRUITLESS_RESTARTS:
                         raise InfraError(self._runner_failure(restarts))
                     restarts += 1
-                    start_detached(self.state, self.record.parallel)
-                    time.sleep(POLL_SECONDS)
+                    runner = start_detached(self.state, self.record.parallel)
+                    # A new interpreter takes a while to start on a busy machine: the runner
+                    # has failed only if it ends without ever holding the job's lock.
+                    while runner.poll() is None and not runner_alive(self.state):
+                        if deadline is not None and time.monotonic() >= deadline:
+                            break
+                        time.sleep(POLL_SECONDS)
                 if deadline is not None and time.monotonic() >= deadline:
                     break
                 time.sleep(POLL_SECONDS)
