@@ -47,6 +47,10 @@ class Hold(Exception):
     """Raised by a worker to leave its task active (it 'runs' until released)."""
 
 
+class Running(Hold):
+    """A worker script waits: its task has started and runs (cancel ends it as failed)."""
+
+
 def _double(point, config):
     return point["x"] * config.get("scale", 2)
 
@@ -113,14 +117,14 @@ class ScriptFailed(Exception):
 
 def _sleep_holds(seconds):
     """The fake's clock stands still: a worker that waits is running, now and at every look."""
-    raise Hold()
+    raise Running()
 
 
 def run_script(script: str, point: dict, record, env: dict[str, str]) -> tuple[bytes, str, str]:
     """Run a worker script as the worker file contract says, in this process: in a fresh
     working directory holding the config and inputs files, with the worker's environment;
     its stdout and stderr are captured, ``sys.exit(n)`` is exit code n, an exception is 1.
-    Returns the outputs file's bytes, stdout and stderr; raises ScriptFailed, or Hold when
+    Returns the outputs file's bytes, stdout and stderr; raises ScriptFailed, or Running when
     the script waits (``time.sleep``): the task is still running."""
     import time
     from unittest import mock
@@ -197,11 +201,14 @@ class FakeBackend(Backend):
         if self.state.read_progress().job_state == "terminated":
             return
         for task_id, task in sorted(data["tasks"].items()):
-            if task["state"] != "active":
+            if task["state"] not in ("active", "running"):
                 continue
             start = clock.now()
             try:
                 encoded, stdout, stderr = self._run_task(task["points"])
+            except Running:
+                task.update(state="running", start=task.get("start") or start)
+                continue
             except Hold:
                 continue
             except ScriptFailed as exc:
@@ -252,6 +259,8 @@ class FakeBackend(Backend):
         for task_id, task in sorted(tasks.items()):
             if task["state"] == "active":
                 st.active += 1
+            elif task["state"] == "running":
+                st.running += 1
             elif task["result"] == "success":
                 st.succeeded += 1
             else:
@@ -261,7 +270,7 @@ class FakeBackend(Backend):
                         TaskFailure(
                             task_id,
                             task.get("exit_code", 1),
-                            "NonZeroExitCode",
+                            task.get("code", "NonZeroExitCode"),
                             task["message"],
                             task.get("stderr", task["message"])[-400:],
                         )
@@ -332,6 +341,14 @@ class FakeBackend(Backend):
         return chosen
 
     def cancel(self) -> None:
+        """Running tasks end as failed (as on the real backends); queued ones stay queued."""
+        data = self._load()
+        for task in data["tasks"].values():
+            if task["state"] == "running":
+                message = "the task was ended by `superbatch cancel`"
+                task.update(state="completed", result="failure", code="TaskEnded")
+                task.update(message=message, exit_code=None, end=clock.now())
+        self._save(data)
         self.state.update_progress(job_state="terminated")
 
     def delete(self, include_pool: bool) -> list[str]:

@@ -14,8 +14,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import joblib
 import pytest
 from clihelp import Result, invoke, superbatch, write_spec
+from relhelpers import job_ids
 
 from superbatch.backends import registry
 
@@ -136,6 +138,10 @@ def test_cancel_then_retry_finishes_the_job(driver):
     assert driver.run("cancel", spec).code == 0
     status = body(driver.run("status", spec, "--json"))
     assert status["job_state"] == "terminated" and status["done"]
+    # The running tasks were ended: failed, as the service (or the local runner) says.
+    assert (status["succeeded"], status["failed"], status["active"]) == (3, 2, 0)
+    ended = [(f["task_id"], f["code"], f.get("exit_code")) for f in status["failures"]]
+    assert ended == [("task-00003", "TaskEnded", None), ("task-00004", "TaskEnded", None)]
     stopped = driver.run("collect", spec)
     assert stopped.code == 1 and "cancelled" in stopped.stderr and "retry" in stopped.stderr
     (driver.markers / "go").touch()
@@ -162,6 +168,78 @@ def test_run_reuse_and_delete(driver):
         assert [j.id for j in client.list_jobs() if j.state != "deleting"] == []
     gone = driver.run("status", spec)
     assert gone.code == 2 and "has not been submitted" in gone.stderr
+
+
+def test_collect_with_each_reducer_kind(driver):
+    (driver.markers / "fixed").touch()
+    spec = driver.spec("reduced", 4)
+    (driver.root / "picks.py").write_text(
+        "def top(points, values):\n    return max(zip(values, [p['x'] for p in points]))\n"
+    )
+    assert body(driver.run("run", spec, "--json"))["result"] == [0, 2, 4, 6]
+    expected = {
+        "sum": 12,
+        "mean": 3.0,
+        "list": [0, 2, 4, 6],
+        "stack": [0, 2, 4, 6],
+        "grid": {"dims": ["x"], "coords": {"x": [0, 1, 2, 3]}, "values": [0.0, 2.0, 4.0, 6.0]},
+        "picks:top": [6, 3],  # a custom module:function, from the spec's directory
+    }
+    for reducer, result in expected.items():
+        collected = driver.run("collect", spec, "--reduce", reducer, "--json")
+        assert collected.code == 0, (reducer, collected.stderr)
+        assert body(collected)["result"] == result, reducer
+    table = driver.root / "table.csv"
+    tabled = driver.run("collect", spec, "--reduce", "table", "-o", table, "--json")
+    assert tabled.code == 0 and body(tabled)["result"]["rows"] == 4, tabled.stderr
+    assert table.read_text().splitlines() == [
+        "point,task_id,x,value",
+        *(f"{i},task-0000{i},{i},{2 * i}" for i in range(4)),
+    ]
+    kept = driver.run("collect", spec, "--reduce", "none", "--json")
+    assert kept.code == 0, kept.stderr
+    files = sorted(Path(body(kept)["result"]).iterdir())
+    assert [f.name for f in files] == [f"task_{i}_outputs.pickle" for i in range(4)]
+    assert [joblib.load(f) for f in files] == [0, 2, 4, 6]
+
+
+def test_resume_after_the_waiting_command_is_killed(driver):
+    """``run`` killed mid-job (locally its runner dies with it; on Azure the tasks go on):
+    ``collect --wait`` finishes the same job."""
+    driver.cannot(("fake",), f"{IN_PROCESS}: there is no process to kill")
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    (driver.markers / "slow").touch()
+    (driver.markers / "fixed").touch()
+    spec = driver.spec("resumed", 5)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SUPERBATCH_")}
+    running = subprocess.Popen(
+        [sys.executable, "-m", "superbatch", "run", str(spec), "--backend", driver.backend],
+        env={**env, **driver.env},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        # Until `run` has submitted, status says the spec has no job yet (no counts).
+        while body(driver.run("status", spec, "--json")).get("succeeded", 0) < 3:
+            assert time.monotonic() < deadline, "the quick tasks did not finish"
+            assert running.poll() is None, "run ended before it was killed"
+            time.sleep(0.2)
+    finally:
+        running.send_signal(signal.SIGKILL)
+        running.wait(timeout=30)
+    status = body(driver.run("status", spec, "--json"))
+    assert status["succeeded"] == 3 and not status["done"] and status["failed"] == 0
+    (driver.markers / "go").touch()
+    result = driver.run("collect", spec, "--wait", "--json")
+    assert result.code == 0, result.stderr
+    assert body(result)["result"] == [0, 2, 4, 6, 8]
+    assert job_ids(spec) == [body(result)["job_id"]]  # the same job, not a new one
 
 
 ENV_WORKER = (
