@@ -171,7 +171,7 @@ class AzureBackend(Backend):
             pass  # the credentials work; the pool is created at submit
         container = storage.container(spec.model.azure.storage.container)
         with_retries(container.exists, "check the storage credentials", hint)
-        code = {}
+        code: dict[str, Any] = {}
         if not spec.model.worker.image:
             from superbatch.jobs.state import STATE_DIRNAME
 
