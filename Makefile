@@ -47,9 +47,11 @@ test: setup setup-clients lint
 test-fast: setup-python
 	$(BIN)/python -m pytest -q tests/unit
 
+# ruff, then mypy over superbatch/ (configured in pyproject.toml).
 lint: setup-python
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check superbatch batch_emulator tests bench
+	$(BIN)/python -m mypy
 
 format: setup-python
 	$(BIN)/ruff check --fix .

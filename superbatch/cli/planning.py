@@ -94,15 +94,15 @@ def plan(
     else:
         out.line(f"command: {command}")
     out.line(f"globals: {json.dumps(to_jsonable(model.globals))}")
-    for task in tasks:
-        inputs = task["inputs"]
+    for listed in tasks:
+        inputs = listed["inputs"]
         if len(inputs) == 1:
             text = json.dumps(to_jsonable(inputs[0]))
         else:
             text = ", ".join(json.dumps(to_jsonable(p)) for p in inputs[:SHOWN_POINTS])
             more = len(inputs) - SHOWN_POINTS
             text = f"{len(inputs)} points: {text}" + (f", ... and {more} more" if more > 0 else "")
-        out.line(f"  {task['id']}  {text}")
+        out.line(f"  {listed['id']}  {text}")
     if shown < job.task_count:
         out.line(f"  ... and {plural(job.task_count - shown, 'more task')} (--limit 0 shows all)")
     out.line(

@@ -105,7 +105,7 @@ def remove_unused(root: Path) -> list[str]:
         jobs = list_jobs(root)
         if any(job.record is None for job in jobs):
             return []
-        used = {job.record.code for job in jobs if job.record.code}
+        used = {job.record.code for job in jobs if job.record is not None and job.record.code}
         for child in sorted(store.iterdir()):
             if child.name not in used and child.is_dir() and not child.is_symlink():
                 shutil.rmtree(child, ignore_errors=True)

@@ -15,7 +15,13 @@ from superbatch.backends.base import Backend
 from superbatch.backends.registry import backend_class
 from superbatch.errors import UserError
 from superbatch.jobs.record import JobRecord
-from superbatch.jobs.state import JobEntry, JobState, list_jobs, state_root, superbatch_files
+from superbatch.jobs.state import (
+    JobState,
+    RecordedJob,
+    list_jobs,
+    state_root,
+    superbatch_files,
+)
 from superbatch.plan.chunks import JobPlan
 from superbatch.plan.identity import Identity, describe_change, job_identity
 from superbatch.spec.models import Spec
@@ -51,7 +57,7 @@ class Context:
     def state(self, job_id: str) -> JobState:
         return JobState(self.state_root, job_id)
 
-    def submissions(self) -> list[JobEntry]:
+    def submissions(self) -> list[RecordedJob]:
         """This spec's jobs on this backend, oldest first (damaged ones reported once)."""
         found = []
         for entry in list_jobs(self.state_root):
@@ -63,10 +69,10 @@ class Context:
                 entry.record.spec_path == str(self.spec.path)
                 and entry.record.backend == self.backend_name
             ):
-                found.append(entry)
+                found.append(RecordedJob(entry.job_id, entry.record))
         return found
 
-    def copy_computing(self, digest: str) -> JobEntry | None:
+    def copy_computing(self, digest: str) -> RecordedJob | None:
         """The latest job submitted from another spec file that computes what this spec does
         (a copy that differs only in ``collect:``, say): jobs are matched by identity."""
         found = None
@@ -78,10 +84,10 @@ class Context:
                 and record.identity == digest
                 and record.spec_path != str(self.spec.path)
             ):
-                found = entry
+                found = RecordedJob(entry.job_id, record)
         return found
 
-    def using_copy(self, entry: JobEntry) -> JobState:
+    def using_copy(self, entry: RecordedJob) -> JobState:
         """``entry``'s job (found by :meth:`copy_computing`), with a note saying so."""
         self.notes.append(
             f"job {entry.job_id} was submitted from {entry.record.spec_path}, which "

@@ -106,7 +106,8 @@ def prunable(
 ) -> tuple[list[JobSummary], list[JobSummary]]:
     """(finished jobs older than ``older_than`` seconds, unfinished ones that are kept)."""
     cutoff = clock.now() - older_than
-    old, kept = [], []
+    old: list[JobSummary] = []
+    kept: list[JobSummary] = []
     for job in submissions(root, spec_path, refresh=refresh):
         if job.record is None:
             continue
@@ -120,6 +121,7 @@ def prunable(
 def prune(root: Path, job: JobSummary) -> list[str]:
     """Delete what the job created (the backend's resources) and its local state."""
     state = JobState(root, job.job_id)
+    assert job.record is not None, "prunable() returns recorded jobs only"
     removed = backend_class(job.record.backend)(state, job.record).delete(include_pool=False)
     state.remove()
     return removed + [f"local state {state.dir}", *remove_unused(root)]

@@ -13,7 +13,13 @@ from superbatch.errors import UserError
 from superbatch.jobs import codestore
 from superbatch.jobs.context import Context, build_plan, worker_command
 from superbatch.jobs.record import JobRecord, StatusSnapshot
-from superbatch.jobs.state import JobEntry, JobState, new_job_id, next_sequence, spec_lock_path
+from superbatch.jobs.state import (
+    JobState,
+    RecordedJob,
+    new_job_id,
+    next_sequence,
+    spec_lock_path,
+)
 from superbatch.plan.chunks import Chunking, JobPlan, plan_from_record
 from superbatch.plan.identity import Identity, describe_change
 from superbatch.util import clock
@@ -127,7 +133,7 @@ def preflight(ctx: Context, plan: JobPlan) -> None:
     )
     if est is None:
         return
-    if est.cost_usd is not None:
+    if est.cost_usd is not None and est.duration_s is not None:
         ctx.notes.append(
             f"estimate: about ${est.cost_usd:.2f} at list prices over about "
             f"{est.duration_s / 3600:.2f} h (`superbatch plan` details it)"
@@ -152,13 +158,13 @@ def preflight(ctx: Context, plan: JobPlan) -> None:
         )
 
 
-def _latest_matching(ctx: Context, identity: Identity) -> JobEntry | None:
+def _latest_matching(ctx: Context, identity: Identity) -> RecordedJob | None:
     return next(
         (e for e in reversed(ctx.submissions()) if e.record.identity == identity.digest), None
     ) or ctx.copy_computing(identity.digest)
 
 
-def _same_job(ctx: Context, identity: Identity) -> JobEntry | None:
+def _same_job(ctx: Context, identity: Identity) -> RecordedJob | None:
     entries = ctx.submissions()
     if not entries:
         return None
@@ -178,7 +184,7 @@ def _same_job(ctx: Context, identity: Identity) -> JobEntry | None:
     return None
 
 
-def _same_job_or_copy(ctx: Context, identity: Identity) -> JobEntry | None:
+def _same_job_or_copy(ctx: Context, identity: Identity) -> RecordedJob | None:
     """This spec's job for ``identity``, else one submitted from a copy of the spec."""
     found = _same_job(ctx, identity)
     if found is None:
@@ -197,7 +203,7 @@ def _finished(ctx: Context, state: JobState) -> bool:
         return False
 
 
-def _resume(ctx: Context, entry: JobEntry, plan: JobPlan) -> tuple[Submission, Backend]:
+def _resume(ctx: Context, entry: RecordedJob, plan: JobPlan) -> tuple[Submission, Backend]:
     state = ctx.state(entry.job_id)
     record = entry.record
     backend = ctx.backend_for(state, record)

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from superbatch.spec.models import JobSpec
 
-RECORD_VERSION = 2
+RECORD_VERSION: Literal[2] = 2
 
 
 class Frozen(BaseModel):

@@ -220,6 +220,13 @@ class JobEntry:
     problem: str | None = None
 
 
+@dataclass(frozen=True)
+class RecordedJob(JobEntry):
+    """A job found with its record (the type says it is there)."""
+
+    record: JobRecord
+
+
 def list_jobs(root: Path) -> list[JobEntry]:
     """Every job under ``root`` in order of submission (oldest first).
 

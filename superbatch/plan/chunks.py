@@ -132,7 +132,7 @@ def plan_from_record(record: JobRecord) -> JobPlan:
     from superbatch.plan.identity import file_sha256
 
     spec = Spec.from_model(record.spec, Path(record.spec_path))
-    if record.points_sha256:
+    if record.points_sha256 and record.spec.points_file:
         path = spec.resolve(record.spec.points_file)
         try:
             current = file_sha256(path)

@@ -43,6 +43,7 @@ class Grid:
         elif m.points is not None:
             self._count = len(m.points)
         else:
+            assert m.points_file is not None  # the spec has parameters, points or a file
             self._file = spec.resolve(m.points_file)
             self._count = sum(self._read_file(count=True))
         if self._count == 0:

@@ -44,7 +44,7 @@ def sample(spec: Spec, plan: JobPlan, wanted: int) -> tuple[float, str]:
         )
     names = file_names(spec.model.worker.format)
     codec = get_codec(spec.model.worker.format)
-    command = spec.model.worker.command.replace(
+    command = (spec.model.worker.command or "").replace(
         "{worker_dir}", shlex.quote(str(spec.worker_directory))
     )
     env = dict(os.environ, **resolve_env(spec.model.worker))

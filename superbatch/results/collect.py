@@ -189,6 +189,7 @@ def _reduce(
                 )
                 for params, (i, value) in zip(plan.grid.points(), outputs)
             )
+            assert path is not None  # the spec check requires an output for a table
             return tables.write_table(items, path), str(path)
         else:  # grid
             outputs = _outputs(backend, record, missing, cursor, False, allow)

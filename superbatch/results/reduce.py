@@ -136,6 +136,7 @@ class Reduction:
 
     def __call__(self, values: Iterator[Any]) -> Any:
         """A value reduction applied to the values (only for ``kind == "values"``)."""
+        assert self.function is not None, f"{self.name} is not a value reduction"
         return self.function(values)
 
 

@@ -43,7 +43,7 @@ def timeline(runs: Sequence[TaskRun], now: float) -> str:
     started = [r for r in runs if r.start is not None]
     if not started:
         return "<p>No task has started yet.</p>"
-    t0 = min(r.start for r in started)
+    t0 = min(r.start for r in started if r.start is not None)
     t1 = max((r.end if r.end is not None else now) for r in started)
     span = max(t1 - t0, 1e-6)
     scale = (WIDTH - LEFT - 10) / span
@@ -54,16 +54,17 @@ def timeline(runs: Sequence[TaskRun], now: float) -> str:
     y = 4
     detailed = len(started) <= DETAILED_RUNS
     for node in sorted(by_node):
-        node_runs = sorted(by_node[node], key=lambda r: r.start)
+        node_runs = sorted(by_node[node], key=lambda r: r.start or 0.0)
         if detailed:
             lanes = _lanes(node_runs, now)
             height = LANE * max(lanes.values(), default=0) + LANE
             parts.append(_label(node, y + height / 2))
             for run in node_runs:
+                start = run.start or 0.0  # every run here has started
                 end = run.end if run.end is not None else now
-                x = LEFT + (run.start - t0) * scale
-                w = max((end - run.start) * scale, 1.0)
-                tip = f"{run.task_id}: {run.result}, {seconds(end - run.start)}"
+                x = LEFT + (start - t0) * scale
+                w = max((end - start) * scale, 1.0)
+                tip = f"{run.task_id}: {run.result}, {seconds(end - start)}"
                 if run.exit_code is not None:
                     tip += f", exit {run.exit_code}"
                 if run.retries:
@@ -94,7 +95,7 @@ def _lanes(runs: list[TaskRun], now: float) -> dict[str, int]:
     ends: list[float] = []
     lanes = {}
     for run in runs:
-        lane = next((i for i, end in enumerate(ends) if end <= run.start), len(ends))
+        lane = next((i for i, end in enumerate(ends) if end <= (run.start or 0.0)), len(ends))
         if lane == len(ends):
             ends.append(0.0)
         ends[lane] = run.end if run.end is not None else now

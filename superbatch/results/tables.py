@@ -205,14 +205,16 @@ class ParquetTable(TableWriter):
                 f"reduce: table: the outputs do not fit one Parquet schema "
                 f"({str(exc).splitlines()[0]}); write .jsonl instead."
             ) from None
+        assert self._writer is not None  # made above from the first batch
         self._writer.write_table(table)
         self._batch = []
 
     def _close(self) -> None:
         if hasattr(self, "_batch"):
             self._flush()
-        if getattr(self, "_writer", None) is not None:
-            self._writer.close()
+        writer = getattr(self, "_writer", None)
+        if writer is not None:
+            writer.close()
 
 
 def _pyarrow():

@@ -38,7 +38,7 @@ class RangeAxis(StrictModel):
         start, stop, step = (
             (0, r[0], 1) if len(r) == 1 else (r[0], r[1], r[2] if len(r) == 3 else 1)
         )
-        if all(isinstance(x, int) for x in (start, stop, step)):
+        if isinstance(start, int) and isinstance(stop, int) and isinstance(step, int):
             return range(start, stop, step)
         return FloatRange(float(start), float(stop), float(step))
 

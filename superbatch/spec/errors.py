@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from superbatch.errors import SpecError
 from superbatch.spec.yamlsource import SourceMap
@@ -31,7 +32,7 @@ def _unwrap(annotation: Any) -> Any:
     return annotation
 
 
-def _describe(root: type[BaseModel], error: dict) -> str:
+def _describe(root: type[BaseModel], error: ErrorDetails) -> str:
     loc = tuple(error["loc"])
     if error["type"] == "extra_forbidden":
         model = _model_at(root, loc)
@@ -69,7 +70,7 @@ def _describe(root: type[BaseModel], error: dict) -> str:
 
 def _display_loc(loc: tuple) -> tuple:
     # Hide the internal wrapping of `parameters.zip` and pydantic's union tags.
-    out = []
+    out: list = []
     for part in loc:
         if part in ("values", "range", "linspace", "zip") and out and out[-1] == part:
             continue

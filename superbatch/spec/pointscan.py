@@ -321,7 +321,8 @@ def scan_points(text: str, path: Path, budget: int) -> tuple[int, int, ScannedPo
     scalars = _Scalars()
     points = ScannedPoints(scalars)
     odd: list[tuple[int, int]] = []  # (offset, line) of points waiting for the loader
-    pattern = deeper = None
+    pattern: re.Pattern[str] | None = None
+    deeper: re.Pattern[str] | None = None
     keys: tuple = ()
     height = 1
     slow_until = 0  # a line at a time up to here
@@ -335,7 +336,7 @@ def scan_points(text: str, path: Path, budget: int) -> tuple[int, int, ScannedPo
                 if (
                     found
                     and len(found) * height == lines
-                    and (end == size or deeper.match(text, end) is None)
+                    and (end == size or (deeper is not None and deeper.match(text, end) is None))
                 ):
                     columns = list(zip(*found)) if len(keys) > 1 else [found]
                     points.add_columns(columns, line, height)

@@ -54,20 +54,20 @@ class Linspace(Sequence):
     """``count`` evenly spaced values from start to stop inclusive (as numpy.linspace)."""
 
     def __init__(self, start: float, stop: float, count: int):
-        self.start, self.stop, self.count = float(start), float(stop), count
+        self.start, self.stop, self.size = float(start), float(stop), count
         self.step = (self.stop - self.start) / (count - 1) if count > 1 else 0.0
 
     def __len__(self) -> int:
-        return self.count
+        return self.size
 
     def __getitem__(self, i):  # type: ignore[override]
         if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(self.count))]
+            return [self[j] for j in range(*i.indices(self.size))]
         if i < 0:
-            i += self.count
-        if not 0 <= i < self.count:
+            i += self.size
+        if not 0 <= i < self.size:
             raise IndexError(i)
-        if i == self.count - 1 and self.count > 1:
+        if i == self.size - 1 and self.size > 1:
             return self.stop
         return self.start + i * self.step
 

@@ -38,7 +38,7 @@ if hasattr(yaml, "CSafeLoader"):
     class FastLoader(yaml.CSafeLoader):  # type: ignore[name-defined, misc]
         pass
 else:  # pragma: no cover - PyYAML without libyaml
-    FastLoader = _Loader
+    FastLoader = _Loader  # type: ignore[misc]  # one name, whichever loader exists
 
 
 def node_line(node: yaml.Node) -> int:

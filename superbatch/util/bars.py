@@ -6,6 +6,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 
 class Bar:
@@ -23,7 +24,7 @@ class Bar:
         self, completed: int, total: int | None = None, description: str | None = None
     ) -> None:
         if self._progress is not None:
-            kwargs = {"completed": completed}
+            kwargs: dict[str, Any] = {"completed": completed}
             if total is not None:
                 kwargs["total"] = total
             if description is not None:

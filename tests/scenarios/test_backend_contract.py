@@ -1,8 +1,10 @@
 """One contract, every backend: submit, status, fail, logs, retry, cancel, collect, delete.
 
 Each scenario runs the real command line (a subprocess, as users and CI run it) against the
-local backend and against the azure backend on Azurite and the project's Batch emulator; the
-outcomes must be the same.
+local backend and against the azure backend on Azurite and the project's Batch emulator, and
+in this process against the unit tier's fake backend (tests/fakebackend.py), so that the fake
+cannot drift from the real ones: the outcomes must be the same. A scenario the fake cannot
+honestly play (its tasks run inside the command that starts them) skips it, saying why.
 """
 
 from __future__ import annotations
@@ -12,16 +14,21 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import joblib
 import pytest
-from clihelp import Result, superbatch, write_spec
+from clihelp import Result, invoke, superbatch, write_spec
+from relhelpers import job_ids
+
+from superbatch.backends import registry
 
 # The markers `slow`, `go` and `fixed` are files in MARKERS, outside the worker's files (so
 # making one changes no job's identity, and it reaches the copy of the files a job runs).
 WORKER = (
     "import joblib, os, sys, time\nx = joblib.load('inputs.pickle')['x']\n"
     "here = MARKERS\n"
-    "if x >= 3 and os.path.exists(os.path.join(here, 'slow')) and not "
-    "os.path.exists(os.path.join(here, 'go')):\n    time.sleep(60)\n"
+    "deadline = time.time() + 60\n"
+    "while x >= 3 and os.path.exists(os.path.join(here, 'slow')) and not "
+    "os.path.exists(os.path.join(here, 'go')) and time.time() < deadline:\n    time.sleep(0.1)\n"
     "if x == 2 and not os.path.exists(os.path.join(here, 'fixed')):\n"
     "    print('bad point', x, file=sys.stderr)\n    sys.exit(5)\n"
     "print('point', x)\njoblib.dump(x * 2, 'outputs.pickle')\n"
@@ -38,9 +45,15 @@ class Driver:
     rig: object = None
 
     def run(self, *args, **kwargs) -> Result:
-        return superbatch(
-            *args, "--backend", self.backend, env={**self.env, **kwargs.pop("env", {})}, **kwargs
-        )
+        env = {**self.env, **kwargs.pop("env", {})}
+        if self.backend == "fake":
+            return invoke(*args, "--backend", self.backend, env=env)
+        return superbatch(*args, "--backend", self.backend, env=env, **kwargs)
+
+    def cannot(self, backends: tuple[str, ...], why: str) -> None:
+        """Skip this scenario on ``backends``, which cannot play it honestly."""
+        if self.backend in backends:
+            pytest.skip(f"{self.backend}: {why}")
 
     @property
     def markers(self) -> Path:
@@ -65,8 +78,17 @@ class Driver:
         )
 
 
-@pytest.fixture(params=["local", "azure"])
-def driver(request, tmp_path):
+# The fake backend's tasks run inside the command that starts them, so it has no process to
+# kill and nothing runs while another command looks.
+IN_PROCESS = "its tasks run inside the command that starts them"
+
+
+@pytest.fixture(params=["fake", "local", "azure"])
+def driver(request, tmp_path, monkeypatch):
+    if request.param == "fake":
+        monkeypatch.setitem(registry.BACKENDS, "fake", "fakebackend:FakeBackend")
+        yield Driver("fake", tmp_path)
+        return
     if request.param == "local":
         yield Driver("local", tmp_path)
         return
@@ -116,6 +138,10 @@ def test_cancel_then_retry_finishes_the_job(driver):
     assert driver.run("cancel", spec).code == 0
     status = body(driver.run("status", spec, "--json"))
     assert status["job_state"] == "terminated" and status["done"]
+    # The running tasks were ended: failed, as the service (or the local runner) says.
+    assert (status["succeeded"], status["failed"], status["active"]) == (3, 2, 0)
+    ended = [(f["task_id"], f["code"], f.get("exit_code")) for f in status["failures"]]
+    assert ended == [("task-00003", "TaskEnded", None), ("task-00004", "TaskEnded", None)]
     stopped = driver.run("collect", spec)
     assert stopped.code == 1 and "cancelled" in stopped.stderr and "retry" in stopped.stderr
     (driver.markers / "go").touch()
@@ -142,6 +168,78 @@ def test_run_reuse_and_delete(driver):
         assert [j.id for j in client.list_jobs() if j.state != "deleting"] == []
     gone = driver.run("status", spec)
     assert gone.code == 2 and "has not been submitted" in gone.stderr
+
+
+def test_collect_with_each_reducer_kind(driver):
+    (driver.markers / "fixed").touch()
+    spec = driver.spec("reduced", 4)
+    (driver.root / "picks.py").write_text(
+        "def top(points, values):\n    return max(zip(values, [p['x'] for p in points]))\n"
+    )
+    assert body(driver.run("run", spec, "--json"))["result"] == [0, 2, 4, 6]
+    expected = {
+        "sum": 12,
+        "mean": 3.0,
+        "list": [0, 2, 4, 6],
+        "stack": [0, 2, 4, 6],
+        "grid": {"dims": ["x"], "coords": {"x": [0, 1, 2, 3]}, "values": [0.0, 2.0, 4.0, 6.0]},
+        "picks:top": [6, 3],  # a custom module:function, from the spec's directory
+    }
+    for reducer, result in expected.items():
+        collected = driver.run("collect", spec, "--reduce", reducer, "--json")
+        assert collected.code == 0, (reducer, collected.stderr)
+        assert body(collected)["result"] == result, reducer
+    table = driver.root / "table.csv"
+    tabled = driver.run("collect", spec, "--reduce", "table", "-o", table, "--json")
+    assert tabled.code == 0 and body(tabled)["result"]["rows"] == 4, tabled.stderr
+    assert table.read_text().splitlines() == [
+        "point,task_id,x,value",
+        *(f"{i},task-0000{i},{i},{2 * i}" for i in range(4)),
+    ]
+    kept = driver.run("collect", spec, "--reduce", "none", "--json")
+    assert kept.code == 0, kept.stderr
+    files = sorted(Path(body(kept)["result"]).iterdir())
+    assert [f.name for f in files] == [f"task_{i}_outputs.pickle" for i in range(4)]
+    assert [joblib.load(f) for f in files] == [0, 2, 4, 6]
+
+
+def test_resume_after_the_waiting_command_is_killed(driver):
+    """``run`` killed mid-job (locally its runner dies with it; on Azure the tasks go on):
+    ``collect --wait`` finishes the same job."""
+    driver.cannot(("fake",), f"{IN_PROCESS}: there is no process to kill")
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    (driver.markers / "slow").touch()
+    (driver.markers / "fixed").touch()
+    spec = driver.spec("resumed", 5)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SUPERBATCH_")}
+    running = subprocess.Popen(
+        [sys.executable, "-m", "superbatch", "run", str(spec), "--backend", driver.backend],
+        env={**env, **driver.env},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        # Until `run` has submitted, status says the spec has no job yet (no counts).
+        while body(driver.run("status", spec, "--json")).get("succeeded", 0) < 3:
+            assert time.monotonic() < deadline, "the quick tasks did not finish"
+            assert running.poll() is None, "run ended before it was killed"
+            time.sleep(0.2)
+    finally:
+        running.send_signal(signal.SIGKILL)
+        running.wait(timeout=30)
+    status = body(driver.run("status", spec, "--json"))
+    assert status["succeeded"] == 3 and not status["done"] and status["failed"] == 0
+    (driver.markers / "go").touch()
+    result = driver.run("collect", spec, "--wait", "--json")
+    assert result.code == 0, result.stderr
+    assert body(result)["result"] == [0, 2, 4, 6, 8]
+    assert job_ids(spec) == [body(result)["job_id"]]  # the same job, not a new one
 
 
 ENV_WORKER = (
@@ -211,6 +309,7 @@ FOLLOWED_WORKER = (
 
 
 def test_logs_follow_streams_a_running_task_until_it_ends(driver):
+    driver.cannot(("fake",), f"{IN_PROCESS}: no task runs while `logs --follow` reads it")
     import os
     import subprocess
     import sys
@@ -284,6 +383,7 @@ ISOLATED = {
 
 @pytest.mark.parametrize("mode", list(ISOLATED))
 def test_each_isolation_mode_and_worker_function_see_the_same_state(driver, mode):
+    driver.cannot(("fake",), f"{IN_PROCESS}: every point shares the test's interpreter")
     spec = driver.spec(f"iso-{mode}", 4)
     worker = driver.root / "worker"
     (worker / "w.py").write_text(STATE_WORKER)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from azure.core.exceptions import ResourceNotFoundError
 
@@ -53,6 +54,11 @@ from superbatch.errors import SpecError
 from superbatch.plan.chunks import JobPlan, TaskPlan
 from superbatch.util.bars import Progress
 
+if TYPE_CHECKING:
+    from superbatch.jobs.record import JobRecord
+    from superbatch.jobs.state import JobState
+    from superbatch.spec.models import Spec
+
 
 class AzureBackend(Backend):
     name = "azure"
@@ -60,7 +66,7 @@ class AzureBackend(Backend):
     # -- questions about a spec ------------------------------------------------------------
 
     @classmethod
-    def check_spec(cls, spec) -> None:
+    def check_spec(cls, spec: Spec) -> None:
         """With an image, tasks run in it; without one (code mode) the worker's directory is
         shipped, so it must exist here."""
         if spec.model.worker.image:
@@ -74,20 +80,20 @@ class AzureBackend(Backend):
         codemode.requirements_path(spec)
 
     @classmethod
-    def worker_dir(cls, spec) -> str:
+    def worker_dir(cls, spec: Spec) -> str:
         if not spec.model.worker.image:
             return codemode.WORKER_DIR_ON_NODE
         directory = spec.model.worker.image_directory.rstrip("/")
         return directory  # "" for "/": `{worker_dir}/worker.py` becomes `/worker.py`
 
     @classmethod
-    def slots(cls, spec, parallel: int | None) -> int:
+    def slots(cls, spec: Spec, parallel: int | None) -> int:
         pool = spec.model.azure.pool
         nodes = pool.dedicated_nodes + pool.low_priority_nodes or 1
         return nodes * pool.task_slots_per_node
 
     @classmethod
-    def check_plan(cls, spec, plan: JobPlan) -> None:
+    def check_plan(cls, spec: Spec, plan: JobPlan) -> None:
         """Refuse tasks whose definitions the service would refuse (their size)."""
         command = (spec.model.worker.command or "").replace("{worker_dir}", cls.worker_dir(spec))
         ctx = placeholder_context(
@@ -121,7 +127,9 @@ class AzureBackend(Backend):
         return vm_price(spec.model.azure.pool.vm_size, region)
 
     @classmethod
-    def estimate(cls, spec, plan: JobPlan, per_point_s: float | None, source: str) -> CostEstimate:
+    def estimate(
+        cls, spec: Spec, plan: JobPlan, per_point_s: float | None, source: str
+    ) -> CostEstimate | None:
         mode = "image" if spec.model.worker.image else "code"
         price = cls.price(spec)
         est = estimate_cost(spec.model, plan, per_point_s, source, price, mode)
@@ -141,11 +149,11 @@ class AzureBackend(Backend):
         return est
 
     @classmethod
-    def preflight(cls, spec, plan: JobPlan, thorough: bool = False) -> list[Check]:
+    def preflight(cls, spec: Spec, plan: JobPlan, thorough: bool = False) -> list[Check]:
         return run_checks(spec, write_probe=thorough)
 
     @classmethod
-    def connect(cls, spec, job_id: str | None, parallel: int | None) -> dict:
+    def connect(cls, spec: Spec, job_id: str | None, parallel: int | None) -> dict[str, Any]:
         """Read the credentials, try each with a read-only call, and name the job's places."""
         batch = creds.batch_credentials()
         storage = Storage(creds.storage_credentials(), spec.model.azure.transfer_concurrency)
@@ -163,7 +171,7 @@ class AzureBackend(Backend):
             pass  # the credentials work; the pool is created at submit
         container = storage.container(spec.model.azure.storage.container)
         with_retries(container.exists, "check the storage credentials", hint)
-        code = {}
+        code: dict[str, Any] = {}
         if not spec.model.worker.image:
             from superbatch.jobs.state import STATE_DIRNAME
 
@@ -190,7 +198,7 @@ class AzureBackend(Backend):
 
     # -- one job ---------------------------------------------------------------------------
 
-    def __init__(self, state, record):
+    def __init__(self, state: JobState, record: JobRecord):
         super().__init__(state, record)
         self.session = Session(state, record)
         self._outputs_reader: outputs.TaskOutputs | None = None

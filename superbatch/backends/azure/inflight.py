@@ -64,7 +64,11 @@ class InFlight:
                 return
             previous, self._previous = self._previous, (self.limit, rate)
             raised = previous is not None and previous[0] < self.limit
-            if raised and rate < previous[1] * (1 + GAIN * (self.limit / previous[0] - 1)):
+            if (
+                previous is not None
+                and raised
+                and rate < previous[1] * (1 + GAIN * (self.limit / previous[0] - 1))
+            ):
                 self._set(previous[0])  # the raise did not pay: back, and stay
                 self._growing = False
                 self._previous = None

@@ -49,7 +49,7 @@ class ImageRef:
 
 def parse_image(image: str) -> ImageRef:
     """``registry/repository:tag`` (or ``@sha256:...``); Docker Hub when no registry is named."""
-    name, digest = (image.split("@", 1) + [None])[:2]
+    name, _, digest = image.partition("@")
     first, _, rest = name.partition("/")
     if rest and ("." in first or ":" in first or first == "localhost"):
         registry, path = first, rest

@@ -7,6 +7,7 @@ import os
 import shlex
 import time
 from collections.abc import Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from superbatch.backends.base import (
@@ -34,6 +35,8 @@ from superbatch.util.files import atomic_write_bytes
 
 if TYPE_CHECKING:
     from superbatch.jobs.codestore import KeptCode
+    from superbatch.plan.identity import Identity
+    from superbatch.spec.models import Spec
 
 POLL_SECONDS = 0.2
 STDERR_TAIL = 400
@@ -52,7 +55,7 @@ class LocalBackend(Backend):
     status_is_local = True
 
     @classmethod
-    def check_spec(cls, spec) -> None:
+    def check_spec(cls, spec: Spec) -> None:
         directory = spec.worker_directory
         if not directory.is_dir():
             raise SpecError(
@@ -61,11 +64,11 @@ class LocalBackend(Backend):
             )
 
     @classmethod
-    def worker_dir(cls, spec) -> str:
+    def worker_dir(cls, spec: Spec) -> str:
         return shlex.quote(str(spec.worker_directory))
 
     @classmethod
-    def keep_code(cls, spec, state_root, identity) -> KeptCode:
+    def keep_code(cls, spec: Spec, state_root: Path, identity: Identity) -> KeptCode | None:
         """Tasks run a snapshot of the worker's files taken now (codestore.py)."""
         from superbatch.jobs import codestore
         from superbatch.jobs.state import superbatch_files
@@ -78,11 +81,11 @@ class LocalBackend(Backend):
         return codestore.keep(files, state_root, identity.parts.get("worker_files", ""))
 
     @classmethod
-    def slots(cls, spec, parallel: int | None) -> int:
+    def slots(cls, spec: Spec, parallel: int | None) -> int:
         return parallel or os.cpu_count() or 1
 
     @classmethod
-    def auto_tasks(cls, spec, parallel: int | None) -> int:
+    def auto_tasks(cls, spec: Spec, parallel: int | None) -> int:
         """8 a slot: here a task costs a task runner's start (an interpreter importing what
         the worker imports), and a killed job resumes task by task anyway."""
         from superbatch.plan.chunks import AUTO_TASKS_PER_SLOT
@@ -206,8 +209,13 @@ class LocalBackend(Backend):
                     if restarts >= MAX_FRUITLESS_RESTARTS:
                         raise InfraError(self._runner_failure(restarts))
                     restarts += 1
-                    start_detached(self.state, self.record.parallel)
-                    time.sleep(POLL_SECONDS)
+                    runner = start_detached(self.state, self.record.parallel)
+                    # A new interpreter takes a while to start on a busy machine: the runner
+                    # has failed only if it ends without ever holding the job's lock.
+                    while runner.poll() is None and not runner_alive(self.state):
+                        if deadline is not None and time.monotonic() >= deadline:
+                            break
+                        time.sleep(POLL_SECONDS)
                 if deadline is not None and time.monotonic() >= deadline:
                     break
                 time.sleep(POLL_SECONDS)

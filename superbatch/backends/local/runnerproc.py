@@ -41,13 +41,13 @@ def read_runner_error(state: JobState) -> dict | None:
     return data if isinstance(data, dict) and isinstance(data.get("message"), str) else None
 
 
-def start_detached(state: JobState, parallel: int | None = None) -> None:
+def start_detached(state: JobState, parallel: int | None = None) -> subprocess.Popen:
     """Start a runner for the job in the background (it outlives this process)."""
     cmd = [sys.executable, "-m", "superbatch.backends.local", str(state.dir)]
     if parallel:
         cmd += ["--parallel", str(parallel)]
     with (state.dir / LOG_FILE).open("ab") as log:
-        subprocess.Popen(
+        return subprocess.Popen(
             cmd,
             stdin=subprocess.DEVNULL,
             stdout=log,
