@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from superbatch.jobs.codestore import KeptCode
     from superbatch.plan.chunks import JobPlan
     from superbatch.plan.identity import Identity
-    from superbatch.spec.models import Spec
+    from superbatch.spec.load import Spec
 
 
 @dataclass

@@ -17,7 +17,8 @@ from superbatch.results.ndgrid import check_grid
 from superbatch.results.reduce import make_reducer
 from superbatch.results.tables import check_table_output
 from superbatch.spec.axes import ZipAxis
-from superbatch.spec.models import VALUE_SUFFIXES, Spec
+from superbatch.spec.load import Spec
+from superbatch.spec.models import VALUE_SUFFIXES
 from superbatch.spec.workerenv import resolve_env
 from superbatch.spec.workerfunction import check_function
 

@@ -67,7 +67,7 @@ def _estimate(backend, runs: list[TaskRun]) -> CostEstimate | None:
     spec's estimated_time before any task finished)."""
     from superbatch.errors import SuperbatchError
     from superbatch.plan.chunks import plan_from_record
-    from superbatch.spec.models import Spec
+    from superbatch.spec.load import Spec
 
     record = backend.record
     done = [r.duration for r in runs if r.result == "success" and r.duration is not None]

@@ -25,8 +25,9 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from superbatch.backends.azure.spec import PoolImage
 from superbatch.errors import SpecError
-from superbatch.spec.models import PoolImage, Spec
+from superbatch.spec.load import Spec
 from superbatch.spec.workerfiles import WorkerFile, worker_files
 
 # A current Ubuntu LTS with Python 3 and no Docker; the node agent that goes with it.

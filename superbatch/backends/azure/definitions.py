@@ -34,12 +34,13 @@ from superbatch.backends.azure.noderunner import (
     runner_steps,
 )
 from superbatch.backends.azure.runnerapp import APP_FILE
+from superbatch.backends.azure.spec import PoolImage
 from superbatch.backends.azure.target import log_prefix, output_dir
 from superbatch.contract import names as contract_names
 from superbatch.contract.names import FileNames
 from superbatch.plan.chunks import TaskPlan
 from superbatch.spec.durations import iso8601
-from superbatch.spec.models import JobSpec, PoolImage
+from superbatch.spec.models import JobSpec
 from superbatch.spec.workerenv import resolve_env
 from superbatch.taskrunner.upload import URL_VAR as OUTPUT_URL_VAR
 

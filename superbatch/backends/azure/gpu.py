@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import re
 
+from superbatch.backends.azure.spec import PoolImage
 from superbatch.errors import UserError
-from superbatch.spec.models import JobSpec, PoolImage
+from superbatch.spec.models import JobSpec
 
 DRIVER_CAPABILITY = re.compile(r"nvidia\w*driver", re.IGNORECASE)
 DOCKER_CAPABILITY = "dockercompatible"

@@ -23,7 +23,7 @@ from superbatch.backends.azure.retry import with_retries
 from superbatch.backends.azure.storage import Storage
 from superbatch.backends.base import Check
 from superbatch.errors import SuperbatchError
-from superbatch.spec.models import Spec
+from superbatch.spec.load import Spec
 
 PROBE_BLOB = "superbatch-doctor-probe"
 DEFAULT_ACTIVE_JOB_QUOTA = 100  # the lowest default an account gets

@@ -58,7 +58,7 @@ from superbatch.contract.codec import get_codec
 from superbatch.errors import InfraError, UserError
 from superbatch.jobs.state import STATE_DIRNAME, append_lines, read_json_lines
 from superbatch.plan.chunks import TaskPlan
-from superbatch.spec.models import Spec
+from superbatch.spec.load import Spec
 from superbatch.spec.workerenv import resolve_env
 from superbatch.util.bars import Progress
 from superbatch.util.redact import redact

@@ -1,0 +1,35 @@
+"""The local backend's part of the job spec: the worker key only it reads, ``fork``
+(deprecated: ``fork: false`` is ``isolation: process``).
+
+Light on purpose (pydantic and ``superbatch.spec.base`` only): the registry contributes it to
+the spec whichever backend a job uses.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+
+from superbatch.spec.base import StrictModel
+
+
+class LocalWorkerKeys(StrictModel):
+    """The worker keys only the local backend reads."""
+
+    fork: bool | None = Field(
+        None,
+        description="Deprecated: false is isolation: process.",
+        json_schema_extra={"deprecated": True},
+    )
+
+    @model_validator(mode="after")
+    def _fork_agrees(self) -> LocalWorkerKeys:
+        isolation = getattr(self, "isolation", None)  # the core worker key it aliases
+        if self.fork is False and isolation not in (None, "process"):
+            raise ValueError(
+                f"fork: false (deprecated) means isolation: process, not {isolation}; remove fork"
+            )
+        return self
+
+    def isolation_alias(self) -> str | None:
+        """``fork: false`` read as ``isolation: process``; else None (no say)."""
+        return "process" if self.fork is False else None
