@@ -190,6 +190,9 @@ class Backend(ABC):
     name: ClassVar[str] = ""
     # Whether status() reads this machine only (no service): listing jobs may then ask it.
     status_is_local: ClassVar[bool] = False
+    # The spec key of the budget its estimates carry (``CostEstimate.budget_usd``), e.g.
+    # ("azure", "budget", "max_usd"); empty for a backend without one.
+    budget_key: ClassVar[tuple[str, ...]] = ()
 
     # -- questions about a spec, before any job exists ------------------------------------
 

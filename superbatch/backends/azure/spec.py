@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import TYPE_CHECKING, Annotated, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
+from superbatch.errors import UserError
 from superbatch.spec.base import INT32_MAX, Duration, StrictModel
 
 if TYPE_CHECKING:
@@ -145,6 +147,11 @@ class AzureJobKeys(StrictModel):
 class AzureWorkerKeys(StrictModel):
     """The worker keys only the azure backend reads."""
 
+    # What ``superbatch init`` writes of them (under ``worker:``; {name} is the job's name).
+    scaffold: ClassVar[str] = (
+        "  image: myregistry.azurecr.io/{name}:v1   # docker build -t ... worker/\n"
+        "  image_directory: /app\n"
+    )
     image: str | None = Field(
         None,
         description="Container image for azure; without one, "
@@ -176,6 +183,29 @@ class AzureWorkerKeys(StrictModel):
         if not v.startswith("/"):
             raise ValueError("must be an absolute path inside the image, e.g. /app")
         return v
+
+    @classmethod
+    def for_map(cls, worker: dict, base_dir: Path) -> bytes:
+        """``superbatch.map`` ships the function with the worker's files (code mode): take
+        ``requirements`` out of the base spec's ``worker`` (its lines, returned, go into the
+        shipped directory's requirements.txt) and refuse ``image``."""
+        given = worker.pop("requirements", None)
+        needs = b""
+        if given:
+            path = (base_dir / given).resolve()
+            try:
+                needs = path.read_bytes()
+            except OSError as exc:
+                raise UserError(
+                    f"worker.requirements: {path} cannot be read ({exc.strerror})."
+                ) from None
+        if worker.get("image"):
+            raise UserError(
+                "superbatch.map ships the function with the worker's files (code mode), so "
+                "worker.image cannot be used with it: remove worker.image and list what the "
+                "function needs in worker.requirements (see docs/python.md)."
+            )
+        return needs
 
 
 def azure_section(model: JobSpec) -> AzureSpec:

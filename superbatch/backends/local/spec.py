@@ -7,6 +7,9 @@ the spec whichever backend a job uses.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import ClassVar
+
 from pydantic import Field, model_validator
 
 from superbatch.spec.base import StrictModel
@@ -15,6 +18,7 @@ from superbatch.spec.base import StrictModel
 class LocalWorkerKeys(StrictModel):
     """The worker keys only the local backend reads."""
 
+    scaffold: ClassVar[str] = ""  # ``superbatch init`` writes none of them (fork is deprecated)
     fork: bool | None = Field(
         None,
         description="Deprecated: false is isolation: process.",
@@ -29,6 +33,14 @@ class LocalWorkerKeys(StrictModel):
                 f"fork: false (deprecated) means isolation: process, not {isolation}; remove fork"
             )
         return self
+
+    @classmethod
+    def for_map(cls, worker: dict, base_dir: Path) -> bytes:
+        """``superbatch.map``: ``fork: false`` asks for a process per point, said as
+        ``isolation`` (which the call's worker goes by). Adds no requirements."""
+        if worker.get("fork") is False and not worker.get("isolation"):
+            worker["isolation"] = "process"
+        return b""
 
     def isolation_alias(self) -> str | None:
         """``fork: false`` read as ``isolation: process``; else None (no say)."""
