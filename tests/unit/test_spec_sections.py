@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 import yaml
 from clihelp import write_spec
+from fakebackend import FakeBackend
 
 from superbatch.backends.azure.spec import AzureSpec, AzureWorkerKeys, azure_section, azure_worker
+from superbatch.backends.base import CostEstimate
 from superbatch.backends.local.spec import LocalWorkerKeys
 from superbatch.backends.registry import spec_sections
 from superbatch.errors import SpecError, UserError
@@ -149,3 +151,48 @@ def test_map_runs_a_process_per_point_for_fork_false(tmp_path, monkeypatch):
     worker, path = _mapped_worker(tmp_path, {"worker": {"fork": False}})
     assert worker["command"] == "python {worker_dir}/call.py" and "function" not in worker
     assert load_spec(path).model.worker.isolation_mode == "process"
+
+
+class BudgetedBackend(FakeBackend):
+    """The fake backend, with estimates that carry the spec's azure budget as azure's do."""
+
+    budget_key = ("azure", "budget", "max_usd")
+
+    @classmethod
+    def estimate(cls, spec, plan, per_point_s, source):
+        budget = azure_section(spec.model).budget
+        return CostEstimate(
+            "1 x test",
+            plan.task_count,
+            plan.point_count,
+            1.0,
+            source,
+            60.0,
+            cost_usd=5.0,
+            budget_usd=budget.max_usd if budget else None,
+        )
+
+
+def test_the_budget_is_named_by_the_key_its_backend_owns(tmp_path, monkeypatch):
+    from superbatch.backends import registry
+    from superbatch.backends.azure import AzureBackend
+    from superbatch.backends.local import LocalBackend
+    from superbatch.cli.costs import estimate_lines
+    from superbatch.jobs.context import build_plan
+    from superbatch.jobs.lifecycle import preflight
+
+    assert AzureBackend.budget_key == ("azure", "budget", "max_usd")
+    assert LocalBackend.budget_key == ()
+    monkeypatch.setitem(registry.BACKENDS, "budgeted", "test_spec_sections:BudgetedBackend")
+    text = SPEC.replace("  pool:\n", "  budget:\n    max_usd: 1\n  pool:\n")
+    path = write_spec(tmp_path, text.replace("worker:\n", "backend: budgeted\nworker:\n"))
+    ctx = make_context(load_spec(path), None, str(tmp_path / "state"))
+    plan = build_plan(ctx)
+    est = ctx.backend.estimate(ctx.spec, plan, None, "unknown")
+    assert "  budget: $1.00 (azure.budget.max_usd)" in estimate_lines(est, ctx.backend.budget_key)
+    with pytest.raises(UserError) as info:
+        preflight(ctx, plan)
+    assert str(info.value).startswith(
+        f"{path}, line 13: the job's estimate, about $5.00, exceeds its budget of $1.00 "
+        f"(azure.budget.max_usd); nothing was created."
+    )
