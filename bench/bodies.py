@@ -20,7 +20,7 @@ def task_bodies(spec_path: Path, job_id: str, connection_string: str) -> list[di
     from superbatch.contract.names import file_names
     from superbatch.plan.chunks import JobPlan
     from superbatch.plan.points import Grid
-    from superbatch.spec.models import load_spec
+    from superbatch.spec.load import load_spec
     from superbatch.spec.workerenv import resolve_env
 
     spec = load_spec(spec_path)

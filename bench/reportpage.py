@@ -81,7 +81,7 @@ def _page(tasks: int, tmp: Path) -> Path:
     from superbatch.backends.base import TaskFailure, TaskRun
     from superbatch.jobs.context import make_context
     from superbatch.results.report import gather, render
-    from superbatch.spec.models import load_spec
+    from superbatch.spec.load import load_spec
 
     spec = write_job(tmp / "job", "reported", 3)
     check(superbatch("run", spec, "--quiet"), "the job to report on")

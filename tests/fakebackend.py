@@ -40,7 +40,7 @@ from superbatch.util.bars import Progress
 from superbatch.util.files import atomic_write_json
 
 if TYPE_CHECKING:
-    from superbatch.spec.models import Spec
+    from superbatch.spec.load import Spec
 
 
 class Hold(Exception):

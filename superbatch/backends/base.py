@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from superbatch.jobs.codestore import KeptCode
     from superbatch.plan.chunks import JobPlan
     from superbatch.plan.identity import Identity
-    from superbatch.spec.models import Spec
+    from superbatch.spec.load import Spec
 
 
 @dataclass
@@ -190,6 +190,9 @@ class Backend(ABC):
     name: ClassVar[str] = ""
     # Whether status() reads this machine only (no service): listing jobs may then ask it.
     status_is_local: ClassVar[bool] = False
+    # The spec key of the budget its estimates carry (``CostEstimate.budget_usd``), e.g.
+    # ("azure", "budget", "max_usd"); empty for a backend without one.
+    budget_key: ClassVar[tuple[str, ...]] = ()
 
     # -- questions about a spec, before any job exists ------------------------------------
 

@@ -1,21 +1,68 @@
-"""The backends by name. Adding a backend means adding a line here and a package beside it.
+"""The backends by name, and the part of the job spec each owns. Adding a backend means adding
+a line to ``BACKENDS`` (and ``SECTIONS``) here and a package beside it.
 
-Names are known without importing the backends (the azure one imports the Azure SDKs).
+Names are known without importing the backends (the azure one imports the Azure SDKs); each
+backend's spec sections live in a light module of its own (``<backend>/spec.py``: pydantic
+and ``superbatch.spec.base`` only), which ``superbatch.spec.models`` composes into the spec.
 """
 
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from superbatch.backends.azure.spec import AzureJobKeys, AzureWorkerKeys
+from superbatch.backends.local.spec import LocalWorkerKeys
+
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
     from superbatch.backends.base import Backend
+
+    WorkerSection = LocalWorkerKeys | AzureWorkerKeys  # each has for_map and scaffold
 
 BACKENDS = {
     "local": "superbatch.backends.local:LocalBackend",
     "azure": "superbatch.backends.azure:AzureBackend",
 }
 DEFAULT = "local"
+
+
+@dataclass(frozen=True)
+class SpecSections:
+    """The models the backends add to the spec: top-level keys (``azure:``) and worker keys."""
+
+    job: tuple[type[BaseModel], ...]
+    worker: tuple[type[WorkerSection], ...]
+
+
+SECTIONS = {
+    "local": SpecSections(job=(), worker=(LocalWorkerKeys,)),
+    "azure": SpecSections(job=(AzureJobKeys,), worker=(AzureWorkerKeys,)),
+}
+
+
+def spec_sections() -> SpecSections:
+    """Every backend's spec sections, in the registry's order."""
+    return SpecSections(
+        job=tuple(m for s in SECTIONS.values() for m in s.job),
+        worker=tuple(m for s in SECTIONS.values() for m in s.worker),
+    )
+
+
+def prepare_map_worker(worker: dict, base_dir: Path) -> bytes:
+    """``superbatch.map``: each backend's worker section checks and adjusts its keys in the
+    base spec's ``worker`` (in place; ``base_dir``: where its paths are relative to); the
+    requirements they add to the shipped function's."""
+    return b"".join(section.for_map(worker, base_dir) for section in spec_sections().worker)
+
+
+def scaffold_worker_keys() -> str:
+    """The backends' worker keys ``superbatch init`` writes (YAML lines under ``worker:``;
+    ``{name}``: the job's name)."""
+    return "".join(section.scaffold for section in spec_sections().worker)
 
 
 def names() -> tuple[str, ...]:

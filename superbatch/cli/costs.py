@@ -18,8 +18,9 @@ def _hours(seconds: float) -> str:
     return f"{minutes // 60}:{minutes % 60:02d}"
 
 
-def estimate_lines(est) -> list[str]:
-    """The estimate, for people (``--json`` carries ``est.to_json()``)."""
+def estimate_lines(est, budget_key: tuple[str, ...]) -> list[str]:
+    """The estimate, for people (``--json`` carries ``est.to_json()``); ``budget_key`` is
+    the spec key of its budget (the backend's ``budget_key``)."""
     lines = [f"estimate: {est.resources}"]
     per = (
         "time per point unknown"
@@ -43,7 +44,7 @@ def estimate_lines(est) -> list[str]:
         why = (est.price_source or "no price").removeprefix("unknown: ")
         lines.append(f"  cost unknown ({why})")
     if est.budget_usd is not None:
-        lines.append(f"  budget: ${est.budget_usd:.2f} (azure.budget.max_usd)")
+        lines.append(f"  budget: ${est.budget_usd:.2f} ({'.'.join(budget_key)})")
         if est.budget_problem:
             lines.append(f"  note: {est.budget_problem}; until then `submit` refuses the job")
     lines += [f"  note: {n}" for n in est.notes]
@@ -94,7 +95,7 @@ def doctor(spec_path, backend, sample, as_json) -> None:
     seconds, source = per_point(ctx, plan, sample)
     est = ctx.backend.estimate(ctx.spec, plan, seconds, source)
     if est is not None:
-        for line in estimate_lines(est):
+        for line in estimate_lines(est, ctx.backend.budget_key):
             out.line(line)
     problems = [c for c in checks if c.status == "problem"]
     out.json(

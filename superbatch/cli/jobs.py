@@ -17,7 +17,7 @@ def _when(seconds: float | None) -> str:
 
 def _root_and_spec(spec_path: str | None, state_dir: str | None) -> tuple[Path, Path | None]:
     from superbatch.jobs.state import state_root
-    from superbatch.spec.models import load_spec
+    from superbatch.spec.load import load_spec
 
     if spec_path is None:
         return state_root(Path.cwd(), state_dir), None

@@ -150,7 +150,7 @@ def load_context(
     and --job-id when they were given.
     """
     from superbatch.jobs.context import make_context
-    from superbatch.spec.models import load_spec
+    from superbatch.spec.load import load_spec
 
     flags = []
     for flag, value in (("--backend", backend), ("--state-dir", state_dir), ("--job-id", job_id)):

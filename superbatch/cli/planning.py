@@ -111,7 +111,7 @@ def plan(
     )
     seconds, source = per_point(ctx, job, sample)
     est = ctx.backend.estimate(ctx.spec, job, seconds, source)
-    for line in estimate_lines(est) if est else []:
+    for line in estimate_lines(est, ctx.backend.budget_key) if est else []:
         out.line(line)
     out.json(
         {

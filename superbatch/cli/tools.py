@@ -34,7 +34,7 @@ def init(directory, name, force, as_json) -> None:
 @cli.command()
 def schema() -> None:
     """Print the job spec's JSON Schema (for editors and CI checks)."""
-    from superbatch.spec.models import json_schema
+    from superbatch.spec.load import json_schema
 
     click.echo(json.dumps(json_schema(), indent=2))
 

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from superbatch.backends.base import Backend
-from superbatch.backends.registry import backend_class
-from superbatch.errors import UserError
+from superbatch.backends.registry import backend_class, names
+from superbatch.errors import SpecError, UserError
 from superbatch.jobs.record import JobRecord
 from superbatch.jobs.state import (
     JobState,
@@ -24,7 +24,7 @@ from superbatch.jobs.state import (
 )
 from superbatch.plan.chunks import JobPlan
 from superbatch.plan.identity import Identity, describe_change, job_identity
-from superbatch.spec.models import Spec
+from superbatch.spec.load import Spec
 from superbatch.util.bars import Progress
 
 if TYPE_CHECKING:
@@ -147,6 +147,18 @@ class Context:
         return backend_class(record.backend)(state, record)
 
 
+def _check_backend_name(spec: Spec, name: str, given: bool) -> None:
+    """The spec's ``backend:`` (or the one given instead) names a registered backend."""
+    if name in names():
+        return
+    problem = f"unknown backend {name!r}: use one of {', '.join(names())}."
+    if given:
+        raise UserError(f"backend: {problem}")
+    pos = spec.source.position(("backend",))
+    where = f"{spec.path}, line {pos[0]}" if pos else str(spec.path)
+    raise SpecError(f"{where}: backend: {problem}")
+
+
 def make_context(
     spec: Spec,
     backend: str | None,
@@ -155,6 +167,7 @@ def make_context(
     progress: Progress | None = None,
 ) -> Context:
     name = backend or spec.model.backend
+    _check_backend_name(spec, name, given=backend is not None)
     backend_class(name).check_spec(spec)
     return Context(
         spec, name, state_root(spec.directory, state_dir), parallel, progress or Progress()

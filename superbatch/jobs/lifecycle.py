@@ -140,10 +140,10 @@ def preflight(ctx: Context, plan: JobPlan) -> None:
         )
     if est.budget_usd is None:
         return
+    key = ctx.backend.budget_key
+    where = ctx.spec.where(*key[:-1])  # the budget's section: its line
     if est.budget_problem:
-        raise UserError(
-            f"{ctx.spec.where('azure', 'budget')}: {est.budget_problem}; nothing was created."
-        )
+        raise UserError(f"{where}: {est.budget_problem}; nothing was created.")
     if est.cost_usd is None:
         ctx.notes.append(
             "the budget is enforced while the job runs, but the job's cost "
@@ -151,9 +151,9 @@ def preflight(ctx: Context, plan: JobPlan) -> None:
         )
     elif est.cost_usd > est.budget_usd:
         raise UserError(
-            f"{ctx.spec.where('azure', 'budget')}: the job's estimate, about "
+            f"{where}: the job's estimate, about "
             f"${est.cost_usd:.2f}, exceeds its budget of ${est.budget_usd:.2f} "
-            f"(azure.budget.max_usd); nothing was created. Raise the budget, or "
+            f"({'.'.join(key)}); nothing was created. Raise the budget, or "
             f"use fewer or cheaper nodes (`superbatch plan` shows the figures)."
         )
 

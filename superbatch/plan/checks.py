@@ -8,7 +8,7 @@ from __future__ import annotations
 from superbatch.contract.codec import json_problem
 from superbatch.errors import SpecError
 from superbatch.spec.axes import ZipAxis
-from superbatch.spec.models import Spec
+from superbatch.spec.load import Spec
 from superbatch.spec.workerenv import resolve_env
 
 

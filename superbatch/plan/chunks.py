@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from superbatch.errors import UserError
 from superbatch.plan.points import Grid, Point
-from superbatch.spec.models import Spec
+from superbatch.spec.load import Spec
 
 if TYPE_CHECKING:
     from superbatch.jobs.record import JobRecord

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from superbatch.errors import SpecError
 
 if TYPE_CHECKING:
-    from superbatch.spec.models import Spec
+    from superbatch.spec.load import Spec
 
 
 def file_sha256(path) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 
 from superbatch.errors import SpecError
 from superbatch.spec.axes import ZipAxis, axis_values
-from superbatch.spec.models import Spec
+from superbatch.spec.load import Spec
 
 Point = dict[str, Any]
 CSV_FIELD_LIMIT = 16 * 1024 * 1024  # the csv module's default is 128 KiB per cell

@@ -21,7 +21,7 @@ from superbatch.contract.codec import get_codec
 from superbatch.contract.names import file_names
 from superbatch.errors import UserError
 from superbatch.plan.chunks import JobPlan
-from superbatch.spec.models import Spec
+from superbatch.spec.load import Spec
 from superbatch.spec.workerenv import resolve_env
 
 TIMEOUT_S = 3600

@@ -58,8 +58,10 @@ def prepare(fn, points, globals_, spec, state_dir) -> MapCall:
     python_dir = root / PYTHON_DIR
     document = dict(base)
     document["name"] = base.get("name") or describe(fn)
-    worker = base.get("worker") or {}
-    shipped = ship(fn, python_dir / "fn", _requirements(worker, base_dir))
+    from superbatch.backends.registry import prepare_map_worker
+
+    worker = dict(base.get("worker") or {})
+    shipped = ship(fn, python_dir / "fn", prepare_map_worker(worker, base_dir))
     document["worker"] = _worker(worker, shipped)
     if globals_ is not None:
         document["globals"] = _plain(dict(globals_), "globals")
@@ -117,30 +119,14 @@ def _base_spec(spec) -> tuple[dict, Path]:
     return data, path.resolve().parent
 
 
-def _requirements(worker: Mapping, base_dir: Path) -> bytes:
-    """The base spec's worker.requirements file, which the shipped directory's includes."""
-    if not worker.get("requirements"):
-        return b""
-    path = (base_dir / worker["requirements"]).resolve()
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise UserError(f"worker.requirements: {path} cannot be read ({exc.strerror}).") from None
-
-
 def _worker(worker: Mapping, shipped: Path) -> dict:
-    """The base spec's worker section running the shipped function (``call.py``)."""
-    if worker.get("image"):
-        raise UserError(
-            "superbatch.map ships the function with the worker's files (code mode), so "
-            "worker.image cannot be used with it: remove worker.image and list what the "
-            "function needs in worker.requirements (see docs/python.md)."
-        )
-    dropped = ("command", "function", "directory", "format", "requirements")
+    """The base spec's worker section (its backends' keys prepared already) running the
+    shipped function (``call.py``)."""
+    dropped = ("command", "function", "directory", "format")
     kept = {k: v for k, v in worker.items() if k not in dropped}
     # Called by the task runner (no files per point); a fresh process per point, which a
     # function cannot have, runs call.py as a script.
-    separate = kept.get("isolation") == "process" or kept.get("fork") is False
+    separate = kept.get("isolation") == "process"
     runs = {"command": "python {worker_dir}/call.py"} if separate else {"function": "call:call"}
     if not separate:  # called in a reused process, as joblib's workers call it
         kept.setdefault("isolation", "task")

@@ -22,7 +22,7 @@ class Running:
         from superbatch.jobs.context import make_context
         from superbatch.plan.chunks import Chunking
         from superbatch.results.checks import check_everything
-        from superbatch.spec.models import load_spec
+        from superbatch.spec.load import load_spec
         from superbatch.util.bars import SILENT, Progress
 
         self.call = call

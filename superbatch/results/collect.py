@@ -8,17 +8,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from superbatch.util import clock
 from superbatch.backends.base import Backend, JobStatus
 from superbatch.contract.codec import get_codec
-from superbatch.jobs.context import Context
 from superbatch.errors import TasksFailed, TimedOut, UserError
+from superbatch.jobs.context import Context
 from superbatch.jobs.lifecycle import remember
-from superbatch.plan.chunks import Chunking, plan_from_record
 from superbatch.jobs.record import JobRecord
-from superbatch.results.reduce import make_reducer
-from superbatch.results.output import write_result
 from superbatch.jobs.state import JobState, note_result_written
+from superbatch.plan.chunks import Chunking, plan_from_record
+from superbatch.results.output import write_result
+from superbatch.results.reduce import make_reducer
+from superbatch.util import clock
 from superbatch.util.files import atomic_write_bytes
 
 
@@ -158,8 +158,7 @@ def _reduce(
     allow: tuple[str, ...],
 ) -> tuple[Any, str | None]:
     """Apply the reduction; write the result file. Returns (result, the file written)."""
-    from superbatch.results import ndgrid
-    from superbatch.results import tables
+    from superbatch.results import ndgrid, tables
 
     cursor = _Cursor()
     kind = reduction.kind

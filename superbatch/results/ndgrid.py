@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from superbatch.errors import UserError
-from superbatch.spec.models import JobSpec
 from superbatch.spec.axes import ZipAxis, axis_values
+from superbatch.spec.models import JobSpec
 
 GRID_SUFFIXES = (".npz", ".nc")
 NETCDF_EXTRA = "superbatch[netcdf]"

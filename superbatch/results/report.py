@@ -16,9 +16,9 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from superbatch.results import svgcharts
 from superbatch.backends.base import CostEstimate, JobStatus, TaskRun
 from superbatch.jobs.record import JobRecord
+from superbatch.results import svgcharts
 
 PREVIEW_ROWS = 20
 SHOWN_FAILURES = 50
@@ -67,7 +67,7 @@ def _estimate(backend, runs: list[TaskRun]) -> CostEstimate | None:
     spec's estimated_time before any task finished)."""
     from superbatch.errors import SuperbatchError
     from superbatch.plan.chunks import plan_from_record
-    from superbatch.spec.models import Spec
+    from superbatch.spec.load import Spec
 
     record = backend.record
     done = [r.duration for r in runs if r.result == "success" and r.duration is not None]

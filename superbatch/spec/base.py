@@ -17,6 +17,7 @@ class StrictModel(BaseModel):
 
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+INT32_MAX = 2**31 - 1  # the Batch REST API's int32 fields
 
 
 def empty_dict() -> dict:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from superbatch.backends.registry import scaffold_worker_keys
 from superbatch.contract.names import (
     GLOBAL_CONFIG_FILE,
     LOCAL_INPUTS_PATTERN,
@@ -22,9 +23,7 @@ backend: local
 worker:
   command: python {{worker_dir}}/worker.py
   directory: worker
-  image: myregistry.azurecr.io/{name}:v1   # docker build -t ... worker/
-  image_directory: /app
-
+{backend_worker_keys}
 globals:          # written once as config.pickle
   power: 2
 
@@ -81,7 +80,9 @@ def scaffold(directory: str, name: str | None, force: bool) -> list[Path]:
     if not re.fullmatch(r"[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?", name):
         raise UserError(f"--name {name!r}: use 1-40 lowercase letters, digits and '-'.")
     files = {
-        root / f"{name}.yaml": SPEC.format(name=name),
+        root / f"{name}.yaml": SPEC.format(
+            name=name, backend_worker_keys=scaffold_worker_keys().format(name=name)
+        ),
         root / "worker" / "worker.py": WORKER,
         root / "worker" / "constants.py": CONSTANTS,
         root / "worker" / "Dockerfile": DOCKERFILE,

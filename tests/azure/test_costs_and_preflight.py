@@ -76,7 +76,7 @@ def test_the_estimate_worked_by_hand(tmp_path):
     from superbatch.backends.azure.estimate import estimate, spend_so_far
     from superbatch.backends.azure.prices import VmPrice
     from superbatch.plan.chunks import JobPlan
-    from superbatch.spec.models import load_spec
+    from superbatch.spec.load import load_spec
 
     path = write_spec(
         tmp_path,

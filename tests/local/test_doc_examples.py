@@ -31,7 +31,7 @@ from docblocks import (
 )
 from rigs import demo_rig, rig  # noqa: F401 - pytest fixtures
 
-from superbatch.spec.models import json_schema
+from superbatch.spec.load import json_schema
 
 BLOCKS = blocks()
 SPEC_DOC = REPO / "docs" / "spec.md"

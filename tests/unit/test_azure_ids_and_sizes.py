@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from superbatch.errors import SpecError
-from superbatch.spec.models import load_spec
+from superbatch.spec.load import load_spec
 
 
 def test_retry_job_ids_are_unique_per_job_and_fit_the_limit():

@@ -8,7 +8,7 @@ import tarfile
 import pytest
 
 from superbatch.errors import SpecError
-from superbatch.spec.models import load_spec
+from superbatch.spec.load import load_spec
 
 
 def worker(tmp_path, extra: str = ""):

@@ -102,7 +102,7 @@ def test_latest_is_the_order_of_submission_even_with_the_clock_set_back(tmp_path
 def test_concurrent_submits_join_one_job(tmp_path):
     from superbatch.jobs import lifecycle
     from superbatch.jobs.context import make_context
-    from superbatch.spec.models import load_spec
+    from superbatch.spec.load import load_spec
 
     spec = fake_spec(tmp_path, points=200)
     results, errors = [], []

@@ -4,7 +4,7 @@ GPUs refuses it (exit 2 naming both keys, nothing created, also under --json).""
 import pytest
 from clihelp import invoke, write_spec
 
-from superbatch.spec.models import load_spec
+from superbatch.spec.load import load_spec
 
 SPEC = """\
 name: g

@@ -11,7 +11,7 @@ from clihelp import invoke, write_spec
 from superbatch.errors import SpecError
 from superbatch.plan.chunks import JobPlan, auto_points_per_task
 from superbatch.plan.points import Grid
-from superbatch.spec.models import load_spec
+from superbatch.spec.load import load_spec
 
 HEAD = "name: g\nworker: {command: 'true', directory: .}\n"
 

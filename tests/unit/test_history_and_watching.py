@@ -89,7 +89,7 @@ def test_wait_times_out_with_its_own_exit_code(tmp_path):
 
 
 def test_worker_env_values_and_names_from_the_environment(tmp_path):
-    from superbatch.spec.models import load_spec
+    from superbatch.spec.load import load_spec
     from superbatch.spec.workerenv import resolve_env
 
     path = spec(tmp_path, extra="")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from superbatch.plan.identity import changed_parts, job_identity
-from superbatch.spec.models import load_spec
+from superbatch.spec.load import load_spec
 
 
 def make(tmp_path: Path, globals_: str = "{n: 1}") -> Path:

@@ -16,7 +16,7 @@ from superbatch.errors import SpecError
 from superbatch.plan.identity import POINTS_CHUNK, _sha, spec_sha
 from superbatch.plan.points import Grid
 from superbatch.spec import yamlsource
-from superbatch.spec.models import load_spec, parse_spec
+from superbatch.spec.load import load_spec, parse_spec
 from superbatch.spec.sequences import PointList
 
 HEAD = "name: x\nworker: {command: c}\n"

@@ -65,7 +65,7 @@ def test_a_two_axis_grid_of_numbers_is_a_heat_map(tmp_path):
 def test_a_job_of_100000_tasks_makes_a_page_under_5_mb(tmp_path):
     from superbatch.jobs.context import make_context
     from superbatch.results.report import gather, render
-    from superbatch.spec.models import load_spec
+    from superbatch.spec.load import load_spec
 
     spec = job(tmp_path, command="double", points=3)
     assert invoke("run", spec).code == 0

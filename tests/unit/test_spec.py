@@ -6,7 +6,7 @@ import pytest
 from clihelp import REPO, invoke, write_spec
 
 from superbatch.errors import SpecError
-from superbatch.spec.models import load_spec
+from superbatch.spec.load import load_spec
 
 GOOD = """\
 name: demo

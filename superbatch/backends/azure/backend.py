@@ -29,6 +29,7 @@ from superbatch.backends.azure.preflight import run_checks
 from superbatch.backends.azure.prices import VmPrice, prices_url, region_of, vm_price
 from superbatch.backends.azure.retry import with_retries
 from superbatch.backends.azure.session import Session
+from superbatch.backends.azure.spec import BUDGET_KEY, azure_section, azure_worker
 from superbatch.backends.azure.storage import Storage
 from superbatch.backends.azure.submit import (
     Submitter,
@@ -57,11 +58,12 @@ from superbatch.util.bars import Progress
 if TYPE_CHECKING:
     from superbatch.jobs.record import JobRecord
     from superbatch.jobs.state import JobState
-    from superbatch.spec.models import Spec
+    from superbatch.spec.load import Spec
 
 
 class AzureBackend(Backend):
     name = "azure"
+    budget_key = BUDGET_KEY
 
     # -- questions about a spec ------------------------------------------------------------
 
@@ -69,7 +71,7 @@ class AzureBackend(Backend):
     def check_spec(cls, spec: Spec) -> None:
         """With an image, tasks run in it; without one (code mode) the worker's directory is
         shipped, so it must exist here."""
-        if spec.model.worker.image:
+        if azure_worker(spec.model.worker).image:
             return
         if not spec.worker_directory.is_dir():
             raise SpecError(
@@ -81,14 +83,15 @@ class AzureBackend(Backend):
 
     @classmethod
     def worker_dir(cls, spec: Spec) -> str:
-        if not spec.model.worker.image:
+        worker = azure_worker(spec.model.worker)
+        if not worker.image:
             return codemode.WORKER_DIR_ON_NODE
-        directory = spec.model.worker.image_directory.rstrip("/")
+        directory = worker.image_directory.rstrip("/")
         return directory  # "" for "/": `{worker_dir}/worker.py` becomes `/worker.py`
 
     @classmethod
     def slots(cls, spec: Spec, parallel: int | None) -> int:
-        pool = spec.model.azure.pool
+        pool = azure_section(spec.model).pool
         nodes = pool.dedicated_nodes + pool.low_priority_nodes or 1
         return nodes * pool.task_slots_per_node
 
@@ -123,19 +126,21 @@ class AzureBackend(Backend):
     @classmethod
     def price(cls, spec) -> VmPrice:
         """The pool's VM prices in the job's region (the spec's, else the endpoint's)."""
-        region = spec.model.azure.region or region_of(os.environ.get("AZURE_BATCH_ENDPOINT"))
-        return vm_price(spec.model.azure.pool.vm_size, region)
+        azure = azure_section(spec.model)
+        region = azure.region or region_of(os.environ.get("AZURE_BATCH_ENDPOINT"))
+        return vm_price(azure.pool.vm_size, region)
 
     @classmethod
     def estimate(
         cls, spec: Spec, plan: JobPlan, per_point_s: float | None, source: str
     ) -> CostEstimate | None:
-        mode = "image" if spec.model.worker.image else "code"
+        mode = "image" if azure_worker(spec.model.worker).image else "code"
         price = cls.price(spec)
         est = estimate_cost(spec.model, plan, per_point_s, source, price, mode)
-        if spec.model.azure.budget:
-            est.budget_usd = spec.model.azure.budget.max_usd
-            spot = spec.model.azure.pool.low_priority_nodes
+        azure = azure_section(spec.model)
+        if azure.budget:
+            est.budget_usd = azure.budget.max_usd
+            spot = azure.pool.low_priority_nodes
             if price.dedicated is None or (spot and price.spot is None):
                 # The spend is the pool's nodes at these prices: without them, never known.
                 est.budget_problem = (
@@ -155,13 +160,14 @@ class AzureBackend(Backend):
     @classmethod
     def connect(cls, spec: Spec, job_id: str | None, parallel: int | None) -> dict[str, Any]:
         """Read the credentials, try each with a read-only call, and name the job's places."""
+        azure = azure_section(spec.model)
         batch = creds.batch_credentials()
-        storage = Storage(creds.storage_credentials(), spec.model.azure.transfer_concurrency)
-        if spec.model.azure.registry:
-            creds.registry_credentials(spec.model.azure.registry.server)
+        storage = Storage(creds.storage_credentials(), azure.transfer_concurrency)
+        if azure.registry:
+            creds.registry_credentials(azure.registry.server)
         hint = "Nothing was created: run the command again when the service answers."
         client = batch.client(retry_total=1, retry_backoff_factor=0.2)
-        pool_id = spec.model.azure.pool.id
+        pool_id = azure.pool.id
         try:
             pool = with_retries(
                 lambda: client.get_pool(pool_id), "check the Batch credentials", hint
@@ -169,10 +175,10 @@ class AzureBackend(Backend):
             check_pool_fits(pool, spec.model)
         except ResourceNotFoundError:
             pass  # the credentials work; the pool is created at submit
-        container = storage.container(spec.model.azure.storage.container)
+        container = storage.container(azure.storage.container)
         with_retries(container.exists, "check the storage credentials", hint)
         code: dict[str, Any] = {}
-        if not spec.model.worker.image:
+        if not azure_worker(spec.model.worker).image:
             from superbatch.jobs.state import STATE_DIRNAME
 
             bundle = codemode.pack(spec, (spec.path, spec.directory / STATE_DIRNAME))
@@ -189,8 +195,8 @@ class AzureBackend(Backend):
             endpoint=batch.endpoint,
             account=batch.account,
             storage_account=storage.account_name,
-            container=spec.model.azure.storage.container,
-            job_container=job_container_name(spec.model.azure.storage.container, job_id or "check"),
+            container=azure.storage.container,
+            job_container=job_container_name(azure.storage.container, job_id or "check"),
             pool_id=pool_id,
             revocable=storage.revocable,
             **code,

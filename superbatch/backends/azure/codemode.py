@@ -25,8 +25,9 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from superbatch.backends.azure.spec import PoolImage, azure_worker
 from superbatch.errors import SpecError
-from superbatch.spec.models import PoolImage, Spec
+from superbatch.spec.load import Spec
 from superbatch.spec.workerfiles import WorkerFile, worker_files
 
 # A current Ubuntu LTS with Python 3 and no Docker; the node agent that goes with it.
@@ -79,8 +80,9 @@ class CodeBundle:
 
 def requirements_path(spec: Spec) -> Path | None:
     """``worker.requirements``, or requirements.txt in the worker's directory if present."""
-    if spec.model.worker.requirements:
-        path = spec.resolve(spec.model.worker.requirements)
+    given = azure_worker(spec.model.worker).requirements
+    if given:
+        path = spec.resolve(given)
         if not path.is_file():
             raise SpecError(
                 f"{spec.where('worker', 'requirements')}: worker.requirements: "
@@ -94,7 +96,7 @@ def requirements_path(spec: Spec) -> Path | None:
 def listed_files(spec: Spec, exclude: tuple[Path, ...]) -> list[WorkerFile]:
     """The worker's files, refusing a directory heavier than ``worker.upload_limit_mb``."""
     files = list(worker_files(spec.worker_directory, exclude))
-    limit = spec.model.worker.upload_limit_mb
+    limit = azure_worker(spec.model.worker).upload_limit_mb
     total = sum(f.size for f in files)
     if total > limit * 2**20:
         largest = sorted(files, key=lambda f: -f.size)[:3]
@@ -130,7 +132,7 @@ def pack(spec: Spec, exclude: tuple[Path, ...] = ()) -> CodeBundle:
         hashlib.sha256(archive).hexdigest(),
         len(files),
         req.read_bytes() if req else None,
-        spec.model.worker.setup,
+        azure_worker(spec.model.worker).setup,
     )
 
 

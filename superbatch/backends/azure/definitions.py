@@ -34,12 +34,13 @@ from superbatch.backends.azure.noderunner import (
     runner_steps,
 )
 from superbatch.backends.azure.runnerapp import APP_FILE
+from superbatch.backends.azure.spec import PoolImage, azure_section, azure_worker
 from superbatch.backends.azure.target import log_prefix, output_dir
 from superbatch.contract import names as contract_names
 from superbatch.contract.names import FileNames
 from superbatch.plan.chunks import TaskPlan
 from superbatch.spec.durations import iso8601
-from superbatch.spec.models import JobSpec, PoolImage
+from superbatch.spec.models import JobSpec
 from superbatch.spec.workerenv import resolve_env
 from superbatch.taskrunner.upload import URL_VAR as OUTPUT_URL_VAR
 
@@ -89,7 +90,9 @@ def pool_image(spec: JobSpec) -> PoolImage:
     """``azure.pool.image``, or the default for the worker's mode."""
     from superbatch.backends.azure.codemode import CODE_POOL_IMAGE
 
-    return spec.azure.pool.image or (CONTAINER_POOL_IMAGE if spec.worker.image else CODE_POOL_IMAGE)
+    return azure_section(spec).pool.image or (
+        CONTAINER_POOL_IMAGE if azure_worker(spec.worker).image else CODE_POOL_IMAGE
+    )
 
 
 def pool_definition(
@@ -97,13 +100,13 @@ def pool_definition(
 ) -> bm.BatchPoolCreateOptions:
     """The pool's create request; ``image`` replaces the mode's default (a GPU image chosen
     from the account's supported images)."""
-    pool = spec.azure.pool
+    pool = azure_section(spec).pool
     image = image or pool_image(spec)
     container = None
-    if spec.worker.image:
+    if azure_worker(spec.worker).image:
         container = bm.BatchContainerConfiguration(
             type="dockerCompatible",
-            container_image_names=[spec.worker.image],
+            container_image_names=[azure_worker(spec.worker).image],
             container_registries=[bm.ContainerRegistryReference(**_registry_model(registry))]
             if registry
             else None,
@@ -286,7 +289,7 @@ def task_body(ctx: TaskContext, task: TaskPlan, inputs: bytes, input_url: str | 
         body["outputFiles"].insert(0, _renamed_output(ctx, task))
     if not ctx.code_mode:
         body["containerSettings"] = {
-            "imageName": ctx.spec.worker.image,
+            "imageName": azure_worker(ctx.spec.worker).image,
             "workingDirectory": "taskWorkingDirectory",
         }
         if ctx.registry:
@@ -356,7 +359,7 @@ def placeholder_context(
     )
     registry = (
         {"registryServer": "r" * 128, "username": "u" * 128, "password": "p" * 256}
-        if spec.azure.registry
+        if azure_section(spec).registry
         else None
     )
     runner = node_runner(spec, spec.worker.format, command, multi_point, names)
@@ -371,7 +374,7 @@ def placeholder_context(
         registry,
         multi_point,
         resolve_env(spec.worker),
-        code_mode=not spec.worker.image,
+        code_mode=not azure_worker(spec.worker).image,
         runner=runner,
         runner_url=url if runner else None,
     )

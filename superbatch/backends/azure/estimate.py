@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 from superbatch.backends.azure.prices import VmPrice
+from superbatch.backends.azure.spec import azure_section
 from superbatch.backends.base import CostEstimate
 from superbatch.plan.chunks import JobPlan
 from superbatch.spec.models import JobSpec
@@ -22,7 +23,7 @@ TASK_OVERHEAD_S = 2.0  # scheduling, resource files in, outputs out: per task, o
 def estimate(
     spec: JobSpec, plan: JobPlan, per_point_s: float | None, source: str, price: VmPrice, mode: str
 ) -> CostEstimate:
-    pool = spec.azure.pool
+    pool = azure_section(spec).pool
     dedicated, spot = pool.dedicated_nodes, pool.low_priority_nodes
     nodes = dedicated + spot
     resources = (

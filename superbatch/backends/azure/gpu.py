@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import re
 
+from superbatch.backends.azure.spec import PoolImage, azure_section, azure_worker
 from superbatch.errors import UserError
-from superbatch.spec.models import JobSpec, PoolImage
+from superbatch.spec.models import JobSpec
 
 DRIVER_CAPABILITY = re.compile(r"nvidia\w*driver", re.IGNORECASE)
 DOCKER_CAPABILITY = "dockercompatible"
@@ -57,10 +58,10 @@ def gpu_image(offered: list, containers: bool) -> PoolImage | None:
 
 def no_gpu_image(spec: JobSpec) -> str:
     """Why no image fits, and the fix."""
-    kind = " that runs containers" if spec.worker.image else ""
+    kind = " that runs containers" if azure_worker(spec.worker).image else ""
     return (
         f"the account offers no node image with the NVIDIA driver{kind} for the GPU size "
-        f"{spec.azure.pool.vm_size} (no image in `az batch pool supported-images list` has a "
+        f"{azure_section(spec).pool.vm_size} (no image in `az batch pool supported-images list` has a "
         f"capability such as NvidiaTeslaDriverInstalled{' and DockerCompatible' if kind else ''})"
         f": give azure.pool.image, e.g. microsoft-dsvm / ubuntu-hpc / 2404 with node agent "
         f"batch.node.ubuntu 24.04"
@@ -69,7 +70,7 @@ def no_gpu_image(spec: JobSpec) -> str:
 
 def choose_gpu_image(offered: list, spec: JobSpec) -> PoolImage:
     """The GPU image for the spec's pool; a UserError (exit 2) when the account has none."""
-    image = gpu_image(offered, containers=bool(spec.worker.image))
+    image = gpu_image(offered, containers=bool(azure_worker(spec.worker).image))
     if image is None:
         raise UserError(no_gpu_image(spec) + ".")
     return image

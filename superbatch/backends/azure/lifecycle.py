@@ -15,6 +15,7 @@ from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 from superbatch.backends.azure import observe, outputs
 from superbatch.backends.azure.session import Session, error_code
+from superbatch.backends.azure.spec import azure_section
 from superbatch.backends.azure.submit import Submitter, reconcile
 from superbatch.backends.azure.target import retry_job_id, task_of_output
 from superbatch.backends.base import JobStatus, pick_retries
@@ -223,7 +224,7 @@ def delete_blobs(session: Session) -> list[str]:
 def delete(session: Session, include_pool: bool) -> list[str]:
     removed = delete_batch_jobs(session)
     removed += delete_blobs(session)
-    if include_pool or session.record.spec.azure.pool.delete_when_done:
+    if include_pool or azure_section(session.record.spec).pool.delete_when_done:
         pool_id = session.target.pool_id
         try:
             session.call(lambda: session.client.begin_delete_pool(pool_id), f"delete {pool_id}")
@@ -238,7 +239,7 @@ def delete(session: Session, include_pool: bool) -> list[str]:
 
 def cleanup_after_collect(session: Session, status: JobStatus) -> list[str]:
     """What ``azure.cleanup`` asks for once every output is safely on this machine."""
-    cleanup = session.record.spec.azure.cleanup
+    cleanup = azure_section(session.record.spec).cleanup
     removed = []
     if cleanup.job:
         final = FinalStatus(

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from superbatch.backends.azure.codemode import WORKER_DIR_ON_NODE
 from superbatch.backends.azure.runnerapp import APP_FILE, TOO_OLD_MARKER
+from superbatch.backends.azure.spec import azure_worker
 from superbatch.contract.manifest import python_words, worker_manifest
 from superbatch.contract.names import FileNames
 from superbatch.plan.chunks import TaskPlan
@@ -53,7 +54,7 @@ class NodeRunner:
 def node_runner(spec, fmt: str, command: str, multi_point: bool, names: FileNames):
     """The job's NodeRunner, or None when its tasks keep the shell loop."""
     worker = spec.worker
-    code_mode = not worker.image
+    code_mode = not azure_worker(worker).image
     if worker.function:
         interpreter, argv = "python3", None
     else:
@@ -65,7 +66,7 @@ def node_runner(spec, fmt: str, command: str, multi_point: bool, names: FileName
     if code_mode:
         worker_dir = _MARK
     else:
-        worker_dir = worker.image_directory.rstrip("/") or "/"
+        worker_dir = azure_worker(worker).image_directory.rstrip("/") or "/"
     manifest = worker_manifest(
         worker,
         fmt,
@@ -79,7 +80,8 @@ def node_runner(spec, fmt: str, command: str, multi_point: bool, names: FileName
         outputs_pattern=f"p{{}}/{names.outputs}" if multi_point else names.outputs,
         wall_time=None,  # Batch ends a task past maxWallClockTime itself
     )
-    where = f"image {worker.image}" if worker.image else "the node"
+    image = azure_worker(worker).image
+    where = f"image {image}" if image else "the node"
     return NodeRunner(interpreter, manifest, where, bool(worker.function))
 
 

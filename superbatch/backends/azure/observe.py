@@ -9,6 +9,7 @@ from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 from superbatch.backends.azure.pool import check_pool_health, pool_spend, stop_pool
 from superbatch.backends.azure.session import Session, poll_seconds
+from superbatch.backends.azure.spec import azure_section
 from superbatch.backends.azure.target import log_prefix
 from superbatch.backends.base import JobStatus, LogChunk, TaskFailure, TaskLogs
 from superbatch.errors import BudgetExceeded, UserError
@@ -103,7 +104,7 @@ def _live_status(session: Session, progress, with_failures: bool) -> JobStatus:
                 st.notes.append(f"the Batch job ended early: {reason}")
     if session.target.mode == "code" and st.completed < total and st.running == 0:
         st.blocked = _preparation_failure(session, jobs[-1])
-    budget = session.record.spec.azure.budget
+    budget = azure_section(session.record.spec).budget
     st.budget_usd = budget.max_usd if budget else None
     if session.target.price_dedicated is not None:
         st.spend_usd = pool_spend(session)
@@ -234,7 +235,7 @@ def logs(session: Session, task_id: str) -> TaskLogs:
 
 def enforce_budget(session: Session, st: JobStatus) -> None:
     """Past ``azure.budget.max_usd``: stop the job, shrink the pool it created, exit 5."""
-    budget = session.record.spec.azure.budget
+    budget = azure_section(session.record.spec).budget
     if budget is None or session.target.price_dedicated is None:
         return
     spend = pool_spend(session)

@@ -6,6 +6,7 @@ from azure.core.exceptions import HttpResponseError, ResourceExistsError, Resour
 
 from superbatch.backends.azure.definitions import pool_definition, pool_image
 from superbatch.backends.azure.session import Session, error_code, wait_until_deleted
+from superbatch.backends.azure.spec import azure_section, azure_worker
 from superbatch.errors import InfraError, UserError
 from superbatch.util.redact import redact
 
@@ -50,7 +51,8 @@ def _gpu_image(session: Session):
     """A GPU pool's image, from the account's supported images (None: the spec's own or the
     mode's default)."""
     spec = session.record.spec
-    if not spec.azure.pool.gpu or spec.azure.pool.image:
+    pool = azure_section(spec).pool
+    if not pool.gpu or pool.image:
         return None
     from superbatch.backends.azure.gpu import choose_gpu_image
 
@@ -63,7 +65,7 @@ def _gpu_image(session: Session):
 def pool_differences(pool, spec) -> list[str]:
     """How an existing pool differs from the spec (it is used as it is)."""
     notes = []
-    want = spec.azure.pool
+    want = azure_section(spec).pool
     if pool.vm_size and pool.vm_size.lower() != want.vm_size.lower():
         notes.append(
             f"pool {pool.id} exists with vm_size {pool.vm_size}; the spec says "
@@ -71,9 +73,10 @@ def pool_differences(pool, spec) -> list[str]:
         )
     vm = pool.virtual_machine_configuration
     config = vm.container_configuration if vm else None
-    if config is not None and spec.worker.image not in (config.container_image_names or []):
+    worker_image = azure_worker(spec.worker).image
+    if config is not None and worker_image not in (config.container_image_names or []):
         notes.append(
-            f"pool {pool.id} does not prefetch {spec.worker.image}; each node pulls "
+            f"pool {pool.id} does not prefetch {worker_image}; each node pulls "
             f"it when its first task starts."
         )
     image = vm.image_reference if vm else None
@@ -97,13 +100,14 @@ def check_pool_fits(pool, spec) -> None:
     on a pool without a container configuration, and plain tasks on one with it."""
     vm = pool.virtual_machine_configuration
     containers = vm is not None and vm.container_configuration is not None
-    if spec.worker.image and not containers:
+    worker_image = azure_worker(spec.worker).image
+    if worker_image and not containers:
         raise UserError(
             f"pool {pool.id} exists without a container configuration, so it cannot run the "
-            f"worker's image {spec.worker.image}: delete the pool, choose another "
+            f"worker's image {worker_image}: delete the pool, choose another "
             f"azure.pool.id, or drop worker.image to ship the worker's files (code mode)."
         )
-    if not spec.worker.image and containers:
+    if not worker_image and containers:
         raise UserError(
             f"pool {pool.id} runs containers, and Azure Batch requires every task on it to name "
             f"an image, but this spec ships the worker's files (no worker.image, code mode): "

@@ -20,10 +20,11 @@ from superbatch.backends.azure.definitions import pool_image
 from superbatch.backends.azure.gpu import gpu_image, no_gpu_image
 from superbatch.backends.azure.pool import check_pool_fits
 from superbatch.backends.azure.retry import with_retries
+from superbatch.backends.azure.spec import azure_section, azure_worker
 from superbatch.backends.azure.storage import Storage
 from superbatch.backends.base import Check
 from superbatch.errors import SuperbatchError
-from superbatch.spec.models import Spec
+from superbatch.spec.load import Spec
 
 PROBE_BLOB = "superbatch-doctor-probe"
 DEFAULT_ACTIVE_JOB_QUOTA = 100  # the lowest default an account gets
@@ -49,7 +50,7 @@ def run_checks(spec: Spec, write_probe: bool) -> list[Check]:
         state["client"] = creds.batch_credentials().client(retry_total=1, retry_backoff_factor=0.2)
         try:
             state["pool"] = with_retries(
-                lambda: state["client"].get_pool(model.azure.pool.id),
+                lambda: state["client"].get_pool(azure_section(model).pool.id),
                 "check the Batch credentials",
                 quick,
             )
@@ -61,8 +62,8 @@ def run_checks(spec: Spec, write_probe: bool) -> list[Check]:
     client = state.get("client") if checks[-1].status == "ok" else None
 
     def storage() -> str:
-        store = Storage(creds.storage_credentials(), model.azure.transfer_concurrency)
-        state["container"] = store.container(model.azure.storage.container)
+        store = Storage(creds.storage_credentials(), azure_section(model).transfer_concurrency)
+        state["container"] = store.container(azure_section(model).storage.container)
         state["exists"] = with_retries(
             state["container"].exists, "check the storage credentials", quick
         )
@@ -105,10 +106,10 @@ def _container_check(container, exists: bool, write_probe: bool) -> Check:
 
 
 def _image_check(spec: Spec) -> Check:
-    image = spec.model.worker.image
+    image = azure_worker(spec.model.worker).image
     if not image:
         return Check("worker image", "ok", "code mode: no image, the worker's files are shipped")
-    registry = spec.model.azure.registry
+    registry = azure_section(spec.model).registry
     user = password = None
     if registry:
         rc = creds.registry_credentials(registry.server)
@@ -119,16 +120,16 @@ def _image_check(spec: Spec) -> Check:
 
 def _pool(pool, spec: Spec) -> str:
     if pool is None:
-        return f"{spec.model.azure.pool.id} does not exist yet; submit creates it"
+        return f"{azure_section(spec.model).pool.id} does not exist yet; submit creates it"
     check_pool_fits(pool, spec.model)
     return f"{pool.id} exists and can run the job's tasks"
 
 
 def _node_image(client, spec: Spec) -> str:
     offered = list(client.list_supported_images())
-    pool = spec.model.azure.pool
+    pool = azure_section(spec.model).pool
     if pool.gpu and not pool.image:
-        found = gpu_image(offered, containers=bool(spec.model.worker.image))
+        found = gpu_image(offered, containers=bool(azure_worker(spec.model.worker).image))
         if found is None:
             raise _problem(no_gpu_image(spec.model))
         return (
@@ -144,7 +145,7 @@ def _node_image(client, spec: Spec) -> str:
         if item.node_agent_sku_id.lower() != image.node_agent_sku_id.lower():
             continue
         caps = [c.lower() for c in item.capabilities or []]
-        if spec.model.worker.image and "dockercompatible" not in caps:
+        if azure_worker(spec.model.worker).image and "dockercompatible" not in caps:
             raise _problem(
                 f"{want[0]}/{want[1]}/{want[2]} runs no containers here: choose a "
                 f"DockerCompatible image in azure.pool.image"
@@ -194,7 +195,7 @@ def _quota_checks(spec: Spec) -> list[Check]:
             Check(n, "not checked", f"the management plane did not answer ({detail})")
             for n in names
         ]
-    pool = spec.model.azure.pool
+    pool = azure_section(spec.model).pool
     sku = skus.get(pool.vm_size.lower())
     if sku is None:
         return [

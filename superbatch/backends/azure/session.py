@@ -15,6 +15,7 @@ from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 from superbatch.backends.azure import credentials as creds
 from superbatch.backends.azure.retry import describe, with_retries
+from superbatch.backends.azure.spec import azure_section
 from superbatch.backends.azure.storage import BlobStore, Storage
 from superbatch.backends.azure.target import POLICY_ID, AzureTarget
 from superbatch.contract.names import FileNames, file_names
@@ -90,7 +91,7 @@ class Session:
     def storage(self) -> Storage:
         if self._storage is None:
             self._storage = Storage(
-                creds.storage_credentials(), self.record.spec.azure.transfer_concurrency
+                creds.storage_credentials(), azure_section(self.record.spec).transfer_concurrency
             )
         return self._storage
 
@@ -128,7 +129,7 @@ class Session:
         """Long enough for every task to run (with retries) on the pool, plus a day; <= 30 days."""
         spec = self.record.spec
         wall = spec.tasks.max_wall_time or timedelta(days=1)
-        pool = spec.azure.pool
+        pool = azure_section(spec).pool
         slots = max(
             1, (pool.dedicated_nodes + pool.low_priority_nodes or 1) * pool.task_slots_per_node
         )

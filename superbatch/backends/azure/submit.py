@@ -53,12 +53,13 @@ from superbatch.backends.azure.session import (
     error_code,
     wait_until_deleted,
 )
+from superbatch.backends.azure.spec import azure_section, azure_worker
 from superbatch.backends.azure.target import config_blob, input_blob
 from superbatch.contract.codec import get_codec
 from superbatch.errors import InfraError, UserError
 from superbatch.jobs.state import STATE_DIRNAME
 from superbatch.plan.chunks import TaskPlan
-from superbatch.spec.models import Spec
+from superbatch.spec.load import Spec
 from superbatch.spec.workerenv import resolve_env
 from superbatch.util.bars import Progress
 from superbatch.util.files import append_lines, read_json_lines
@@ -75,7 +76,7 @@ COUNTS_SETTLE = (0.5, 1.0, 2.0)  # seconds before asking short task counts again
 
 def registry_reference(session: Session) -> dict | None:
     """The spec's private registry with credentials from the environment (REST shape)."""
-    registry = session.record.spec.azure.registry
+    registry = azure_section(session.record.spec).registry
     if not registry:
         return None
     rc = creds.registry_credentials(registry.server)
@@ -126,9 +127,8 @@ def prep_task(session: Session) -> dict:
         if target.code_requirements
         else None
     )
-    return codemode.prep_task(
-        target.env_digest, session.record.spec.worker.setup, archive_url, requirements_url
-    )
+    setup = azure_worker(session.record.spec.worker).setup
+    return codemode.prep_task(target.env_digest, setup, archive_url, requirements_url)
 
 
 class Submitter:
@@ -263,6 +263,7 @@ class Submitter:
         uploads: ThreadPoolExecutor,
     ) -> int:
         s = self.session
+        inline = azure_section(s.record.spec).inline_inputs
         bodies, blobs = [], []
         for task, points in chunk:
             encoded = [self.codec.dumps(p) for p in points]
@@ -271,7 +272,7 @@ class Submitter:
                 data = inputs_tar(task, encoded, s.names)
             else:
                 data = encoded[0]
-            if ctx.multi_point or not (s.record.spec.azure.inline_inputs and is_inline(data)):
+            if ctx.multi_point or not (inline and is_inline(data)):
                 name = input_blob(s.job_id, task.id)
                 blobs.append((name, data))
                 url = s.inputs.read_url(name, expiry)

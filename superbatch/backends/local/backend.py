@@ -36,7 +36,7 @@ from superbatch.util.files import atomic_write_bytes
 if TYPE_CHECKING:
     from superbatch.jobs.codestore import KeptCode
     from superbatch.plan.identity import Identity
-    from superbatch.spec.models import Spec
+    from superbatch.spec.load import Spec
 
 POLL_SECONDS = 0.2
 STDERR_TAIL = 400
