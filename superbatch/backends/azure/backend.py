@@ -2,7 +2,8 @@
 
 This class only wires the parts together: ``submit`` (the pipeline), ``pool``, ``observe``
 (status, logs, waiting), ``outputs`` (verified downloads) and ``lifecycle`` (retry rounds,
-cancel, seal, cleanup, delete), all sharing one :class:`Session`.
+cancel, seal, cleanup, delete), all sharing one :class:`Session`. No Azure SDK exception
+leaves its methods (``sdkerrors``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from superbatch.backends.azure.pool import check_pool_fits, ensure_pool
 from superbatch.backends.azure.preflight import run_checks
 from superbatch.backends.azure.prices import VmPrice, prices_url, region_of, vm_price
 from superbatch.backends.azure.retry import with_retries
+from superbatch.backends.azure.sdkerrors import guard_sdk_errors
 from superbatch.backends.azure.session import Session
 from superbatch.backends.azure.storage import Storage
 from superbatch.backends.azure.submit import (
@@ -54,6 +56,7 @@ from superbatch.plan.chunks import JobPlan, TaskPlan
 from superbatch.util.bars import Progress
 
 
+@guard_sdk_errors
 class AzureBackend(Backend):
     name = "azure"
 
