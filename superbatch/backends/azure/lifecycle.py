@@ -60,11 +60,15 @@ def clear_outputs(session: Session, round_: RetryRound) -> None:
         if task_of_output(b.name) in task_ids
     ]
     session.call(lambda: session.outputs.delete_names(names), "delete the tasks' outputs")
+    _mark_round(session, round_.job, "outputs_cleared")
+
+
+def _mark_round(session: Session, job: str, flag: str) -> None:
+    """Set ``flag`` on the retry round whose Batch job is ``job``."""
 
     def mark(progress: JobProgress) -> JobProgress:
         rounds = [
-            r.model_copy(update={"outputs_cleared": True}) if r.job == round_.job else r
-            for r in progress.retries
+            r.model_copy(update={flag: True}) if r.job == job else r for r in progress.retries
         ]
         return progress.model_copy(update={"retries": rounds})
 
@@ -83,15 +87,7 @@ def add_round(session: Session, plan: JobPlan, round_: RetryRound) -> None:
     sub.add(((t, points_of(plan)(t)) for t in tasks), len(tasks), ctx, expiry, skip_recorded=False)
     reconcile(sub, tasks, points_of(plan), ctx, expiry)
     sub.finish_job()
-
-    def mark(progress: JobProgress) -> JobProgress:
-        rounds = [
-            r.model_copy(update={"submitted": True}) if r.job == round_.job else r
-            for r in progress.retries
-        ]
-        return progress.model_copy(update={"retries": rounds})
-
-    session.state.update_progress(mark)
+    _mark_round(session, round_.job, "submitted")
 
 
 def finish_rounds(session: Session) -> None:
