@@ -1,4 +1,5 @@
-"""An azure job after submit: retry rounds, cancel, sealing, cleanup and deletion.
+"""An azure job after submit: retry rounds, cleanup and deletion (cancel and sealing:
+``stopping.py``).
 
 A completed Batch job cannot take tasks again, so a retry adds the tasks to a new Batch job on
 the same pool, ``<job-id>-r<N>`` (a retry round), whose outputs land beside the others. A
@@ -8,9 +9,6 @@ again the only blob there (``outputs.py``).
 
 from __future__ import annotations
 
-import time
-
-from azure.batch import models as bm
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 from superbatch.backends.azure import observe, outputs
@@ -31,14 +29,6 @@ def grant_writes(session: Session, tasks: int) -> None:
             lambda: session.outputs.grant_task_writes(session.policy_id, expiry),
             "set the job container's access policy",
         )
-
-
-def seal(session: Session) -> list[str]:
-    """Revoke the tasks' write access (a no-op with Entra ID, whose SAS only expire)."""
-    if not session.policy_id:
-        return []
-    session.call(session.outputs.revoke_task_writes, "revoke the tasks' write access")
-    return []
 
 
 def points_of(plan: JobPlan):
@@ -163,30 +153,6 @@ def _unfinished(session: Session) -> set[str]:
             latest[task.id] = task.state
     plan_ids = set(plan_from_record(session.record).task_ids())
     return {t for t in plan_ids if latest.get(t) != "completed"}
-
-
-def cancel(session: Session) -> None:
-    session.state.update_progress(job_state="terminated", finished_at=time.time())
-    for job_id in session.batch_jobs():
-        try:
-            # azure-batch 15.1 cannot send a terminate without options (it fails to
-            # serialize the missing body), and does not export the options model.
-            options = bm._models.BatchJobTerminateOptions(termination_reason="UserCancelled")
-            session.call(
-                lambda j=job_id, o=options: session.client.begin_terminate_job(j, o),
-                f"terminate {job_id}",
-            )
-        except ResourceNotFoundError:
-            pass
-        except HttpResponseError as exc:
-            if error_code(exc) not in (
-                "JobCompleted",
-                "JobTerminating",
-                "JobNotFound",
-                "JobBeingDeleted",
-            ):
-                raise session.refused(exc, f"terminating job {job_id}") from None
-    seal(session)
 
 
 def delete_batch_jobs(session: Session) -> list[str]:
