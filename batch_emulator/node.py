@@ -22,23 +22,12 @@ from .faults import Faults
 from .files import TaskFailure, download_resources, upload_outputs
 from .images import DEFAULT_NODE_PATH, ImageStandIn, find
 from .jobtasks import JobTasks, exit_failure, prep_id
+from .nodedirs import node_root
 from .starttask import StartTasks
 from .store import Store
 from .validation import parse_duration
 
 PREEMPT_AFTER = 0.05  # seconds a preempted run gets before its node disappears
-
-
-def node_root(root: Path, node: ComputeNode) -> Path:
-    return root / node.pool.id / node.id
-
-
-def task_directory(root: Path, task: Task) -> Path | None:
-    """The directory of the task's latest run on its node (None if it never started)."""
-    info = task.doc.get("nodeInfo")
-    if not info:
-        return None
-    return root / info["poolId"] / info["nodeId"] / info["taskRootDirectory"]
 
 
 class Node(StartTasks, JobTasks):

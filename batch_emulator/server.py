@@ -28,10 +28,10 @@ from .entities import BASE, iso, now
 from .errors import BatchError
 from .faults import Faults
 from .images import DEFAULT_NODE_PATH, ImageStandIn
-from .images import reference as image_reference
 from .latency import Latency
 from .node import Node
 from .odata import bad_query
+from .registry import answer_registry
 from .store import Store
 
 API_VERSION = definition.CURRENT_API_VERSION
@@ -92,7 +92,7 @@ class Handler(BaseHTTPRequestHandler):
         emu = self.emulator
         emu.latency.wait()  # this connection's thread only: other requests go on meanwhile
         if self.path.startswith("/v2/") and method in ("GET", "HEAD"):
-            return self._registry(method)
+            return answer_registry(self, method, self.emulator.node.images)
         headers = {k.lower(): v for k, v in self.headers.items()}
         request_id = str(uuid.uuid4())
         base = self._base_url(headers)
@@ -132,34 +132,6 @@ class Handler(BaseHTTPRequestHandler):
         if fault and retry_after:
             reply.headers["Retry-After"] = "1"
         self._reply(method, reply, headers, request_id, base)
-
-    def _registry(self, method: str) -> None:
-        """The declared images, as a registry (Docker Registry HTTP API V2) answers for them:
-        so that a pre-flight check of a rehearsed job's image asks the emulator, not the
-        Internet (``SUPERBATCH_REGISTRY_MIRROR`` = the emulator's endpoint). Anonymous."""
-        path = self.path.split("?")[0]
-        repo, _, reference = path[len("/v2/") :].partition("/manifests/")
-        # a mirror answers for every registry: the repository and reference are what identify
-        # an image (``python:3.12`` is asked as library/python, 3.12, as Docker names it)
-        known = {image_reference(name)[1:] for name in self.emulator.node.images}
-        found = bool(reference) and (repo, reference) in known
-        status = 200 if found or path == "/v2/" else 404
-        body = (
-            b""
-            if status == 200
-            else json.dumps(
-                {"errors": [{"code": "MANIFEST_UNKNOWN", "message": "manifest unknown"}]}
-            ).encode()
-        )
-        self.send_response(status)
-        self.send_header("Docker-Distribution-API-Version", "registry/2.0")
-        if status == 200 and reference:
-            self.send_header("Content-Type", "application/vnd.docker.distribution.manifest.v2+json")
-            self.send_header("Docker-Content-Digest", "sha256:" + "0" * 64)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if method == "GET" and body:
-            self.wfile.write(body)
 
     def _read_chunked(self) -> bytes:
         parts = []

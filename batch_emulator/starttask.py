@@ -17,6 +17,7 @@ from . import process
 from .entities import ComputeNode, iso, now
 from .files import TaskFailure, download_resources
 from .jobtasks import completed, exit_failure
+from .nodedirs import node_root
 
 
 class StartTasks:
@@ -49,8 +50,6 @@ class StartTasks:
 
     def _start_task_once(self, node: ComputeNode, spec: dict) -> tuple[int | None, dict | None]:
         """One run: (exit code, failureInfo)."""
-        from .node import node_root
-
         task_dir: Path = node_root(self.root, node) / "startup"
         wd = task_dir / "wd"
         try:

@@ -1,15 +1,15 @@
 """The emulator's state: pools, jobs and tasks, and the operations on them.
 
 All under one lock; ``changed`` is notified whenever work may be runnable. How a task moves
-between states (scheduling, completion, retries) is in ``transitions.py``; the node
-(``node.py``) runs what :meth:`Store.take_runnable` hands it and reports back.
+between states (scheduling, completion, retries) is in ``transitions.py``, what Get Task
+Counts answers in ``taskcounts.py``; the node (``node.py``) runs what
+:meth:`Store.take_runnable` hands it and reports back.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections import deque
 
 from . import rules
 from .autopools import AutoPools, check_pool_info
@@ -17,11 +17,12 @@ from .deletion import DEFAULT_DELETE_DELAY, Deletions, job_being_deleted, pool_b
 from .entities import BASE, FOREVER, ComputeNode, Job, Pool, Task
 from .errors import BatchError, not_found, unsupported_property
 from .supported import SUPPORTED_IMAGES
+from .taskcounts import TaskCounts
 from .transitions import Transitions
 from .validation import parse_duration
 
 
-class Store(AutoPools, Deletions, Transitions):
+class Store(AutoPools, Deletions, TaskCounts, Transitions):
     """All resources and transitions. Methods raise :class:`BatchError` as the service answers."""
 
     def __init__(
@@ -326,32 +327,6 @@ class Store(AutoPools, Deletions, Transitions):
         with self.lock:
             return list(self.job(job_id).tasks.values())
 
-    def task_counts(self, job_id: str) -> dict:
-        with self.lock:
-            job = self.job(job_id)
-            if not self.counts_lag:
-                return _counts_document(job.counts)
-            history = self._counts_recorded(job, force=True)
-            shown = {k: [0, 0] for k in job.counts}  # nothing recorded that long ago: none yet
-            if history[0][0] <= time.monotonic() - self.counts_lag:
-                shown = history[0][1]
-            return _counts_document(shown)
-
-    def _counts_recorded(self, job: Job, force: bool = False) -> deque[tuple[float, dict]]:
-        """The job's counts history with its counts of now (at most one entry per 50 ms
-        unless ``force``), trimmed to the newest entry at least the lag old and later ones."""
-        history = job.counts_history
-        now = time.monotonic()
-        if force or not history or history[-1][0] < now - 0.05:
-            history.append((now, {k: list(v) for k, v in job.counts.items()}))
-        while len(history) >= 2 and history[1][0] <= now - self.counts_lag:
-            history.popleft()
-        return history
-
-    def counts_changed(self, job: Job) -> None:
-        if self.counts_lag:
-            self._counts_recorded(job)
-
     def terminate_task(self, job_id: str, task_id: str) -> None:
         with self.lock:
             self.live_job(job_id)
@@ -399,20 +374,3 @@ class Store(AutoPools, Deletions, Transitions):
 
 def _task_exists() -> BatchError:
     return BatchError(409, "TaskExists", "The specified task already exists.")
-
-
-_COUNT_NAMES = {
-    "active": "active",
-    "running": "running",
-    "completed": "completed",
-    "succeeded": "success",
-    "failed": "failure",
-}
-
-
-def _counts_document(c: dict) -> dict:
-    """Get Task Counts' answer from a job's counts (tasks and slots by state and result)."""
-    return {
-        "taskCounts": {k: c[v][0] for k, v in _COUNT_NAMES.items()},
-        "taskSlotCounts": {k: c[v][1] for k, v in _COUNT_NAMES.items()},
-    }

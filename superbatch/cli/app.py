@@ -250,14 +250,6 @@ class SuperbatchGroup(click.Group):
         except Terminated:
             _fail(ctx, "terminated: the job's state is consistent." + _rerun(ctx), EXIT_TERMINATED)
         except Exception as exc:  # noqa: BLE001 - the last word on anything unexpected
-            if type(exc).__module__.startswith("azure."):
-                text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                _fail(
-                    ctx,
-                    f"the Azure service failed: {type(exc).__name__}: {text}. Nothing "
-                    f"is lost: run the same command again." + _rerun(ctx),
-                    EXIT_INFRA,
-                )
             if os.environ.get("SUPERBATCH_DEBUG"):
                 import traceback
 

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import sys
 
-import click
-
 from superbatch.cli.app import Output, cli
-from superbatch.cli.options import SPEC, backend_option, json_option, load_context
+from superbatch.cli.options import SPEC, backend_option, json_option, load_context, sample_option
 from superbatch.errors import EXIT_BAD_INPUT
 
 MARKS = {"ok": "ok", "problem": "PROBLEM", "not checked": "not checked"}
@@ -66,13 +64,7 @@ def per_point(ctx, plan, sample: int | None) -> tuple[float | None, str]:
 @cli.command()
 @SPEC
 @backend_option
-@click.option(
-    "--sample",
-    type=click.IntRange(min=1, max=1000),
-    default=None,
-    metavar="N",
-    help="Time N points here for the estimate (this machine is not the VM).",
-)
+@sample_option
 @json_option
 def doctor(spec_path, backend, sample, as_json) -> None:
     """Check, before anything is created, what would make the job fail on its backend:

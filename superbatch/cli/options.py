@@ -32,6 +32,17 @@ def backend_option(f):
     )(f)
 
 
+def sample_option(f):
+    return click.option(
+        "--sample",
+        type=click.IntRange(min=1, max=1000),
+        default=None,
+        metavar="N",
+        help="Time N points (spread over the grid) here for the cost estimate (this "
+        "machine is not the VM).",
+    )(f)
+
+
 def state_dir_option(f):
     return click.option(
         "--state-dir",

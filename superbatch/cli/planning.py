@@ -12,6 +12,7 @@ from superbatch.cli.options import (
     backend_option,
     json_option,
     load_context,
+    sample_option,
 )
 from superbatch.cli.shown import SHOWN_POINTS, describe_tasks, plural
 
@@ -49,13 +50,7 @@ def validate(spec_path: str, backend: str | None, as_json: bool) -> None:
 @cli.command()
 @SPEC
 @backend_option
-@click.option(
-    "--sample",
-    type=click.IntRange(min=1, max=1000),
-    default=None,
-    metavar="N",
-    help="Time N points (spread over the grid) here, for the cost estimate.",
-)
+@sample_option
 @click.option(
     "--limit",
     type=click.IntRange(min=0),

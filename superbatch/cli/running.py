@@ -105,6 +105,18 @@ def _report_collected(out: Output, collected) -> None:
     )
 
 
+def _checked_context(spec_path, backend, state_dir, reduce_with, output, *, running: bool, **where):
+    """The context of a command that ends in a result: the spec with --reduce applied,
+    checked against the result file it writes (for a job to run, or one that ran)."""
+    from superbatch.results.checks import check_everything
+
+    ctx = load_context(spec_path, backend, state_dir, **where)
+    if reduce_with:
+        ctx.spec = ctx.spec.with_reducer(reduce_with)
+    check_everything(ctx, output, running=running)
+    return ctx
+
+
 def _collect(ctx, out, state, wait, timeout, allow_missing, output):
     from superbatch.results import collect as collecting
 
@@ -133,13 +145,10 @@ def collect(
     as_json,
 ) -> None:
     """Download every task's output, reduce, print the result as the last line."""
-    from superbatch.results.checks import check_everything
-
     out = Output(as_json, quiet)
-    ctx = load_context(spec_path, backend, state_dir, job_id=job_id)
-    if reduce_with:
-        ctx.spec = ctx.spec.with_reducer(reduce_with)
-    check_everything(ctx, output, running=False)
+    ctx = _checked_context(
+        spec_path, backend, state_dir, reduce_with, output, running=False, job_id=job_id
+    )
     state = ctx.find_job(job_id, for_results=True)
     for note in ctx.notes:
         out.note(f"note: {note}")
@@ -170,13 +179,11 @@ def run(
 ) -> None:
     """Submit, wait and collect (reusing a finished job that computes the same)."""
     from superbatch.jobs import lifecycle
-    from superbatch.results.checks import check_everything
 
     out = Output(as_json, quiet)
-    ctx = load_context(spec_path, backend, state_dir, parallel)
-    if reduce_with:
-        ctx.spec = ctx.spec.with_reducer(reduce_with)
-    check_everything(ctx, output)
+    ctx = _checked_context(
+        spec_path, backend, state_dir, reduce_with, output, running=True, parallel=parallel
+    )
     remember_rerun("run", None)
     sub, be = lifecycle.submit(ctx, new=new)
     remember_rerun("collect", sub.job_id, ("--wait",))

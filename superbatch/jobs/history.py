@@ -62,17 +62,7 @@ def summarize(
     if progress.submit_state == "submitted" and (refresh or backend.status_is_local):
         try:
             st = backend(state, record).status(with_failures=False)
-            snapshot = StatusSnapshot(
-                total=st.total,
-                active=st.active,
-                running=st.running,
-                succeeded=st.succeeded,
-                failed=st.failed,
-                missing=st.missing,
-                job_state=st.job_state,
-                done=st.done,
-                at=clock.now(),
-            )
+            snapshot = StatusSnapshot.of(st)
         except SuperbatchError as exc:
             summary.problem = exc.message
     if snapshot is not None:

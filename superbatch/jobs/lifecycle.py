@@ -30,18 +30,7 @@ SHOWN_FAILURES = 20
 
 def remember(state: JobState, st: JobStatus) -> None:
     """Keep the status just seen, for `superbatch jobs` (no service needed to list)."""
-    snapshot = StatusSnapshot(
-        total=st.total,
-        active=st.active,
-        running=st.running,
-        succeeded=st.succeeded,
-        failed=st.failed,
-        missing=st.missing,
-        job_state=st.job_state,
-        done=st.done,
-        at=clock.now(),
-    )
-    state.update_progress(last_status=snapshot)
+    state.update_progress(last_status=StatusSnapshot.of(st))
 
 
 def status(ctx: Context, state: JobState) -> JobStatus:

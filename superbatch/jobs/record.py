@@ -8,11 +8,15 @@ retried, collected) is the :class:`JobProgress` in ``progress.json``.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from superbatch.spec.models import JobSpec
+from superbatch.util import clock
+
+if TYPE_CHECKING:
+    from superbatch.backends.base import JobStatus
 
 RECORD_VERSION: Literal[2] = 2
 
@@ -104,6 +108,21 @@ class StatusSnapshot(Frozen):
     job_state: str
     done: bool
     at: float
+
+    @classmethod
+    def of(cls, st: JobStatus) -> StatusSnapshot:
+        """The snapshot of ``st``, taken now."""
+        return cls(
+            total=st.total,
+            active=st.active,
+            running=st.running,
+            succeeded=st.succeeded,
+            failed=st.failed,
+            missing=st.missing,
+            job_state=st.job_state,
+            done=st.done,
+            at=clock.now(),
+        )
 
 
 class JobProgress(Frozen):

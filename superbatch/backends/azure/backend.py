@@ -1,8 +1,9 @@
 """The azure backend: a pool, a job and its tasks on Azure Batch; files in Blob Storage.
 
 This class only wires the parts together: ``submit`` (the pipeline), ``pool``, ``observe``
-(status, logs, waiting), ``outputs`` (verified downloads) and ``lifecycle`` (retry rounds,
-cancel, seal, cleanup, delete), all sharing one :class:`Session`.
+(status, logs, waiting), ``outputs`` (verified downloads), ``stopping`` (cancel, seal) and
+``lifecycle`` (retry rounds, cleanup, delete), all sharing one :class:`Session`. No Azure
+SDK exception leaves its methods (``sdkerrors``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from azure.core.exceptions import ResourceNotFoundError
 
-from superbatch.backends.azure import codemode, lifecycle, observe, outputs
+from superbatch.backends.azure import codemode, lifecycle, observe, outputs, stopping
 from superbatch.backends.azure import credentials as creds
 from superbatch.backends.azure.definitions import (
     MAX_PROPERTY_BYTES,
@@ -24,20 +25,16 @@ from superbatch.backends.azure.definitions import (
     placeholder_context,
 )
 from superbatch.backends.azure.estimate import estimate as estimate_cost
+from superbatch.backends.azure.nodesetup import registry_reference, ship_code
 from superbatch.backends.azure.pool import check_pool_fits, ensure_pool
 from superbatch.backends.azure.preflight import run_checks
 from superbatch.backends.azure.prices import VmPrice, prices_url, region_of, vm_price
 from superbatch.backends.azure.retry import with_retries
+from superbatch.backends.azure.sdkerrors import guard_sdk_errors
 from superbatch.backends.azure.session import Session
 from superbatch.backends.azure.spec import BUDGET_KEY, azure_section, azure_worker
 from superbatch.backends.azure.storage import Storage
-from superbatch.backends.azure.submit import (
-    Submitter,
-    missing_tasks,
-    reconcile,
-    registry_reference,
-    ship_code,
-)
+from superbatch.backends.azure.submit import Submitter, missing_tasks, reconcile
 from superbatch.backends.azure.target import AzureTarget, config_blob, job_container_name
 from superbatch.backends.base import (
     Backend,
@@ -61,6 +58,7 @@ if TYPE_CHECKING:
     from superbatch.spec.load import Spec
 
 
+@guard_sdk_errors
 class AzureBackend(Backend):
     name = "azure"
     budget_key = BUDGET_KEY
@@ -257,7 +255,7 @@ class AzureBackend(Backend):
         return observe.wait(self.session, timeout, progress)
 
     def seal(self) -> list[str]:
-        return lifecycle.seal(self.session)
+        return stopping.seal(self.session)
 
     def fetch_outputs(self, point_indices: Iterable[int], progress: Progress) -> list[str]:
         return outputs.fetch_outputs(
@@ -308,7 +306,7 @@ class AzureBackend(Backend):
         return lifecycle.retry(self.session, task_ids)
 
     def cancel(self) -> None:
-        lifecycle.cancel(self.session)
+        stopping.cancel(self.session)
 
     def delete(self, include_pool: bool) -> list[str]:
         return lifecycle.delete(self.session, include_pool)

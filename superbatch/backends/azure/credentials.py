@@ -108,6 +108,16 @@ def default_credential():
     return DefaultAzureCredential(exclude_interactive_browser_credential=True)
 
 
+def _endpoint_url(variable: str, endpoint: str, example: str):
+    """``endpoint`` without user:password@ (no service authenticates so, and it must never
+    be stored or printed), and parsed; exit 2 unless it is an http(s) URL."""
+    endpoint = strip_userinfo(endpoint)
+    parsed = urlparse(endpoint)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise UserError(f"{variable} is not a URL such as {example}.")
+    return endpoint, parsed
+
+
 def batch_credentials() -> BatchCredentials:
     """Read and check the Batch variables (exit 2 naming the variable on a problem)."""
     endpoint = _env("AZURE_BATCH_ENDPOINT")
@@ -119,14 +129,9 @@ def batch_credentials() -> BatchCredentials:
         )
     if "://" not in endpoint:
         endpoint = "https://" + endpoint
-    # user:password@ is not how Batch authenticates, and must never be stored or printed.
-    endpoint = strip_userinfo(endpoint)
-    parsed = urlparse(endpoint)
-    if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise UserError(
-            "AZURE_BATCH_ENDPOINT is not a URL such as "
-            "https://myaccount.westeurope.batch.azure.com."
-        )
+    endpoint, parsed = _endpoint_url(
+        "AZURE_BATCH_ENDPOINT", endpoint, "https://myaccount.westeurope.batch.azure.com"
+    )
     account = _env("AZURE_BATCH_ACCOUNT") or (
         parsed.hostname.split(".")[0] if parsed.hostname.count(".") >= 2 else None
     )
@@ -186,14 +191,12 @@ def _blob_endpoint(with_key: bool) -> str | None:
     endpoint = _env("AZURE_STORAGE_SERVICE_ENDPOINT")
     if not endpoint:
         return None
-    endpoint = strip_userinfo(endpoint)
-    parsed = urlparse(endpoint)
-    if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise UserError(
-            "AZURE_STORAGE_SERVICE_ENDPOINT is not a URL such as "
-            "https://myaccount.blob.core.windows.net (`az storage account show "
-            "-n NAME --query primaryEndpoints.blob`)."
-        )
+    endpoint, parsed = _endpoint_url(
+        "AZURE_STORAGE_SERVICE_ENDPOINT",
+        endpoint,
+        "https://myaccount.blob.core.windows.net (`az storage account show "
+        "-n NAME --query primaryEndpoints.blob`)",
+    )
     if parsed.scheme == "http" and not with_key:
         raise UserError(
             "AZURE_STORAGE_SERVICE_ENDPOINT is an http:// URL, but Microsoft Entra "

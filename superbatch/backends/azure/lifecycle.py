@@ -1,4 +1,5 @@
-"""An azure job after submit: retry rounds, cancel, sealing, cleanup and deletion.
+"""An azure job after submit: retry rounds, cleanup and deletion (cancel and sealing:
+``stopping.py``).
 
 A completed Batch job cannot take tasks again, so a retry adds the tasks to a new Batch job on
 the same pool, ``<job-id>-r<N>`` (a retry round), whose outputs land beside the others. A
@@ -8,9 +9,6 @@ again the only blob there (``outputs.py``).
 
 from __future__ import annotations
 
-import time
-
-from azure.batch import models as bm
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 from superbatch.backends.azure import observe, outputs
@@ -34,14 +32,6 @@ def grant_writes(session: Session, tasks: int) -> None:
         )
 
 
-def seal(session: Session) -> list[str]:
-    """Revoke the tasks' write access (a no-op with Entra ID, whose SAS only expire)."""
-    if not session.policy_id:
-        return []
-    session.call(session.outputs.revoke_task_writes, "revoke the tasks' write access")
-    return []
-
-
 def points_of(plan: JobPlan):
     def get(task):
         return list(plan.grid.points(task.first_point, task.first_point + task.point_count))
@@ -61,11 +51,15 @@ def clear_outputs(session: Session, round_: RetryRound) -> None:
         if task_of_output(b.name) in task_ids
     ]
     session.call(lambda: session.outputs.delete_names(names), "delete the tasks' outputs")
+    _mark_round(session, round_.job, "outputs_cleared")
+
+
+def _mark_round(session: Session, job: str, flag: str) -> None:
+    """Set ``flag`` on the retry round whose Batch job is ``job``."""
 
     def mark(progress: JobProgress) -> JobProgress:
         rounds = [
-            r.model_copy(update={"outputs_cleared": True}) if r.job == round_.job else r
-            for r in progress.retries
+            r.model_copy(update={flag: True}) if r.job == job else r for r in progress.retries
         ]
         return progress.model_copy(update={"retries": rounds})
 
@@ -84,15 +78,7 @@ def add_round(session: Session, plan: JobPlan, round_: RetryRound) -> None:
     sub.add(((t, points_of(plan)(t)) for t in tasks), len(tasks), ctx, expiry, skip_recorded=False)
     reconcile(sub, tasks, points_of(plan), ctx, expiry)
     sub.finish_job()
-
-    def mark(progress: JobProgress) -> JobProgress:
-        rounds = [
-            r.model_copy(update={"submitted": True}) if r.job == round_.job else r
-            for r in progress.retries
-        ]
-        return progress.model_copy(update={"retries": rounds})
-
-    session.state.update_progress(mark)
+    _mark_round(session, round_.job, "submitted")
 
 
 def finish_rounds(session: Session) -> None:
@@ -168,30 +154,6 @@ def _unfinished(session: Session) -> set[str]:
             latest[task.id] = task.state
     plan_ids = set(plan_from_record(session.record).task_ids())
     return {t for t in plan_ids if latest.get(t) != "completed"}
-
-
-def cancel(session: Session) -> None:
-    session.state.update_progress(job_state="terminated", finished_at=time.time())
-    for job_id in session.batch_jobs():
-        try:
-            # azure-batch 15.1 cannot send a terminate without options (it fails to
-            # serialize the missing body), and does not export the options model.
-            options = bm._models.BatchJobTerminateOptions(termination_reason="UserCancelled")
-            session.call(
-                lambda j=job_id, o=options: session.client.begin_terminate_job(j, o),
-                f"terminate {job_id}",
-            )
-        except ResourceNotFoundError:
-            pass
-        except HttpResponseError as exc:
-            if error_code(exc) not in (
-                "JobCompleted",
-                "JobTerminating",
-                "JobNotFound",
-                "JobBeingDeleted",
-            ):
-                raise session.refused(exc, f"terminating job {job_id}") from None
-    seal(session)
 
 
 def delete_batch_jobs(session: Session) -> list[str]:

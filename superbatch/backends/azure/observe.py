@@ -7,6 +7,7 @@ import time
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
+from superbatch.backends.azure import stopping
 from superbatch.backends.azure.pool import check_pool_health, pool_spend, stop_pool
 from superbatch.backends.azure.session import Session, poll_seconds
 from superbatch.backends.azure.spec import azure_section
@@ -241,9 +242,7 @@ def enforce_budget(session: Session, st: JobStatus) -> None:
     spend = pool_spend(session)
     if spend is None or spend <= budget.max_usd:
         return
-    from superbatch.backends.azure import lifecycle
-
-    lifecycle.cancel(session)
+    stopping.cancel(session)
     done = stop_pool(session)
     raise BudgetExceeded(
         f"job {session.job_id} spent about ${spend:.2f} (list prices), past its budget of "

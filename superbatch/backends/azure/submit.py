@@ -12,9 +12,9 @@ JSON, without its models: building and parsing a model per task cost more than e
 else a task needs (docs/benchmarks.md). How many requests are in flight adapts to the round
 trip and to throttling (``inflight.py``).
 
-One module (a little over 400 lines) because adding, resuming and reconciling are one
-guarantee (no task dropped); what does not depend on it lives beside it (definitions,
-inflight, pool, target).
+One module (about 400 lines) because adding, resuming and reconciling are one guarantee
+(no task dropped); what does not depend on it lives beside it (definitions, inflight,
+nodesetup, pool, target).
 """
 
 from __future__ import annotations
@@ -26,14 +26,12 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from pathlib import Path
 from urllib.parse import quote
 
 from azure.core.exceptions import HttpResponseError, ResourceExistsError
 from azure.core.rest import HttpRequest
 
-from superbatch.backends.azure import codemode, runnerapp
-from superbatch.backends.azure import credentials as creds
+from superbatch.backends.azure import runnerapp
 from superbatch.backends.azure.definitions import (
     TOKEN_METADATA,
     TaskContext,
@@ -47,19 +45,18 @@ from superbatch.backends.azure.definitions import (
 )
 from superbatch.backends.azure.inflight import InFlight
 from superbatch.backends.azure.noderunner import node_runner
+from superbatch.backends.azure.nodesetup import prep_task, registry_reference
 from superbatch.backends.azure.session import (
     BATCH_API_VERSION,
     Session,
     error_code,
     wait_until_deleted,
 )
-from superbatch.backends.azure.spec import azure_section, azure_worker
+from superbatch.backends.azure.spec import azure_section
 from superbatch.backends.azure.target import config_blob, input_blob
 from superbatch.contract.codec import get_codec
 from superbatch.errors import InfraError, UserError
-from superbatch.jobs.state import STATE_DIRNAME
 from superbatch.plan.chunks import TaskPlan
-from superbatch.spec.load import Spec
 from superbatch.spec.workerenv import resolve_env
 from superbatch.util.bars import Progress
 from superbatch.util.files import append_lines, read_json_lines
@@ -72,63 +69,6 @@ SERVER_ERROR_ROUNDS = 8
 JSON_TYPE = "application/json; odata=minimalmetadata"
 LIST_PAGE = 1000
 COUNTS_SETTLE = (0.5, 1.0, 2.0)  # seconds before asking short task counts again
-
-
-def registry_reference(session: Session) -> dict | None:
-    """The spec's private registry with credentials from the environment (REST shape)."""
-    registry = azure_section(session.record.spec).registry
-    if not registry:
-        return None
-    rc = creds.registry_credentials(registry.server)
-    reference = {"registryServer": registry.server}
-    if registry.username or rc.username:
-        reference["username"] = registry.username or rc.username
-    if rc.password:
-        reference["password"] = rc.password
-    return reference
-
-
-def ship_code(session: Session) -> None:
-    """Code mode: upload the worker's archive and requirements unless already there (their
-    names are their content)."""
-    target = session.target
-    blobs = [b.name for b in session.call(lambda: session.inputs.list("code/"), "list code")]
-    wanted = [b for b in (target.code_archive, target.code_requirements) if b]
-    if all(b in blobs for b in wanted):
-        return
-    spec = Spec.from_model(session.record.spec, Path(session.record.spec_path))
-    bundle = codemode.pack(spec, (spec.path, spec.directory / STATE_DIRNAME))
-    if (
-        bundle.archive_blob != target.code_archive
-        or bundle.requirements_blob != target.code_requirements
-    ):
-        raise UserError(
-            f"the worker's files changed since job {session.job_id} was submitted, "
-            f"and its archive was never uploaded; submit the spec again with --new."
-        )
-    session.call(
-        lambda: session.inputs.upload(bundle.archive_blob, bundle.archive),
-        "upload the worker's files",
-    )
-    if bundle.requirements_blob:
-        session.call(
-            lambda: session.inputs.upload(bundle.requirements_blob, bundle.requirements),
-            "upload requirements",
-        )
-
-
-def prep_task(session: Session) -> dict:
-    """Code mode: the job's preparation task, reading the archive through read-only SAS."""
-    target = session.target
-    expiry = session.sas_expiry(session.record.task_count)
-    archive_url = session.inputs.read_url(target.code_archive, expiry)
-    requirements_url = (
-        session.inputs.read_url(target.code_requirements, expiry)
-        if target.code_requirements
-        else None
-    )
-    setup = azure_worker(session.record.spec.worker).setup
-    return codemode.prep_task(target.env_digest, setup, archive_url, requirements_url)
 
 
 class Submitter:
