@@ -22,8 +22,9 @@ def registry_reference(session: Session) -> dict | None:
         return None
     rc = creds.registry_credentials(registry.server)
     reference = {"registryServer": registry.server}
-    if registry.username or rc.username:
-        reference["username"] = registry.username or rc.username
+    username = registry.username or rc.username
+    if username:
+        reference["username"] = username
     if rc.password:
         reference["password"] = rc.password
     return reference
@@ -51,9 +52,10 @@ def ship_code(session: Session) -> None:
         lambda: session.inputs.upload(bundle.archive_blob, bundle.archive),
         "upload the worker's files",
     )
-    if bundle.requirements_blob:
+    name, requirements = bundle.requirements_blob, bundle.requirements
+    if name and requirements is not None:
         session.call(
-            lambda: session.inputs.upload(bundle.requirements_blob, bundle.requirements),
+            lambda: session.inputs.upload(name, requirements),
             "upload requirements",
         )
 
@@ -61,6 +63,7 @@ def ship_code(session: Session) -> None:
 def prep_task(session: Session) -> dict:
     """Code mode: the job's preparation task, reading the archive through read-only SAS."""
     target = session.target
+    assert target.code_archive and target.env_digest, "a code-mode job has its archive"
     expiry = session.sas_expiry(session.record.task_count)
     archive_url = session.inputs.read_url(target.code_archive, expiry)
     requirements_url = (
