@@ -60,7 +60,9 @@ def test_the_task_runner_is_uploaded_once_under_its_content_digest(rig):
     assert data == build().data
     etag = shipped[0].etag
     assert len(points_logs(rig)) == 2  # one task runner per task
-    second = job_spec(rig.root, "second", 1)
+    # The job stays after the run (cleanup would delete it, and the service forgets a
+    # deleted job's tasks): its task's resource files are read below.
+    second = job_spec(rig.root, "second", 1, extra="  cleanup: {job: false}\n")
     again = rig.run("run", second, "--backend", "azure", "--json")
     assert again.code == 0, again.stderr
     assert again.json["result"] == [0]
@@ -103,7 +105,8 @@ def bare_spec(
     rig, name: str, worker: str, points_per_task: int = 1, image: str = NO_PYTHON
 ) -> Path:
     tasks = f"{{points_per_task: {points_per_task}, max_retries: 0}}"
-    spec = job_spec(rig.root, name, 3, tasks=tasks)
+    # Jobs stay after their run: tests read their tasks' definitions from the service.
+    spec = job_spec(rig.root, name, 3, tasks=tasks, extra="  cleanup: {job: false}\n")
     text = spec.read_text().replace("example.azurecr.io/w:v1", image)
     spec.write_text(text.replace("  command: python {worker_dir}/w.py\n", worker))
     return spec
