@@ -12,7 +12,9 @@ point and stages its output (``staging.py``); ``points.jsonl`` in the task direc
 JSON line per point (point, exit code, wall time, and why it failed), written once when the
 task ends. It stops at the first failing point; only when every point succeeded does it move
 the staged outputs into the outputs directory (a task's outputs are all or nothing) and
-remove the working directory. With ``upload`` (Azure: the blob name's prefix) it instead
+remove the working directory. With ``say_failed_point`` (Azure, where ``status`` reads only the
+task's stderr) the failing point is also named on stderr, as its last line
+(``FAILED_POINT_LINE``). With ``upload`` (Azure: the blob name's prefix) it instead
 uploads them (one file, or a tar of a multi-point task's) under a name drawn in memory, with
 the container URL taken from the environment before any worker code runs (``upload.py``),
 and leaves no output file behind. Exit status: 0, the failing point's (see ``_status``), or
@@ -28,8 +30,8 @@ import signal
 import sys
 import time
 
+from superbatch.taskrunner import FAILED_POINT_LINE, supervise, upload
 from superbatch.taskrunner import function as functions
-from superbatch.taskrunner import supervise, upload
 from superbatch.taskrunner.points import Forked, Inline, Shell
 from superbatch.taskrunner.preload import captured, preload, single_threaded
 from superbatch.taskrunner.script import Script, clear, finish, flush
@@ -93,6 +95,7 @@ class TaskRunner:
                 lines.append(json.dumps(line))
                 if "code" in line:
                     self.staged.reset()
+                    self._say_failed(line)
                     return _status(line)
         except supervise.Ended:
             self._log(lines)
@@ -110,6 +113,13 @@ class TaskRunner:
         if lines:
             with open(os.path.join(self.task_dir, POINTS_FILE), "a", encoding="utf-8") as log:
                 log.write("\n".join(lines) + "\n")
+
+    def _say_failed(self, line: dict) -> None:
+        if self.m.get("say_failed_point"):
+            flush()  # after what the point's own stream buffers held
+            text = FAILED_POINT_LINE.format(point=line["point"], message=line["message"])
+            # on a line of its own whether or not the point's stderr ended with a newline
+            print("\n" + text, file=sys.stderr, flush=True)
 
     def _inputs(self, first: int) -> dict:
         single = self.m.get("point_inputs")
