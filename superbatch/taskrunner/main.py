@@ -300,13 +300,24 @@ class TaskRunner:
 
 
 def _write_inputs(path: str, data: bytes) -> None:
+    """Overwrite the last point's inputs file in place (its inode reused: creating a file
+    costs more), never truncating it to zero first: ext4 then writes the file out to disk
+    as it is closed (its ``auto_da_alloc``), milliseconds a point where ``open(path, "wb")``
+    would do."""
+    flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
     try:
-        with open(path, "wb") as handle:  # the last point's file, reused
-            handle.write(data)
+        fd = os.open(path, flags, 0o666)
     except PermissionError:  # the last point made it read-only
         os.unlink(path)
-        with open(path, "wb") as handle:
-            handle.write(data)
+        fd = os.open(path, flags, 0o666)
+    try:
+        view = memoryview(data)
+        written = 0
+        while written < len(view):
+            written += os.pwrite(fd, view[written:], written)
+        os.ftruncate(fd, len(view))
+    finally:
+        os.close(fd)
 
 
 def _failed(point: int, exit_code, code: str, message: str, took: float = 0.0) -> dict:

@@ -137,19 +137,17 @@ json.dump({"x": x, "seen": seen}, open("outputs.json", "w"))
 """
 
 
-@pytest.mark.parametrize("budget", [None, 1])
-def test_a_tasks_points_leave_no_file_or_folder_per_point_while_it_runs(tmp_path, budget):
-    """A forked point's output is read back into memory (within the memory budget), not
-    moved into a folder of its own per point; past the budget it is moved, and either way
-    every output is published."""
+def run_task(tmp_path, worker_source: str, inputs: dict, budget: int | None = None) -> dict:
+    """Run a task of ``inputs`` (point -> encoded JSON) through the task runner (isolation
+    point, forked; ``budget``: its memory budget for outputs); each point's output."""
     worker = tmp_path / "worker"
     worker.mkdir()
-    (worker / "w.py").write_text(SEES_TASK_DIR)
+    (worker / "w.py").write_text(worker_source)
     task_dir = tmp_path / "task"
     task_dir.mkdir()
     (tmp_path / "config.json").write_text("{}")
     (tmp_path / "inputs.tar").write_bytes(
-        inputs_tar([3, 4, 5], [b'{"x": %d}' % x for x in (3, 4, 5)], "inputs.json")
+        inputs_tar(list(inputs), list(inputs.values()), "inputs.json")
     )
     script = str(worker / "w.py")
     manifest = {
@@ -170,7 +168,7 @@ def test_a_tasks_points_leave_no_file_or_folder_per_point_while_it_runs(tmp_path
         "outputs_dir": str(tmp_path / "out"),
         "wall_time": None,
         "task_id": "task-00001",
-        "points": [3, 3],
+        "points": [min(inputs), len(inputs)],
         "config": str(tmp_path / "config.json"),
         "task_dir": str(task_dir),
         "inputs": str(tmp_path / "inputs.tar"),
@@ -190,9 +188,17 @@ def test_a_tasks_points_leave_no_file_or_folder_per_point_while_it_runs(tmp_path
         text=True,
     )
     assert run.returncode == 0, run.stderr
-    outputs = {
-        x: json.loads((tmp_path / "out" / f"p{x}" / "outputs.json").read_text()) for x in (3, 4, 5)
+    return {
+        x: json.loads((tmp_path / "out" / f"p{x}" / "outputs.json").read_text()) for x in inputs
     }
+
+
+@pytest.mark.parametrize("budget", [None, 1])
+def test_a_tasks_points_leave_no_file_or_folder_per_point_while_it_runs(tmp_path, budget):
+    """A forked point's output is read back into memory (within the memory budget), not
+    moved into a folder of its own per point; past the budget it is moved, and either way
+    every output is published."""
+    outputs = run_task(tmp_path, SEES_TASK_DIR, {x: b'{"x": %d}' % x for x in (3, 4, 5)}, budget)
     assert [outputs[x]["x"] for x in (3, 4, 5)] == [3, 4, 5]
     seen = [outputs[x]["seen"] for x in (3, 4, 5)]
     if budget is None:
@@ -209,3 +215,18 @@ def test_a_tasks_points_leave_no_file_or_folder_per_point_while_it_runs(tmp_path
                 "staged/p4/outputs.json",
             ],
         ]
+
+
+ECHO_AND_LOCK_INPUTS = """import json, os
+raw = open("inputs.json", "rb").read().decode()
+os.chmod("inputs.json", 0o444)  # a point may leave its inputs read-only
+json.dump(raw, open("outputs.json", "w"))
+"""
+
+
+def test_each_point_reads_exactly_its_inputs_after_a_longer_or_read_only_one(tmp_path):
+    """The inputs file is rewritten in place from point to point: a shorter point's
+    inputs leave nothing of the longer one's behind, a read-only one is replaced."""
+    inputs = {0: b'{"x": "' + b"long " * 200 + b'"}', 1: b'{"x": 1}', 2: b'{"x": 22}', 3: b"[]"}
+    outputs = run_task(tmp_path, ECHO_AND_LOCK_INPUTS, inputs)
+    assert outputs == {point: data.decode() for point, data in inputs.items()}
