@@ -3,7 +3,10 @@
 and the reused working directory."""
 
 import io
+import json
 import os
+import subprocess
+import sys
 import tarfile
 
 import numpy as np
@@ -118,3 +121,112 @@ def test_staged_outputs_past_the_memory_budget_go_to_files_and_all_are_published
         "p5.outputs.pickle": b"ab",
     }
     assert not (tmp_path / "staged").exists()
+
+
+# Lists, as its output, what the task's directory holds besides the working directory.
+SEES_TASK_DIR = """import json, os
+task_dir = os.path.dirname(os.path.dirname(os.getcwd()))
+seen = sorted(
+    os.path.relpath(os.path.join(top, name), task_dir)
+    for top, dirs, files in os.walk(task_dir)
+    for name in dirs + files
+    if not os.path.relpath(top, task_dir).startswith("wd") and name != "wd"
+)
+x = json.load(open("inputs.json"))["x"]
+json.dump({"x": x, "seen": seen}, open("outputs.json", "w"))
+"""
+
+
+def run_task(tmp_path, worker_source: str, inputs: dict, budget: int | None = None) -> dict:
+    """Run a task of ``inputs`` (point -> encoded JSON) through the task runner (isolation
+    point, forked; ``budget``: its memory budget for outputs); each point's output."""
+    worker = tmp_path / "worker"
+    worker.mkdir()
+    (worker / "w.py").write_text(worker_source)
+    task_dir = tmp_path / "task"
+    task_dir.mkdir()
+    (tmp_path / "config.json").write_text("{}")
+    (tmp_path / "inputs.tar").write_bytes(
+        inputs_tar(list(inputs), list(inputs.values()), "inputs.json")
+    )
+    script = str(worker / "w.py")
+    manifest = {
+        "isolation": "point",
+        "command": f"python {script}",
+        "argv": ["python", script],
+        "executable": None,
+        "function": None,
+        "worker_dir": str(worker),
+        "format": "json",
+        "names": {
+            "config": "config.json",
+            "inputs": "inputs.json",
+            "outputs": "outputs.json",
+            "outputs_pattern": "p{}/outputs.json",
+        },
+        "multi_point": True,
+        "outputs_dir": str(tmp_path / "out"),
+        "wall_time": None,
+        "task_id": "task-00001",
+        "points": [min(inputs), len(inputs)],
+        "config": str(tmp_path / "config.json"),
+        "task_dir": str(task_dir),
+        "inputs": str(tmp_path / "inputs.tar"),
+    }
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    set_budget = f"staging.MEMORY_BUDGET = {budget}; " if budget else ""
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from superbatch.taskrunner import staging; "
+            f"{set_budget}from superbatch.taskrunner.main import main; "
+            "sys.exit(main(sys.argv[1:]))",
+            str(tmp_path / "manifest.json"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stderr
+    return {
+        x: json.loads((tmp_path / "out" / f"p{x}" / "outputs.json").read_text()) for x in inputs
+    }
+
+
+@pytest.mark.parametrize("budget", [None, 1])
+def test_a_tasks_points_leave_no_file_or_folder_per_point_while_it_runs(tmp_path, budget):
+    """A forked point's output is read back into memory (within the memory budget), not
+    moved into a folder of its own per point; past the budget it is moved, and either way
+    every output is published."""
+    outputs = run_task(tmp_path, SEES_TASK_DIR, {x: b'{"x": %d}' % x for x in (3, 4, 5)}, budget)
+    assert [outputs[x]["x"] for x in (3, 4, 5)] == [3, 4, 5]
+    seen = [outputs[x]["seen"] for x in (3, 4, 5)]
+    if budget is None:
+        assert seen == [[], [], []]  # nothing beside the working directory, at any point
+    else:  # past the budget the earlier points' outputs wait as files
+        assert seen == [
+            [],
+            ["staged", "staged/p3", "staged/p3/outputs.json"],
+            [
+                "staged",
+                "staged/p3",
+                "staged/p3/outputs.json",
+                "staged/p4",
+                "staged/p4/outputs.json",
+            ],
+        ]
+
+
+ECHO_AND_LOCK_INPUTS = """import json, os
+raw = open("inputs.json", "rb").read().decode()
+os.chmod("inputs.json", 0o444)  # a point may leave its inputs read-only
+json.dump(raw, open("outputs.json", "w"))
+"""
+
+
+def test_each_point_reads_exactly_its_inputs_after_a_longer_or_read_only_one(tmp_path):
+    """The inputs file is rewritten in place from point to point: a shorter point's
+    inputs leave nothing of the longer one's behind, a read-only one is replaced."""
+    inputs = {0: b'{"x": "' + b"long " * 200 + b'"}', 1: b'{"x": 1}', 2: b'{"x": 22}', 3: b"[]"}
+    outputs = run_task(tmp_path, ECHO_AND_LOCK_INPUTS, inputs)
+    assert outputs == {point: data.decode() for point, data in inputs.items()}
