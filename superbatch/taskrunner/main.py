@@ -191,11 +191,12 @@ class TaskRunner:
             wd = self.workdir.next(point)
             _write_inputs(os.path.join(wd, self.names["inputs"]), data)
 
-        if isinstance(way, Forked):  # the child's memory ends with it: a file per point
-            path = self.staged.path(point)
+        forked = isinstance(way, Forked)
+        if forked:  # the child's memory ends with it: a file, read back when it succeeded
+            scratch = self.staged.scratch(point)
 
             def staged(value: bytes) -> None:
-                with open(path, "wb") as handle:
+                with open(scratch, "wb") as handle:
                     handle.write(value)
 
         else:
@@ -225,9 +226,12 @@ class TaskRunner:
         if code != 0:
             why = "NonZeroExitCode" if code > 0 else "Killed"
             return _failed(point, code, why, f"the worker exited with code {code}", took)
-        if not function:
+        produced = None if function else os.path.join(wd, self.names["outputs"])
+        if forked and function:
+            produced = scratch
+        if produced is not None:
             try:
-                self.staged.keep_file(point, os.path.join(wd, self.names["outputs"]))
+                self.staged.keep_file(point, produced)
             except FileNotFoundError:
                 message = (
                     f"the worker exited 0 but wrote no {self.names['outputs']} (point {point})"
@@ -250,7 +254,9 @@ class TaskRunner:
 
     def _publish(self) -> None:
         os.chdir(self.task_dir)
-        self.staged.publish(self.m["outputs_dir"])
+        first, count = self.m["points"]
+        tar_name = f"{self.m['task_id']}.tar" if self.m["multi_point"] else None
+        self.staged.publish(self.m["outputs_dir"], tar_name, range(first, first + count))
         self.workdir.remove()
 
     def _upload(self) -> int:

@@ -110,11 +110,37 @@ def test_staged_outputs_past_the_memory_budget_go_to_files_and_all_are_published
             ("p4.outputs.pickle", b"too big now"),
             ("p5.outputs.pickle", b"ab"),
         ]
-    staged.publish(str(tmp_path / "outputs"))
+    staged.publish(str(tmp_path / "outputs"), None, range(3, 6))
     published = {p.name: p.read_bytes() for p in (tmp_path / "outputs").iterdir()}
     assert published == {
         "p3.outputs.pickle": b"12345678",
         "p4.outputs.pickle": b"too big now",
         "p5.outputs.pickle": b"ab",
     }
+    assert not (tmp_path / "staged").exists()
+
+
+def test_a_scripts_output_file_is_held_in_memory_and_a_task_publishes_one_tar(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setattr(staging, "MEMORY_BUDGET", 10)
+    staged = staging.Staged(str(tmp_path / "staged"), "p{}/outputs.pickle")
+    wd = tmp_path / "wd"
+    wd.mkdir()
+    for point, data in ((3, b"12345678"), (4, b"too big now"), (5, b"ab")):
+        (wd / "outputs.pickle").write_bytes(data)
+        staged.keep_file(point, str(wd / "outputs.pickle"))
+        assert not (wd / "outputs.pickle").exists()  # read, or moved past the budget
+    # only the output past the budget is a file
+    assert os.listdir(tmp_path / "staged") == ["p4"]
+    outputs = tmp_path / "outputs"
+    staged.publish(str(outputs), "task-00001.tar", range(3, 6))
+    assert os.listdir(outputs) == ["task-00001.tar"]  # no temporary file left either
+    assert (outputs / "task-00001.tar").read_bytes()[257:263] == b"ustar\x00"
+    with tarfile.open(outputs / "task-00001.tar") as tar:
+        assert [(m.name, tar.extractfile(m).read()) for m in tar] == [
+            ("p3/outputs.pickle", b"12345678"),
+            ("p4/outputs.pickle", b"too big now"),
+            ("p5/outputs.pickle", b"ab"),
+        ]
     assert not (tmp_path / "staged").exists()
