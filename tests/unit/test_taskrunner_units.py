@@ -2,6 +2,7 @@
 ``worker.function`` (what superbatch's restricted loader reads back), the task's inputs tar
 and the reused working directory."""
 
+import gzip
 import io
 import os
 import tarfile
@@ -54,6 +55,26 @@ def test_the_inputs_tar_gives_each_points_bytes(tmp_path):
     path = tmp_path / "task.tar"
     path.write_bytes(inputs_tar([4, 5, 6], [b"four", b"", b"six"], "inputs.pickle"))
     assert read_inputs(str(path), "inputs.pickle") == {4: b"four", 5: b"", 6: b"six"}
+    # the local backend's compressed copy reads the same
+    path.write_bytes(gzip.compress(path.read_bytes(), 1, mtime=0))
+    assert read_inputs(str(path), "inputs.pickle") == {4: b"four", 5: b"", 6: b"six"}
+
+
+@pytest.mark.parametrize(
+    "points", [range(0), range(3), range(9998, 10003), range(10**7, 10**7 + 40)]
+)
+def test_the_inputs_tar_is_what_tarfile_writes(points):
+    """Written without tarfile: the same bytes as tarfile's plain ustar (mode 0644, mtime 0),
+    sizes across a block's edge included."""
+    sizes = [0, 1, 511, 512, 513, 5000]
+    encoded = [bytes([p % 251]) * sizes[p % len(sizes)] for p in points]
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for point, data in zip(points, encoded):
+            info = tarfile.TarInfo(f"p{point}/inputs.pickle")
+            info.size, info.mode, info.mtime = len(data), 0o644, 0
+            tar.addfile(info, io.BytesIO(data))
+    assert inputs_tar(points, encoded, "inputs.pickle") == buffer.getvalue()
 
 
 @pytest.mark.parametrize("fmt", [tarfile.GNU_FORMAT, tarfile.PAX_FORMAT, tarfile.USTAR_FORMAT])
