@@ -16,6 +16,8 @@ import shutil
 import tarfile
 import time
 
+from superbatch.taskrunner import ustar
+
 MEMORY_BUDGET = 64 << 20
 
 
@@ -107,15 +109,23 @@ class Staged:
 
     def tar(self, path: str, points: range) -> None:
         """``p<point>/<outputs file>`` for each point, in order (plain ustar: short names)."""
+        members = [(self.pattern.format(point), self._data(point)) for point in points]
+        built = ustar.archive(members, int(time.time()))
+        if built is not None:
+            with open(path, "wb") as handle:
+                handle.write(built)
+            return
         with tarfile.open(path, "w", format=tarfile.USTAR_FORMAT) as tar:
-            for point in points:
-                name = self.pattern.format(point)
-                data = self.held.get(point)
-                if data is None:
-                    with open(os.path.join(self.directory, name), "rb") as handle:
-                        data = handle.read()
+            for name, data in members:
                 info = tarfile.TarInfo(name)
                 info.size = len(data)
                 info.mode = 0o644
                 info.mtime = int(time.time())
                 tar.addfile(info, io.BytesIO(data))
+
+    def _data(self, point: int) -> bytes:
+        data = self.held.get(point)
+        if data is None:
+            with open(os.path.join(self.directory, self.pattern.format(point)), "rb") as handle:
+                data = handle.read()
+        return data

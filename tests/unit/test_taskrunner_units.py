@@ -12,7 +12,7 @@ import pytest
 
 from superbatch.codec import get_codec
 from superbatch.contract import inputs_tar
-from superbatch.taskrunner import staging
+from superbatch.taskrunner import staging, ustar
 from superbatch.taskrunner.function import decode, encode
 from superbatch.taskrunner.script import exit_code
 from superbatch.taskrunner.workdir import WorkDir, read_inputs
@@ -165,3 +165,15 @@ def test_a_scripts_output_file_is_held_in_memory_and_a_task_publishes_one_tar(
             ("p5/outputs.pickle", b"ab"),
         ]
     assert not (tmp_path / "staged").exists()
+
+
+def test_an_outputs_tar_is_what_tarfile_writes_and_long_names_are_left_to_it():
+    members = [(f"p{p}/outputs.pickle", bytes([p]) * (p * 100)) for p in range(12)]
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(data), 0o644, 1_700_000_000
+            tar.addfile(info, io.BytesIO(data))
+    assert ustar.archive(members, 1_700_000_000) == buffer.getvalue()
+    assert ustar.archive([("d" * 101, b"")]) is None
