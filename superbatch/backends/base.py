@@ -343,15 +343,18 @@ class Backend(ABC):
     def read_output(self, point_index: int) -> bytes | None:
         """The point's fetched output (None: not here); read in point order."""
         if self.task_outputs is not None:
-            return self.task_outputs.read(point_index)
+            data = self.task_outputs.read(point_index)
+            if data is not None:
+                return data
+        # also a local job's task of several points run before its outputs were one tar
         try:
             return self.output_path(point_index).read_bytes()
         except FileNotFoundError:
             return None
 
     def has_output(self, point_index: int) -> bool:
-        if self.task_outputs is not None:
-            return self.task_outputs.read(point_index) is not None
+        if self.task_outputs is not None and self.task_outputs.read(point_index) is not None:
+            return True
         return self.output_path(point_index).exists()
 
     def output_where(self, point_index: int) -> str:

@@ -122,3 +122,18 @@ def test_the_inputs_of_a_task_are_one_compressed_tar(tmp_path):
     assert len(data) < 600
     names = tarfile.open(fileobj=io.BytesIO(gzip.decompress(data))).getnames()
     assert names == [f"p{i}/inputs.pickle" for i in range(4)]
+
+
+def test_a_job_whose_tasks_left_a_file_per_point_still_collects(tmp_path):
+    """Tasks of several points run by an earlier superbatch left a file per point."""
+    spec = job(tmp_path, "task")
+    assert superbatch("run", spec).code == 0
+    outputs = state_of(tmp_path) / "outputs"
+    with tarfile.open(outputs / "task-00001.tar") as tar:
+        for member in tar:
+            point = int(member.name.split("/")[0][1:])
+            (outputs / f"task_{point}_outputs.pickle").write_bytes(tar.extractfile(member).read())
+    (outputs / "task-00001.tar").unlink()
+    result = superbatch("collect", spec, "--json")
+    assert result.code == 0, result.stderr
+    assert result.json["result"] == [x * x for x in range(10)]
