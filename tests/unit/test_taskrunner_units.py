@@ -177,3 +177,25 @@ def test_an_outputs_tar_is_what_tarfile_writes_and_long_names_are_left_to_it():
             tar.addfile(info, io.BytesIO(data))
     assert ustar.archive(members, 1_700_000_000) == buffer.getvalue()
     assert ustar.archive([("d" * 101, b"")]) is None
+
+
+def test_a_task_cut_short_while_publishing_leaves_no_tar(tmp_path, monkeypatch):
+    staged = staging.Staged(str(tmp_path / "staged"), "p{}/outputs.pickle")
+    staged.keep_bytes(0, b"zero")
+    staged.keep_bytes(1, b"one")
+
+    real_open = open
+
+    def half_written(path, mode="r", *args, **kwargs):  # the disk fills up halfway
+        handle = real_open(path, mode, *args, **kwargs)
+        if "w" in mode and path.endswith(".tmp"):
+            handle.write(b"part of a tar")
+            handle.close()
+            raise OSError(28, "No space left on device")
+        return handle
+
+    monkeypatch.setattr("builtins.open", half_written)
+    outputs = tmp_path / "outputs"
+    with pytest.raises(OSError, match="No space"):
+        staged.publish(str(outputs), "task-00000.tar", range(2))
+    assert os.listdir(outputs) == []  # neither the tar nor the part written of it
