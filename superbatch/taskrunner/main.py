@@ -283,13 +283,20 @@ class TaskRunner:
 
 
 def _write_inputs(path: str, data: bytes) -> None:
+    """Overwrite the last point's inputs file in place. Not truncated to 0 first: ext4 then
+    flushes the file to disk when it is closed (its ``auto_da_alloc``), ~3 ms a point."""
     try:
-        with open(path, "wb") as handle:  # the last point's file, reused
-            handle.write(data)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o666)
     except PermissionError:  # the last point made it read-only
         os.unlink(path)
-        with open(path, "wb") as handle:
-            handle.write(data)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o666)
+    try:
+        written = 0
+        while written < len(data):
+            written += os.write(fd, data[written:])
+        os.ftruncate(fd, len(data))  # the rest of a longer file of the last point
+    finally:
+        os.close(fd)
 
 
 def _failed(point: int, exit_code, code: str, message: str, took: float = 0.0) -> dict:

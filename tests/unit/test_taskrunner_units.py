@@ -14,6 +14,7 @@ from superbatch.codec import get_codec
 from superbatch.contract import inputs_tar
 from superbatch.taskrunner import staging, ustar
 from superbatch.taskrunner.function import decode, encode
+from superbatch.taskrunner.main import _write_inputs
 from superbatch.taskrunner.script import exit_code
 from superbatch.taskrunner.workdir import WorkDir, read_inputs
 
@@ -199,3 +200,16 @@ def test_a_task_cut_short_while_publishing_leaves_no_tar(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="No space"):
         staged.publish(str(outputs), "task-00000.tar", range(2))
     assert os.listdir(outputs) == []  # neither the tar nor the part written of it
+
+
+def test_a_points_inputs_overwrite_the_last_ones_exactly(tmp_path):
+    """In place (no truncation to 0, which ext4 answers with a flush to disk at close):
+    a shorter file leaves nothing of the longer one; a read-only one is replaced."""
+    path = tmp_path / "inputs.pickle"
+    _write_inputs(str(path), b"a longer point's inputs")
+    inode = path.stat().st_ino
+    _write_inputs(str(path), b"short")
+    assert path.read_bytes() == b"short" and path.stat().st_ino == inode
+    path.chmod(0o444)
+    _write_inputs(str(path), b"after a read-only one")
+    assert path.read_bytes() == b"after a read-only one"
