@@ -30,7 +30,7 @@ import signal
 import sys
 import time
 
-from superbatch.taskrunner import FAILED_POINT_LINE, staging, supervise, upload
+from superbatch.taskrunner import FAILED_POINT_LINE, supervise, upload
 from superbatch.taskrunner import function as functions
 from superbatch.taskrunner.points import Forked, Inline, Shell
 from superbatch.taskrunner.preload import captured, preload, single_threaded
@@ -201,13 +201,13 @@ class TaskRunner:
             wd = self.workdir.next(point)
             _write_inputs(os.path.join(wd, self.names["inputs"]), data)
 
-        if isinstance(way, Forked):  # the child's memory ends with it: a file per point
-            # made here, as the parent must know the folder exists; a script's output comes
-            # back as its file instead (_keep_output), so it needs none
-            path = self.staged.path(point) if function else ""
+        forked = isinstance(way, Forked)
+        scratch = ""
+        if forked and function:  # the child's memory ends with it: a file, read back
+            scratch = self.staged.scratch(point)  # (a script's output is its own file)
 
             def staged(value: bytes) -> None:
-                with open(path, "wb") as handle:
+                with open(scratch, "wb") as handle:
                     handle.write(value)
 
         else:
@@ -237,26 +237,18 @@ class TaskRunner:
         if code != 0:
             why = "NonZeroExitCode" if code > 0 else "Killed"
             return _failed(point, code, why, f"the worker exited with code {code}", took)
-        if not function:
+        produced = None if function else os.path.join(wd, self.names["outputs"])
+        if forked and function:
+            produced = scratch
+        if produced is not None:
             try:
-                self._keep_output(point, os.path.join(wd, self.names["outputs"]))
+                self.staged.keep_file(point, produced)
             except FileNotFoundError:
                 message = (
                     f"the worker exited 0 but wrote no {self.names['outputs']} (point {point})"
                 )
                 return _failed(point, 0, "OutputMissing", message, took)
         return {"point": point, "exit_code": 0, "wall_s": took}
-
-    def _keep_output(self, point: int, produced: str) -> None:
-        """Stage the file a point wrote (FileNotFoundError if none): read into memory while
-        the task's outputs fit ``MEMORY_BUDGET`` (no folder and no rename per point: the
-        working directory's emptying for the next point removes the file), else moved."""
-        size = os.stat(produced).st_size
-        if self.staged.held_bytes + size <= staging.MEMORY_BUDGET:
-            with open(produced, "rb") as handle:
-                self.staged.keep_bytes(point, handle.read())
-        else:
-            self.staged.keep_file(point, produced)
 
     def _enter(self, wd: str, point: int) -> None:
         """The point's directory and environment (only what changed is set again)."""
@@ -273,7 +265,9 @@ class TaskRunner:
 
     def _publish(self) -> None:
         os.chdir(self.task_dir)
-        self.staged.publish(self.m["outputs_dir"])
+        first, count = self.m["points"]
+        tar_name = f"{self.m['task_id']}.tar" if self.m["multi_point"] else None
+        self.staged.publish(self.m["outputs_dir"], tar_name, range(first, first + count))
         self.workdir.remove()
 
     def _upload(self) -> int:
