@@ -21,6 +21,7 @@ from superbatch.jobs.state import JobState
 from superbatch.util.bars import Progress
 
 if TYPE_CHECKING:
+    from superbatch.backends.tasktars import TaskOutputs
     from superbatch.jobs.codestore import KeptCode
     from superbatch.plan.chunks import JobPlan
     from superbatch.plan.identity import Identity
@@ -257,6 +258,7 @@ class Backend(ABC):
     def __init__(self, state: JobState, record: JobRecord):
         self.state = state
         self.record = record
+        self._task_outputs: TaskOutputs | None = None
 
     @abstractmethod
     def submit(self, plan: JobPlan, progress: Progress) -> list[str]:
@@ -325,22 +327,55 @@ class Backend(ABC):
         return []
 
     def output_path(self, point_index: int) -> Path:
-        from superbatch.contract.names import file_names
+        """A one-point task's output file (also where ``reduce: none`` puts each point's)."""
+        return self.state.outputs_dir / self._names.local_outputs(point_index)
 
-        return self.state.outputs_dir / file_names(self.record.format).local_outputs(point_index)
+    # A multi-point task's outputs stay in its one tar, ``outputs/<task-id>.tar``, on every
+    # backend (a file per point would cost more to create than the whole task's run).
+    @property
+    def task_outputs(self) -> TaskOutputs | None:
+        """The reader of the job's task tars (None: a task per point)."""
+        if self._task_outputs is None and self.record.points_per_task > 1:
+            from superbatch.backends.tasktars import TaskOutputs
+            from superbatch.plan.chunks import Chunking
+
+            chunks = Chunking(self.record.point_count, self.record.points_per_task)
+            self._task_outputs = TaskOutputs(self.state.outputs_dir, chunks, self._names.outputs)
+        return self._task_outputs
 
     def read_output(self, point_index: int) -> bytes | None:
         """The point's fetched output (None: not here); read in point order."""
+        if self.task_outputs is not None:
+            data = self.task_outputs.read(point_index)
+            if data is not None:
+                return data
+        # also a local job's task of several points run before its outputs were one tar
         try:
             return self.output_path(point_index).read_bytes()
         except FileNotFoundError:
             return None
 
     def has_output(self, point_index: int) -> bool:
+        if self.task_outputs is not None and self.task_outputs.read(point_index) is not None:
+            return True
         return self.output_path(point_index).exists()
+
+    def output_where(self, point_index: int) -> str:
+        """Where the point's output is, for messages."""
+        if self.task_outputs is not None:
+            return self.task_outputs.where(point_index)
+        return str(self.output_path(point_index))
 
     def output_files(self) -> None:
         """Make every fetched output its own file at ``output_path`` (``reduce: none``)."""
+        if self.task_outputs is not None:
+            self.task_outputs.write_files(self.output_path)
+
+    @property
+    def _names(self):
+        from superbatch.contract.names import file_names
+
+        return file_names(self.record.format)
 
 
 def pick_retries(job_id: str, asked: list[str] | None, retryable: set[str]) -> list[str]:

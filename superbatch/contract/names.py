@@ -11,6 +11,8 @@ import tarfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from superbatch.taskrunner import ustar
+
 GLOBAL_CONFIG_FILE = "config.pickle"
 TASK_INPUTS_FILE = "inputs.pickle"
 TASK_OUTPUTS_FILE = "outputs.pickle"
@@ -58,7 +60,15 @@ def file_names(fmt: str = "joblib") -> FileNames:
 
 
 def inputs_tar(points: Iterable[int], encoded: Iterable[bytes], inputs_name: str) -> bytes:
-    """A task's inputs in one tar: ``p<point>/<inputs file>`` per point (deterministic)."""
+    """A task's inputs in one tar: ``p<point>/<inputs file>`` per point (deterministic:
+    mtime 0; the bytes ``tarfile`` writes, built without it)."""
+    points, encoded = list(points), list(encoded)
+    members = ((f"p{point}/{inputs_name}", data) for point, data in zip(points, encoded))
+    built = ustar.archive(members)
+    return built if built is not None else _tarfile_inputs(points, encoded, inputs_name)
+
+
+def _tarfile_inputs(points: Iterable[int], encoded: Iterable[bytes], inputs_name: str) -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as tar:
         for point, data in zip(points, encoded):

@@ -122,11 +122,19 @@ def _plain(data: bytes) -> bool:
 
 
 class _PlainRestricted(pickle.Unpickler):
+    # What each allowed (module, name, allow-list) was found to be: the import machinery
+    # costs more than the rest of decoding a small output, and a collect decodes thousands.
+    _found: dict[tuple[str, str, tuple[str, ...]], Any] = {}
+
     def __init__(self, file, extra: tuple[str, ...]):
         super().__init__(file)
         self._extra = extra
 
     def find_class(self, module: str, name: str) -> Any:
-        if not is_allowed(module, name, self._extra):
-            raise UntrustedPickle(module, name)
-        return super().find_class(module, name)
+        key = (module, name, self._extra)
+        found = self._found.get(key)
+        if found is None:
+            if not is_allowed(module, name, self._extra):
+                raise UntrustedPickle(module, name)
+            found = self._found[key] = super().find_class(module, name)
+        return found

@@ -118,7 +118,7 @@ def _outputs(
         except TasksFailed:
             raise
         except UntrustedPickle as exc:
-            path = backend.output_path(index)
+            path = backend.output_where(index)
             raise TasksFailed(
                 f"the output of point {index} ({path}) references {exc}, which superbatch "
                 f"does not unpickle: a pickle can run code on this machine. If your worker "
@@ -127,7 +127,7 @@ def _outputs(
                 f"see docs/worker.md."
             ) from None
         except ImportError as exc:  # allowed by collect.allow_pickle, but not importable here
-            path = backend.output_path(index)
+            path = backend.output_where(index)
             module = exc.name or str(exc)
             raise TasksFailed(
                 f"the output of point {index} ({path}) holds an object of a class from module "
@@ -138,7 +138,7 @@ def _outputs(
                 f"collect again; see docs/worker.md."
             ) from None
         except Exception as exc:  # noqa: BLE001 - any decode failure is a corrupt file
-            path = backend.output_path(index)
+            path = backend.output_where(index)
             raise TasksFailed(
                 f"the output of point {index} ({path}) cannot be decoded as "
                 f"{codec.name} ({type(exc).__name__}: {exc}). Check what "

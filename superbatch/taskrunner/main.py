@@ -12,7 +12,9 @@ point and stages its output (``staging.py``); ``points.jsonl`` in the task direc
 JSON line per point (point, exit code, wall time, and why it failed), written once when the
 task ends. It stops at the first failing point; only when every point succeeded does it move
 the staged outputs into the outputs directory (a task's outputs are all or nothing) and
-remove the working directory. With ``upload`` (Azure: the blob name's prefix) it instead
+remove the working directory. With ``say_failed_point`` (Azure, where ``status`` reads only the
+task's stderr) the failing point is also named on stderr, as its last line
+(``FAILED_POINT_LINE``). With ``upload`` (Azure: the blob name's prefix) it instead
 uploads them (one file, or a tar of a multi-point task's) under a name drawn in memory, with
 the container URL taken from the environment before any worker code runs (``upload.py``),
 and leaves no output file behind. Exit status: 0, the failing point's (see ``_status``), or
@@ -28,8 +30,8 @@ import signal
 import sys
 import time
 
+from superbatch.taskrunner import FAILED_POINT_LINE, supervise, upload
 from superbatch.taskrunner import function as functions
-from superbatch.taskrunner import supervise, upload
 from superbatch.taskrunner.points import Forked, Inline, Shell
 from superbatch.taskrunner.preload import captured, preload, single_threaded
 from superbatch.taskrunner.script import Script, clear, finish, flush
@@ -93,6 +95,7 @@ class TaskRunner:
                 lines.append(json.dumps(line))
                 if "code" in line:
                     self.staged.reset()
+                    self._say_failed(line)
                     return _status(line)
         except supervise.Ended:
             self._log(lines)
@@ -110,6 +113,13 @@ class TaskRunner:
         if lines:
             with open(os.path.join(self.task_dir, POINTS_FILE), "a", encoding="utf-8") as log:
                 log.write("\n".join(lines) + "\n")
+
+    def _say_failed(self, line: dict) -> None:
+        if self.m.get("say_failed_point"):
+            flush()  # after what the point's own stream buffers held
+            text = FAILED_POINT_LINE.format(point=line["point"], message=line["message"])
+            # on a line of its own whether or not the point's stderr ended with a newline
+            print("\n" + text, file=sys.stderr, flush=True)
 
     def _inputs(self, first: int) -> dict:
         single = self.m.get("point_inputs")
@@ -191,11 +201,13 @@ class TaskRunner:
             wd = self.workdir.next(point)
             _write_inputs(os.path.join(wd, self.names["inputs"]), data)
 
-        if isinstance(way, Forked):  # the child's memory ends with it: a file per point
-            path = self.staged.path(point)
+        forked = isinstance(way, Forked)
+        scratch = ""
+        if forked and function:  # the child's memory ends with it: a file, read back
+            scratch = self.staged.scratch(point)  # (a script's output is its own file)
 
             def staged(value: bytes) -> None:
-                with open(path, "wb") as handle:
+                with open(scratch, "wb") as handle:
                     handle.write(value)
 
         else:
@@ -225,9 +237,12 @@ class TaskRunner:
         if code != 0:
             why = "NonZeroExitCode" if code > 0 else "Killed"
             return _failed(point, code, why, f"the worker exited with code {code}", took)
-        if not function:
+        produced = None if function else os.path.join(wd, self.names["outputs"])
+        if forked and function:
+            produced = scratch
+        if produced is not None:
             try:
-                self.staged.keep_file(point, os.path.join(wd, self.names["outputs"]))
+                self.staged.keep_file(point, produced)
             except FileNotFoundError:
                 message = (
                     f"the worker exited 0 but wrote no {self.names['outputs']} (point {point})"
@@ -250,7 +265,9 @@ class TaskRunner:
 
     def _publish(self) -> None:
         os.chdir(self.task_dir)
-        self.staged.publish(self.m["outputs_dir"])
+        first, count = self.m["points"]
+        tar_name = f"{self.m['task_id']}.tar" if self.m["multi_point"] else None
+        self.staged.publish(self.m["outputs_dir"], tar_name, range(first, first + count))
         self.workdir.remove()
 
     def _upload(self) -> int:
@@ -277,13 +294,24 @@ class TaskRunner:
 
 
 def _write_inputs(path: str, data: bytes) -> None:
+    """Overwrite the last point's inputs file in place (its inode reused: creating a file
+    costs more), never truncating it to zero first: ext4 then writes the file out to disk
+    as it is closed (its ``auto_da_alloc``), milliseconds a point where ``open(path, "wb")``
+    would do."""
+    flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
     try:
-        with open(path, "wb") as handle:  # the last point's file, reused
-            handle.write(data)
+        fd = os.open(path, flags, 0o666)
     except PermissionError:  # the last point made it read-only
         os.unlink(path)
-        with open(path, "wb") as handle:
-            handle.write(data)
+        fd = os.open(path, flags, 0o666)
+    try:
+        view = memoryview(data)
+        written = 0
+        while written < len(view):
+            written += os.pwrite(fd, view[written:], written)
+        os.ftruncate(fd, len(view))
+    finally:
+        os.close(fd)
 
 
 def _failed(point: int, exit_code, code: str, message: str, took: float = 0.0) -> dict:

@@ -1,9 +1,11 @@
 """A task's outputs while its points run: kept until every point succeeded, then published
-(moved into the outputs directory) or handed to the upload; dropped if a point failed.
+into the outputs directory or handed to the upload; dropped if a point failed.
 
-A script's output file is moved (renamed) into the ``staged`` directory; a function's encoded
-return value stays in memory (no file per point) up to ``MEMORY_BUDGET`` bytes a task, and
-beyond that is written to ``staged`` too, so a task of large outputs holds at most that much.
+Every point's output (a function's encoded return value, or the file a script wrote, read
+and removed) stays in memory, up to ``MEMORY_BUDGET`` bytes a task; beyond that it is kept as
+a file in the ``staged`` directory, so a task of large outputs holds at most that much.
+Published, a one-point task's output is one file; a multi-point task's outputs are one tar,
+``<task-id>.tar``, exactly the archive an Azure task uploads (written whole, then renamed).
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import os
 import shutil
 import tarfile
 import time
+
+from superbatch.taskrunner import ustar
 
 MEMORY_BUDGET = 64 << 20
 
@@ -41,9 +45,25 @@ class Staged:
             os.makedirs(os.path.dirname(path), exist_ok=True)
         return path
 
+    def scratch(self, point: int) -> str:
+        """A file a forked point may write its output to (the folder made, once)."""
+        if not self.made:
+            os.makedirs(self.directory, exist_ok=True)
+            self.made = True
+        return os.path.join(self.directory, f".p{point}")
+
     def keep_file(self, point: int, produced: str) -> None:
-        """Move the file a point wrote (raises FileNotFoundError if it wrote none)."""
-        os.replace(produced, self.path(point))
+        """Keep the file a point wrote, in memory if the budget allows, else moved into
+        ``staged`` (raises FileNotFoundError if it wrote none)."""
+        size = os.stat(produced).st_size
+        if self.held_bytes + size > MEMORY_BUDGET:
+            os.replace(produced, self.path(point))
+            return
+        with open(produced, "rb") as handle:
+            data = handle.read()
+        os.unlink(produced)  # a file creation per point costs more than the point's work
+        self.held[point] = data
+        self.held_bytes += len(data)
 
     def keep_bytes(self, point: int, data: bytes) -> None:
         if self.held_bytes + len(data) <= MEMORY_BUDGET:
@@ -53,10 +73,21 @@ class Staged:
         with open(self.path(point), "wb") as handle:
             handle.write(data)
 
-    def publish(self, outputs: str) -> None:
-        """Every output into ``outputs`` (the task counts as done only after this: a file cut
-        short by the task runner's death is written again when the task runs again)."""
+    def publish(self, outputs: str, tar_name: str | None, points: range) -> None:
+        """Every output into ``outputs``: as ``tar_name`` (a multi-point task), else a file
+        per point. The task counts as done only after this: a file cut short by the task
+        runner's death is written again when the task runs again."""
         os.makedirs(outputs, exist_ok=True)
+        if tar_name is not None:
+            temporary = os.path.join(outputs, f".{tar_name}.{os.getpid()}.tmp")
+            try:
+                self.tar(temporary, points)
+                os.replace(temporary, os.path.join(outputs, tar_name))
+            finally:
+                if os.path.exists(temporary):
+                    os.unlink(temporary)
+            self.reset()
+            return
         for point, data in self.held.items():
             target = os.path.join(outputs, self.pattern.format(point))
             if os.path.dirname(target) != outputs:
@@ -78,15 +109,23 @@ class Staged:
 
     def tar(self, path: str, points: range) -> None:
         """``p<point>/<outputs file>`` for each point, in order (plain ustar: short names)."""
+        members = [(self.pattern.format(point), self._data(point)) for point in points]
+        built = ustar.archive(members, int(time.time()))
+        if built is not None:
+            with open(path, "wb") as handle:
+                handle.write(built)
+            return
         with tarfile.open(path, "w", format=tarfile.USTAR_FORMAT) as tar:
-            for point in points:
-                name = self.pattern.format(point)
-                data = self.held.get(point)
-                if data is None:
-                    with open(os.path.join(self.directory, name), "rb") as handle:
-                        data = handle.read()
+            for name, data in members:
                 info = tarfile.TarInfo(name)
                 info.size = len(data)
                 info.mode = 0o644
                 info.mtime = int(time.time())
                 tar.addfile(info, io.BytesIO(data))
+
+    def _data(self, point: int) -> bytes:
+        data = self.held.get(point)
+        if data is None:
+            with open(os.path.join(self.directory, self.pattern.format(point)), "rb") as handle:
+                data = handle.read()
+        return data

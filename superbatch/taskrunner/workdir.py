@@ -1,11 +1,12 @@
 """The working directory a task's points run in: one per task runner, reused point after
 point (emptied, and renamed ``p<point>`` for a task of several points, as the runtime
 contract names it), with the config linked in once and each point's inputs written; and the
-task's inputs tar, read in memory."""
+task's inputs tar (gzip-compressed locally, plain on Azure), read in memory."""
 
 from __future__ import annotations
 
 import errno
+import gzip
 import io
 import os
 import shutil
@@ -13,12 +14,15 @@ import tarfile
 
 BLOCK = 512
 ZERO_BLOCK = bytes(BLOCK)
+GZIP_MAGIC = b"\x1f\x8b"  # never the start of a tar: its first member's name
 
 
 def read_inputs(path: str, inputs_name: str) -> dict[int, bytes]:
     """Each point's encoded inputs from the task's tar (``p<point>/<inputs file>``)."""
     with open(path, "rb") as handle:
         data = handle.read()
+    if data[:2] == GZIP_MAGIC:
+        data = gzip.decompress(data)
     found = _read_ustar(data, inputs_name)
     if found is None:  # not the plain ustar superbatch writes: let tarfile read it
         found = {}

@@ -16,7 +16,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from relhelpers import job_spec
+from relhelpers import failing, job_spec
 from rigs import make_rig, worker_images
 
 from batch_emulator.images import ImageStandIn
@@ -177,3 +177,44 @@ def test_the_zipapp_refuses_a_python_older_than_3_8(tmp_path):
     assert done.returncode == 2
     assert "the task runner needs Python 3.8 or later" in done.stderr
     assert (tmp_path / TOO_OLD_MARKER).exists()
+
+
+def failing_point_status(rig, spec: Path) -> tuple[dict, str]:
+    """The failure `status --json` reports for the job of ``spec``, and status's text."""
+    done = rig.run("run", spec, "--backend", "azure", "--json")
+    assert done.code == 1, done.stderr
+    failures = rig.run("status", spec, "--backend", "azure", "--json").json["failures"]
+    assert len(failures) == 1
+    return failures[0], rig.run("status", spec, "--backend", "azure").stdout
+
+
+def test_status_names_the_failing_point_of_a_task_the_task_runner_ran(rig):
+    """Points 3, 4 and 5 in one task; point 4 fails: status names it, not the task's three."""
+    worker = failing(rig.root / "never")
+    spec = job_spec(rig.root, "midfail", 6, worker, tasks="{points_per_task: 3, max_retries: 0}")
+    failure, text = failing_point_status(rig, spec)
+    assert (failure["task_id"], failure["exit_code"]) == ("task-00001", 5)
+    assert failure["point"] == 4 and failure["points"] == [{"x": 4}]
+    assert "bad point 4" in failure["stderr_tail"]
+    assert "superbatch: point 4 failed: the worker exited with code 5" in failure["stderr_tail"]
+    assert '    failed point 4: {"x": 4}\n' in text
+
+
+@pytest.mark.parametrize(
+    "body, exit_code, why",
+    [
+        ("[ $x -ne 4 ] || { echo bad point $x >&2; exit 5; }\n", 5, "exited with code 5"),
+        ("[ $x -ne 4 ] || exit 0\n", 90, "exited 0 but wrote no outputs.json"),
+    ],
+)
+def test_status_names_the_failing_point_of_a_shell_loop(bare_rig, body, exit_code, why):
+    script = "x=$(tr -dc 0-9 < inputs.json)\n" + body + "echo $((x * 2)) > outputs.json\n"
+    (bare_rig.root / "worker" / "w.sh").write_text(script)
+    worker = "  command: sh {worker_dir}/w.sh\n  format: json\n"
+    spec = bare_spec(bare_rig, f"shfail{exit_code}", worker, points_per_task=3)
+    spec.write_text(spec.read_text().replace("range: [3]", "range: [6]"))
+    failure, text = failing_point_status(bare_rig, spec)
+    assert (failure["task_id"], failure["exit_code"]) == ("task-00001", exit_code)
+    assert failure["point"] == 4 and failure["points"] == [{"x": 4}]
+    assert f"superbatch: point 4 failed: the worker {why}" in failure["stderr_tail"]
+    assert '    failed point 4: {"x": 4}\n' in text

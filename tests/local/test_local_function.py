@@ -180,7 +180,8 @@ def test_the_state_holds_an_inputs_file_per_task_and_no_working_directory(tmp_pa
 @pytest.mark.parametrize("isolation", ["point", "task"])
 def test_a_function_gets_no_file_per_point(tmp_path, isolation):
     """No config or inputs file, no points.jsonl line while the task runs (written once at
-    its end), and under isolation task no staged output file; all outputs there at the end."""
+    its end), and no staged output file (a forked point's file is read back once it ended);
+    all outputs there at the end."""
     spec = function_job(
         tmp_path,
         f"fnnofiles{isolation}",
@@ -192,8 +193,7 @@ def test_a_function_gets_no_file_per_point(tmp_path, isolation):
     assert result.code == 0, result.stderr
     seen = result.json["result"]
     assert [(o["seed"], o["here"], o["logged"]) for o in seen] == [(s, [], 0) for s in SEEDS]
-    if isolation == "task":  # held in memory; a forked point's output is its file
-        assert [o["staged"] for o in seen] == [[]] * len(SEEDS)
+    assert [o["staged"] for o in seen] == [[]] * len(SEEDS)  # held in memory
     job = next((tmp_path / ".superbatch").glob(f"fnnofiles{isolation}-*/"))
     lines = [json.loads(line) for line in (job / "tasks" / "task-00000" / "points.jsonl").open()]
     assert [(line["point"], line["exit_code"]) for line in lines] == [(0, 0), (1, 0), (2, 0)]

@@ -8,7 +8,7 @@ import tarfile
 
 import pytest
 
-from superbatch.backends.azure.outputtar import members
+from superbatch.backends.tasktars import members
 
 
 def archive(files: dict[str, bytes], fmt=tarfile.USTAR_FORMAT) -> bytes:

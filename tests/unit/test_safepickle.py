@@ -118,3 +118,14 @@ def test_plain_pickles_load_without_joblib_exactly_as_through_it():
     planted = pickle.dumps(__import__("os").getcwd)  # os.getcwd: outside the allow-list
     with pytest.raises(safepickle.UntrustedPickle):
         safepickle.load(planted)
+
+
+def test_what_one_allow_list_let_through_is_refused_without_it():
+    """The loader remembers what each allowed name was found to be; never across lists."""
+    data = pickle.dumps(Result(3), protocol=4)  # read without joblib
+    for _ in range(2):
+        assert safepickle.load(data, (f"{__name__}.Result",)).value == 3
+    with pytest.raises(safepickle.UntrustedPickle):
+        safepickle.load(data)
+    with pytest.raises(safepickle.UntrustedPickle):
+        safepickle.load(data, (f"{__name__}.Other",))

@@ -205,7 +205,6 @@ class AzureBackend(Backend):
     def __init__(self, state: JobState, record: JobRecord):
         super().__init__(state, record)
         self.session = Session(state, record)
-        self._outputs_reader: outputs.TaskOutputs | None = None
 
     def submit(self, plan: JobPlan, progress: Progress) -> list[str]:
         s = self.session
@@ -258,31 +257,7 @@ class AzureBackend(Backend):
         return stopping.seal(self.session)
 
     def fetch_outputs(self, point_indices: Iterable[int], progress: Progress) -> list[str]:
-        return outputs.fetch_outputs(
-            self.session, self, point_indices, progress, self._task_outputs
-        )
-
-    # A multi-point task's outputs stay in the one tar it uploaded (a file per point would
-    # cost more to create than the whole download).
-    def read_output(self, point_index: int) -> bytes | None:
-        if self.record.points_per_task > 1:
-            return self._task_outputs.read(point_index)
-        return super().read_output(point_index)
-
-    def has_output(self, point_index: int) -> bool:
-        if self.record.points_per_task > 1:
-            return self._task_outputs.read(point_index) is not None
-        return super().has_output(point_index)
-
-    def output_files(self) -> None:
-        if self.record.points_per_task > 1:
-            self._task_outputs.write_files(self.output_path)
-
-    @property
-    def _task_outputs(self) -> outputs.TaskOutputs:
-        if self._outputs_reader is None:
-            self._outputs_reader = outputs.TaskOutputs(self.session)
-        return self._outputs_reader
+        return outputs.fetch_outputs(self.session, self, point_indices, progress, self.task_outputs)
 
     def logs(self, task_id: str) -> TaskLogs:
         return observe.logs(self.session, task_id)

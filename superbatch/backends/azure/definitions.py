@@ -42,6 +42,7 @@ from superbatch.plan.chunks import TaskPlan
 from superbatch.spec.durations import iso8601
 from superbatch.spec.models import JobSpec
 from superbatch.spec.workerenv import resolve_env
+from superbatch.taskrunner import FAILED_POINT_LINE
 from superbatch.taskrunner.upload import URL_VAR as OUTPUT_URL_VAR
 
 INLINE_LIMIT = 1024  # bytes of a single point's encoded inputs carried in the definition
@@ -223,9 +224,12 @@ def _multi_point_script(
         f'while [ "$i" -le {task.last_point} ]; do',
         f'  ln -f {names.config} "p$i/{names.config}" 2>/dev/null || '
         f'cp {names.config} "p$i/{names.config}"',
-        f'  (cd "p$i" && SUPERBATCH_POINT=$i && export SUPERBATCH_POINT && {command})',
-        f'  [ -f {out} ] || {{ echo "superbatch: the worker exited 0 but wrote no '
-        f'{names.outputs} (point $i)" >&2; exit {NO_OUTPUT_EXIT}; }}',
+        f'  (cd "p$i" && SUPERBATCH_POINT=$i && export SUPERBATCH_POINT && {command}) || '
+        f'{{ rc=$?; echo >&2; echo "{_failed_point("$i", "the worker exited with code $rc")}" '
+        f">&2; exit $rc; }}",
+        f'  [ -f {out} ] || {{ echo >&2; echo "'
+        f'{_failed_point("$i", f"the worker exited 0 but wrote no {names.outputs}")}" >&2; '
+        f"exit {NO_OUTPUT_EXIT}; }}",
         f"  echo {out} >> {OUTPUTS_LIST}",
         "  i=$((i + 1))",
         "done",
@@ -233,6 +237,11 @@ def _multi_point_script(
     ]
     steps += _random_name(OUTPUTS_TAR)
     return "\n".join(steps)
+
+
+def _failed_point(point: str, message: str) -> str:
+    """The task runner's line naming the failing point, which status reads (``observe.py``)."""
+    return FAILED_POINT_LINE.format(point=point, message=message)
 
 
 def _upload_prefix(task: TaskPlan) -> str:

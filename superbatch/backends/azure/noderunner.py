@@ -96,6 +96,7 @@ def runner_steps(runner: NodeRunner, task: TaskPlan, names: FileNames, upload: s
         config=names.config,
         task_dir=".",
         upload=upload,
+        say_failed_point=True,  # status reads it from the task's stderr (observe.py)
     )
     if runner.manifest["multi_point"]:
         manifest["inputs"] = INPUTS_TAR

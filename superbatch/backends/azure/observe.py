@@ -3,6 +3,7 @@ failed tasks with their stderr, logs, and waiting."""
 
 from __future__ import annotations
 
+import re
 import time
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
@@ -14,10 +15,15 @@ from superbatch.backends.azure.spec import azure_section
 from superbatch.backends.azure.target import log_prefix
 from superbatch.backends.base import JobStatus, LogChunk, TaskFailure, TaskLogs
 from superbatch.errors import BudgetExceeded, UserError
+from superbatch.taskrunner import FAILED_POINT_LINE
 from superbatch.util.bars import Progress
 from superbatch.util.redact import redact
 
 STDERR_TAIL = 400
+_FAILED_POINT = re.compile(
+    "^" + re.escape(FAILED_POINT_LINE).replace(r"\{point\}", r"(\d+)").replace(r"\{message\}", ""),
+    re.MULTILINE,
+)
 FAILURES_WITH_STDERR = 10
 POOL_CHECK_EVERY = 6  # polls
 
@@ -112,7 +118,9 @@ def _live_status(session: Session, progress, with_failures: bool) -> JobStatus:
     if with_failures:
         for job_id, failure in sorted(latest.values(), key=lambda jf: jf[1].task_id):
             if len(st.failures) < FAILURES_WITH_STDERR:
-                failure.stderr_tail = _stderr_tail(session, job_id, failure.task_id)
+                stderr = task_file(session, job_id, failure.task_id, "stderr.txt") or ""
+                failure.stderr_tail = _tail(stderr)
+                failure.point = failed_point(stderr)
             st.failures.append(failure)
     return st
 
@@ -198,11 +206,18 @@ def _failures(session: Session, job_id: str) -> list[TaskFailure]:
     return out
 
 
-def _stderr_tail(session: Session, job_id: str, task_id: str) -> str | None:
-    text = (task_file(session, job_id, task_id, "stderr.txt") or "").strip()
+def _tail(stderr: str) -> str | None:
+    text = stderr.strip()
     if not text:
         return None
     return text if len(text) <= STDERR_TAIL else "..." + text[-STDERR_TAIL:]
+
+
+def failed_point(stderr: str) -> int | None:
+    """The point the task runner (or the shell loop) names as failed on the task's stderr:
+    its last such line, as the worker's own output comes before it (None: no such line)."""
+    found = _FAILED_POINT.findall(stderr)
+    return int(found[-1]) if found else None
 
 
 def task_file(session: Session, job_id: str, task_id: str, name: str) -> str | None:

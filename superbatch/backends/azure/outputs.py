@@ -12,21 +12,22 @@ these checks is final and is never replaced by a remote blob.
 from __future__ import annotations
 
 import tarfile
-from collections import OrderedDict, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from superbatch.backends.azure import outputtar
+from superbatch.backends import tasktars
 from superbatch.backends.azure.fetch import Fetched
 from superbatch.backends.azure.session import Session
 from superbatch.backends.azure.storage import BlobInfo
 from superbatch.backends.azure.target import task_of_output
+from superbatch.backends.tasktars import TaskOutputs, members
 from superbatch.errors import TasksFailed
-from superbatch.plan.chunks import Chunking, TaskPlan, point_dirname
+from superbatch.jobs.state import atomic_write_bytes
+from superbatch.plan.chunks import Chunking, TaskPlan
 from superbatch.util.bars import Progress
-from superbatch.util.files import atomic_write_bytes
 
 # Blob times have whole seconds, and two services' clocks never agree to the millisecond.
 CLOCK_TOLERANCE = timedelta(seconds=2)
@@ -59,7 +60,7 @@ def task_ends(session: Session) -> dict[str, TaskEnd]:
 
 def task_tar(session: Session, task_id: str) -> Path:
     """Where a multi-point task's outputs tar is kept, as downloaded (once verified)."""
-    return session.state.outputs_dir / f"{task_id}.tar"
+    return tasktars.task_tar(session.state.outputs_dir, task_id)
 
 
 def output_blobs(session: Session) -> dict[str, list[BlobInfo]]:
@@ -157,10 +158,10 @@ def fetch_outputs(
                 if fetched.written is None or fetched.written > end + CLOCK_TOLERANCE:
                     late.append(task.id)
                 elif task.multi_point:
-                    members = _readable(fetched.data, task, session)
+                    found = _readable(fetched.data, task, session)
                     atomic_write_bytes(task_tar(session, task.id), fetched.data)
                     if reader is not None:
-                        reader.keep(task.index, members)
+                        reader.keep(task.index, found)
                 else:
                     atomic_write_bytes(backend.output_path(task.first_point), fetched.data)
             bar.advance()
@@ -187,67 +188,9 @@ def _untrusted(session: Session, refused: list[str]) -> TasksFailed:
 
 def _readable(data: bytes, task, session: Session) -> dict[str, bytes]:
     try:
-        return outputtar.members(data)
+        return members(data)
     except tarfile.TarError as exc:
         raise TasksFailed(
             f"job {session.job_id}: the outputs of task {task.id} are not a "
             f"readable tar ({exc}); run the job again with --new."
         ) from None
-
-
-class TaskOutputs:
-    """Points' outputs read from their tasks' local tars, exactly ``p<point>/<outputs>``.
-
-    Parsed tars are held up to ``budget`` bytes of outputs (a whole job of small outputs
-    is parsed once, when it is downloaded), beyond that re-read from disk when needed."""
-
-    def __init__(self, session: Session, budget: int = 64 * 2**20):
-        self.session = session
-        record = session.record
-        self.chunks = Chunking(record.point_count, record.points_per_task)
-        self.budget = budget
-        self._held: OrderedDict[int, dict[str, bytes]] = OrderedDict()
-        self._bytes = 0
-
-    def keep(self, index: int, members: dict[str, bytes]) -> None:
-        """Hold task ``index``'s parsed tar (while the budget allows)."""
-        if index in self._held:
-            return
-        size = sum(len(v) for v in members.values())
-        while self._held and self._bytes + size > self.budget:
-            _, dropped = self._held.popitem(last=False)
-            self._bytes -= sum(len(v) for v in dropped.values())
-        self._held[index] = members
-        self._bytes += size
-
-    def read(self, point: int) -> bytes | None:
-        index = point // self.chunks.points_per_task
-        found = self._held.get(index)
-        if found is None:
-            found = self._load(index)
-            if found:  # an absent tar may be fetched later
-                self.keep(index, found)
-        return found.get(f"{point_dirname(point)}/{self.session.names.outputs}")
-
-    def _load(self, index: int) -> dict[str, bytes]:
-        path = task_tar(self.session, self.chunks.task_id(index))
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            return {}
-        try:
-            return outputtar.members(data, verify=False)  # verified when it was stored
-        except tarfile.TarError as exc:
-            raise TasksFailed(
-                f"the local copy of task {self.chunks.task_id(index)}'s outputs ({path}) is "
-                f"not a readable tar ({exc}); if it was damaged after it was collected, "
-                f"delete it and collect again (it is fetched again)."
-            ) from None
-
-    def write_files(self, path_of) -> None:
-        """Each point's output as its own file (``path_of(point)``), for ``reduce: none``."""
-        for point in range(self.chunks.point_count):
-            data = self.read(point)
-            path = path_of(point)
-            if data is not None and not path.exists():
-                atomic_write_bytes(path, data)

@@ -81,16 +81,19 @@ def manifest_base(record, state, path: str, can_fork: bool) -> dict:
         worker_dir = snapshot_dir(state.root, record.code)
     else:  # submitted before snapshots: the worker's directory itself
         worker_dir = Path(record.spec_path).parent / (record.spec.worker.directory or ".")
+    names = file_names(record.format)
+    multi_point = Chunking(record.point_count, record.points_per_task).multi_point
     return worker_manifest(
         record.spec.worker,
         record.format,
         record.command,
-        Chunking(record.point_count, record.points_per_task).multi_point,
+        multi_point,
         argv=found.argv if found else None,
         executable=found.executable if found else None,
         worker_dir=str(worker_dir.resolve()),
         can_fork=can_fork,
         outputs_dir=str(state.outputs_dir),
-        outputs_pattern=file_names(record.format).local_outputs_pattern,
+        # a multi-point task's outputs tar holds them as an Azure task's does
+        outputs_pattern=f"p{{}}/{names.outputs}" if multi_point else names.local_outputs_pattern,
         wall_time=record.max_wall_time_s,
     )
