@@ -53,7 +53,7 @@ TARGET_FUNCTION = 2.0  # x joblib
 TARGET_MAP = 2.0  # x joblib
 TARGET_FILES_PER_POINT = 1.0  # beyond its output, while the job runs
 TARGET_LEFT_MB = 5.0  # per 10,000 finished points, besides their outputs
-MAP_POINTS = 1000  # superbatch.map makes a task per point (its default points_per_task: 1)
+MAP_POINTS = 10_000  # issue 27: superbatch.map of 10,000 points (auto chunking)
 CHUNKED_TASKS = 8 * PARALLEL  # the info row: the points in this many tasks
 MAP = (
     (

@@ -40,6 +40,9 @@ if TYPE_CHECKING:
     from superbatch.spec.load import Spec
 
 POLL_SECONDS = 0.2
+# A short job is looked at more often (its end is noticed sooner): every FIRST_POLL_SECONDS
+# at first, the interval growing with the time waited up to POLL_SECONDS.
+FIRST_POLL_SECONDS = 0.01
 STDERR_TAIL = 400
 # A detached runner that dies this many times in a row without completing a task is
 # not restarted again: its error is reported instead (exit 3).
@@ -198,7 +201,8 @@ class LocalBackend(Backend):
         )
 
     def wait(self, timeout: float | None, progress: Progress) -> JobStatus:
-        deadline = None if timeout is None else time.monotonic() + timeout
+        began = time.monotonic()
+        deadline = None if timeout is None else began + timeout
         status = self.status(with_failures=False)
         restarts, completed_at_restart = 0, status.completed
         with progress.bar("waiting for tasks", status.total, status.completed) as bar:
@@ -218,9 +222,10 @@ class LocalBackend(Backend):
                         if deadline is not None and time.monotonic() >= deadline:
                             break
                         time.sleep(POLL_SECONDS)
-                if deadline is not None and time.monotonic() >= deadline:
+                now = time.monotonic()
+                if deadline is not None and now >= deadline:
                     break
-                time.sleep(POLL_SECONDS)
+                time.sleep(min(POLL_SECONDS, max(FIRST_POLL_SECONDS, (now - began) / 10)))
                 status = self.status(with_failures=False)
                 bar.update(status.completed)
         return self.status()
