@@ -76,7 +76,7 @@ def intro(name: str, sizes: dict, repeats: int) -> list[str]:
             f"point, on {local.PROCESS_POINTS} points at most); `worker.function: "
             "seedfn:point` (the loop body as a function, isolation `task`); and "
             "`superbatch.map` in a fresh interpreter, timed around the call (on "
-            f"{local.MAP_POINTS:,} points at most: it makes a task per point). The same "
+            f"{local.MAP_POINTS:,} points at most, chunked automatically). The same "
             f"mode with the points in {local.CHUNKED_TASKS} tasks shows what the number of "
             "tasks costs. Every result must equal the for-loop's sum exactly.",
             "",
