@@ -455,3 +455,34 @@ def test_points_starting_at_once_all_get_the_config(demo):
     placed = list((job_dir / "race").glob("*/config.pickle"))
     assert len(placed) == 40 * 8
     assert {p.read_bytes() for p in placed} == {(state.inputs_dir / "config.pickle").read_bytes()}
+
+
+def test_a_runner_slow_to_start_is_waited_for_not_started_again(tmp_path):
+    """A detached runner takes the job's lock only once its interpreter is up; on a loaded
+    machine that takes a while. Whoever waits meanwhile must not take it for dead: it used
+    to start three more runners in a second and fail with "stopped 3 times without
+    completing a task" (exit 3)."""
+    slow = tmp_path / "slow-start"
+    slow.mkdir()
+    (slow / "sitecustomize.py").write_text(
+        "import sys, time\n"
+        "if 'superbatch.backends.local' in getattr(sys, 'orig_argv', []):\n"
+        "    time.sleep(2.5)  # the detached runner's interpreter, slow to come up\n"
+    )
+    (tmp_path / "w.py").write_text(
+        "import joblib\njoblib.dump(joblib.load('inputs.pickle')['x'], 'outputs.pickle')\n"
+    )
+    spec = write_spec(
+        tmp_path,
+        "name: slowstart\nworker: {command: 'python {worker_dir}/w.py', directory: .}\n"
+        "parameters: {x: [1, 2]}\ncollect: {reduce: sum}\n",
+    )
+    paths = [str(slow), os.environ.get("PYTHONPATH", "")]
+    env = {"PYTHONPATH": os.pathsep.join(p for p in paths if p)}
+    assert superbatch("submit", spec, env=env).code == 0
+    result = superbatch("collect", spec, "--wait", "--json", env=env)
+    assert result.code == 0, result.stderr
+    assert result.json["result"] == 2 + 1
+    job = next(p for p in (tmp_path / ".superbatch").iterdir() if p.name.startswith("slowstart"))
+    started = (job / "runner.log").read_text()
+    assert "stopped" not in result.stderr and started.count("Traceback") == 0

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from superbatch.backends.local.nanny import Nanny, kill_group
 from superbatch.backends.local.points import TaskProcess, end_holder, manifest_base
-from superbatch.backends.local.runnerproc import ERROR_FILE, LOCK_FILE, PID_FILE
+from superbatch.backends.local.runnerproc import ERROR_FILE, LOCK_FILE, PID_FILE, STARTING_FILE
 from superbatch.backends.local.warm import Slot
 from superbatch.contract.names import FileNames, file_names
 from superbatch.jobs.codestore import snapshot_dir
@@ -156,6 +156,8 @@ class Runner:
                 (self.state.dir / ERROR_FILE).unlink()
             # Whole or absent, never empty: `cancel` reads it to stop this runner.
             atomic_write_bytes(self.state.dir / PID_FILE, str(os.getpid()).encode())
+            with contextlib.suppress(FileNotFoundError):
+                (self.state.dir / STARTING_FILE).unlink()  # started: the lock says it now
             self._check_code()
             if not TaskProcess.supervised:
                 self._nanny = Nanny()

@@ -12,15 +12,25 @@ import sys
 import time
 
 from superbatch.jobs.state import JobState
+from superbatch.util.files import atomic_write_bytes
 
 LOCK_FILE = "runner.lock"
 PID_FILE = "runner.pid"
 ERROR_FILE = "runner-error.json"
 LOG_FILE = "runner.log"
+STARTING_FILE = "runner.starting"  # the pid of a runner started but not yet holding the lock
+# A runner takes the job's lock once its interpreter is up: seconds at most, even on a
+# loaded machine; a "starting" runner older than this is not believed.
+STARTING_GRACE_S = 60.0
 
 
 def runner_alive(state: JobState) -> bool:
-    """Whether a runner holds this job's lock right now."""
+    """Whether a runner holds this job's lock right now, or one was just started for it and
+    is still starting (so that whoever waits does not start another meanwhile)."""
+    return _lock_held(state) or _starting(state) is not None
+
+
+def _lock_held(state: JobState) -> bool:
     path = state.dir / LOCK_FILE
     if not path.is_file():
         return False
@@ -31,6 +41,37 @@ def runner_alive(state: JobState) -> bool:
             return True
         fcntl.flock(handle, fcntl.LOCK_UN)
         return False
+
+
+def _starting(state: JobState) -> int | None:
+    """The pid of a runner started for the job that does not hold its lock yet."""
+    path = state.dir / STARTING_FILE
+    try:
+        age = time.time() - path.stat().st_mtime
+        pid = int(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not 0 <= age < STARTING_GRACE_S:  # also a clock set back: not believed
+        return None
+    return pid if _exists(pid) else None
+
+
+def _exists(pid: int) -> bool:
+    if os.path.exists("/proc/self/stat"):
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as stat:
+                return stat.read().rsplit(b")", 1)[1].split()[0] != b"Z"  # a zombie has ended
+        except FileNotFoundError:
+            return False
+        except (OSError, IndexError):
+            pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
 
 
 def read_runner_error(state: JobState) -> dict | None:
@@ -47,7 +88,7 @@ def start_detached(state: JobState, parallel: int | None = None) -> subprocess.P
     if parallel:
         cmd += ["--parallel", str(parallel)]
     with (state.dir / LOG_FILE).open("ab") as log:
-        return subprocess.Popen(
+        proc = subprocess.Popen(
             cmd,
             stdin=subprocess.DEVNULL,
             stdout=log,
@@ -55,16 +96,21 @@ def start_detached(state: JobState, parallel: int | None = None) -> subprocess.P
             start_new_session=True,
             close_fds=True,
         )
+    atomic_write_bytes(state.dir / STARTING_FILE, str(proc.pid).encode())
+    return proc
 
 
 def stop_runner(state: JobState, timeout: float = 10.0) -> None:
     """Ask a running runner to stop (SIGTERM) and wait until it has released the lock."""
-    try:
-        pid = int((state.dir / PID_FILE).read_text())
-    except (OSError, ValueError):
-        return
-    if not runner_alive(state):
-        return
+    if _lock_held(state):
+        try:
+            pid = int((state.dir / PID_FILE).read_text())
+        except (OSError, ValueError):
+            return
+    else:
+        pid = _starting(state)  # PID_FILE may still name an earlier runner
+        if pid is None:
+            return
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
