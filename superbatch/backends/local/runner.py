@@ -13,8 +13,8 @@ cannot go on (damaged state, a full disk) writes ``runner-error.json`` and exits
 3; whoever waits reports that message.
 
 One module (a little over 400 lines) because the job lock, task locks, journal, retries and
-worker processes are one protocol; what is separable lives beside it (control, nanny,
-points, warm).
+worker processes are one protocol; what is separable lives beside it (runnerproc, nanny,
+points, warm, attempts).
 """
 
 from __future__ import annotations
@@ -22,16 +22,15 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import json
 import os
 import shutil
 import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
+from superbatch.backends.local.attempts import Attempt, last_failure
 from superbatch.backends.local.nanny import Nanny, kill_group
 from superbatch.backends.local.points import TaskProcess, end_holder, manifest_base
 from superbatch.backends.local.runnerproc import ERROR_FILE, LOCK_FILE, PID_FILE, STARTING_FILE
@@ -74,16 +73,6 @@ MAX_LOSSES = 3
 
 class RunnerError(Exception):
     """The runner cannot make progress (not a task's failure)."""
-
-
-@dataclass
-class Attempt:
-    ok: bool
-    exit_code: int | None
-    code: str | None = None
-    message: str | None = None
-    point: int | None = None  # the point that failed
-    lost: bool = False  # the task runner itself was killed (by whom, it cannot tell)
 
 
 class Runner:
@@ -404,7 +393,7 @@ class Runner:
                 self._nanny.release(proc.pid)
         if code == 0:
             return Attempt(True, 0)
-        failed = _last_failure(points_log)
+        failed = last_failure(points_log)
         if failed is not None:
             return Attempt(
                 False, failed["exit_code"], failed["code"], failed["message"], failed["point"]
@@ -437,16 +426,6 @@ class Runner:
             points = list(self._points)
         for point in points:
             point.end()
-
-
-def _last_failure(points_log: Path) -> dict | None:
-    """The failed point's line the task runner wrote last, if it wrote one."""
-    try:
-        lines = points_log.read_bytes().splitlines()
-        last = json.loads(lines[-1]) if lines else None
-    except (OSError, ValueError):
-        return None
-    return last if isinstance(last, dict) and last.get("code") else None
 
 
 def _os_error_message(exc: OSError, state: JobState) -> str:
