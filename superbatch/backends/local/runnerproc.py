@@ -102,6 +102,7 @@ def start_detached(state: JobState, parallel: int | None = None) -> subprocess.P
 
 def stop_runner(state: JobState, timeout: float = 10.0) -> None:
     """Ask a running runner to stop (SIGTERM) and wait until it has released the lock."""
+    pid: int | None
     if _lock_held(state):
         try:
             pid = int((state.dir / PID_FILE).read_text())
@@ -109,8 +110,8 @@ def stop_runner(state: JobState, timeout: float = 10.0) -> None:
             return
     else:
         pid = _starting(state)  # PID_FILE may still name an earlier runner
-        if pid is None:
-            return
+    if pid is None:
+        return
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
