@@ -47,7 +47,7 @@ test: setup setup-clients lint
 test-fast: setup-python
 	$(BIN)/python -m pytest -q tests/unit
 
-# ruff, then mypy over superbatch/ (configured in pyproject.toml).
+# ruff, then mypy over superbatch/ and batch_emulator/ (configured in pyproject.toml).
 lint: setup-python
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check superbatch batch_emulator tests bench

@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from . import rules, versions
+from .definition import Operation
 from .entities import BASE, ComputeNode, Entity, Task
 from .errors import BatchError
 from .nodedirs import node_root, task_directory
@@ -34,7 +35,7 @@ class Reply:
         entity: Entity | ComputeNode | None = None,
     ):
         self.status, self.body, self.headers, self.entity = status, body, headers or {}, entity
-        self.operation = None  # the definition's operation, set by the HTTP layer
+        self.operation: Operation | None = None  # the definition's operation, set by the HTTP layer
 
 
 def _fields(params: dict) -> list[str] | None:

@@ -16,6 +16,7 @@ import uuid
 
 from .entities import BASE, Job, Pool
 from .errors import invalid_property, missing_property
+from .shared import StoreShared
 
 
 def check_pool_info(body: dict) -> None:
@@ -48,7 +49,7 @@ def check_pool_info(body: dict) -> None:
         )
 
 
-class AutoPools:
+class AutoPools(StoreShared):
     """The store provides lock, pools, no_spot, workers, wake and delete_pool."""
 
     def create_auto_pool(self, job: Job) -> None:

@@ -42,7 +42,9 @@ API_VERSIONS = (
 @lru_cache(maxsize=1)
 def document() -> dict:
     """The parsed definition (Swagger 2.0)."""
-    text = resources.files(__package__).joinpath("rest", DEFINITION_FILE).read_text("utf-8")
+    text = (
+        resources.files(__package__).joinpath("rest").joinpath(DEFINITION_FILE).read_text("utf-8")
+    )
     return json.loads(text)
 
 

@@ -13,6 +13,7 @@ import threading
 
 from .entities import Job, Pool
 from .errors import BatchError
+from .shared import StoreShared
 
 DEFAULT_DELETE_DELAY = 5.0  # seconds; an empty job or a small pool is gone in about as long
 
@@ -29,7 +30,7 @@ def job_being_deleted() -> BatchError:
     )
 
 
-class Deletions:
+class Deletions(StoreShared):
     """Delete operations; the store provides lock, pools, jobs, requeue, _stop, _run_release."""
 
     delete_delay: float

@@ -7,6 +7,7 @@ when a document is answered, so that ``url`` and ``odata.nextLink`` follow a pro
 from __future__ import annotations
 
 import itertools
+import subprocess
 import threading
 import time
 from collections import deque
@@ -81,9 +82,8 @@ class ComputeNode:
 
     @property
     def waits_for_start_task(self) -> bool:
-        return (
-            bool(self.pool.start_task) and self.pool.start_task.get("waitForSuccess") is not False
-        )
+        start = self.pool.start_task
+        return bool(start and start.get("waitForSuccess") is not False)
 
     @property
     def usable(self) -> bool:
@@ -217,7 +217,7 @@ class Task(Entity):
         )
         body["executionInfo"] = {"retryCount": 0, "requeueCount": 0}
         self.run = 0
-        self.proc = None  # the running process, set by the node
+        self.proc: subprocess.Popen | None = None  # the running process, set by the node
         self.ended: str | None = None  # why the current run was cut short (terminate/delete/...)
         self.pool: Pool | None = None
         self.node: ComputeNode | None = None

@@ -27,7 +27,7 @@ class BatchError(Exception):
         message = (
             f"{self.message}\nRequestId:{request_id}\nTime:{time}" if request_id else self.message
         )
-        doc = {
+        doc: dict = {
             "odata.metadata": f"{base_url}/$metadata#Microsoft.Azure.Batch.Protocol.Entities.Container.errors/@Element",
             "code": self.code,
             "message": {"lang": "en-US", "value": message},

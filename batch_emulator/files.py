@@ -10,8 +10,9 @@ from __future__ import annotations
 import glob
 import os
 from pathlib import Path
+from typing import Any
 
-_RETRY = {
+_RETRY: dict[str, Any] = {
     "retry_total": 2,
     "retry_backoff_factor": 0.2,
     "connection_timeout": 10,
@@ -24,7 +25,7 @@ class TaskFailure(Exception):
 
     def __init__(self, code: str, message: str, details: list[tuple[str, str]] | None = None):
         super().__init__(message)
-        self.info = {"category": "usererror", "code": code, "message": message}
+        self.info: dict = {"category": "usererror", "code": code, "message": message}
         if details:
             self.info["details"] = [{"name": n, "value": v} for n, v in details]
 
@@ -89,7 +90,7 @@ def _mode(path: Path, rf: dict) -> None:
         ) from None
 
 
-def download_resources(resource_files: list[dict], wd: Path) -> None:
+def download_resources(resource_files: list[dict] | None, wd: Path) -> None:
     """Download every resource file into ``wd`` (``httpUrl``, or ``storageContainerUrl``)."""
     from azure.core.exceptions import (
         ClientAuthenticationError,
@@ -159,7 +160,9 @@ def matches(pattern: str, task_dir: Path, wd: Path) -> list[tuple[Path, str]]:
     return [(Path(p), Path(p).relative_to(base).as_posix()) for p in found]
 
 
-def upload_outputs(output_files: list[dict], task_dir: Path, wd: Path, exit_code: int) -> None:
+def upload_outputs(
+    output_files: list[dict] | None, task_dir: Path, wd: Path, exit_code: int
+) -> None:
     """Upload the outputs whose ``uploadCondition`` applies to ``exit_code``."""
     from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
     from azure.storage.blob import ContainerClient, ContentSettings
@@ -191,7 +194,8 @@ def upload_outputs(output_files: list[dict], task_dir: Path, wd: Path, exit_code
         except TaskFailure:
             raise
         except ResourceNotFoundError as exc:
-            if exc.error_code == "ContainerNotFound":
+            # The storage SDK sets error_code on the errors it raises (azure-core declares none).
+            if getattr(exc, "error_code", None) == "ContainerNotFound":
                 raise TaskFailure(
                     "FileUploadContainerNotFound",
                     "The Azure Storage Container for uploading Output Files was not found.",

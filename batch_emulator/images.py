@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,7 +51,7 @@ class ImageStandIn:
         for cpath, hpath in sorted(self.mounts.items(), key=lambda kv: -len(kv[0])):
             cpath = cpath.rstrip("/")
             pattern = r"(?<![^\s'\"=:])" + re.escape(cpath) + r"(?=/|$|[\s'\";:])"
-            text = re.sub(pattern, lambda _m, host=hpath: host, text)
+            text = re.sub(pattern, _literally(hpath), text)
         return text
 
     def environment(self) -> dict[str, str]:
@@ -131,3 +132,8 @@ def load_file(file: str | Path) -> dict[str, ImageStandIn]:
         str(name): from_mapping(str(name), spec or {}, file.parent.resolve())
         for name, spec in data.items()
     }
+
+
+def _literally(text: str) -> Callable[[re.Match[str]], str]:
+    """A replacement for ``re.sub`` that is ``text`` as it is (no backslash escapes)."""
+    return lambda _match: text

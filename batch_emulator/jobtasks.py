@@ -13,6 +13,7 @@ import threading
 from . import process
 from .entities import ComputeNode, Job, PrepRecord, iso, now
 from .files import TaskFailure, download_resources
+from .shared import NodeShared
 from .validation import parse_duration
 
 
@@ -28,7 +29,7 @@ def completed(info: dict, code: int | None, failure: dict | None) -> None:
 RELEASE_LIMIT = 15 * 60  # the release task's default (and maximum) maxWallClockTime, seconds
 
 
-class JobTasks:
+class JobTasks(NodeShared):
     """Preparation and release tasks; the node provides store, _procs, _image, _command, _job_dir."""
 
     @staticmethod
@@ -41,6 +42,7 @@ class JobTasks:
             if record.done:
                 return record.ok
             spec = job.prep_task
+            assert spec is not None  # a preparation record is made only for a job with one
             limit = int((spec.get("constraints") or {}).get("maxTaskRetryCount", 0))
             retries = 0
             while True:
@@ -86,6 +88,7 @@ class JobTasks:
     def _release_on(self, job: Job, record: PrepRecord) -> None:
         with record.lock:  # after a preparation task still running there
             spec = job.release_task
+            assert spec is not None  # released only for a job with a release task
             rid = spec.get("id") or "jobrelease"
             info = {
                 "state": "running",

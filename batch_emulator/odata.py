@@ -40,7 +40,7 @@ def bad_query(name: str, value: str, reason: str) -> BatchError:
 
 def lookup(doc: dict, path: str):
     """The value at an OData property path (``a/b``), or None."""
-    value = doc
+    value: object = doc
     for part in path.split("/"):
         if not isinstance(value, dict):
             return None

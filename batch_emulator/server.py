@@ -134,7 +134,7 @@ class Handler(BaseHTTPRequestHandler):
         self._reply(method, reply, headers, request_id, base)
 
     def _read_chunked(self) -> bytes:
-        parts = []
+        parts: list[bytes] = []
         while True:
             size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
             if size == 0:

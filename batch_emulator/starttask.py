@@ -18,13 +18,15 @@ from .entities import ComputeNode, iso, now
 from .files import TaskFailure, download_resources
 from .jobtasks import completed, exit_failure
 from .nodedirs import node_root
+from .shared import NodeShared
 
 
-class StartTasks:
+class StartTasks(NodeShared):
     """The node provides store, root, _procs, _image, _node_environment, node_path."""
 
     def _run_start_task(self, node: ComputeNode) -> None:
         spec = node.pool.start_task
+        assert spec is not None  # run only on a node of a pool with a start task
         limit = int(spec.get("maxTaskRetryCount") or 0)
         retries = 0
         while True:

@@ -256,9 +256,9 @@ class Store(AutoPools, Deletions, TaskCounts, Transitions):
                     if not isinstance(body, dict):
                         raise BatchError(400, "InvalidRequestBody", "A task must be a JSON object.")
                     rules.check_task(body, job.doc, pool.doc if pool else None)
-                    if tid.lower() in seen:
+                    if str(tid).lower() in seen:  # an id the checks above found a string
                         raise _task_exists()
-                    seen.add(tid.lower())
+                    seen.add(str(tid).lower())
                     task = self._insert(job, body)
                     results.append(
                         {

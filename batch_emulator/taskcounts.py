@@ -7,9 +7,10 @@ import time
 from collections import deque
 
 from .entities import Job
+from .shared import StoreShared
 
 
-class TaskCounts:
+class TaskCounts(StoreShared):
     """The store provides lock, job and counts_lag (seconds; 0: counts are current)."""
 
     def task_counts(self, job_id: str) -> dict:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from . import policies
 from .entities import ComputeNode, Job, Pool, PrepRecord, Task
+from .shared import StoreShared
 
 _COUNTED = {"preparing": "running"}  # task counts report preparing tasks as running
 
 
-class Transitions:
+class Transitions(StoreShared):
     """Task state transitions (``active`` -> ``preparing``/``running`` -> ``completed``)."""
 
     def take_runnable(self, limit: int | None) -> list[tuple[Task, int]]:
@@ -92,7 +93,7 @@ class Transitions:
         needs_prep = record is not None and not record.done
         task.set_state(
             "preparing"
-            if needs_prep and task.job.prep_task.get("waitForSuccess", True) is not False
+            if needs_prep and (task.job.prep_task or {}).get("waitForSuccess", True) is not False
             else "running"
         )
         self._count(task, task.state, +1)

@@ -131,6 +131,7 @@ def _check(schema: dict, value, path: str):
 
 def _check_documented(definition_name: str, prop: str, value, path: str) -> None:
     """The limits the property's description states (:mod:`documented`)."""
+    amount: float
     for limit in documented.limits(definition_name, prop):
         if limit.measure == "items":
             amount = len(value)
@@ -161,7 +162,7 @@ def _check_primitive(schema: dict, kind: str, value, path: str):
         "float": "Edm.Single",
         "date-time": "Edm.DateTime",
         "duration": "Edm.Time",
-    }.get(fmt, _EDM[kind])
+    }.get(fmt or "", _EDM[kind])
     if kind != "string" and isinstance(value, str):
         try:
             value = _from_string(kind, value)

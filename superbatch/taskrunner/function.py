@@ -63,7 +63,7 @@ def call(function, config, data: bytes, fmt: str, keep) -> int:
         raise
     except BaseException as exc:  # noqa: BLE001 - the point's failure, reported as a script's
         tb = exc.__traceback__
-        shown = tb.tb_next or tb  # from the user's code on, not this frame
+        shown = (tb.tb_next or tb) if tb else None  # from the user's code on, not this frame
         traceback.print_exception(type(exc), exc, shown)
         return 1
     keep(encoded)

@@ -55,7 +55,9 @@ def _imports(tree: ast.Module) -> tuple[list[str], list[str]]:
                     bound[alias.asname or alias.name] = name
     for chain in _attribute_chains(tree):
         module = bound.get(chain[0])
-        for depth in range(1, len(chain) if module else 0):
+        if module is None:
+            continue
+        for depth in range(1, len(chain)):
             submodules[".".join([module, *chain[1 : depth + 1]])] = None
     return list(modules), sorted(submodules, key=lambda name: name.count("."))
 

@@ -28,8 +28,15 @@ def read_inputs(path: str, inputs_name: str) -> dict[int, bytes]:
         found = {}
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
             for member in tar:
-                _add(found, member.name, inputs_name, lambda m=member: tar.extractfile(m).read())
+                _add(found, member.name, inputs_name, lambda m=member: _read_member(tar, m))
     return found
+
+
+def _read_member(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
+    handle = tar.extractfile(member)
+    if handle is None:  # a folder or link named like a point's inputs file
+        raise ValueError(f"{member.name} in the task's inputs is not a file")
+    return handle.read()
 
 
 def _read_ustar(data: bytes, inputs_name: str) -> dict[int, bytes] | None:
@@ -83,7 +90,7 @@ class WorkDir:
         self.config_source = config_source
         self.config_name = config_name
         self.inputs_name = inputs_name
-        self.current = None
+        self.current: str | None = None
 
     def next(self, point: int) -> str:
         """The directory point ``point`` runs in: empty but for the config and (a regular

@@ -104,10 +104,11 @@ def pool_definition(
     pool = azure_section(spec).pool
     image = image or pool_image(spec)
     container = None
-    if azure_worker(spec.worker).image:
+    worker_image = azure_worker(spec.worker).image
+    if worker_image:
         container = bm.BatchContainerConfiguration(
             type="dockerCompatible",
-            container_image_names=[azure_worker(spec.worker).image],
+            container_image_names=[worker_image],
             container_registries=[bm.ContainerRegistryReference(**_registry_model(registry))]
             if registry
             else None,
@@ -258,7 +259,7 @@ def task_body(ctx: TaskContext, task: TaskPlan, inputs: bytes, input_url: str | 
         {"name": "SUPERBATCH_JOB_ID", "value": ctx.job_id},
         {"name": "SUPERBATCH_TASK_ID", "value": task.id},
     ]
-    resources = [{"httpUrl": ctx.config_url, "filePath": names.config}]
+    resources: list[dict] = [{"httpUrl": ctx.config_url, "filePath": names.config}]
     prologue = [task_prologue()] if ctx.code_mode else []
     if ctx.runner:
         resources.append({"httpUrl": ctx.runner_url, "filePath": APP_FILE})
@@ -275,7 +276,7 @@ def task_body(ctx: TaskContext, task: TaskPlan, inputs: bytes, input_url: str | 
             resources.append({"httpUrl": input_url, "filePath": names.inputs})
     if ctx.runner:
         env.append({"name": OUTPUT_URL_VAR, "value": ctx.output_container_url})
-    body = {
+    body: dict = {
         "id": task.id,
         "commandLine": "/bin/sh -c " + shlex.quote(script),
         "resourceFiles": resources,

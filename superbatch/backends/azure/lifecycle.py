@@ -69,7 +69,8 @@ def _mark_round(session: Session, job: str, flag: str) -> None:
 def add_round(session: Session, plan: JobPlan, round_: RetryRound) -> None:
     """Put every task of a retry round into its Batch job, then let the job end."""
     clear_outputs(session, round_)
-    tasks = [plan.task(plan.task_index(t)) for t in round_.task_ids]
+    # The round's ids were checked against the plan when it was made (jobs/lifecycle.py).
+    tasks = [plan.task(i) for i in map(plan.task_index, round_.task_ids) if i is not None]
     expiry = session.sas_expiry(len(tasks))
     grant_writes(session, len(tasks))
     sub = Submitter(session, round_.job, Progress(enabled=False))

@@ -155,7 +155,11 @@ def fetch_outputs(
                 # Checked again on the bytes downloaded: the blob may have been replaced
                 # since it was listed (a revoked SAS can still write for a while).
                 end = ends[task.id].end_time
-                if fetched.written is None or fetched.written > end + CLOCK_TOLERANCE:
+                if (
+                    end is None
+                    or fetched.written is None
+                    or fetched.written > end + CLOCK_TOLERANCE
+                ):
                     late.append(task.id)
                 elif task.multi_point:
                     found = _readable(fetched.data, task, session)

@@ -95,12 +95,27 @@ def pick(items: list[dict], vm_size: str) -> tuple[float | None, float | None]:
         if item.get("currencyCode", "USD") != "USD" or item.get("unitOfMeasure") != "1 Hour":
             continue
         meter = f"{item.get('meterName', '')} {item.get('skuName', '')}".lower()
-        price = float(item.get("retailPrice", item.get("unitPrice")))
+        price = _hourly_usd(item)
+        if price is None:
+            continue
         if "spot" in meter:
             spot = price if spot is None else min(spot, price)
         elif "low priority" not in meter:
             dedicated = price if dedicated is None else min(dedicated, price)
     return dedicated, spot
+
+
+def _hourly_usd(item: dict) -> float | None:
+    """An item's price (retailPrice, else unitPrice); None for an item that has no number."""
+    for field in ("retailPrice", "unitPrice"):
+        value = item.get(field)
+        if value is None:
+            continue
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            return None
+    return None
 
 
 def _read_cache() -> dict:

@@ -122,7 +122,8 @@ class Session:
                 f"({describe(exc)}); check AZURE_BATCH_ACCOUNT and "
                 f"AZURE_BATCH_ACCESS_KEY (or your az login)."
             )
-        message = exc.error.message if getattr(exc, "error", None) else exc.message
+        error = getattr(exc, "error", None)
+        message = error.message if error else exc.message
         return UserError(redact(f"{what}: {describe(exc)}: {message}"))
 
     def sas_expiry(self, tasks: int) -> datetime:

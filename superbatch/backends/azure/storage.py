@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -16,6 +16,7 @@ from azure.storage.blob import (
     BlobServiceClient,
     ContainerSasPermissions,
     ExponentialRetry,
+    UserDelegationKey,
     generate_blob_sas,
     generate_container_sas,
 )
@@ -45,8 +46,11 @@ class Storage:
         self.credentials = credentials
         # The SDK's default waits 15 s and more between tries (minutes for an unreachable
         # endpoint); superbatch retries on its own budget on top, so keep this one short.
-        retry = ExponentialRetry(
-            initial_backoff=0.5, increment_base=2, retry_total=2, random_jitter_range=0.2
+        retry = ExponentialRetry(  # the SDK annotates the seconds int; they are any number
+            initial_backoff=0.5,  # type: ignore[arg-type]
+            increment_base=2,
+            retry_total=2,
+            random_jitter_range=0.2,  # type: ignore[arg-type]
         )
         self.service: BlobServiceClient = credentials.service_client(
             max_single_put_size=64 * 1024 * 1024,
@@ -55,7 +59,7 @@ class Storage:
             retry_policy=retry,
         )
         self.concurrency = concurrency
-        self._delegation_key = None
+        self._delegation_key: UserDelegationKey | None = None
         self._delegation_expiry: datetime | None = None
         self._delegation_lock = threading.Lock()
 
@@ -63,7 +67,7 @@ class Storage:
     def account_name(self) -> str:
         """The account SAS are signed for: the one named (AZURE_STORAGE_ACCOUNT or the
         connection string's AccountName), not a guess from the URL of a custom endpoint."""
-        return self.credentials.account or self.service.account_name
+        return self.credentials.account or self.service.account_name or ""
 
     @property
     def revocable(self) -> bool:
@@ -85,7 +89,7 @@ class Storage:
         expiry = min(expiry, now + MAX_USER_DELEGATION_KEY)
         with self._delegation_lock:  # one key for every SAS unless one asks for much longer
             key, key_expiry = self._delegation_key, self._delegation_expiry
-            if key is None or needs_new_key(key_expiry, expiry, now):
+            if key is None or key_expiry is None or needs_new_key(key_expiry, expiry, now):
                 key = self.service.get_user_delegation_key(now - CLOCK_SKEW, expiry)
                 key_expiry = expiry
                 self._delegation_key, self._delegation_expiry = key, key_expiry
@@ -194,7 +198,7 @@ class BlobStore:
         return data
 
     def download_many(
-        self, names: list[str], on_done: Callable[[str, Fetched | None], None]
+        self, names: Sequence[str], on_done: Callable[[str, Fetched | None], None]
     ) -> None:
         """Download blobs in parallel; ``on_done(name, fetched)`` for each, in order (None:
         absent). Plain GETs through a read SAS of an hour, signed again before it ends, so
@@ -231,7 +235,7 @@ class BlobStore:
         self.delete_names(names)
         return len(names)
 
-    def delete_names(self, names: list[str]) -> None:
+    def delete_names(self, names: Sequence[str]) -> None:
         """Delete these blobs (absent ones are skipped)."""
         for start in range(0, len(names), 256):
             batch = names[start : start + 256]

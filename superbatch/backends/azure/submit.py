@@ -333,6 +333,7 @@ class Submitter:
     def held_task_ids(self) -> set[str]:
         """The ids of every task the Batch job holds (lowercase), a page of 1,000 at a time."""
         s = self.session
+        query: dict | None  # the first page's; a next link carries its own
         query = {"api-version": BATCH_API_VERSION, "$select": "id", "maxresults": str(LIST_PAGE)}
         url = f"/jobs/{quote(self.batch_job_id, safe='')}/tasks"
         held: set[str] = set()

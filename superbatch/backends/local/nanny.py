@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import threading
+from typing import IO, cast
 
 NANNY_CODE = """
 import os, signal, sys
@@ -48,12 +49,13 @@ class Nanny:
             text=True,
             bufsize=1,
         )
+        self._stdin = cast(IO[str], self._proc.stdin)  # stdin=PIPE: never None
 
     def _send(self, line: str) -> None:
         with self._lock:
             try:
-                self._proc.stdin.write(line + "\n")
-                self._proc.stdin.flush()
+                self._stdin.write(line + "\n")
+                self._stdin.flush()
             except (BrokenPipeError, ValueError, OSError):
                 pass  # the nanny is gone; task locks still protect a restarted runner
 
@@ -67,7 +69,7 @@ class Nanny:
         """Kill whatever is still listed, and let the nanny exit."""
         with self._lock:
             try:
-                self._proc.stdin.close()
+                self._stdin.close()
             except OSError:
                 pass
         try:

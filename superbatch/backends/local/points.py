@@ -16,7 +16,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import IO
+from typing import IO, cast
 
 from superbatch.backends.local.nanny import kill_group
 from superbatch.backends.local.pycommand import python_command
@@ -44,9 +44,10 @@ class TaskProcess:
             start_new_session=True,
             pass_fds=(lock,),
         )
+        stdin = cast(IO[bytes], self._proc.stdin)  # stdin=PIPE: never None
         try:
-            self._proc.stdin.write(json.dumps(manifest).encode())
-            self._proc.stdin.close()
+            stdin.write(json.dumps(manifest).encode())
+            stdin.close()
         except OSError:
             pass  # it died at once: its exit code says so
         self.pid = self.holder = self._proc.pid

@@ -34,7 +34,7 @@ from superbatch.backends.local.attempts import Attempt, last_failure
 from superbatch.backends.local.nanny import Nanny, kill_group
 from superbatch.backends.local.points import TaskProcess, end_holder, manifest_base
 from superbatch.backends.local.runnerproc import ERROR_FILE, LOCK_FILE, PID_FILE, STARTING_FILE
-from superbatch.backends.local.warm import Slot
+from superbatch.backends.local.warm import Slot, WarmTaskRunner
 from superbatch.contract.names import FileNames, file_names
 from superbatch.jobs.codestore import snapshot_dir
 from superbatch.jobs.state import JobState
@@ -359,6 +359,7 @@ class Runner:
             task_dir=str(task_dir),
         )
         points_log = task_dir / POINTS_FILE
+        proc: TaskProcess | WarmTaskRunner
         with (
             (task_dir / "stdout.txt").open("wb") as out,
             (task_dir / "stderr.txt").open("wb") as err,

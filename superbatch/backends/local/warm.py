@@ -63,6 +63,8 @@ class WarmTaskRunner:
         """Hand it a task: the manifest, the task's lock, stdout.txt and stderr.txt."""
         task_dir = os.path.abspath(manifest["task_dir"])
         payload = json.dumps(dict(manifest, parent=os.getpid(), task_dir=task_dir)).encode()
+        if self._channel is None:
+            return  # it hung up: wait() gives its exit code
         try:
             socket.send_fds(self._channel, [payload], [lock, out.fileno(), err.fileno()])
         except OSError:
@@ -75,25 +77,27 @@ class WarmTaskRunner:
         while self._channel is not None:
             left = POLL_S if deadline is None else min(POLL_S, deadline - time.monotonic())
             if left <= 0:
-                raise subprocess.TimeoutExpired(self._proc.args, timeout)
+                raise subprocess.TimeoutExpired(self._proc.args, timeout or 0.0)
             ready, _, _ = select.select([self._channel], [], [], left)
             if ready:
-                answer = self._answer()
+                answer = self._answer(self._channel)
                 if answer is not None:
                     return answer
             elif self._proc.poll() is not None:
                 self._hang_up()
         return self._proc.wait()
 
-    def _answer(self) -> int | None:
+    def _answer(self, channel: socket.socket) -> int | None:
         try:
-            data = self._channel.recv(4096)
+            data = channel.recv(4096)
             if not data:
-                return self._hang_up()
+                self._hang_up()
+                return None
             answer = json.loads(data)
             status = int(answer["status"])
         except (OSError, ValueError, KeyError, TypeError):
-            return self._hang_up()
+            self._hang_up()
+            return None
         if answer.get("last"):
             self._hang_up()  # it exits now: the slot starts another for the next task
         return status
