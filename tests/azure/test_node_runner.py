@@ -35,7 +35,7 @@ fi
 echo $(( $(tr -dc 0-9 < inputs.json) * 2 )) > outputs.json
 """
 # What the shell loop and the task's own lines use, and no Python.
-SHELL_TOOLS = ("sh", "rm", "base64", "od", "tr", "mv", "tar", "ln", "cp", "cat")
+SHELL_TOOLS = ("sh", "rm", "base64", "od", "tr", "mv", "tar", "ln", "cp", "cat", "gzip")
 
 
 def task_files(rig, job_id: str, task_id: str) -> set[str]:

@@ -4,6 +4,9 @@ Tasks are built as REST documents (what is built is exactly what is sent, and it
 known before sending). A task's definition does not grow with its points: a single point's
 inputs travel inline (when small) or as one blob; a task of several points gets one tar of
 its points' inputs and uploads one tar of their outputs, and its command line is a loop.
+Inline (at most ``INLINE_LIMIT`` bytes before base64) is a single point's encoded inputs,
+or a multi-point task's tar gzip-compressed (a tar's headers and padding are mostly zeros:
+ten small points are some 250 bytes): either way, ``INPUTS_VAR`` holds it in base64.
 
 A task's output is uploaded under a name drawn at random as it ends
 (``out/<task-id>/superbatch-output.<32 hex>``): its definition, and so its write SAS, reveals
@@ -17,6 +20,7 @@ other task's shell renames the output and Batch's ``outputFiles`` uploads it.
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import shlex
 from dataclasses import dataclass
@@ -45,8 +49,9 @@ from superbatch.spec.workerenv import resolve_env
 from superbatch.taskrunner import FAILED_POINT_LINE
 from superbatch.taskrunner.upload import URL_VAR as OUTPUT_URL_VAR
 
-INLINE_LIMIT = 1024  # bytes of a single point's encoded inputs carried in the definition
+INLINE_LIMIT = 1024  # bytes of inputs carried in the definition (before base64)
 INPUTS_VAR = "SUPERBATCH_INPUTS"
+NO_GZIP_EXIT = 94
 NO_OUTPUT_EXIT = 90
 NO_NAME_EXIT = 91
 OUTPUT_NAME = "superbatch-output."  # + 32 hex digits drawn on the node
@@ -168,8 +173,28 @@ def inputs_tar(task: TaskPlan, encoded: list[bytes], names: FileNames) -> bytes:
     return contract_names.inputs_tar(task.point_indices, encoded, names.inputs)
 
 
+def packed_inputs(tar: bytes) -> bytes:
+    """A multi-point task's inputs tar as it travels inline: gzip (deterministic: no mtime).
+    The task runner reads a gzip tar as it is; the shell loop unpacks it with ``gzip``."""
+    return gzip.compress(tar, compresslevel=6, mtime=0)
+
+
 def is_inline(encoded: bytes) -> bool:
     return len(encoded) <= INLINE_LIMIT
+
+
+def _unpack_inline_tar(runner: NodeRunner | None) -> list[str]:
+    """Lines that write a multi-point task's inline inputs to ``INPUTS_TAR`` (plain tar for
+    the shell loop; the task runner reads the gzip tar itself, so needs no ``gzip``)."""
+    decode = f'printf "%s" "${INPUTS_VAR}" | base64 -d'
+    if runner:
+        return [f"{decode} > {INPUTS_TAR}", f"unset {INPUTS_VAR}"]
+    need = (
+        f'command -v gzip >/dev/null 2>&1 || {{ echo "superbatch: the inputs of this task '
+        f"travel inline, gzip-compressed: the image needs gzip (or set azure.inline_inputs: "
+        f'false)" >&2; exit {NO_GZIP_EXIT}; }}'
+    )
+    return [need, f"{decode} | gzip -dc > {INPUTS_TAR}", f"unset {INPUTS_VAR}"]
 
 
 def _random_name(produced: str) -> list[str]:
@@ -209,16 +234,24 @@ def _single_point_script(
 
 
 def _multi_point_script(
-    names: FileNames, command: str, task: TaskPlan, prologue: list[str], runner: NodeRunner | None
+    names: FileNames,
+    command: str,
+    task: TaskPlan,
+    prologue: list[str],
+    runner: NodeRunner | None,
+    inline: bool,
 ) -> str:
+    unpack = _unpack_inline_tar(runner) if inline else []
     if runner:
-        steps = ["set -e", *prologue, *runner_steps(runner, task, names, _upload_prefix(task))]
+        steps = ["set -e", *prologue, *unpack]
+        steps += runner_steps(runner, task, names, _upload_prefix(task))
         return "\n".join(steps)
     out = f'"p$i/{names.outputs}"'
     steps = [
         "set -e",
         f"rm -f {OUTPUT_NAME}*",
         *prologue,
+        *unpack,
         f"tar -xf {INPUTS_TAR}",
         f": > {OUTPUTS_LIST}",
         f"i={task.first_point}",
@@ -252,7 +285,8 @@ def _upload_prefix(task: TaskPlan) -> str:
 
 def task_body(ctx: TaskContext, task: TaskPlan, inputs: bytes, input_url: str | None) -> dict:
     """The REST document of one task. ``inputs`` is the encoded point of a single-point task
-    (inline when small) or the tar of a multi-point task's inputs (at ``input_url``)."""
+    or a multi-point task's gzip tar (``packed_inputs``), inline when ``input_url`` is None;
+    else the inputs are the blob at ``input_url``."""
     names = ctx.names
     env = [{"name": name, "value": value} for name, value in ctx.env.items()]
     env += [
@@ -263,17 +297,18 @@ def task_body(ctx: TaskContext, task: TaskPlan, inputs: bytes, input_url: str | 
     prologue = [task_prologue()] if ctx.code_mode else []
     if ctx.runner:
         resources.append({"httpUrl": ctx.runner_url, "filePath": APP_FILE})
+    inline = input_url is None
     if ctx.multi_point:
-        script = _multi_point_script(names, ctx.command, task, prologue, ctx.runner)
-        resources.append({"httpUrl": input_url, "filePath": INPUTS_TAR})
+        script = _multi_point_script(names, ctx.command, task, prologue, ctx.runner, inline)
+        if not inline:
+            resources.append({"httpUrl": input_url, "filePath": INPUTS_TAR})
     else:
-        inline = input_url is None
         script = _single_point_script(names, ctx.command, inline, task, prologue, ctx.runner)
         env.append({"name": "SUPERBATCH_POINT", "value": str(task.first_point)})
-        if inline:
-            env.append({"name": INPUTS_VAR, "value": base64.b64encode(inputs).decode()})
-        else:
+        if not inline:
             resources.append({"httpUrl": input_url, "filePath": names.inputs})
+    if inline:
+        env.append({"name": INPUTS_VAR, "value": base64.b64encode(inputs).decode()})
     if ctx.runner:
         env.append({"name": OUTPUT_URL_VAR, "value": ctx.output_container_url})
     body: dict = {
@@ -391,7 +426,9 @@ def placeholder_context(
 
 
 def largest_task(ctx: TaskContext, task: TaskPlan) -> dict:
-    """The largest definition a task like ``task`` can have (inline inputs at the limit)."""
-    if ctx.multi_point:
-        return task_body(ctx, task, b"", ctx.config_url)
-    return task_body(ctx, task, b"x" * INLINE_LIMIT, None)
+    """The largest definition a task like ``task`` can have: its inputs inline at the
+    limit, or (several points) by a blob's URL, whichever is longer."""
+    inline = task_body(ctx, task, b"x" * INLINE_LIMIT, None)
+    if not ctx.multi_point:
+        return inline
+    return max(inline, task_body(ctx, task, b"", ctx.config_url), key=body_size)

@@ -40,6 +40,7 @@ from superbatch.backends.azure.definitions import (
     is_inline,
     job_definition,
     largest_task,
+    packed_inputs,
     task_body,
     tasks_per_request,
 )
@@ -208,11 +209,11 @@ class Submitter:
         for task, points in chunk:
             encoded = [self.codec.dumps(p) for p in points]
             url = None
-            if ctx.multi_point:
-                data = inputs_tar(task, encoded, s.names)
+            data = inputs_tar(task, encoded, s.names) if ctx.multi_point else encoded[0]
+            small = packed_inputs(data) if ctx.multi_point and inline else data
+            if inline and is_inline(small):
+                data = small
             else:
-                data = encoded[0]
-            if ctx.multi_point or not (inline and is_inline(data)):
                 name = input_blob(s.job_id, task.id)
                 blobs.append((name, data))
                 url = s.inputs.read_url(name, expiry)
