@@ -8,18 +8,18 @@ and ``superbatch.spec.base`` only), which ``superbatch.spec.models`` composes in
 
 from __future__ import annotations
 
+import functools
 import importlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from superbatch.backends.azure.spec import AzureJobKeys, AzureWorkerKeys
-from superbatch.backends.local.spec import LocalWorkerKeys
-
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
+    from superbatch.backends.azure.spec import AzureWorkerKeys
     from superbatch.backends.base import Backend
+    from superbatch.backends.local.spec import LocalWorkerKeys
 
     WorkerSection = LocalWorkerKeys | AzureWorkerKeys  # each has for_map and scaffold
 
@@ -38,17 +38,28 @@ class SpecSections:
     worker: tuple[type[WorkerSection], ...]
 
 
+# Each backend's section models, "module:name" (imported when a spec is read, so that
+# `--help` and the commands that read no spec never build pydantic models).
 SECTIONS = {
-    "local": SpecSections(job=(), worker=(LocalWorkerKeys,)),
-    "azure": SpecSections(job=(AzureJobKeys,), worker=(AzureWorkerKeys,)),
+    "local": {"job": (), "worker": ("superbatch.backends.local.spec:LocalWorkerKeys",)},
+    "azure": {
+        "job": ("superbatch.backends.azure.spec:AzureJobKeys",),
+        "worker": ("superbatch.backends.azure.spec:AzureWorkerKeys",),
+    },
 }
 
 
+def _load(target: str):
+    module, _, attribute = target.partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+@functools.cache
 def spec_sections() -> SpecSections:
     """Every backend's spec sections, in the registry's order."""
     return SpecSections(
-        job=tuple(m for s in SECTIONS.values() for m in s.job),
-        worker=tuple(m for s in SECTIONS.values() for m in s.worker),
+        job=tuple(_load(m) for s in SECTIONS.values() for m in s["job"]),
+        worker=tuple(_load(m) for s in SECTIONS.values() for m in s["worker"]),
     )
 
 
@@ -71,5 +82,4 @@ def names() -> tuple[str, ...]:
 
 def backend_class(name: str) -> type[Backend]:
     """The backend class registered as ``name`` (imported on first use)."""
-    module, _, attribute = BACKENDS[name].partition(":")
-    return getattr(importlib.import_module(module), attribute)
+    return _load(BACKENDS[name])

@@ -48,16 +48,39 @@ class WorkerFile:
     executable: bool
 
 
-def ignore_spec(directory: Path) -> pathspec.PathSpec:
-    import pathspec  # here: validate and collect never list the worker's files
-
+def ignore_spec(directory: Path) -> pathspec.PathSpec | DefaultExclusions:
+    """What is not the worker's: the ignore file's patterns and ``ALWAYS_EXCLUDED``. Without
+    an ignore file the fixed patterns are matched here (importing pathspec costs more than
+    listing a small worker directory, and validate and collect both list it)."""
     lines = list(ALWAYS_EXCLUDED)
     for name in IGNORE_FILES:
         path = directory / name
         if path.is_file():
             lines += path.read_text(encoding="utf-8", errors="replace").splitlines()
             break
+    else:
+        return DefaultExclusions()
+    import pathspec
+
     return pathspec.GitIgnoreSpec.from_lines(lines)
+
+
+class DefaultExclusions:
+    """``ALWAYS_EXCLUDED`` as .gitignore reads it (``match_file`` as pathspec's): ``name/``
+    is a directory of that name at any depth, with everything below it; ``*.pyc`` and
+    ``.DS_Store`` a file or directory of that name at any depth, with everything below it."""
+
+    DIRECTORIES = frozenset(p[:-1] for p in ALWAYS_EXCLUDED if p.endswith("/"))
+    NAMES = frozenset(p for p in ALWAYS_EXCLUDED if "/" not in p and "*" not in p)
+    SUFFIXES = tuple(p[1:] for p in ALWAYS_EXCLUDED if p.startswith("*") and "/" not in p)
+
+    def match_file(self, path: str) -> bool:
+        """``path``: POSIX, relative to the worker directory; a directory's ends with "/"."""
+        parts = [p for p in path.split("/") if p]
+        directories = parts if path.endswith("/") else parts[:-1]
+        return any(p in self.NAMES or p.endswith(self.SUFFIXES) for p in parts) or any(
+            d in self.DIRECTORIES for d in directories
+        )
 
 
 def worker_files(directory: Path, also_exclude: tuple[Path, ...] = ()) -> Iterator[WorkerFile]:

@@ -15,7 +15,8 @@ from clihelp import REPO, superbatch
 PROBE = (
     "import atexit, json, runpy, sys\n"
     "names = ('joblib', 'azure.batch', 'azure.storage.blob', 'superbatch.backends.local.runner',"
-    " 'numpy', 'rich')\n"
+    " 'numpy', 'rich', *sys.argv[1].split(','))\n"
+    "del sys.argv[1]\n"
     "atexit.register(lambda: print(json.dumps([n for n in names if n in sys.modules]),"
     " file=sys.stderr))\n"
     "sys.argv = ['superbatch', *sys.argv[1:]]\n"
@@ -23,9 +24,14 @@ PROBE = (
 )
 
 
-def loaded(cwd, *args) -> list[str]:
+def loaded(cwd, *args, also: tuple[str, ...] = ()) -> list[str]:
+    """Which of the heavy modules (and ``also``) the command imported."""
     done = subprocess.run(
-        [sys.executable, "-c", PROBE, *args], cwd=cwd, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", PROBE, ",".join(also), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stderr.strip().splitlines()[-1])
@@ -35,7 +41,15 @@ def test_validate_and_a_local_collect_load_only_what_they_need(tmp_path):
     shutil.copytree(REPO / "worker", tmp_path / "worker")
     shutil.copytree(REPO / "jobs", tmp_path / "jobs")
     spec = tmp_path / "jobs" / "sum-of-powers.yaml"
-    assert loaded(tmp_path, "validate", str(spec)) == []
+    # pathspec: only for an ignore file (the demo's worker has none)
+    assert loaded(tmp_path, "validate", str(spec), also=("pathspec",)) == []
     assert superbatch("run", spec, cwd=tmp_path).code == 0
     # numpy: the outputs are numpy floats, so decoding them needs it; nothing else.
-    assert loaded(tmp_path, "collect", str(spec)) == ["numpy"]
+    assert loaded(tmp_path, "collect", str(spec), also=("pathspec",)) == ["numpy"]
+
+
+def test_help_builds_no_spec_model(tmp_path):
+    """`--help` (and every command's) lists the backends by name without importing their spec
+    sections: pydantic and the models cost more than the rest of the help."""
+    assert loaded(tmp_path, "--help", also=("pydantic", "pathspec")) == []
+    assert loaded(tmp_path, "status", "--help", also=("pydantic",)) == []
