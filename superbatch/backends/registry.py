@@ -12,16 +12,19 @@ import functools
 import importlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from typing import TypeAlias
+
     from pydantic import BaseModel
 
     from superbatch.backends.azure.spec import AzureWorkerKeys
     from superbatch.backends.base import Backend
     from superbatch.backends.local.spec import LocalWorkerKeys
 
-    WorkerSection = LocalWorkerKeys | AzureWorkerKeys  # each has for_map and scaffold
+    # each has for_map and scaffold
+    WorkerSection: TypeAlias = LocalWorkerKeys | AzureWorkerKeys
 
 BACKENDS = {
     "local": "superbatch.backends.local:LocalBackend",
@@ -40,7 +43,7 @@ class SpecSections:
 
 # Each backend's section models, "module:name" (imported when a spec is read, so that
 # `--help` and the commands that read no spec never build pydantic models).
-SECTIONS = {
+SECTIONS: dict[str, dict[str, tuple[str, ...]]] = {
     "local": {"job": (), "worker": ("superbatch.backends.local.spec:LocalWorkerKeys",)},
     "azure": {
         "job": ("superbatch.backends.azure.spec:AzureJobKeys",),
@@ -49,7 +52,7 @@ SECTIONS = {
 }
 
 
-def _load(target: str):
+def _load(target: str) -> Any:
     module, _, attribute = target.partition(":")
     return getattr(importlib.import_module(module), attribute)
 
