@@ -9,10 +9,23 @@ import click
 from superbatch.cli.app import hinted, set_hint_context, set_rerun
 
 
-def _backend_names() -> list[str]:
-    from superbatch.backends.registry import names
+class BackendName(click.Choice):
+    """A registered backend's name, read from the registry when an option is parsed (or its
+    help shown), not when the command is defined: a backend registered later (the tests'
+    fake) is a choice too."""
 
-    return list(names())
+    def __init__(self) -> None:
+        super().__init__([])
+
+    @property  # type: ignore[override]
+    def choices(self):
+        from superbatch.backends.registry import names
+
+        return names()
+
+    @choices.setter
+    def choices(self, value) -> None:
+        pass  # click.Choice's __init__ sets it; the registry is the answer
 
 
 def json_option(f):
@@ -24,7 +37,7 @@ def json_option(f):
 def backend_option(f):
     return click.option(
         "--backend",
-        type=click.Choice(_backend_names()),
+        type=BackendName(),
         default=None,
         envvar="SUPERBATCH_BACKEND",
         show_envvar=True,
