@@ -111,7 +111,12 @@ def intro(name: str, sizes: dict, repeats: int) -> list[str]:
             "the points, what a user pays VMs for. The default worker is also measured at "
             "1, 10 and 50 points a task (on fewer points: the figure is per point). "
             "Beside them: `python worker.py` per point (a fresh interpreter, files "
-            "included) and the in-process work (the for-loop). Targets: "
+            "included), the fork+files floor (a child per point forked from a parent holding "
+            "numpy and joblib, the contract's files written and read back, two parents at "
+            "once: the least isolation `point` can cost on this machine, each target row "
+            "gives its ratio to it) and the in-process work (the for-loop); the section's "
+            "notes give the load average it ran under, which every figure scales with. "
+            "Targets: "
             f"<= {nodetime.TARGETS_MS['default']:g} ms with isolation `point`, "
             f"<= {nodetime.TARGETS_MS['function']:g} ms with `worker.function`. A mode that "
             "`validate --backend azure` refuses is reported as refused, not measured.",

@@ -6,7 +6,12 @@ Batch's ``executionInfo.endTime - startTime``, divided by its points. Each mode 
 target's size (``sizes["nodetime"]`` points, ``TARGET_TASKS`` tasks), and the default worker
 also the curve over points per task (``CURVE``: fewer points where a task holds few, since
 the figure is per point). Beside them, measured in the same run: ``python worker.py`` per
-point (files included, two at a time) and the in-process work (the for-loop).
+point (files included, two at a time), the fork+files floor (a child per point forked from a
+parent holding numpy and joblib, the contract's files written and read back, two parents at
+once: what isolation ``point`` costs at least on this machine) and the in-process work (the
+for-loop). The machine's load average while the section ran is noted: on a shared machine
+every figure here scales with it (a bare fork costs several times more at a load of 10 on
+two CPUs than on a quiet one), so only figures of the same run compare.
 
 The modes are the worker sections in ``MODES``; one that ``superbatch validate --backend
 azure`` refuses (a way of running points not yet shipped to Azure) is reported as refused,
@@ -16,11 +21,13 @@ with the validator's words, so the rows appear as soon as the backend takes it.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from bench.common import Row, Section, Services, check, superbatch, write_job
+from bench.harness import LoadSampler
 from bench.local import for_loop, job_spec
-from bench.localfloors import POINT, process_floor
+from bench.localfloors import POINT, fork_floor, process_floor
 
 TARGET_TASKS = 20
 TARGETS_MS = {"default": 8.0, "function": 1.0}
@@ -88,6 +95,18 @@ def node_time(spec: Path, points: int, expected: float | None) -> tuple[float, i
 
 
 def run(points: int, quick: bool, tmp: Path, log=print) -> Section:
+    with LoadSampler() as load:
+        sec = _run(points, quick, tmp, log)
+    values = sorted(load.values)
+    sec.notes.append(
+        f"The machine's 1-minute load average while this section ran: median "
+        f"{values[len(values) // 2]:.1f} ({values[0]:.1f}-{values[-1]:.1f}), on "
+        f"{os.cpu_count()} CPUs; compare these figures only with each other."
+    )
+    return sec
+
+
+def _run(points: int, quick: bool, tmp: Path, log) -> Section:
     sec = Section(
         "nodetime",
         f"Node time per point on Azure (the emulator's nodes), {points:,} points in "
@@ -99,6 +118,8 @@ def run(points: int, quick: bool, tmp: Path, log=print) -> Section:
     proc_n = min(points, PROCESS_POINTS)
     proc_s, _ = process_floor(proc_n)
     proc_ms = proc_s / proc_n * 1000  # two at a time: wall per point, node time is twice it
+    fork_s, _ = fork_floor(proc_n, files=True)
+    fork_ms = fork_s / proc_n * 1000  # two parents at once, as proc_ms
     per_task = -(-points // TARGET_TASKS)
     with Services() as services:
         refused = {
@@ -128,7 +149,8 @@ def run(points: int, quick: bool, tmp: Path, log=print) -> Section:
                 f"<= {target:g} ms",
                 value <= target,
                 f"{total:.1f} s of node time in {tasks} tasks (Batch executionInfo end - start, "
-                f"summed); results equal the for-loop's",
+                f"summed), {value / (fork_ms * 2):.2f}x the fork+files floor; results equal "
+                f"the for-loop's",
             )
         )
         if mode != "default":
@@ -152,6 +174,20 @@ def run(points: int, quick: bool, tmp: Path, log=print) -> Section:
                     note=f"{n:,} points in {curve_tasks} tasks",
                 )
             )
+    sec.rows.append(
+        Row(
+            "nodetime",
+            "fork+files floor per point, node time (info)",
+            fork_ms * 2,
+            "ms",
+            "the in-process work, per point",
+            work_ms,
+            fork_ms * 2 / work_ms,
+            "x baseline time",
+            note=f"{proc_n} points, a child per point forked from a parent holding numpy and "
+            f"joblib, the contract's files written and read back; two parents at once",
+        )
+    )
     sec.rows.append(
         Row(
             "nodetime",

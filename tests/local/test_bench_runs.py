@@ -44,6 +44,9 @@ def test_nodetime_section_runs(tmp_path, monkeypatch):
     target = [row for row in sec.rows if row.passed is not None]
     assert target and all(row.value > 0 for row in target)
     assert any("1 point(s) a task" in row.case for row in sec.rows)
+    floor = [row for row in sec.rows if row.case.startswith("fork+files floor")]
+    assert floor and floor[0].value > 0
+    assert any(note.startswith("The machine's 1-minute load average") for note in sec.notes)
 
 
 @pytest.mark.parametrize("args", [["--only", "nosuch"]])
