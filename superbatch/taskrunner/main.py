@@ -30,7 +30,7 @@ import signal
 import sys
 import time
 
-from superbatch.taskrunner import FAILED_POINT_LINE, supervise, upload
+from superbatch.taskrunner import FAILED_POINT_LINE, OUTPUT_URL_VAR, supervise
 from superbatch.taskrunner import function as functions
 from superbatch.taskrunner.points import Forked, Inline, Shell
 from superbatch.taskrunner.preload import captured, preload, single_threaded
@@ -72,7 +72,12 @@ class TaskRunner:
         self.staged = Staged(os.path.join(self.task_dir, "staged"), self.names["outputs_pattern"])
         self.lock_fd = manifest.get("lock_fd")
         # Popped before any worker code runs: no worker process inherits the write SAS.
-        self.destination = os.environ.pop(upload.URL_VAR, None)
+        self.destination = os.environ.pop(OUTPUT_URL_VAR, None)
+        if manifest.get("upload"):
+            # Imported now (not where it is used), before sys.path[0] is the worker's
+            # directory: a worker's own email.py or ssl.py then shadows none of urllib's
+            # imports. A local task runner never uploads and skips its ~30 ms of imports.
+            from superbatch.taskrunner import upload  # noqa: F401
         self.workdir = WorkDir(
             os.path.join(self.task_dir, "wd"),
             manifest["multi_point"],
@@ -273,6 +278,8 @@ class TaskRunner:
 
     def _upload(self) -> int:
         """Upload the staged outputs, then remove them whatever happened."""
+        from superbatch.taskrunner import upload  # imported by __init__ already
+
         os.chdir(self.task_dir)
         self.workdir.remove()
         first, count = self.m["points"]
