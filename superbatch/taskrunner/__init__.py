@@ -6,3 +6,6 @@ modules or newer syntax at run time."""
 # The line a task runner told to (``say_failed_point``) writes last to its stderr when a point
 # fails; the azure backend's status reads it back, and its shell loop writes it too.
 FAILED_POINT_LINE = "superbatch: point {point} failed: {message}"
+
+# The output container's URL with its write SAS (Azure), popped by the task runner at start.
+OUTPUT_URL_VAR = "SUPERBATCH_OUTPUT_URL"

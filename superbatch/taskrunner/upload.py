@@ -22,7 +22,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-URL_VAR = "SUPERBATCH_OUTPUT_URL"  # the output container's URL with its write SAS
+from superbatch.taskrunner import OUTPUT_URL_VAR as URL_VAR
+
 PUT_BLOB_LIMIT = 256 * 1024 * 1024
 BLOCK_SIZE = 32 * 1024 * 1024
 MAX_BLOCK_SIZE = 100 * 1024 * 1024

@@ -172,9 +172,13 @@ def test_the_state_holds_an_inputs_file_per_task_and_no_working_directory(tmp_pa
             "stderr.txt",
             "stdout.txt",
         ]
-    lines = [json.loads(line) for line in (job / "tasks" / "task-00001" / "points.jsonl").open()]
+    text = (job / "tasks" / "task-00001" / "points.jsonl").read_text()
+    lines = [json.loads(line) for line in text.splitlines()]
     assert [(line["point"], line["exit_code"]) for line in lines] == [(2, 0), (3, 0)]
     assert all(line["wall_s"] >= 0 for line in lines)
+    # a line per point adds up at 10,000 points: compact JSON, no blank after , or :
+    assert text.splitlines()[0].startswith('{"point":2,"exit_code":0,"wall_s":')
+    assert " " not in text
 
 
 @pytest.mark.parametrize("isolation", ["point", "task"])

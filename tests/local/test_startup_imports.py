@@ -10,7 +10,7 @@ import shutil
 import subprocess
 import sys
 
-from clihelp import REPO, superbatch
+from clihelp import REPO, superbatch, write_spec
 
 PROBE = (
     "import atexit, json, runpy, sys\n"
@@ -53,3 +53,23 @@ def test_help_builds_no_spec_model(tmp_path):
     sections: pydantic and the models cost more than the rest of the help."""
     assert loaded(tmp_path, "--help", also=("pydantic", "pathspec")) == []
     assert loaded(tmp_path, "status", "--help", also=("pydantic",)) == []
+
+
+def test_a_local_task_runner_imports_no_http_client(tmp_path):
+    """The uploader (urllib, http.client, ssl) is the Azure task runner's only: a local warm
+    task runner starts without it, before every job's first task."""
+    (tmp_path / "worker").mkdir()
+    (tmp_path / "worker" / "seen.py").write_text(
+        "import sys\n\n\n"
+        "def modules(config, inputs):\n"
+        "    names = ('superbatch.taskrunner.upload', 'urllib.request', 'http.client', 'ssl')\n"
+        "    return [n for n in names if n in sys.modules]\n"
+    )
+    spec = write_spec(
+        tmp_path,
+        "name: nohttp\nworker: {function: 'seen:modules', directory: worker, isolation: task,"
+        " format: json}\nparameters: {seed: [1, 2]}\ncollect: {reduce: list}\n",
+    )
+    result = superbatch("run", spec, "--json")
+    assert result.code == 0, result.stderr
+    assert result.json["result"] == [[], []]
