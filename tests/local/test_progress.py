@@ -20,6 +20,7 @@ def test_progress_bar_on_a_terminal_only(tmp_path):
     )
     env = {k: v for k, v in os.environ.items() if k != "CI"}
     env["COLUMNS"] = "100"
+    env["TERM"] = "xterm"  # a terminal that can draw bars (TERM=dumb draws none, rightly)
     leader, follower = pty.openpty()
     proc = subprocess.Popen(
         [sys.executable, "-m", "superbatch", "run", str(spec), "--parallel", "2"],
