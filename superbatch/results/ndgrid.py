@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from superbatch.errors import UserError
+from superbatch.results.output import check_suffix
 from superbatch.spec.axes import ZipAxis, axis_values
 from superbatch.spec.models import JobSpec
 
@@ -83,11 +84,7 @@ def check_grid(spec, output: Path | None, where: str) -> None:
             f"reduce: table for one row per point."
         )
     if output is not None:
-        if output.suffix.lower() not in GRID_SUFFIXES:
-            raise UserError(
-                f"{where}: reduce: grid writes {', '.join(GRID_SUFFIXES)}, not "
-                f"{output.suffix or 'a file without an extension'} ({output.name})."
-            )
+        check_suffix(output, GRID_SUFFIXES, "grid", where)
         if output.suffix.lower() == ".nc":
             _xarray()
 

@@ -77,3 +77,12 @@ def write_result(value: Any, path: Path) -> None:
             f"again: the outputs are kept."
         ) from None
     atomic_write_bytes(path, data)
+
+
+def check_suffix(path: Path, suffixes: tuple[str, ...], reducer: str, where: str) -> None:
+    """A result file of reducer ``reducer`` ends in one of ``suffixes`` (UserError, exit 2)."""
+    if path.suffix.lower() not in suffixes:
+        raise UserError(
+            f"{where}: reduce: {reducer} writes {', '.join(suffixes)}, not "
+            f"{path.suffix or 'a file without an extension'} ({path.name})."
+        )

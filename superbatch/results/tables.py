@@ -22,6 +22,7 @@ from typing import Any
 
 from superbatch.contract.codec import to_jsonable
 from superbatch.errors import UserError
+from superbatch.results.output import check_suffix
 
 TABLE_SUFFIXES = (".csv", ".jsonl", ".parquet")
 ARRAY_COLUMNS_MAX = 16
@@ -239,11 +240,7 @@ def check_table_output(path: Path | None, where: str) -> None:
             f"{where}: reduce: table writes a file: give collect.output (or "
             f"--output) ending in {', '.join(TABLE_SUFFIXES)}."
         )
-    if path.suffix.lower() not in TABLE_SUFFIXES:
-        raise UserError(
-            f"{where}: reduce: table writes {', '.join(TABLE_SUFFIXES)}, not "
-            f"{path.suffix or 'a file without an extension'} ({path.name})."
-        )
+    check_suffix(path, TABLE_SUFFIXES, "table", where)
     if path.suffix.lower() == ".parquet":
         _pyarrow()
 
