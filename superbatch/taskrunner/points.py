@@ -5,6 +5,7 @@ it (``task``), or as ``/bin/sh -c COMMAND`` (``process``). Each returns the poin
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import signal
 import sys
@@ -28,14 +29,20 @@ class Forked:
         self.lock_fd = lock_fd
         self.private: tuple = ()  # other descriptors of the task runner's own (serve.py)
         self.replay = replay  # what preloading printed: each point prints it, as if it had
+        reseed()  # the first child's (the preloaded numpy seeded itself at import, as well)
 
     def run(self, body: Body, deadline: float | None) -> int | None:
         flush()
-        reseed()  # here, not in the child: the child then need not copy numpy's pages
+        # What the task runner allocated since the last point is frozen too: a child's
+        # collections then touch (and copy) none of its pages.
+        gc.freeze()
         me = os.getpid()
         pid = os.fork()
         if pid == 0:
             self._child(body, me)
+        # The next child's generator, seeded here while this one runs (not in the child:
+        # it would then copy numpy's pages, and wait for the seeding).
+        reseed()
         status = self.watch.wait(pid, deadline)
         return None if status is None else supervise.exit_code(status)
 

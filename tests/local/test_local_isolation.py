@@ -240,6 +240,29 @@ def test_module_state_crosses_points_only_under_isolation_task(tmp_path, isolati
         assert len({p["ppid"] for p in found}) == 1
 
 
+def test_every_forked_point_draws_from_a_freshly_seeded_generator(tmp_path):
+    # A worker that never seeds gets other numbers each point, as an interpreter per point
+    # would: numpy's global generator (seeded by the task runner between forks, the first
+    # child included) and `random`'s (reseeded at fork by Python), over two tasks of one
+    # warm task runner.
+    spec = job(
+        tmp_path,
+        "unseeded",
+        "import pickle, random\nimport numpy\n"
+        "pickle.dump([float(numpy.random.uniform()), random.random()],"
+        " open('outputs.pickle', 'wb'))\n",
+        "{x: {range: [8]}}",
+        "",
+        "tasks: {points_per_task: 4}\n",
+    )
+    result = superbatch("run", spec, "--parallel", "1", "--json")
+    assert result.code == 0, result.stderr
+    drawn = result.json["result"]
+    assert len(drawn) == 8
+    assert len({numpy_value for numpy_value, _ in drawn}) == 8
+    assert len({random_value for _, random_value in drawn}) == 8
+
+
 def test_an_edited_worker_module_is_seen_by_the_next_point(tmp_path):
     # The worker edits its own module in the copy of its files that the job runs (a user's
     # edit of worker/ no longer reaches a running job): the next point imports it afresh.
