@@ -10,6 +10,11 @@
   directory holding its config and inputs, the output loaded back; two at a time.
 - in-process floor: two fresh interpreters importing numpy and joblib and calling the point
   over their half, pickling each output: what any multi-process runner pays at least.
+- script floor: two fresh interpreters running the seed's ``worker.py`` (unmodified) over
+  their half, in-process, in a directory of their own: the config written once, each point's
+  inputs written in place, the script executed with fresh globals, its output read back and
+  removed. The least ``isolation: task`` can cost with this worker (its own joblib loads and
+  dump of three files a point), start-up included.
 """
 
 from __future__ import annotations
@@ -106,6 +111,30 @@ print(0, repr(float(total)))
 """
 )
 
+SCRIPT = """\
+import os, pickle, sys, time
+import joblib, numpy  # noqa: F401 - what the worker imports, as a warm task runner has
+
+first, count, wd, worker = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+os.chdir(wd)
+sys.path.insert(0, os.path.dirname(worker))
+joblib.dump(__GLOBALS__, "config.pickle")
+with open(worker) as handle:
+    code = compile(handle.read(), worker, "exec")
+total = 0.0
+for seed in range(first, first + count):
+    data = pickle.dumps({"seed": seed}, 4)
+    fd = os.open("inputs.pickle", os.O_WRONLY | os.O_CREAT)  # in place: no truncation
+    os.pwrite(fd, data, 0)
+    os.ftruncate(fd, len(data))
+    os.close(fd)
+    exec(code, {"__name__": "__main__", "__file__": worker})
+    with open("outputs.pickle", "rb") as handle:
+        total += pickle.loads(handle.read())
+    os.unlink("outputs.pickle")
+print(0, repr(float(total)))
+""".replace("__GLOBALS__", repr(GLOBALS))
+
 
 def _env() -> dict:
     # The task runner's limits: one thread per BLAS pool in a forked point.
@@ -166,6 +195,22 @@ def in_process_floor(points: int) -> tuple[float, list[float]]:
     start = time.perf_counter()
     _, sums = _two_at_once(IN_PROCESS, points)
     return time.perf_counter() - start, sums
+
+
+def script_floor(points: int) -> tuple[float, list[float]]:
+    """Wall seconds of two fresh interpreters running ``worker.py`` over their halves in
+    process (start-up included), and each half's sum."""
+    tmp = Path(tempfile.mkdtemp(prefix="bench-script-"))
+    worker = str(REPO / "worker" / "worker.py")
+    try:
+        wds = [tmp / f"slot{i}" for i in range(PARALLEL)]
+        for wd in wds:
+            wd.mkdir()
+        start = time.perf_counter()
+        _, sums = _two_at_once(SCRIPT, points, lambda i: [str(wds[i]), worker])
+        return time.perf_counter() - start, sums
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def process_floor(points: int) -> tuple[float, float]:

@@ -20,6 +20,7 @@ def test_floors_compute_the_for_loop():
     assert localfloors.joblib_parallel(6)[1] == total
     assert localfloors.fork_floor(6, files=True)[1] == halves
     assert localfloors.in_process_floor(6)[1] == halves
+    assert localfloors.script_floor(6)[1] == halves
     assert localfloors.process_floor(2)[1] == local.for_loop(0, 2)[1]
 
 
@@ -30,7 +31,13 @@ def test_local_section_runs_every_mode(tmp_path, monkeypatch):
     monkeypatch.setattr(local, "MAP_POINTS", 3)
     sec = local.run(4, tmp_path / "local", log=lambda _: None)
     cases = [row.case for row in sec.rows]
-    for mode in ("isolation point", "isolation task", "worker.function", "superbatch.map"):
+    for mode in (
+        "isolation point",
+        "isolation task",
+        "worker.function",
+        "superbatch.map",
+        "script floor",
+    ):
         assert any(case.startswith(mode) for case in cases), cases
     assert all(row.value > 0 for row in sec.rows if row.unit == "ms")
     assert "equalled the for-loop's sum exactly" in sec.notes[0]
