@@ -63,3 +63,26 @@ def test_unknown_section_is_refused(args):
     )
     assert done.returncode == 2
     assert "unknown benchmark(s): nosuch" in done.stderr
+
+
+def test_the_add_collection_floor_sends_the_bodies_superbatch_sends(tmp_path):
+    # The floor's tasks run the seed's Python worker through the task runner, as the real
+    # submit's do (it once built the shell loop's smaller bodies: a floor of other work).
+    from services import AZURITE_ACCOUNT, AZURITE_KEY
+
+    from bench.bodies import task_bodies
+    from bench.common import write_job
+
+    spec = write_job(tmp_path, "bodies", 3)
+    connection = (
+        f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
+        f"BlobEndpoint=http://127.0.0.1:1/{AZURITE_ACCOUNT};"
+    )
+    bodies = task_bodies(spec, "job-floor", connection)
+    assert [b["id"] for b in bodies] == ["task-00000", "task-00001", "task-00002"]
+    for body in bodies:
+        assert "the task runner (it runs the command)" in body["commandLine"]
+        assert any(
+            "taskrunner-" in f.get("filePath", "") + f.get("httpUrl", "")
+            for f in body["resourceFiles"]
+        ), body["resourceFiles"]
