@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 from superbatch.backends.base import Backend
 from superbatch.backends.registry import backend_class, names
 from superbatch.errors import SpecError, UserError
-from superbatch.jobs.record import JobRecord
 from superbatch.jobs.state import (
     JobState,
     RecordedJob,
@@ -29,6 +28,7 @@ from superbatch.util.bars import Progress
 
 if TYPE_CHECKING:
     from superbatch.jobs.codestore import KeptCode
+    from superbatch.jobs.record import JobRecord
 
 
 def worker_command(spec: Spec, backend: type[Backend], kept: KeptCode | None = None) -> str:

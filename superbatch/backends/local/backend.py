@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import itertools
 import os
 import shlex
@@ -102,6 +101,8 @@ class LocalBackend(Backend):
         """Write the global config and one tar of its points' inputs per task into the state
         directory (``inputs/<task-id>.tar``: a 10,000-point task is one file, not 10,000),
         gzip-compressed (a ustar's 1 KB of headers a point shrinks to a few bytes)."""
+        import gzip
+
         codec = get_codec(self.record.format)
         names = file_names(self.record.format)
         inputs = self.state.inputs_dir
