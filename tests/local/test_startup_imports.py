@@ -6,6 +6,7 @@ load, which does not depend on the machine's speed)."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -88,3 +89,40 @@ def test_a_local_task_runner_imports_no_http_client(tmp_path):
     result = superbatch("run", spec, "--json")
     assert result.code == 0, result.stderr
     assert result.json["result"] == [[], []]
+
+
+PLUGIN_PROBE = """
+import json, os, sys
+from pydantic.plugin import _loader
+scans = []
+real = _loader.entry_points
+_loader.entry_points = lambda **kw: scans.append(kw) or real(**kw)
+from superbatch.spec.load import load_spec
+load_spec(sys.argv[1])
+after_spec = len(scans)
+from pydantic import BaseModel
+class Users(BaseModel):
+    x: int
+Users(x=1)
+print(json.dumps([after_spec, len(scans), os.environ.get("PYDANTIC_DISABLE_PLUGINS")]))
+"""
+
+
+def test_the_spec_is_built_without_pydantics_plugin_scan_and_user_models_still_get_it(tmp_path):
+    """Looking for pydantic plugins reads every installed distribution's entry points: not for
+    the spec's own models. A model of the user's, built later in the process, still looks
+    (the switch is set for the spec's build only, and the environment is left as it was)."""
+    spec = write_spec(
+        tmp_path, "name: plugins\nworker: {command: 'true'}\nparameters: {seed: [1]}\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
+    done = subprocess.run(
+        [sys.executable, "-c", PLUGIN_PROBE, str(spec)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [0, 1, None]
