@@ -39,11 +39,14 @@ def loaded(cwd, *args, also: tuple[str, ...] = ()) -> list[str]:
 
 
 # Modules a local validate and collect of numbers do without, each a few ms of start-up:
-# logging (the Azure SDKs' log handler: set where their clients are made), subprocess (only
-# to start a runner), tarfile (ustar.archive writes the inputs), difflib (only for a "did you
-# mean" message), the table and grid reducers, and (validate) the job record's models.
+# the other commands' modules, logging (the Azure SDKs' log handler: set where their
+# clients are made), subprocess (only to start a runner), tarfile (ustar.archive writes the
+# inputs), difflib (only for a "did you mean" message), the table and grid reducers, and
+# (validate) the job record's models.
 UNNEEDED = (
     "pathspec",  # only for an ignore file (the demo's worker has none)
+    "superbatch.cli.control",
+    "superbatch.cli.tools",
     "logging",
     "subprocess",
     "tarfile",
@@ -62,6 +65,16 @@ def test_validate_and_a_local_collect_load_only_what_they_need(tmp_path):
     assert superbatch("run", spec, cwd=tmp_path).code == 0
     # numpy: the outputs are numpy floats, so decoding them needs it; nothing else.
     assert loaded(tmp_path, "collect", str(spec), also=UNNEEDED) == ["numpy"]
+
+
+def test_every_command_is_found_in_its_module():
+    """A command is imported by name (COMMAND_MODULES): one missing from the map would be
+    'No such command' unless another command had imported its module."""
+    from superbatch.cli.app import COMMAND_MODULES, cli
+
+    names = cli.list_commands(None)
+    modules = {name: cli.commands[name].callback.__module__ for name in names}
+    assert modules == {name: f"superbatch.cli.{m}" for name, m in COMMAND_MODULES.items()}
 
 
 def test_help_builds_no_spec_model(tmp_path):
