@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from superbatch.spec.models import JobSpec
 from superbatch.util import clock
+from superbatch.util.modelbuild import build
 
 if TYPE_CHECKING:
     from superbatch.backends.base import JobStatus
@@ -112,6 +113,7 @@ class StatusSnapshot(Frozen):
     @classmethod
     def of(cls, st: JobStatus) -> StatusSnapshot:
         """The snapshot of ``st``, taken now."""
+        build(cls)
         return cls(
             total=st.total,
             active=st.active,

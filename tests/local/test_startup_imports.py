@@ -105,37 +105,51 @@ def test_a_local_task_runner_imports_no_http_client(tmp_path):
 
 
 PLUGIN_PROBE = """
-import json, os, sys
+import atexit, json, os, runpy, sys
 from pydantic.plugin import _loader
 scans = []
 real = _loader.entry_points
 _loader.entry_points = lambda **kw: scans.append(kw) or real(**kw)
-from superbatch.spec.load import load_spec
-load_spec(sys.argv[1])
-after_spec = len(scans)
-from pydantic import BaseModel
-class Users(BaseModel):
-    x: int
-Users(x=1)
-print(json.dumps([after_spec, len(scans), os.environ.get("PYDANTIC_DISABLE_PLUGINS")]))
+
+def report():
+    during = len(scans)
+    from pydantic import BaseModel
+    class Users(BaseModel):
+        x: int
+    Users(x=1)
+    print(json.dumps([during, len(scans), os.environ.get("PYDANTIC_DISABLE_PLUGINS")]),
+          file=sys.stderr)
+
+atexit.register(report)
+sys.argv = ["superbatch", *sys.argv[1:]]
+runpy.run_module("superbatch", run_name="__main__")
 """
 
 
-def test_the_spec_is_built_without_pydantics_plugin_scan_and_user_models_still_get_it(tmp_path):
-    """Looking for pydantic plugins reads every installed distribution's entry points: not for
-    the spec's own models. A model of the user's, built later in the process, still looks
-    (the switch is set for the spec's build only, and the environment is left as it was)."""
-    spec = write_spec(
-        tmp_path, "name: plugins\nworker: {command: 'true'}\nparameters: {seed: [1]}\n"
-    )
+def scans(cwd, *args) -> list:
+    """[entry-point scans during the command, scans after a user's model was built too,
+    PYDANTIC_DISABLE_PLUGINS afterwards]."""
     env = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
     done = subprocess.run(
-        [sys.executable, "-c", PLUGIN_PROBE, str(spec)],
+        [sys.executable, "-c", PLUGIN_PROBE, *args],
         capture_output=True,
         text=True,
         timeout=120,
         env=env,
-        cwd=tmp_path,
+        cwd=cwd,
     )
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == [0, 1, None]
+    return json.loads(done.stderr.strip().splitlines()[-1])
+
+
+def test_superbatchs_models_are_built_without_pydantics_plugin_scan(tmp_path):
+    """Looking for pydantic plugins reads every installed distribution's entry points: not
+    for superbatch's own models (the spec, the job's record and progress). A model of the
+    user's, built later in the process, still looks (the switch is set for superbatch's
+    builds only, and the environment is left as it was)."""
+    shutil.copytree(REPO / "worker", tmp_path / "worker")
+    shutil.copytree(REPO / "jobs", tmp_path / "jobs")
+    spec = str(tmp_path / "jobs" / "sum-of-powers.yaml")
+    assert scans(tmp_path, "validate", spec) == [0, 1, None]
+    assert superbatch("run", spec, cwd=tmp_path).code == 0
+    assert scans(tmp_path, "collect", spec) == [0, 1, None]
