@@ -279,15 +279,19 @@ WRITTEN = "results-written.jsonl"
 
 
 def note_result_written(root: Path, path: Path) -> None:
-    """Remember a result file superbatch wrote (it is not one of a worker's files)."""
+    """Remember a result file superbatch wrote (it is not one of a worker's files), once:
+    every collect reads the list (the job's identity leaves these files out)."""
+    path = path.resolve()
+    if path in results_written(root):
+        return
     root.mkdir(parents=True, exist_ok=True)
-    append_lines(root / WRITTEN, [json.dumps({"path": str(path.resolve())})])
+    append_lines(root / WRITTEN, [json.dumps({"path": str(path)})])
 
 
 def results_written(root: Path) -> list[Path]:
-    return [
-        Path(e["path"]) for e in read_json_lines(root / WRITTEN) if isinstance(e.get("path"), str)
-    ]
+    """The result files superbatch wrote under ``root``'s spec, each once, oldest first."""
+    found = (e.get("path") for e in read_json_lines(root / WRITTEN))
+    return [Path(p) for p in dict.fromkeys(p for p in found if isinstance(p, str))]
 
 
 def superbatch_files(root: Path) -> tuple[Path, ...]:
