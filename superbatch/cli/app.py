@@ -8,6 +8,7 @@ Under ``--json`` a failure is also one JSON object on stdout (``ok: false``, ``e
 from __future__ import annotations
 
 import errno
+import gc
 import importlib
 import json
 import os
@@ -328,4 +329,10 @@ def main() -> None:
         code = (
             exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_BAD_INPUT)
         )
+        # The command is done: the interpreter's last garbage collection would walk every
+        # object made (pydantic's schemas, NumPy's) to free memory the exit frees anyway, a
+        # tenth of a short command's time. Frozen objects are left to the exit; atexit hooks
+        # run and files are flushed as before (Python never promised to finalize objects
+        # still in reference cycles at exit).
+        gc.freeze()
         sys.exit(code)
