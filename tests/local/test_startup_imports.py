@@ -49,7 +49,7 @@ def loaded(cwd, *args, also: tuple[str, ...] = ()) -> list[str]:
 # the other commands' modules, logging (the Azure SDKs' log handler: set where their
 # clients are made), subprocess (only to start a runner), tarfile (ustar.archive writes the
 # inputs), difflib (only for a "did you mean" message), the table and grid reducers, and
-# (validate) the job record's models.
+# (validate) the job record's models, the job's identity and the contract's file names.
 UNNEEDED = (
     "pathspec",  # only for an ignore file (the demo's worker has none)
     "superbatch.cli.control",
@@ -67,7 +67,12 @@ def test_validate_and_a_local_collect_load_only_what_they_need(tmp_path):
     shutil.copytree(REPO / "worker", tmp_path / "worker")
     shutil.copytree(REPO / "jobs", tmp_path / "jobs")
     spec = tmp_path / "jobs" / "sum-of-powers.yaml"
-    also = (*UNNEEDED, "superbatch.jobs.record")
+    also = (
+        *UNNEEDED,
+        "superbatch.jobs.record",
+        "superbatch.plan.identity",
+        "superbatch.contract.names",
+    )
     assert loaded(tmp_path, "validate", str(spec), also=also) == []
     assert superbatch("run", spec, cwd=tmp_path).code == 0
     # numpy: the outputs are numpy floats, so decoding them needs it; nothing else.

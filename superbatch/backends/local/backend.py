@@ -27,7 +27,6 @@ from superbatch.backends.local.runnerproc import (
     stop_runner,
 )
 from superbatch.contract.codec import get_codec
-from superbatch.contract.names import file_names, inputs_tar
 from superbatch.errors import InfraError, SpecError, UserError
 from superbatch.plan.chunks import Chunking, JobPlan
 from superbatch.util.bars import Progress
@@ -102,6 +101,8 @@ class LocalBackend(Backend):
         directory (``inputs/<task-id>.tar``: a 10,000-point task is one file, not 10,000),
         gzip-compressed (a ustar's 1 KB of headers a point shrinks to a few bytes)."""
         import gzip
+
+        from superbatch.contract.names import file_names, inputs_tar
 
         codec = get_codec(self.record.format)
         names = file_names(self.record.format)
