@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from superbatch.jobs.record import JobRecord
 from superbatch.jobs.state import JobState
 from superbatch.util.bars import Progress
 
 if TYPE_CHECKING:
     from superbatch.backends.tasktars import TaskOutputs
     from superbatch.jobs.codestore import KeptCode
+    from superbatch.jobs.record import JobRecord
     from superbatch.plan.chunks import JobPlan
     from superbatch.plan.identity import Identity
     from superbatch.spec.load import Spec

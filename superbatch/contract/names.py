@@ -7,7 +7,6 @@ and hold JSON, so a worker in any language can take part.
 from __future__ import annotations
 
 import io
-import tarfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -69,6 +68,8 @@ def inputs_tar(points: Iterable[int], encoded: Iterable[bytes], inputs_name: str
 
 
 def _tarfile_inputs(points: Iterable[int], encoded: Iterable[bytes], inputs_name: str) -> bytes:
+    import tarfile  # the fallback, for a name longer than ustar.archive takes
+
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as tar:
         for point, data in zip(points, encoded):

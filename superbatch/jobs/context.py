@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 from superbatch.backends.base import Backend
 from superbatch.backends.registry import backend_class, names
 from superbatch.errors import SpecError, UserError
-from superbatch.jobs.record import JobRecord
 from superbatch.jobs.state import (
     JobState,
     RecordedJob,
@@ -23,12 +22,13 @@ from superbatch.jobs.state import (
     superbatch_files,
 )
 from superbatch.plan.chunks import JobPlan
-from superbatch.plan.identity import Identity, describe_change, job_identity
 from superbatch.spec.load import Spec
 from superbatch.util.bars import Progress
 
 if TYPE_CHECKING:
     from superbatch.jobs.codestore import KeptCode
+    from superbatch.jobs.record import JobRecord
+    from superbatch.plan.identity import Identity
 
 
 def worker_command(spec: Spec, backend: type[Backend], kept: KeptCode | None = None) -> str:
@@ -131,6 +131,8 @@ class Context:
                 )
                 return state
         latest = entries[-1].record
+        from superbatch.plan.identity import describe_change
+
         what = describe_change(self.state(latest.job_id), latest, identity)
         raise UserError(
             f"{what} changed since job {latest.job_id} was submitted from "
@@ -140,6 +142,9 @@ class Context:
         )
 
     def identity(self) -> Identity:
+        """What decides the spec's results now (validate and plan need none of it)."""
+        from superbatch.plan.identity import job_identity
+
         return job_identity(self.spec, superbatch_files(self.state_root))
 
     def backend_for(self, state: JobState, record: JobRecord | None = None) -> Backend:

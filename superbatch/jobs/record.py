@@ -12,8 +12,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from superbatch.spec.base import empty_dict, empty_list
 from superbatch.spec.models import JobSpec
 from superbatch.util import clock
+from superbatch.util.modelbuild import build
 
 if TYPE_CHECKING:
     from superbatch.backends.base import JobStatus
@@ -36,7 +38,7 @@ class JobRecord(Frozen):
     spec_path: str
     spec: JobSpec
     identity: str = Field(description="Digest of everything that decides the results.")
-    identity_parts: dict[str, str] = Field(default_factory=dict)
+    identity_parts: dict[str, str] = Field(default_factory=empty_dict)
     points_sha256: str | None = Field(None, description="Content of the points file, if any.")
     created: float = Field(description="Wall-clock time of the submission (informational).")
     point_count: int
@@ -50,7 +52,7 @@ class JobRecord(Frozen):
     )
     parallel: int | None = None
     target: dict[str, Any] = Field(
-        default_factory=dict, description="Backend facts fixed at submit (no secrets)."
+        default_factory=empty_dict, description="Backend facts fixed at submit (no secrets)."
     )
 
     @property
@@ -112,6 +114,7 @@ class StatusSnapshot(Frozen):
     @classmethod
     def of(cls, st: JobStatus) -> StatusSnapshot:
         """The snapshot of ``st``, taken now."""
+        build(cls)
         return cls(
             total=st.total,
             active=st.active,
@@ -130,10 +133,10 @@ class JobProgress(Frozen):
 
     submit_state: Literal["submitting", "submitted"] = "submitting"
     job_state: Literal["active", "terminated"] = "active"
-    retries: list[RetryRound] = Field(default_factory=list)
+    retries: list[RetryRound] = Field(default_factory=empty_list)
     final_status: FinalStatus | None = None
     retried_as: list[str] = Field(
-        default_factory=list,
+        default_factory=empty_list,
         description="Identities of the spec when tasks were retried after it changed (older "
         "superbatch ran retries with the changes; a retry now runs what was submitted).",
     )
@@ -141,7 +144,8 @@ class JobProgress(Frozen):
     collected_at: float | None = None
     result_file: str | None = None
     created: list[str] = Field(
-        default_factory=list, description="What the job created that outlives it (e.g. a pool)."
+        default_factory=empty_list,
+        description="What the job created that outlives it (e.g. a pool).",
     )
     last_status: StatusSnapshot | None = None
-    notes: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=empty_list)

@@ -18,12 +18,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from superbatch.errors import UserError
-from superbatch.jobs.record import JobProgress, JobRecord
 from superbatch.util.files import (
     append_lines,
     atomic_write_bytes,
@@ -31,6 +30,10 @@ from superbatch.util.files import (
     file_lock,
     read_json_lines,
 )
+from superbatch.util.modelbuild import build
+
+if TYPE_CHECKING:  # imported where used: validate and plan read no job's record
+    from superbatch.jobs.record import JobProgress, JobRecord
 
 STATE_DIRNAME = ".superbatch"
 RECORD = "record.json"
@@ -134,6 +137,9 @@ class JobState:
             ) from None
         except (OSError, UnicodeDecodeError) as exc:
             raise UserError(f"{self.record_path}: cannot be read ({exc}).") from None
+        from superbatch.jobs.record import JobRecord
+
+        build(JobRecord)
         try:
             return JobRecord.model_validate_json(text)
         except ValidationError as exc:
@@ -149,6 +155,9 @@ class JobState:
         atomic_write_bytes(self.record_path, (record.model_dump_json(indent=2) + "\n").encode())
 
     def read_progress(self) -> JobProgress:
+        from superbatch.jobs.record import JobProgress
+
+        build(JobProgress)
         try:
             return JobProgress.model_validate_json(self.progress_path.read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -270,15 +279,19 @@ WRITTEN = "results-written.jsonl"
 
 
 def note_result_written(root: Path, path: Path) -> None:
-    """Remember a result file superbatch wrote (it is not one of a worker's files)."""
+    """Remember a result file superbatch wrote (it is not one of a worker's files), once:
+    every collect reads the list (the job's identity leaves these files out)."""
+    path = path.resolve()
+    if path in results_written(root):
+        return
     root.mkdir(parents=True, exist_ok=True)
-    append_lines(root / WRITTEN, [json.dumps({"path": str(path.resolve())})])
+    append_lines(root / WRITTEN, [json.dumps({"path": str(path)})])
 
 
 def results_written(root: Path) -> list[Path]:
-    return [
-        Path(e["path"]) for e in read_json_lines(root / WRITTEN) if isinstance(e.get("path"), str)
-    ]
+    """The result files superbatch wrote under ``root``'s spec, each once, oldest first."""
+    found = (e.get("path") for e in read_json_lines(root / WRITTEN))
+    return [Path(p) for p in dict.fromkeys(p for p in found if isinstance(p, str))]
 
 
 def superbatch_files(root: Path) -> tuple[Path, ...]:

@@ -13,9 +13,7 @@ from pathlib import Path
 from superbatch.errors import SpecError, UserError
 from superbatch.plan.checks import check_spec, check_worker_links
 from superbatch.plan.chunks import JobPlan
-from superbatch.results.ndgrid import check_grid
 from superbatch.results.reduce import make_reducer
-from superbatch.results.tables import check_table_output
 from superbatch.spec.load import Spec
 from superbatch.spec.models import VALUE_SUFFIXES
 from superbatch.spec.workerfunction import check_function
@@ -50,8 +48,12 @@ def check_collect(spec: Spec, output: str | None) -> None:
     path = Path(output) if output else (spec.resolve(collect.output) if collect.output else None)
     where = "--output" if output else f"{spec.where('collect', 'output')}: collect.output"
     if collect.reduce == "table":
+        from superbatch.results.tables import check_table_output
+
         check_table_output(path, where if path else spec.where("collect", "reduce"))
     elif collect.reduce == "grid":
+        from superbatch.results.ndgrid import check_grid
+
         check_grid(spec, path, where if path else spec.where("collect", "reduce"))
     elif path is not None and path.suffix.lower() not in VALUE_SUFFIXES:
         raise UserError(

@@ -158,8 +158,6 @@ def _reduce(
     allow: tuple[str, ...],
 ) -> tuple[Any, str | None]:
     """Apply the reduction; write the result file. Returns (result, the file written)."""
-    from superbatch.results import ndgrid, tables
-
     cursor = _Cursor()
     kind = reduction.kind
     try:
@@ -176,6 +174,8 @@ def _reduce(
             points = list(plan.grid.points())
             result = reduction.function([points[i] for i, _ in pairs], [v for _, v in pairs])
         elif kind == "table":
+            from superbatch.results import tables
+
             plan = plan_from_record(record)
             chunks = Chunking(record.point_count, record.points_per_task)
             outputs = _outputs(backend, record, missing, cursor, True, allow)
@@ -191,6 +191,8 @@ def _reduce(
             assert path is not None  # the spec check requires an output for a table
             return tables.write_table(items, path), str(path)
         else:  # grid
+            from superbatch.results import ndgrid
+
             outputs = _outputs(backend, record, missing, cursor, False, allow)
             grid = ndgrid.build_grid(record.spec, outputs)
             if path is None:

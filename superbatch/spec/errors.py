@@ -1,6 +1,5 @@
 """Pydantic's validation errors said as the spec's problems: file, line, field, what to do."""
 
-import difflib
 import typing
 from pathlib import Path
 from typing import Any
@@ -39,6 +38,8 @@ def _describe(root: type[BaseModel], error: ErrorDetails) -> str:
         key = loc[-1]
         msg = f"unknown key {key!r}"
         if model is not None:
+            import difflib  # only for a message
+
             close = difflib.get_close_matches(str(key), list(model.model_fields), n=1, cutoff=0.6)
             if close:
                 msg += f"; did you mean {close[0]!r}?"

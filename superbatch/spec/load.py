@@ -14,6 +14,7 @@ from superbatch.errors import SpecError
 from superbatch.spec.errors import spec_error_from_validation
 from superbatch.spec.models import CollectSpec, JobSpec
 from superbatch.spec.yamlsource import SourceMap, load_yaml
+from superbatch.util.modelbuild import build
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class Spec:
         collect = self.model.collect
         if reduce == collect.reduce:
             return self
+        build(CollectSpec)
         try:
             collect = CollectSpec.model_validate(
                 {**collect.model_dump(), "reduce": reduce, "output": None}
@@ -78,6 +80,7 @@ def parse_spec(data: Any, path: Path, source: SourceMap, digest: str = "") -> "S
             f"{path}, line 1: a job spec is a YAML mapping (name:, worker:, ...), "
             f"not a {type(data).__name__}."
         )
+    build(JobSpec)
     try:
         model = JobSpec.model_validate(data)
     except ValidationError as exc:

@@ -6,7 +6,6 @@ keys, their checks and the JSON Schema are one model. Loading a file into a
 :class:`~superbatch.spec.load.Spec` is ``load``'s.
 """
 
-import difflib
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -174,6 +173,8 @@ class CollectSpec(StrictModel):
             return v
         if re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", v):
             return v
+        import difflib  # only for a message
+
         close = difflib.get_close_matches(v, BUILTIN_REDUCERS, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise ValueError(

@@ -6,12 +6,20 @@ load, which does not depend on the machine's speed)."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
+from inspect import isbuiltin
 
 from clihelp import REPO, superbatch, write_spec
 
+MODEL_MODULES = (
+    "superbatch.spec.models",
+    "superbatch.jobs.record",
+    "superbatch.backends.azure.spec",
+    "superbatch.backends.azure.target",
+)
 PROBE = (
     "import atexit, json, runpy, sys\n"
     "names = ('joblib', 'azure.batch', 'azure.storage.blob', 'superbatch.backends.local.runner',"
@@ -37,15 +45,71 @@ def loaded(cwd, *args, also: tuple[str, ...] = ()) -> list[str]:
     return json.loads(done.stderr.strip().splitlines()[-1])
 
 
+# Modules a local validate and collect of numbers do without, each a few ms of start-up:
+# the other commands' modules, logging (the Azure SDKs' log handler: set where their
+# clients are made), subprocess (only to start a runner), tarfile (ustar.archive writes the
+# inputs), difflib (only for a "did you mean" message), the table and grid reducers, and
+# (validate) the job record's models, the job's identity and the contract's file names.
+UNNEEDED = (
+    "pathspec",  # only for an ignore file (the demo's worker has none)
+    "superbatch.cli.control",
+    "superbatch.cli.tools",
+    "logging",
+    "subprocess",
+    "tarfile",
+    "difflib",
+    "superbatch.results.tables",
+    "superbatch.results.ndgrid",
+)
+
+
 def test_validate_and_a_local_collect_load_only_what_they_need(tmp_path):
     shutil.copytree(REPO / "worker", tmp_path / "worker")
     shutil.copytree(REPO / "jobs", tmp_path / "jobs")
     spec = tmp_path / "jobs" / "sum-of-powers.yaml"
-    # pathspec: only for an ignore file (the demo's worker has none)
-    assert loaded(tmp_path, "validate", str(spec), also=("pathspec",)) == []
+    also = (
+        *UNNEEDED,
+        "superbatch.jobs.record",
+        "superbatch.plan.identity",
+        "superbatch.contract.names",
+    )
+    assert loaded(tmp_path, "validate", str(spec), also=also) == []
     assert superbatch("run", spec, cwd=tmp_path).code == 0
     # numpy: the outputs are numpy floats, so decoding them needs it; nothing else.
-    assert loaded(tmp_path, "collect", str(spec), also=("pathspec",)) == ["numpy"]
+    assert loaded(tmp_path, "collect", str(spec), also=UNNEEDED) == ["numpy"]
+
+
+def test_every_command_is_found_in_its_module():
+    """A command is imported by name (COMMAND_MODULES): one missing from the map would be
+    'No such command' unless another command had imported its module."""
+    from superbatch.cli.app import COMMAND_MODULES, cli
+
+    names = cli.list_commands(None)
+    modules = {name: cli.commands[name].callback.__module__ for name in names}
+    assert modules == {name: f"superbatch.cli.{m}" for name, m in COMMAND_MODULES.items()}
+
+
+def test_no_model_of_superbatchs_has_a_builtin_default_factory():
+    """pydantic reads a default factory's signature when it builds the model; a builtin's
+    (``list``, ``dict``) is parsed from its text by the tokenizer, whose pattern alone costs
+    a local collect ~7 ms (spec.base's empty_list and empty_dict instead)."""
+    import importlib
+
+    from pydantic import BaseModel
+
+    for module in MODEL_MODULES:
+        importlib.import_module(module)
+    found, todo = [], [BaseModel]
+    while todo:
+        for sub in todo.pop().__subclasses__():
+            todo.append(sub)
+            if sub.__module__.startswith("superbatch."):
+                found += [
+                    f"{sub.__name__}.{name}"
+                    for name, info in sub.model_fields.items()
+                    if isinstance(info.default_factory, type) or isbuiltin(info.default_factory)
+                ]
+    assert found == []
 
 
 def test_help_builds_no_spec_model(tmp_path):
@@ -73,3 +137,79 @@ def test_a_local_task_runner_imports_no_http_client(tmp_path):
     result = superbatch("run", spec, "--json")
     assert result.code == 0, result.stderr
     assert result.json["result"] == [[], []]
+
+
+PLUGIN_PROBE = """
+import atexit, json, os, runpy, sys
+from pydantic.plugin import _loader
+scans = []
+real = _loader.entry_points
+_loader.entry_points = lambda **kw: scans.append(kw) or real(**kw)
+
+def report():
+    during = len(scans)
+    from pydantic import BaseModel
+    class Users(BaseModel):
+        x: int
+    Users(x=1)
+    print(json.dumps([during, len(scans), os.environ.get("PYDANTIC_DISABLE_PLUGINS")]),
+          file=sys.stderr)
+
+atexit.register(report)
+sys.argv = ["superbatch", *sys.argv[1:]]
+runpy.run_module("superbatch", run_name="__main__")
+"""
+
+
+def scans(cwd, *args) -> list:
+    """[entry-point scans during the command, scans after a user's model was built too,
+    PYDANTIC_DISABLE_PLUGINS afterwards]."""
+    env = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
+    done = subprocess.run(
+        [sys.executable, "-c", PLUGIN_PROBE, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=cwd,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stderr.strip().splitlines()[-1])
+
+
+def test_superbatchs_models_are_built_without_pydantics_plugin_scan(tmp_path):
+    """Looking for pydantic plugins reads every installed distribution's entry points: not
+    for superbatch's own models (the spec, the job's record and progress). A model of the
+    user's, built later in the process, still looks (the switch is set for superbatch's
+    builds only, and the environment is left as it was)."""
+    shutil.copytree(REPO / "worker", tmp_path / "worker")
+    shutil.copytree(REPO / "jobs", tmp_path / "jobs")
+    spec = str(tmp_path / "jobs" / "sum-of-powers.yaml")
+    assert scans(tmp_path, "validate", spec) == [0, 1, None]
+    assert superbatch("run", spec, cwd=tmp_path).code == 0
+    assert scans(tmp_path, "collect", spec) == [0, 1, None]
+
+
+FREEZE_PROBE = (
+    "import atexit, gc, runpy, sys\n"
+    "atexit.register(lambda: print(gc.get_freeze_count(), file=sys.stderr))\n"
+    "sys.argv = ['superbatch', *sys.argv[1:]]\n"
+    "runpy.run_module('superbatch', run_name='__main__')\n"
+)
+
+
+def test_a_command_leaves_its_objects_to_the_exit(tmp_path):
+    """The interpreter's last garbage collection walks every object the command made (a
+    tenth of validate's time) to free what the exit frees anyway: the command line freezes
+    them first, and its atexit hooks still run (this probe's is one), also after a failure."""
+    spec = write_spec(tmp_path, "name: frozen\nworker: {command: 'true'}\nparameters: {a: [1]}\n")
+    for args, code in ((("validate", str(spec)), 0), (("validate", "missing.yaml"), 2)):
+        done = subprocess.run(
+            [sys.executable, "-c", FREEZE_PROBE, *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=tmp_path,
+        )
+        assert done.returncode == code, done.stderr
+        assert int(done.stderr.strip().splitlines()[-1]) > 10_000

@@ -11,7 +11,14 @@ import pytest
 
 from superbatch.errors import UserError
 from superbatch.jobs.record import JobRecord
-from superbatch.jobs.state import JobState, list_jobs, next_sequence
+from superbatch.jobs.state import (
+    WRITTEN,
+    JobState,
+    list_jobs,
+    next_sequence,
+    note_result_written,
+    results_written,
+)
 from superbatch.spec.models import JobSpec
 from superbatch.util.files import append_lines, atomic_write_bytes, read_json_lines
 
@@ -96,3 +103,18 @@ def test_files_follow_the_umask_not_0600(tmp_path):
 def test_sequence_numbers_stay_above_copied_in_jobs(tmp_path):
     JobState(tmp_path, "old").write_record(record("old", 41, 1.0))
     assert next_sequence(tmp_path) == 42
+
+
+def test_a_result_file_is_remembered_once(tmp_path):
+    """Every collect notes its result file and every collect reads the list: collecting again
+    and again must not grow it (it did, a line a collect, each line resolved every time)."""
+    result = tmp_path / "results" / "sum.json"
+    for _ in range(3):
+        note_result_written(tmp_path, result)
+    note_result_written(tmp_path, tmp_path / "other.json")
+    lines = [line for line in (tmp_path / WRITTEN).read_text().splitlines() if line]
+    assert [json.loads(line)["path"] for line in lines] == [
+        str(result.resolve()),
+        str((tmp_path / "other.json").resolve()),
+    ]
+    assert results_written(tmp_path) == [result.resolve(), (tmp_path / "other.json").resolve()]

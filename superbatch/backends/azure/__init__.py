@@ -6,15 +6,10 @@ package's ``spec`` module, which the registry contributes to every spec, imports
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from superbatch.backends.azure.backend import AzureBackend
-
-# The SDKs log failsafe-deserialisation tracebacks and request details as warnings; with no
-# handler configured Python would print them to stderr. Errors reach users as one paragraph.
-logging.getLogger("azure").addHandler(logging.NullHandler())
 
 __all__ = ["AzureBackend"]
 

@@ -20,12 +20,19 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import os
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
 from superbatch.errors import UserError
 from superbatch.util.redact import strip_userinfo
+
+# The SDKs log failsafe-deserialisation tracebacks and request details as warnings; with no
+# handler configured Python would print them to stderr. Errors reach users as one paragraph.
+# Here, not in the package's __init__: every SDK client is made in this module (management's
+# too), and a local job, which reads the package's spec section, need not import logging.
+logging.getLogger("azure").addHandler(logging.NullHandler())
 
 
 def _env(name: str) -> str | None:

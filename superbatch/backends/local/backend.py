@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import itertools
 import os
 import shlex
@@ -28,7 +27,6 @@ from superbatch.backends.local.runnerproc import (
     stop_runner,
 )
 from superbatch.contract.codec import get_codec
-from superbatch.contract.names import file_names, inputs_tar
 from superbatch.errors import InfraError, SpecError, UserError
 from superbatch.plan.chunks import Chunking, JobPlan
 from superbatch.util.bars import Progress
@@ -102,6 +100,10 @@ class LocalBackend(Backend):
         """Write the global config and one tar of its points' inputs per task into the state
         directory (``inputs/<task-id>.tar``: a 10,000-point task is one file, not 10,000),
         gzip-compressed (a ustar's 1 KB of headers a point shrinks to a few bytes)."""
+        import gzip
+
+        from superbatch.contract.names import file_names, inputs_tar
+
         codec = get_codec(self.record.format)
         names = file_names(self.record.format)
         inputs = self.state.inputs_dir

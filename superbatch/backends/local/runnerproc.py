@@ -7,12 +7,15 @@ import fcntl
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from superbatch.jobs.state import JobState
 from superbatch.util.files import atomic_write_bytes
+
+if TYPE_CHECKING:
+    import subprocess
 
 LOCK_FILE = "runner.lock"
 PID_FILE = "runner.pid"
@@ -84,6 +87,8 @@ def read_runner_error(state: JobState) -> dict | None:
 
 def start_detached(state: JobState, parallel: int | None = None) -> subprocess.Popen:
     """Start a runner for the job in the background (it outlives this process)."""
+    import subprocess  # here only: status and collect look at the runner, start none
+
     cmd = [sys.executable, "-m", "superbatch.backends.local", str(state.dir)]
     if parallel:
         cmd += ["--parallel", str(parallel)]
