@@ -185,9 +185,10 @@ def run(
         spec_path, backend, state_dir, reduce_with, output, running=True, parallel=parallel
     )
     remember_rerun("run", None)
-    sub, be = lifecycle.submit(ctx, new=new)
+    # With a timeout the job runs in the background, so that it goes on after we stop.
+    here = timeout is None
+    sub, be = lifecycle.submit(ctx, new=new, run_here=here)
     remember_rerun("collect", sub.job_id, ("--wait",))
     _announce(out, ctx, sub)
-    # With a timeout the job runs in the background, so that it goes on after we stop.
-    be.start(foreground=timeout is None, progress=ctx.progress)
+    be.start(foreground=here, progress=ctx.progress)
     _collect(ctx, out, ctx.state(sub.job_id), True, timeout, allow_missing, output)

@@ -70,10 +70,11 @@ class Submission:
     notes: list[str] = field(default_factory=list)
 
 
-def submit(ctx: Context, new: bool = False) -> tuple[Submission, Backend]:
+def submit(ctx: Context, new: bool = False, run_here: bool = False) -> tuple[Submission, Backend]:
     """Submit the spec, or resume/reuse the job that computes the same (idempotent).
 
     One submit per spec at a time: a second caller waits, then joins the first's job.
+    ``run_here``: ``start(foreground=True)`` follows in this process (``prepare_to_run``).
     """
     plan = build_plan(ctx)
     identity = ctx.identity()
@@ -94,7 +95,7 @@ def submit(ctx: Context, new: bool = False) -> tuple[Submission, Backend]:
         if ctx.state(job_id).dir.exists():  # taken meanwhile by another process
             job_id = _free_job_id(ctx)
             target = ctx.backend.connect(ctx.spec, job_id, ctx.parallel)
-        return _new_job(ctx, plan, identity, job_id, target)
+        return _new_job(ctx, plan, identity, job_id, target, run_here)
 
 
 def _free_job_id(ctx: Context) -> str:
@@ -216,7 +217,7 @@ def _resume(ctx: Context, entry: RecordedJob, plan: JobPlan) -> tuple[Submission
 
 
 def _new_job(
-    ctx: Context, plan: JobPlan, identity: Identity, job_id: str, target: dict
+    ctx: Context, plan: JobPlan, identity: Identity, job_id: str, target: dict, run_here: bool
 ) -> tuple[Submission, Backend]:
     spec = ctx.spec
     state = ctx.state(job_id)
@@ -245,6 +246,8 @@ def _new_job(
     state.write_worker_files(identity.files)
     state.update_progress(submit_state="submitting")
     backend = ctx.backend_for(state, record)
+    if run_here:
+        backend.prepare_to_run(ctx.progress)
     notes = backend.submit(plan, ctx.progress)
     state.update_progress(submit_state="submitted")
     return Submission(

@@ -4,7 +4,9 @@ of its slots one, for isolation ``point`` and ``task`` on Linux;
 
 Its standard input is a Unix socket (``SOCK_SEQPACKET``) to the runner. A task comes as one
 message: its manifest (JSON, as ``main`` reads it) with three descriptors, the task's lock
-and its ``stdout.txt`` and ``stderr.txt``. The task runs exactly as ``main`` runs it
+and its ``stdout.txt`` and ``stderr.txt``. A message ``{"prepare": true, ...}`` (the job's
+manifest without a task, no descriptors, unanswered) may come first: the process then
+prepares while the runner is still writing the job's inputs. The task runs exactly as ``main`` runs it
 (``TaskRunner.run``), in the task's directory with those files on descriptors 1 and 2; then
 the task runner closes its copies of the three, answers one message ``{"status": N}`` (the
 exit status ``main`` would have exited with; ``"last": true`` when it will run no other
@@ -34,6 +36,7 @@ import socket
 
 from superbatch.taskrunner.main import TaskRunner
 from superbatch.taskrunner.points import Forked, Inline, Shell
+from superbatch.taskrunner.preload import captured
 from superbatch.taskrunner.script import flush
 
 MAX_MESSAGE = 1 << 20  # a manifest is a few KB
@@ -50,11 +53,16 @@ def serve() -> int:
         task = _receive(channel)
         if task is None:
             return 0
-        manifest, (lock, out, err) = task
+        manifest, fds = task
+        if manifest.get("prepare"):
+            WarmTaskRunner.prepare_ahead(manifest)
+            continue
+        lock, out, err = fds
         os.chdir(manifest["task_dir"])
         for fd, target in ((out, 1), (err, 2)):
             os.dup2(fd, target)
             os.close(fd)
+        WarmTaskRunner.replay_early_output()
         status = WarmTaskRunner(dict(manifest, lock_fd=lock)).run()
         flush()
         _to_null(1, 2)
@@ -71,6 +79,30 @@ class WarmTaskRunner(TaskRunner):
 
     prepared = None  # (what it was prepared for, body, way)
     private: tuple = ()  # descriptors no point may keep (the channel to the runner)
+    early_output = (b"", b"")  # what preparing ahead printed, for the first task's files
+
+    @classmethod
+    def prepare_ahead(cls, manifest: dict) -> None:
+        """Prepare before the first task comes (the runner sends ``prepare`` while the job's
+        inputs are still being written). What it prints goes to the first task's files, as
+        if that task had prepared; if it fails, the first task prepares again and fails as
+        it would have, with the error on its files."""
+        runner = cls(dict(manifest, lock_fd=None))
+        runner._take_charge()
+        try:
+            cls.early_output = captured(runner._prepare)
+        except BaseException:  # noqa: BLE001 - met again by the first task, on its files
+            cls.prepared = None
+            cls.early_output = (b"", b"")
+        flush()
+
+    @classmethod
+    def replay_early_output(cls) -> None:
+        for fd, data in zip((1, 2), cls.early_output):
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        cls.early_output = (b"", b"")
 
     def _prepare(self):
         key = json.dumps([self.m.get(name) for name in PREPARED_BY])
@@ -107,9 +139,11 @@ def _receive(channel: socket.socket):
             fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
     if not data:
         return None
-    if msg_flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC) or len(fds) != FDS_PER_TASK:
+    manifest = json.loads(data.decode("utf-8")) if not msg_flags & socket.MSG_TRUNC else {}
+    wanted = 0 if manifest.get("prepare") else FDS_PER_TASK
+    if msg_flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC) or len(fds) != wanted:
         raise RuntimeError("a task message from the runner was cut short")
-    return json.loads(data.decode("utf-8")), list(fds)
+    return manifest, list(fds)
 
 
 def _to_null(*targets: int) -> None:

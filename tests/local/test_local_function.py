@@ -227,3 +227,41 @@ def test_plan_shows_the_function_and_azure_validates_it(tmp_path):
     assert absent.code == 2 and "defines no absent at module level" in absent.json["error"]
     assert "Traceback" not in sampled.stdout + sampled.stderr + absent.stdout + absent.stderr
     assert not (tmp_path / ".superbatch").exists()
+
+
+def test_what_the_module_prints_or_raises_at_import_lands_on_a_tasks_files(tmp_path):
+    # `run` has each slot's task runner import the module while it writes the inputs
+    # (before any task exists): what the import prints still goes to the first task that
+    # runner serves, once, as when the import happened in that task.
+    (tmp_path / "worker").mkdir()
+    (tmp_path / "worker" / "loud.py").write_text(
+        "import sys\nprint('hello from import')\nprint('note from import', file=sys.stderr)\n"
+        "def point(config, inputs):\n    return inputs['x'] * 2\n"
+    )
+    spec = write_spec(
+        tmp_path,
+        "name: loud\nworker: {function: 'loud:point', directory: worker}\n"
+        "parameters: {x: {range: [6]}}\ncollect: {reduce: list}\n",
+        name="loud.yaml",
+    )
+    result = superbatch("run", spec, "--parallel", "2", "--json")
+    assert result.code == 0, result.stderr
+    assert result.json["result"] == [0, 2, 4, 6, 8, 10]
+    job = next((tmp_path / ".superbatch").glob("loud-*/"))
+    outs = [(t / "stdout.txt").read_text() for t in sorted((job / "tasks").glob("task-*"))]
+    errs = [(t / "stderr.txt").read_text() for t in sorted((job / "tasks").glob("task-*"))]
+    assert sum(o.count("hello from import") for o in outs) == 2  # one import per slot
+    assert all(o in ("", "hello from import\n") for o in outs), outs
+    assert sum(e.count("note from import") for e in errs) == 2
+
+    # A module that raises when imported fails its tasks with the traceback on their files.
+    (tmp_path / "worker" / "loud.py").write_text(
+        "raise RuntimeError('broken at import')\ndef point(config, inputs):\n    return 0\n"
+    )
+    spec.write_text(spec.read_text().replace("name: loud", "name: broken"))
+    failed = superbatch("run", spec, "--parallel", "2", "--json")
+    assert failed.code == 1, failed.stderr
+    job = next((tmp_path / ".superbatch").glob("broken-*/"))
+    errs = [(t / "stderr.txt").read_text() for t in sorted((job / "tasks").glob("task-*"))]
+    assert errs and all("RuntimeError: broken at import" in e for e in errs if e), errs
+    assert any("RuntimeError: broken at import" in e for e in errs)

@@ -33,6 +33,7 @@ from superbatch.util.bars import Progress
 from superbatch.util.files import atomic_write_bytes
 
 if TYPE_CHECKING:
+    from superbatch.backends.local.runner import Runner
     from superbatch.jobs.codestore import KeptCode
     from superbatch.plan.identity import Identity
     from superbatch.spec.load import Spec
@@ -55,6 +56,7 @@ def tail(text: str, limit: int = STDERR_TAIL) -> str:
 class LocalBackend(Backend):
     name = "local"
     status_is_local = True
+    _runner: Runner | None = None  # made by prepare_to_run, for start(foreground=True)
 
     @classmethod
     def check_spec(cls, spec: Spec) -> None:
@@ -96,7 +98,22 @@ class LocalBackend(Backend):
 
     # -- submit ----------------------------------------------------------------------------
 
+    def prepare_to_run(self, progress: Progress) -> None:
+        """``submit`` then starts the runner's warm task runners once the config is written,
+        so that they import the worker's modules while it writes the inputs."""
+        from superbatch.backends.local.runner import Runner
+
+        self._runner = Runner(self.state, self.record.parallel, progress)
+
     def submit(self, plan: JobPlan, progress: Progress) -> list[str]:
+        try:
+            return self._submit(plan, progress)
+        except BaseException:
+            if self._runner is not None:
+                self._runner.ready.close()
+            raise
+
+    def _submit(self, plan: JobPlan, progress: Progress) -> list[str]:
         """Write the global config and one tar of its points' inputs per task into the state
         directory (``inputs/<task-id>.tar``: a 10,000-point task is one file, not 10,000),
         gzip-compressed (a ustar's 1 KB of headers a point shrinks to a few bytes)."""
@@ -111,6 +128,8 @@ class LocalBackend(Backend):
         config = inputs / names.config
         if not config.exists():
             atomic_write_bytes(config, codec.dumps(self.record.spec.globals))
+        if self._runner is not None:
+            self._runner.prepare()
         existing = {p.name for p in inputs.iterdir()}
         count = 0
         with progress.bar("writing inputs", plan.point_count) as bar:
@@ -144,7 +163,7 @@ class LocalBackend(Backend):
         # Imported here: status, logs and collect never run tasks in this process.
         from superbatch.backends.local.runner import Runner, RunnerError
 
-        runner = Runner(self.state, self.record.parallel, progress)
+        runner = self._runner or Runner(self.state, self.record.parallel, progress)
         try:
             if not runner.run():
                 self.wait(None, progress)  # a background runner has the job: follow it

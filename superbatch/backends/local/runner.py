@@ -34,7 +34,7 @@ from superbatch.backends.local.attempts import Attempt, last_failure
 from superbatch.backends.local.nanny import Nanny, kill_group
 from superbatch.backends.local.points import TaskProcess, end_holder, manifest_base
 from superbatch.backends.local.runnerproc import ERROR_FILE, LOCK_FILE, PID_FILE, STARTING_FILE
-from superbatch.backends.local.warm import Slot, WarmTaskRunner
+from superbatch.backends.local.warm import Slot, Slots, WarmTaskRunner
 from superbatch.contract.names import FileNames, file_names
 from superbatch.jobs.codestore import snapshot_dir
 from superbatch.jobs.state import JobState
@@ -108,6 +108,14 @@ class Runner:
         # One task runner serves a slot's tasks: forked points leave nothing behind in it,
         # and isolation task promises only a reused process, as joblib's workers are.
         self.warm = self.how["isolation"] in ("point", "task") and TaskProcess.supervised
+        self.ready = Slots(self.env, state.dir)  # slots whose task runners prepare() started
+
+    def prepare(self) -> None:
+        """Start the slots' warm task runners now and have them prepare (import the worker's
+        modules) while the job's inputs are written; ``run`` then uses them."""
+        if self.warm:
+            ahead = dict(self.how, config=str(self._shared_config()), task_dir=str(self.state.dir))
+            self.ready.prepare(ahead, min(self.parallel, self.chunks.task_count))
 
     # -- the task list -------------------------------------------------------------------
 
@@ -139,6 +147,7 @@ class Runner:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             lock.close()
+            self.ready.close()
             return False
         try:
             with contextlib.suppress(FileNotFoundError):
@@ -158,6 +167,7 @@ class Runner:
                 self._fail(_os_error_message(exc, self.state))
         finally:
             self.kill_all()
+            self.ready.close()
             if self._nanny:
                 self._nanny.close()
             fcntl.flock(lock, fcntl.LOCK_UN)
@@ -198,7 +208,7 @@ class Runner:
         errors: list[BaseException] = []
 
         def work(bar) -> None:
-            slot = Slot(self.env, self.state.dir) if self.warm else None
+            slot = self.ready.take() if self.warm else None
             try:
                 while not self._stopping.is_set():
                     with queue_lock:

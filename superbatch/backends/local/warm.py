@@ -22,6 +22,7 @@ import select
 import socket
 import subprocess
 import sys
+import threading
 import time
 from typing import IO
 
@@ -58,6 +59,17 @@ class WarmTaskRunner:
 
     def usable(self) -> bool:
         return self._channel is not None and self._proc.poll() is None
+
+    def prepare(self, manifest: dict) -> None:
+        """Have it prepare for the job's tasks now (``manifest`` without a task's fields):
+        import the worker's modules while the runner writes the inputs."""
+        payload = dict(manifest, prepare=True, parent=os.getpid())
+        payload["task_dir"] = os.path.abspath(manifest["task_dir"])
+        if self._channel is not None:
+            try:
+                self._channel.send(json.dumps(payload).encode())
+            except OSError:
+                self._hang_up()  # it died: the slot starts another for its first task
 
     def start(self, manifest: dict, out: IO, err: IO, lock: int) -> None:
         """Hand it a task: the manifest, the task's lock, stdout.txt and stderr.txt."""
@@ -131,6 +143,12 @@ class Slot:
         self.cwd = cwd
         self._runner: WarmTaskRunner | None = None
 
+    def prepare(self, manifest: dict) -> None:
+        """Start its task runner now and have it prepare (``WarmTaskRunner.prepare``)."""
+        if self._runner is None:
+            self._runner = WarmTaskRunner(self.env, self.cwd)
+            self._runner.prepare(manifest)
+
     def start(self, manifest: dict, out: IO, err: IO, lock: int) -> WarmTaskRunner:
         if self._runner is None or not self._runner.usable():
             self.close()
@@ -142,3 +160,32 @@ class Slot:
         if self._runner is not None:
             self._runner.close()
             self._runner = None
+
+
+class Slots:
+    """Slots started before the run needs them (``Runner.prepare``), taken by its threads;
+    a thread that finds none left starts its own."""
+
+    def __init__(self, env: dict[str, str], cwd):
+        self.env = env
+        self.cwd = cwd
+        self._ready: list[Slot] = []
+        self._lock = threading.Lock()
+
+    def prepare(self, manifest: dict, count: int) -> None:
+        with self._lock:
+            while len(self._ready) < count:
+                slot = Slot(self.env, self.cwd)
+                slot.prepare(manifest)
+                self._ready.append(slot)
+
+    def take(self) -> Slot:
+        with self._lock:
+            return self._ready.pop() if self._ready else Slot(self.env, self.cwd)
+
+    def close(self) -> None:
+        """End the task runners of the slots no thread took."""
+        with self._lock:
+            ready, self._ready = self._ready, []
+        for slot in ready:
+            slot.close()
