@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
+import time
 
 import click
 
 from . import DEV_ACCOUNT, DEV_KEY
 from .deletion import DEFAULT_DELETE_DELAY
 from .images import DEFAULT_NODE_PATH
+
+STOP_POLL_S = 0.05  # how soon the emulator notices SIGINT/SIGTERM
 
 
 def _dirs(path: str) -> list[str]:
@@ -216,9 +218,11 @@ def emulator_command(
         task_counts_lag=task_counts_lag,
         delete_delay=delete_delay,
     )
-    done = threading.Event()
+    # The handler only appends: it runs in the main thread between two bytecodes, and
+    # Event.set there could wait forever on the lock an interrupted Event.wait holds.
+    signalled: list[int] = []
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: done.set())
+        signal.signal(sig, lambda signum, _frame: signalled.append(signum))
     emu.start()
     click.echo(f"endpoint: {emu.endpoint}")
     click.echo(f"account: {account}")
@@ -227,7 +231,7 @@ def emulator_command(
         click.echo(f"image: {name}")
     click.get_text_stream("stdout").flush()
     try:
-        while not done.wait(0.5):
-            pass
+        while not signalled:
+            time.sleep(STOP_POLL_S)
     finally:
         emu.stop()

@@ -42,6 +42,7 @@ from superbatch.plan.chunks import Chunking, TaskPlan
 from superbatch.spec.workerenv import resolve_env
 from superbatch.util.bars import SILENT, Progress
 from superbatch.util.files import atomic_write_bytes, atomic_write_json, describe_os_error
+from superbatch.util.signalflag import StopFlag
 
 TASK_LOCK = "running.lock"
 POINTS_FILE = "points.jsonl"  # the task runner's line per point
@@ -89,9 +90,9 @@ class Runner:
         self.names: FileNames = file_names(record.format)
         self.chunks = Chunking(record.point_count, record.points_per_task)
         self.progress = progress
-        self._stopping = threading.Event()
+        self._stopping = StopFlag()  # stop() runs in a signal handler: util/signalflag.py
         self._points: set = set()  # what is running: each has end()
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._shared_lock = threading.Lock()
         self._shared_ready = False
         self._nanny: Nanny | None = None
