@@ -265,10 +265,10 @@ class Backend(ABC):
         """Store the inputs, create what the job needs and add every task (idempotent,
         resumable). Returns notes for the user."""
 
-    def prepare_to_run(self, progress: Progress) -> None:
-        """Called before ``submit`` when ``start(foreground=True)`` will follow in this
-        process: a backend may start what running needs while ``submit`` stores the inputs
-        (and end it if ``submit`` fails). Nothing by default."""
+    def prepare_to_run(self, foreground: bool, progress: Progress) -> None:
+        """Called before ``submit`` when ``start(foreground)`` will follow in this process:
+        a backend may start what running needs while ``submit`` stores the inputs (and end
+        it if ``submit`` fails). Nothing by default."""
 
     def start(self, foreground: bool, progress: Progress) -> None:
         """Make the job's pending tasks run (here and now when ``foreground``)."""

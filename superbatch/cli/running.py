@@ -55,7 +55,7 @@ def submit(spec_path, backend, state_dir, parallel, new, as_json) -> None:
     ctx = load_context(spec_path, backend, state_dir, parallel)
     check_everything(ctx, None)
     remember_rerun("submit", None)
-    sub, be = lifecycle.submit(ctx, new=new)
+    sub, be = lifecycle.submit(ctx, new=new, then_start=False)
     remember_rerun("submit", sub.job_id)
     be.start(foreground=False, progress=Progress(enabled=False))
     _announce(out, ctx, sub)
@@ -187,7 +187,7 @@ def run(
     remember_rerun("run", None)
     # With a timeout the job runs in the background, so that it goes on after we stop.
     here = timeout is None
-    sub, be = lifecycle.submit(ctx, new=new, run_here=here)
+    sub, be = lifecycle.submit(ctx, new=new, then_start=here)
     remember_rerun("collect", sub.job_id, ("--wait",))
     _announce(out, ctx, sub)
     be.start(foreground=here, progress=ctx.progress)

@@ -16,6 +16,8 @@ import pickle
 from collections.abc import Iterable
 from typing import Any
 
+from superbatch.taskrunner import scalars
+
 ALLOWED = {
     "builtins": {
         "complex",
@@ -92,10 +94,21 @@ def is_allowed(module: str, name: str, extra: Iterable[str] = ()) -> bool:
 
 def load(data: bytes, extra: Iterable[str] = ()) -> Any:
     """Load joblib (or plain pickle) bytes, refusing anything outside the allow-list."""
+    value = scalars.loads(data)  # a NumPy scalar of a type already read: a bytes check
+    if value is not scalars.UNKNOWN:
+        return value
     extra = tuple(extra)
     if _plain(data):
-        return _PlainRestricted(io.BytesIO(data), extra).load()
+        value = _PlainRestricted(io.BytesIO(data), extra).load()
+        if type(value).__module__ == "numpy":
+            scalars.learn_from(value, data[1], _trusted_load)
+        return value
     return _joblib_load(data, extra)
+
+
+def _trusted_load(data: bytes) -> Any:
+    """What the allow-list alone (no ``collect.allow_pickle``) lets ``data`` load as."""
+    return _PlainRestricted(io.BytesIO(data), ()).load()
 
 
 def _joblib_load(data: bytes, extra: tuple[str, ...]) -> Any:

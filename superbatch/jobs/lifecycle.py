@@ -70,11 +70,14 @@ class Submission:
     notes: list[str] = field(default_factory=list)
 
 
-def submit(ctx: Context, new: bool = False, run_here: bool = False) -> tuple[Submission, Backend]:
+def submit(
+    ctx: Context, new: bool = False, then_start: bool | None = None
+) -> tuple[Submission, Backend]:
     """Submit the spec, or resume/reuse the job that computes the same (idempotent).
 
     One submit per spec at a time: a second caller waits, then joins the first's job.
-    ``run_here``: ``start(foreground=True)`` follows in this process (``prepare_to_run``).
+    ``then_start``: ``start(foreground=then_start)`` follows in this process, so a new job's
+    backend may prepare for it while it is submitted (``prepare_to_run``).
     """
     plan = build_plan(ctx)
     identity = ctx.identity()
@@ -95,7 +98,7 @@ def submit(ctx: Context, new: bool = False, run_here: bool = False) -> tuple[Sub
         if ctx.state(job_id).dir.exists():  # taken meanwhile by another process
             job_id = _free_job_id(ctx)
             target = ctx.backend.connect(ctx.spec, job_id, ctx.parallel)
-        return _new_job(ctx, plan, identity, job_id, target, run_here)
+        return _new_job(ctx, plan, identity, job_id, target, then_start)
 
 
 def _free_job_id(ctx: Context) -> str:
@@ -217,7 +220,12 @@ def _resume(ctx: Context, entry: RecordedJob, plan: JobPlan) -> tuple[Submission
 
 
 def _new_job(
-    ctx: Context, plan: JobPlan, identity: Identity, job_id: str, target: dict, run_here: bool
+    ctx: Context,
+    plan: JobPlan,
+    identity: Identity,
+    job_id: str,
+    target: dict,
+    then_start: bool | None,
 ) -> tuple[Submission, Backend]:
     spec = ctx.spec
     state = ctx.state(job_id)
@@ -246,8 +254,8 @@ def _new_job(
     state.write_worker_files(identity.files)
     state.update_progress(submit_state="submitting")
     backend = ctx.backend_for(state, record)
-    if run_here:
-        backend.prepare_to_run(ctx.progress)
+    if then_start is not None:
+        backend.prepare_to_run(then_start, ctx.progress)
     notes = backend.submit(plan, ctx.progress)
     state.update_progress(submit_state="submitted")
     return Submission(

@@ -30,7 +30,7 @@ class Running:
             load_spec(call.spec_path), backend, str(call.state_root), parallel, Progress()
         )
         check_everything(self.ctx, None)
-        sub, self.backend = lifecycle.submit(self.ctx)
+        sub, self.backend = lifecycle.submit(self.ctx, then_start=False)
         self.backend.start(foreground=False, progress=SILENT)
         self.job_id = sub.job_id
         record = self.backend.record

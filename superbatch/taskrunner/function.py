@@ -1,7 +1,8 @@
 """``worker.function: module:function``: a function called once per point.
 
 The module is found in the worker's directory (the job's copy of its files) and imported
-once per task runner; each point calls ``function(config, inputs)`` with the decoded config
+once per task runner (with the submodules its code reaches as attributes, as a script's
+are preloaded: ``np.random``); each point calls ``function(config, inputs)`` with the decoded config
 and point, and the return value, encoded with the job's format, is the point's output.
 Decoding needs no third-party package unless the files hold what only joblib writes (arrays
 in the globals); joblib is then imported, as a worker reading them would.
@@ -16,6 +17,8 @@ import pickle
 import sys
 import traceback
 
+from superbatch.taskrunner import scalars
+from superbatch.taskrunner.preload import preload_reached
 from superbatch.taskrunner.supervise import OutOfTime
 
 PICKLE_PROTOCOL = 4  # superbatch's restricted loader reads it; Python 3.8 writes it
@@ -34,7 +37,7 @@ def decode(data: bytes, fmt: str):
 def encode(value, fmt: str) -> bytes:
     if fmt == "json":
         return json.dumps(value, separators=(",", ":"), default=_plain).encode()
-    return pickle.dumps(value, protocol=PICKLE_PROTOCOL)
+    return scalars.dumps(value, PICKLE_PROTOCOL)
 
 
 def _plain(value):
@@ -50,6 +53,7 @@ def load(target: str, directory: str):
     if directory not in sys.path:
         sys.path.insert(0, directory)
     module = importlib.import_module(module_name)
+    preload_reached(module)
     return getattr(module, name)
 
 

@@ -2,11 +2,12 @@
 
 The script is parsed (``ast``), not run. Its imports that run when it starts count (module
 level, also inside ``if``/``try``/``with`` blocks; not in functions), and so do the submodules
-it reaches through them as attributes: ``np.random.seed`` loads ``numpy.random``, which numpy
-imports lazily. A module found in the script's own directory is never preloaded, and any such
-module a preloaded one pulled in is dropped again: each point imports the worker's own modules
-afresh, so an edit is seen and their state never crosses points. An import that fails is
-skipped; the point's own import then fails as it would have.
+it reaches through them as attributes when their package loads submodules lazily (a module
+``__getattr__``): ``np.random.seed`` loads ``numpy.random``. A module found in the script's
+own directory is never preloaded, and any such module a preloaded one pulled in is dropped
+again: each point imports the worker's own modules afresh, so an edit is seen and their
+state never crosses points. An import that fails is skipped; the point's own import then
+fails as it would have.
 """
 
 from __future__ import annotations
@@ -26,19 +27,36 @@ def preload(script: str, home: str) -> None:
             tree = ast.parse(handle.read(), script)
     except (OSError, SyntaxError, ValueError):
         return
-    modules, submodules = _imports(tree)
+    modules, submodules, reached_only = _imports(tree)
     for name in modules:
         if _found_elsewhere(name, home):
             _quietly(importlib.import_module, name)
     for name in submodules:
-        _import_submodule(name)
+        _import_submodule(name, name in reached_only)
     _forget_local(home)
 
 
-def _imports(tree: ast.Module) -> tuple[list[str], list[str]]:
-    """The modules the script imports at start-up, and what may be their submodules."""
+def preload_reached(module) -> None:
+    """Import the submodules ``module``'s code reaches as attributes of what it imports
+    (``np.random.seed``: numpy would load ``numpy.random`` lazily, in the first point)."""
+    path = getattr(module, "__file__", None)
+    if not isinstance(path, str) or not path.endswith(".py"):
+        return
+    try:
+        with open(path, "rb") as handle:
+            tree = ast.parse(handle.read(), path)
+    except (OSError, SyntaxError, ValueError):
+        return
+    _, submodules, reached_only = _imports(tree)
+    for name in submodules:
+        _import_submodule(name, name in reached_only)
+
+
+def _imports(tree: ast.Module) -> tuple[list[str], list[str], set[str]]:
+    """The modules the script imports at start-up, what may be their submodules, and which
+    of those it only reaches as attributes (no import statement names them)."""
     modules: dict[str, None] = {}
-    submodules: dict[str, None] = {}
+    submodules: dict[str, bool] = {}  # -> whether only reached as an attribute
     bound: dict[str, str] = {}  # a name the script binds -> the module (or submodule) it is
     for node in _startup_imports(tree.body):
         if isinstance(node, ast.Import):
@@ -51,15 +69,16 @@ def _imports(tree: ast.Module) -> tuple[list[str], list[str]]:
             for alias in node.names:
                 if alias.name != "*":
                     name = f"{node.module}.{alias.name}"
-                    submodules[name] = None
+                    submodules[name] = False
                     bound[alias.asname or alias.name] = name
     for chain in _attribute_chains(tree):
         module = bound.get(chain[0])
         if module is None:
             continue
         for depth in range(1, len(chain)):
-            submodules[".".join([module, *chain[1 : depth + 1]])] = None
-    return list(modules), sorted(submodules, key=lambda name: name.count("."))
+            submodules.setdefault(".".join([module, *chain[1 : depth + 1]]), True)
+    reached_only = {name for name, reached in submodules.items() if reached}
+    return list(modules), sorted(submodules, key=lambda name: name.count(".")), reached_only
 
 
 def _startup_imports(nodes):
@@ -95,9 +114,14 @@ def _found_elsewhere(name: str, home: str) -> bool:
     return not any(_inside(p, home) for p in [*places, *(spec.submodule_search_locations or [])])
 
 
-def _import_submodule(name: str) -> None:
+def _import_submodule(name: str, reached_only: bool) -> None:
+    """Import submodule ``name`` of an imported package; one only reached as an attribute
+    only if its package loads submodules lazily (a module ``__getattr__``, as numpy's):
+    reaching another package's unimported submodule fails in the point, and must still."""
     parent = sys.modules.get(name.rpartition(".")[0])
     if parent is None or not hasattr(parent, "__path__") or name in sys.modules:
+        return
+    if reached_only and "__getattr__" not in getattr(parent, "__dict__", {}):
         return
     if _quietly(importlib.util.find_spec, name) is not None:
         _quietly(importlib.import_module, name)

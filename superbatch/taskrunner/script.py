@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import atexit
 import builtins
-import contextlib
 import gc
 import io
 import os
@@ -122,8 +121,10 @@ def clear(namespace: dict) -> None:
 
 def flush() -> None:
     for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):
+        try:  # not contextlib.suppress: this runs twice a point
             stream.flush()
+        except Exception:  # noqa: BLE001, S110 - a worker's replaced stream may not flush
+            pass
 
 
 def reseed() -> None:

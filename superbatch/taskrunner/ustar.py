@@ -17,12 +17,14 @@ def archive(members: Iterable[tuple[str, bytes]], mtime: int = 0) -> bytes | Non
     """The archive of these (name, data) members, in order; None if a name is too long."""
     parts: list[bytes] = []
     stamp = b"%011o\0" % mtime
+    fixed = sum(_IDS) + sum(stamp) + 8 * 32 + sum(_REST)  # the checksum's unchanging part
     for name, data in members:
         encoded = name.encode("utf-8", "surrogateescape")
         if len(encoded) > 100:
             return None
-        head = encoded.ljust(100, b"\0") + _IDS + b"%011o\0" % len(data) + stamp
-        checksum = sum(head) + 8 * 32 + sum(_REST)
+        size_field = b"%011o\0" % len(data)
+        head = encoded.ljust(100, b"\0") + _IDS + size_field + stamp
+        checksum = fixed + sum(encoded) + sum(size_field)
         parts += (head, b"%06o\0 " % checksum, _REST, data, bytes(-len(data) % BLOCK))
     parts.append(bytes(2 * BLOCK))
     size = sum(len(part) for part in parts)

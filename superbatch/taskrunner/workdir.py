@@ -11,9 +11,11 @@ import io
 import os
 import shutil
 import tarfile
+import zlib
 
 BLOCK = 512
 ZERO_BLOCK = bytes(BLOCK)
+ADLER_MOD = 65521  # the largest prime below 2**16
 GZIP_MAGIC = b"\x1f\x8b"  # never the start of a tar: its first member's name
 
 
@@ -28,7 +30,9 @@ def read_inputs(path: str, inputs_name: str) -> dict[int, bytes]:
         found = {}
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
             for member in tar:
-                _add(found, member.name, inputs_name, lambda m=member: _read_member(tar, m))
+                point = _point_of(member.name, inputs_name)
+                if point is not None:
+                    found[point] = _read_member(tar, member)
     return found
 
 
@@ -56,7 +60,7 @@ def _read_ustar(data: bytes, inputs_name: str) -> dict[int, bytes] | None:
             checksum = int(header[148:156].rstrip(b"\0 "), 8)
         except ValueError:
             return None
-        if checksum != sum(header[:148]) + 256 + sum(header[156:]):
+        if not _checksum_matches(header, checksum):
             return None
         name = header[:100].split(b"\0", 1)[0]
         prefix = header[345:500].split(b"\0", 1)[0]
@@ -65,20 +69,28 @@ def _read_ustar(data: bytes, inputs_name: str) -> dict[int, bytes] | None:
         start = at + BLOCK
         if start + size > len(data):
             return None
-        _add(
-            found,
-            name.decode("utf-8", "surrogateescape"),
-            inputs_name,
-            lambda s=start, e=start + size: data[s:e],
-        )
+        point = _point_of(name.decode("utf-8", "surrogateescape"), inputs_name)
+        if point is not None:
+            found[point] = data[start : start + size]
         at = start + -(-size // BLOCK) * BLOCK
     return found
 
 
-def _add(found: dict, member: str, inputs_name: str, read) -> None:
+def _checksum_matches(header: bytes, checksum: int) -> bool:
+    """The header's bytes, its checksum field counted as spaces, add up to ``checksum``.
+    Checked modulo 65521, through Adler-32's byte sum (``sum()`` over 512 bytes costs 4 us,
+    a point's share of the whole task's input): a header that is off by exactly 65521 and
+    still parses is the one corruption this lets through."""
+    byte_sum = (zlib.adler32(header) & 0xFFFF) - 1  # (1 + the bytes' sum) mod 65521
+    return (byte_sum - sum(header[148:156]) + 8 * 32 - checksum) % ADLER_MOD == 0
+
+
+def _point_of(member: str, inputs_name: str) -> int | None:
+    """The point whose inputs file ``member`` is (``p<point>/<inputs file>``), if it is one."""
     folder, _, name = member.partition("/")
     if name == inputs_name and folder[:1] == "p" and folder[1:].isdigit():
-        found[int(folder[1:])] = read()
+        return int(folder[1:])
+    return None
 
 
 class WorkDir:

@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from superbatch.taskrunner.preload import _imports, preload
+from superbatch.taskrunner.preload import _imports, preload, preload_reached
 
 SCRIPT = """\
 import json as j
@@ -35,7 +35,7 @@ print(extpkg.viaattr.deep.x, j.decoder.JSONDecoder)
 
 
 def test_the_imports_that_run_at_start_and_the_submodules_reached_through_them():
-    modules, submodules = _imports(ast.parse(SCRIPT))
+    modules, submodules, reached_only = _imports(ast.parse(SCRIPT))
     assert modules == [
         "json",
         "os.path",
@@ -58,6 +58,16 @@ def test_the_imports_that_run_at_start_and_the_submodules_reached_through_them()
         "json.decoder.JSONDecoder",
     }
     assert submodules.index("extpkg.viaattr") < submodules.index("extpkg.viaattr.deep")
+    assert reached_only == set(submodules) - {"extpkg.lazy", "extpkg.value", "localmod.thing"}
+
+
+LAZY_PACKAGE = """\
+import importlib
+
+
+def __getattr__(name):
+    return importlib.import_module(f"{__name__}.{name}")
+"""
 
 
 @pytest.fixture
@@ -77,7 +87,7 @@ def test_preload_imports_what_is_found_elsewhere_never_the_workers_own(
     tmp_path, monkeypatch, isolated_modules
 ):
     lib, home = tmp_path / "lib", tmp_path / "worker"
-    write(lib / "extpkg" / "__init__.py")
+    write(lib / "extpkg" / "__init__.py", LAZY_PACKAGE)  # as numpy loads numpy.random
     for name in ("sub", "lazy", "value"):
         write(lib / "extpkg" / f"{name}.py")
     write(lib / "extpkg" / "viaattr" / "__init__.py")
@@ -95,7 +105,8 @@ def test_preload_imports_what_is_found_elsewhere_never_the_workers_own(
 
     for name in ("extpkg", "extpkg.sub", "extpkg.lazy", "extpkg.value", "extpkg.viaattr"):
         assert name in sys.modules, name
-    assert "extpkg.viaattr.deep" in sys.modules
+    # viaattr loads no submodule lazily: reaching viaattr.deep fails in a point, so it must
+    assert "extpkg.viaattr.deep" not in sys.modules
     assert "pulls_local" in sys.modules
     for name in ("localmod", "helper", "insidefunc", "failing"):
         assert name not in sys.modules, name
@@ -106,3 +117,34 @@ def test_a_script_that_does_not_parse_preloads_nothing(tmp_path, isolated_module
     before = set(sys.modules)
     preload(str(tmp_path / "w.py"), str(tmp_path.resolve()))
     assert set(sys.modules) == before
+
+
+def test_a_functions_module_gets_the_lazily_loaded_submodules_its_code_reaches(
+    tmp_path, monkeypatch, isolated_modules
+):
+    """worker.function: numpy.random is imported with the module, not in the first point;
+    a package that loads nothing lazily is left as Python leaves it."""
+    write(tmp_path / "lazypkg" / "__init__.py", LAZY_PACKAGE)
+    write(tmp_path / "lazypkg" / "rng.py", "seed = 1\n")
+    write(tmp_path / "plainpkg" / "__init__.py")
+    write(tmp_path / "plainpkg" / "hidden.py")
+    write(
+        tmp_path / "fmod.py",
+        """\
+        import lazypkg
+        import plainpkg
+
+
+        def point(config, inputs):
+            return lazypkg.rng.seed, plainpkg.hidden
+        """,
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import importlib
+
+    preload_reached(importlib.import_module("fmod"))
+
+    assert "lazypkg.rng" in sys.modules
+    assert "plainpkg.hidden" not in sys.modules
+    with pytest.raises(AttributeError):  # as without superbatch
+        sys.modules["fmod"].point({}, {})

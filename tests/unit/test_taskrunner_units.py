@@ -64,6 +64,27 @@ def test_the_inputs_tar_gives_each_points_bytes(tmp_path):
     assert read_inputs(str(path), "inputs.pickle") == {4: b"four", 5: b"", 6: b"six"}
 
 
+def test_a_damaged_inputs_header_is_never_read_as_a_point(tmp_path):
+    """The header's checksum is checked (through Adler-32's byte sum): a flipped bit in a
+    name or a size is not taken for another point's inputs (tarfile then reads the archive,
+    and stops at that header)."""
+    from superbatch.taskrunner.workdir import _read_ustar
+
+    whole = inputs_tar([4, 5], [b"four", b"five"], "inputs.pickle")
+    assert _read_ustar(whole, "inputs.pickle") == {4: b"four", 5: b"five"}
+    for at in (1, 124 + 10, 148 + 2, 512 + 512 + 1):  # a name, a size, the checksum, header 2
+        damaged = bytearray(whole)
+        damaged[at] ^= 0x04
+        assert _read_ustar(bytes(damaged), "inputs.pickle") is None, at
+        path = tmp_path / "task.tar"
+        path.write_bytes(bytes(damaged))
+        try:  # tarfile stops at a damaged header: the points past it are missing
+            found = read_inputs(str(path), "inputs.pickle")
+        except tarfile.TarError:
+            continue
+        assert found.items() < {4: b"four", 5: b"five"}.items(), at
+
+
 @pytest.mark.parametrize(
     "points", [range(0), range(3), range(9998, 10003), range(10**7, 10**7 + 40)]
 )

@@ -33,6 +33,7 @@ from superbatch.util.bars import Progress
 from superbatch.util.files import atomic_write_bytes
 
 if TYPE_CHECKING:
+    from superbatch.backends.local.gate import Gate
     from superbatch.backends.local.runner import Runner
     from superbatch.jobs.codestore import KeptCode
     from superbatch.plan.identity import Identity
@@ -57,6 +58,7 @@ class LocalBackend(Backend):
     name = "local"
     status_is_local = True
     _runner: Runner | None = None  # made by prepare_to_run, for start(foreground=True)
+    _gate: Gate | None = None  # started by prepare_to_run, for start(foreground=False)
 
     @classmethod
     def check_spec(cls, spec: Spec) -> None:
@@ -98,12 +100,17 @@ class LocalBackend(Backend):
 
     # -- submit ----------------------------------------------------------------------------
 
-    def prepare_to_run(self, progress: Progress) -> None:
+    def prepare_to_run(self, foreground: bool, progress: Progress) -> None:
         """``submit`` then starts the runner's warm task runners once the config is written,
-        so that they import the worker's modules while it writes the inputs."""
+        so that they import the worker's modules while it writes the inputs: this process's
+        (foreground), or a detached runner's, started now and held at a gate until then."""
         from superbatch.backends.local.runner import Runner
 
         self._runner = Runner(self.state, self.record.parallel, progress)
+        if not foreground and not runner_alive(self.state):
+            from superbatch.backends.local.gate import Gate
+
+            self._gate = Gate(self.state, self.record.parallel)
 
     def submit(self, plan: JobPlan, progress: Progress) -> list[str]:
         try:
@@ -111,6 +118,8 @@ class LocalBackend(Backend):
         except BaseException:
             if self._runner is not None:
                 self._runner.ready.close()
+            if self._gate is not None:
+                self._gate.close()  # the detached runner exits, running nothing
             raise
 
     def _submit(self, plan: JobPlan, progress: Progress) -> list[str]:
@@ -128,7 +137,11 @@ class LocalBackend(Backend):
         config = inputs / names.config
         if not config.exists():
             atomic_write_bytes(config, codec.dumps(self.record.spec.globals))
-        if self._runner is not None:
+        if self._runner is not None and self._gate is not None:  # the detached runner's
+            ahead = self._runner.ahead()
+            if ahead is not None:
+                self._gate.prepare(self._runner.env, *ahead)
+        elif self._runner is not None:  # this process's, which runs the job
             self._runner.prepare()
         existing = {p.name for p in inputs.iterdir()}
         count = 0
@@ -157,7 +170,9 @@ class LocalBackend(Backend):
     def start(self, foreground: bool, progress: Progress) -> None:
         """Run the pending tasks: here and now (foreground) or in a detached runner."""
         if not foreground:
-            if not runner_alive(self.state):
+            if self._gate is not None:
+                self._gate.go()
+            elif not runner_alive(self.state):
                 start_detached(self.state, self.record.parallel)
             return
         # Imported here: status, logs and collect never run tasks in this process.

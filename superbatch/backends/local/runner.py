@@ -34,12 +34,12 @@ from superbatch.backends.local.attempts import Attempt, last_failure
 from superbatch.backends.local.nanny import Nanny, kill_group
 from superbatch.backends.local.points import TaskProcess, end_holder, manifest_base
 from superbatch.backends.local.runnerproc import ERROR_FILE, LOCK_FILE, PID_FILE, STARTING_FILE
+from superbatch.backends.local.taskenv import task_env
 from superbatch.backends.local.warm import Slot, Slots, WarmTaskRunner
 from superbatch.contract.names import FileNames, file_names
 from superbatch.jobs.codestore import snapshot_dir
 from superbatch.jobs.state import JobState
 from superbatch.plan.chunks import Chunking, TaskPlan
-from superbatch.spec.workerenv import resolve_env
 from superbatch.util.bars import SILENT, Progress
 from superbatch.util.files import atomic_write_bytes, atomic_write_json, describe_os_error
 from superbatch.util.signalflag import StopFlag
@@ -48,18 +48,6 @@ TASK_LOCK = "running.lock"
 POINTS_FILE = "points.jsonl"  # the task runner's line per point
 SHARED_CONFIG = "shared"
 EXIT_RUNNER_ERROR = 3
-# Thread-pool sizes of the common native libraries (OpenMP, OpenBLAS, MKL, ...). With several
-# workers at once, each gets its share of the CPUs, as joblib's loky workers do; otherwise
-# every numpy import spawns a thread per CPU and the workers oversubscribe the machine. A
-# value the user set wins.
-THREAD_LIMIT_VARS = (
-    "OMP_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "BLIS_NUM_THREADS",
-    "VECLIB_MAXIMUM_THREADS",
-    "NUMEXPR_NUM_THREADS",
-)
 # Python workers are forked from a task runner that has imported what they import, on Linux:
 # on macOS forking a process that has loaded system frameworks is unsafe (CPython's
 # multiprocessing stopped forking there).
@@ -79,7 +67,13 @@ class RunnerError(Exception):
 class Runner:
     """Executes the job's unfinished tasks with bounded parallelism."""
 
-    def __init__(self, state: JobState, parallel: int | None = None, progress: Progress = SILENT):
+    def __init__(
+        self,
+        state: JobState,
+        parallel: int | None = None,
+        progress: Progress = SILENT,
+        ready: Slots | None = None,  # slots prepared for it elsewhere (gate.py)
+    ):
         self.state = state
         record = state.read_record()
         self.record = record
@@ -96,27 +90,26 @@ class Runner:
         self._shared_lock = threading.Lock()
         self._shared_ready = False
         self._nanny: Nanny | None = None
-        self.env = dict(os.environ)
-        # `python` in a worker command means the interpreter superbatch runs under.
-        self.env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + self.env.get("PATH", "")
-        self.env["SUPERBATCH_JOB_ID"] = state.job_id
-        self.env.update(resolve_env(record.spec.worker))
-        if self.parallel > 1:
-            share = str(max(1, (os.cpu_count() or 1) // self.parallel))
-            for var in THREAD_LIMIT_VARS:
-                self.env.setdefault(var, share)
+        self.env = task_env(state.job_id, record.spec.worker, self.parallel)
         self.how = manifest_base(record, state, self.env["PATH"], FORK_SUPPORTED)
         # One task runner serves a slot's tasks: forked points leave nothing behind in it,
         # and isolation task promises only a reused process, as joblib's workers are.
         self.warm = self.how["isolation"] in ("point", "task") and TaskProcess.supervised
-        self.ready = Slots(self.env, state.dir)  # slots whose task runners prepare() started
+        self.ready = ready or Slots(self.env, state.dir)  # slots whose task runners started
 
     def prepare(self) -> None:
         """Start the slots' warm task runners now and have them prepare (import the worker's
         modules) while the job's inputs are written; ``run`` then uses them."""
-        if self.warm:
-            ahead = dict(self.how, config=str(self._shared_config()), task_dir=str(self.state.dir))
-            self.ready.prepare(ahead, min(self.parallel, self.chunks.task_count))
+        ahead = self.ahead()
+        if ahead is not None:
+            self.ready.prepare(*ahead)
+
+    def ahead(self) -> tuple[dict, int] | None:
+        """What warm task runners prepare with, and how many: None if none are used."""
+        if not self.warm:
+            return None
+        ahead = dict(self.how, config=str(self._shared_config()), task_dir=str(self.state.dir))
+        return ahead, min(self.parallel, self.chunks.task_count)
 
     # -- the task list -------------------------------------------------------------------
 

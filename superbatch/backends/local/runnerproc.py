@@ -87,11 +87,20 @@ def read_runner_error(state: JobState) -> dict | None:
 
 def start_detached(state: JobState, parallel: int | None = None) -> subprocess.Popen:
     """Start a runner for the job in the background (it outlives this process)."""
+    return spawn_runner(state, parallel)
+
+
+def spawn_runner(
+    state: JobState, parallel: int | None, gate: int | None = None
+) -> subprocess.Popen:
+    """``start_detached``; with ``gate``, a pipe's read end it waits on (``gate.py``)."""
     import subprocess  # here only: status and collect look at the runner, start none
 
     cmd = [sys.executable, "-m", "superbatch.backends.local", str(state.dir)]
     if parallel:
         cmd += ["--parallel", str(parallel)]
+    if gate is not None:
+        cmd += ["--gate", str(gate)]
     with (state.dir / LOG_FILE).open("ab") as log:
         proc = subprocess.Popen(
             cmd,
@@ -100,6 +109,7 @@ def start_detached(state: JobState, parallel: int | None = None) -> subprocess.P
             stderr=log,
             start_new_session=True,
             close_fds=True,
+            pass_fds=() if gate is None else (gate,),
         )
     atomic_write_bytes(state.dir / STARTING_FILE, str(proc.pid).encode())
     return proc
