@@ -21,22 +21,55 @@ REQUIREMENTS_FILE = "requirements.txt"
 CALL_NEEDS = ("cloudpickle", "joblib")
 CALL_SOURCE = '''\
 """superbatch.map's worker: the shipped function on one point (config.pickle, inputs.pickle
-in, outputs.pickle out), or ``call(config, point)`` when imported."""
+in, outputs.pickle out), or ``call(config, point)`` when imported.
 
+The function is loaded as this module is imported (a warm task runner imports it before its
+first task), with the submodules its code names of a package that loads them lazily
+(``np.random``), which its first call would otherwise import."""
+
+import importlib.util
 import os
 import pickle
+import sys
+import types
+
+import cloudpickle  # noqa: F401 - what the pickled function refers to
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-_function = None
+
+
+def _names(code):
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _names(const)
+    return names
+
+
+def _import_reached(function):
+    code = getattr(function, "__code__", None)
+    if code is None:
+        return
+    names = _names(code)
+    for module in list(getattr(function, "__globals__", {}).values()):
+        lazy = isinstance(module, types.ModuleType) and "__getattr__" in vars(module)
+        if not lazy or not hasattr(module, "__path__"):
+            continue
+        for name in names:
+            full = module.__name__ + "." + name
+            try:
+                if full not in sys.modules and importlib.util.find_spec(full) is not None:
+                    importlib.import_module(full)
+            except Exception:  # noqa: BLE001 - the first call meets it, as it would
+                pass
+
+
+with open(os.path.join(HERE, "function.pkl"), "rb") as handle:
+    _function = pickle.load(handle)
+_import_reached(_function)
 
 
 def call(config, point):
-    global _function
-    if _function is None:
-        import cloudpickle  # noqa: F401 - what the pickled function refers to
-
-        with open(os.path.join(HERE, "function.pkl"), "rb") as handle:
-            _function = pickle.load(handle)
     return _function(config, point)
 
 

@@ -113,6 +113,7 @@ class TaskRunner:
             supervise.exit_as(-9)
         finally:
             self._log(lines)
+            self.workdir.release()
         if self.m.get("upload"):
             return self._upload()
         self._publish()
@@ -260,16 +261,15 @@ class TaskRunner:
         return {"point": point, "exit_code": 0, "wall_s": took}
 
     def _enter(self, wd: str, point: int) -> None:
-        """The point's directory and environment (only what changed is set again)."""
-        os.chdir(wd)
-        wanted = {
-            "SUPERBATCH_TASK_ID": self.m["task_id"],
-            "SUPERBATCH_POINT": str(point),
-            "AZ_BATCH_TASK_WORKING_DIR": wd,
-            "PWD": wd,
-        }
-        for name, value in wanted.items():
-            if os.environ.get(name) != value:  # putenv is not free: only what changed
+        """The point's directory and environment (what a point may have changed, set again)."""
+        self.workdir.enter(wd)
+        os.environ["SUPERBATCH_POINT"] = str(point)
+        for name, value in (
+            ("SUPERBATCH_TASK_ID", self.m["task_id"]),
+            ("AZ_BATCH_TASK_WORKING_DIR", wd),
+            ("PWD", wd),
+        ):
+            if not _env_is(name, value):  # putenv is not free: only what changed
                 os.environ[name] = value
 
     def _publish(self) -> None:
@@ -323,6 +323,14 @@ def _write_inputs(path: str, data: bytes) -> None:
         os.ftruncate(fd, len(view))
     finally:
         os.close(fd)
+
+
+def _env_is(name: str, value: str) -> bool:
+    """``os.environ.get(name) == value``, without decoding (this runs a few times a point)."""
+    raw = getattr(os.environ, "_data", None)  # os.environ's own mapping, of encoded strings
+    if raw is None:
+        return os.environ.get(name) == value
+    return raw.get(os.environ.encodekey(name)) == os.environ.encodevalue(value)
 
 
 def _failed(point: int, exit_code, code: str, message: str, took: float = 0.0) -> dict:

@@ -132,9 +132,11 @@ def _reap(pid: int) -> int | None:
 
 def end_descendants() -> None:
     """Kill and reap every process below this one."""
+    # No child left means no descendant either: orphans come here, to the subreaper.
+    if not _has_children():
+        return  # the usual case, once a point: nothing more to ask the kernel
     me = os.getpid()
     deadline = time.monotonic() + GIVE_UP_S
-    # No child left means no descendant either: orphans come here, to the subreaper.
     while _has_children() and time.monotonic() < deadline:
         for pid in _descendants(me):
             with contextlib.suppress(ProcessLookupError, PermissionError):

@@ -103,6 +103,7 @@ class WorkDir:
         self.config_name = config_name
         self.inputs_name = inputs_name
         self.current: str | None = None
+        self._fd: int | None = None  # once()'s directory, entered through it
 
     def next(self, point: int) -> str:
         """The directory point ``point`` runs in: empty but for the config and (a regular
@@ -127,7 +128,17 @@ class WorkDir:
             shutil.rmtree(self.root, ignore_errors=True)
             os.makedirs(self.root)
             self.current = self.root
+            self._fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)  # not inherited
         return self.current
+
+    def enter(self, path: str) -> None:
+        """``chdir`` into ``path``: ``once()``'s directory through its descriptor (this runs
+        once a point, and a path's walk costs a few microseconds, a fifth of a small
+        function's point)."""
+        if self._fd is not None and path == self.current:
+            os.fchdir(self._fd)
+        else:
+            os.chdir(path)
 
     def _empty(self, path: str) -> bool:
         """Remove what a point left but the config and inputs files; whether the config is
@@ -146,7 +157,15 @@ class WorkDir:
         return has_config
 
     def remove(self) -> None:
+        self.release()
+        self.current = None
         shutil.rmtree(self.root, ignore_errors=True)
+
+    def release(self) -> None:
+        """Close ``once()``'s descriptor (a failed task's directory is kept, not removed)."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 def _link_or_copy(source: str, target: str) -> None:

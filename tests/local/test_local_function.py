@@ -45,6 +45,14 @@ def what_it_sees(config, inputs):
     }
 
 
+def wanders_off(config, inputs):
+    seen = (os.getcwd(), os.environ["PWD"], os.environ["SUPERBATCH_POINT"])
+    os.chdir("/")  # the next point still starts in the task's directory, its PWD with it
+    os.environ["PWD"] = "/nowhere"
+    os.environ["SUPERBATCH_POINT"] = "-1"
+    return seen
+
+
 def fails_on_three(config, inputs):
     if inputs["seed"] == 3:
         raise ValueError(f"no good: {inputs['seed']}")
@@ -265,3 +273,21 @@ def test_what_the_module_prints_or_raises_at_import_lands_on_a_tasks_files(tmp_p
     errs = [(t / "stderr.txt").read_text() for t in sorted((job / "tasks").glob("task-*"))]
     assert errs and all("RuntimeError: broken at import" in e for e in errs if e), errs
     assert any("RuntimeError: broken at import" in e for e in errs)
+
+
+def test_each_point_of_a_function_starts_in_the_tasks_directory_and_environment(tmp_path):
+    """A function run in process that changes its directory and environment leaves the next
+    point none of it (the task runner enters the directory through a descriptor)."""
+    spec = function_job(
+        tmp_path,
+        "fnwander",
+        "sweep:wanders_off",
+        ", isolation: task",
+        "tasks: {points_per_task: 5}\n",
+    )
+    result = superbatch("run", spec, "--json")
+    assert result.code == 0, result.stderr
+    seen = result.json["result"]
+    directory = seen[0][0]
+    assert directory.endswith("/wd") and directory != "/"
+    assert seen == [[directory, directory, str(point)] for point in range(len(SEEDS))]

@@ -5,11 +5,12 @@ the job is an ordinary superbatch job for the command line."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
-from clihelp import seed_loop, superbatch
+from clihelp import REPO, seed_loop, superbatch
 from pyapihelp import SCRIPT
 
 
@@ -143,3 +144,43 @@ def test_map_calls_the_function_in_reused_processes_unless_the_spec_says_otherwi
     forked = called({"name": "forked", "worker": {"isolation": "point"}})
     assert [n for _, n in forked] == [1] * 6
     assert len({pid for pid, _ in forked}) == 6
+
+
+def test_a_shipped_function_is_loaded_with_the_lazy_submodules_it_names(tmp_path):
+    """call.py loads the function as it is imported (a warm task runner imports it before
+    its first task), with the submodules its code reaches of a package that loads them
+    lazily (numpy.random), not those of a package that does not (as Python leaves them)."""
+    lib = tmp_path / "lib"
+    (lib / "lazypkg").mkdir(parents=True)
+    (lib / "lazypkg" / "__init__.py").write_text(
+        "import importlib\n\n\ndef __getattr__(name):\n"
+        "    return importlib.import_module(f'{__name__}.{name}')\n"
+    )
+    (lib / "lazypkg" / "rng.py").write_text("seed = 7\n")
+    (lib / "plainpkg").mkdir()
+    (lib / "plainpkg" / "__init__.py").write_text("")
+    (lib / "plainpkg" / "hidden.py").write_text("")
+    (tmp_path / "fnmod.py").write_text(
+        "import lazypkg\nimport plainpkg\n\n\ndef point(config, inputs):\n"
+        "    return lazypkg.rng.seed + inputs['x'], getattr(plainpkg, 'hidden', None)\n"
+    )
+    ship = (
+        "import sys; sys.path[:0] = [sys.argv[1], sys.argv[2]]\n"
+        "from pathlib import Path\nfrom superbatch.pyapi.shipping import ship\nimport fnmod\n"
+        "print(ship(fnmod.point, Path(sys.argv[3])))\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    shipped = subprocess.run(
+        [sys.executable, "-c", ship, str(lib), str(tmp_path), str(tmp_path / "fn")],
+        capture_output=True, text=True, timeout=120, env=env, check=True,
+    ).stdout.strip()  # fmt: skip
+    load = (
+        "import sys; sys.path[:0] = [sys.argv[1], sys.argv[2]]\nimport call\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('lazypkg', 'plainpkg'))))\n"
+        "print(call.call({}, {'x': 1}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", load, str(lib), shipped],
+        capture_output=True, text=True, timeout=120, env=env, check=True,
+    ).stdout.splitlines()  # fmt: skip
+    assert done == ["['lazypkg', 'lazypkg.rng', 'plainpkg']", "(8, None)"]
