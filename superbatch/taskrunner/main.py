@@ -226,11 +226,11 @@ class TaskRunner:
                 self.staged.keep_bytes(point, value)
 
         def run_here() -> int:
-            self._enter(wd, point)
             return body(data, staged)
 
-        if not way.runs_body:  # a shell command: it starts from here, as it is now
-            self._enter(wd, point)
+        # Here, not in a forked child: what it changes (the environment's strings, its array)
+        # would be pages the child copies, while this process owns them again by now.
+        self._enter(wd, point)
         started = time.monotonic()
         code = way.run(run_here, deadline)
         supervise.end_descendants()

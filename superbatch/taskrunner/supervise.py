@@ -9,6 +9,7 @@ as ended. Standard library only, Python 3.8+.
 
 from __future__ import annotations
 
+import _signal
 import contextlib
 import ctypes
 import functools
@@ -92,9 +93,11 @@ class Watch:
 
     def forget(self) -> None:
         """In a forked child: the signals' defaults back, the pipe closed."""
-        signal.set_wakeup_fd(-1)
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        # The C functions: signal.signal's wrapper turns what it returns into enums, whose
+        # classes' pages every forked point would then copy (~60 page faults a point).
+        _signal.set_wakeup_fd(-1)
+        _signal.signal(_signal.SIGCHLD, _signal.SIG_DFL)
+        _signal.signal(_signal.SIGTERM, _signal.SIG_DFL)
         os.close(self._read)
         os.close(self._write)
 
