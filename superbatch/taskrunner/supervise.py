@@ -9,7 +9,7 @@ as ended. Standard library only, Python 3.8+.
 
 from __future__ import annotations
 
-import _signal
+import _signal  # type: ignore[import-not-found]  # the C functions behind signal.py
 import contextlib
 import ctypes
 import functools
