@@ -30,7 +30,7 @@ import signal
 import sys
 import time
 
-from superbatch.taskrunner import FAILED_POINT_LINE, OUTPUT_URL_VAR, supervise
+from superbatch.taskrunner import FAILED_POINT_LINE, OUTPUT_URL_VAR, localimports, supervise
 from superbatch.taskrunner import function as functions
 from superbatch.taskrunner.points import Forked, Inline, Shell
 from superbatch.taskrunner.preload import captured, preload, single_threaded
@@ -165,6 +165,7 @@ class TaskRunner:
             body = self._script_body(script, isolation == "point")
             if isolation == "point":
                 replay = captured(lambda: preload(argv[1], home))
+                localimports.install(home)
                 gc.freeze()  # the children's collections then leave the shared pages alone
                 if single_threaded():
                     way = Forked(self.lock_fd, replay)
