@@ -1,9 +1,10 @@
 """``worker.function: module:function``: a function called once per point.
 
 The module is found in the worker's directory (the job's copy of its files) and imported
-once per task runner (with the submodules its code reaches as attributes, as a script's
-are preloaded: ``np.random``); each point calls ``function(config, inputs)`` with the decoded config
-and point, and the return value, encoded with the job's format, is the point's output.
+once per task runner (with the lazily loaded submodules its code reaches as attributes, as
+a script's are preloaded: ``np.random``); each point calls ``function(config, inputs)``
+with the decoded config and point, and the return value, encoded with the job's format
+(NumPy scalars through ``scalars.py``), is the point's output.
 Decoding needs no third-party package unless the files hold what only joblib writes (arrays
 in the globals); joblib is then imported, as a worker reading them would.
 """
