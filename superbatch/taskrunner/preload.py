@@ -22,17 +22,14 @@ import sys
 
 def preload(script: str, home: str) -> None:
     """Import what ``script`` imports, except modules from ``home``, its directory."""
-    try:
-        with open(script, "rb") as handle:
-            tree = ast.parse(handle.read(), script)
-    except (OSError, SyntaxError, ValueError):
+    tree = _parsed(script)
+    if tree is None:
         return
     modules, submodules, reached_only = _imports(tree)
     for name in modules:
         if _found_elsewhere(name, home):
             _quietly(importlib.import_module, name)
-    for name in submodules:
-        _import_submodule(name, name in reached_only)
+    _import_submodules(submodules, reached_only)
     _forget_local(home)
 
 
@@ -40,14 +37,22 @@ def preload_reached(module) -> None:
     """Import the submodules ``module``'s code reaches as attributes of what it imports
     (``np.random.seed``: numpy would load ``numpy.random`` lazily, in the first point)."""
     path = getattr(module, "__file__", None)
-    if not isinstance(path, str) or not path.endswith(".py"):
-        return
+    tree = _parsed(path) if isinstance(path, str) and path.endswith(".py") else None
+    if tree is not None:
+        _, submodules, reached_only = _imports(tree)
+        _import_submodules(submodules, reached_only)
+
+
+def _parsed(path: str) -> ast.Module | None:
+    """The module at ``path``, parsed (not run); None if it cannot be read or parsed."""
     try:
         with open(path, "rb") as handle:
-            tree = ast.parse(handle.read(), path)
+            return ast.parse(handle.read(), path)
     except (OSError, SyntaxError, ValueError):
-        return
-    _, submodules, reached_only = _imports(tree)
+        return None
+
+
+def _import_submodules(submodules: list[str], reached_only: set[str]) -> None:
     for name in submodules:
         _import_submodule(name, name in reached_only)
 
