@@ -10,10 +10,19 @@ only checks, as Python checks a cached compilation, that the file's time and siz
 unchanged: a point may edit it). It serves a name only where Python would load
 that file: while the script's directory is first on ``sys.path``, and for a ``NAME.py``
 that no package, extension module or bytecode file of the same name there outranks.
+
+A module whose code only binds literals (the seed's ``constants.py``: names, strings,
+numbers and containers of them) does nothing at import but make that namespace, so running
+it in the task runner, before the fork, is running it in the point. Such a module the script
+imports before anything else runs (``preimport``) is imported once, before the first fork,
+and a point finds it imported; it is dropped again (``refresh``, before each fork) as soon as
+its file's time or size changed, and the next point imports the edited file.
 """
 
 from __future__ import annotations
 
+import ast
+import importlib
 import importlib.machinery
 import importlib.util
 import os
@@ -37,6 +46,8 @@ class LocalModules:
     def __init__(self, home: str):
         self.home = home
         self.code: dict[str, tuple[str, tuple[int, int], object]] = {}
+        self.pure: set[str] = set()  # modules whose code only binds literals
+        self.imported: dict[str, tuple[str, tuple[int, int]]] = {}  # by preimport
         try:
             names = os.listdir(home)
         except OSError:
@@ -56,9 +67,12 @@ class LocalModules:
                 with open(path, "rb") as handle:
                     source = handle.read()
                     stamp = _stamp(os.fstat(handle.fileno()))
-                self.code[stem] = (path, stamp, compile(source, path, "exec", dont_inherit=True))
+                tree = ast.parse(source, path)
+                self.code[stem] = (path, stamp, compile(tree, path, "exec", dont_inherit=True))
             except (OSError, SyntaxError, ValueError):
                 continue  # the point's own import meets the error, as it would
+            if _binds_literals_only(tree):
+                self.pure.add(stem)
 
     def find_spec(self, fullname: str, path=None, target=None):  # noqa: ARG002 - the protocol
         found = self.code.get(fullname)
@@ -73,18 +87,97 @@ class LocalModules:
         loader = _Loader(fullname, origin, code)
         return importlib.util.spec_from_file_location(fullname, origin, loader=loader)
 
+    def preimport(self, imports: list[tuple[str, tuple[str, ...]]]) -> None:
+        """Import the literal-only modules among the script's leading ``imports`` (each a
+        module and the names taken from it), as long as every import before one runs no
+        code in a point: its module already imported (preloaded), or one of these."""
+        for module, names in imports:
+            found = sys.modules.get(module)
+            if module in self.code:
+                if module not in self.pure or found is not None:
+                    return
+                found = self._import(module)
+            if found is None or any(n != "*" and n not in vars(found) for n in names):
+                return  # its import would run code (or fail) in the point: stop here
+
+    def _import(self, name: str):
+        path, stamp, _ = self.code[name]
+        try:
+            module = importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - the point's own import meets it, as it would
+            sys.modules.pop(name, None)
+            return None
+        if not isinstance(
+            getattr(module.__spec__, "loader", None), _Loader
+        ):  # not this file, as compiled
+            sys.modules.pop(name, None)
+            return None
+        self.imported[name] = (path, stamp)
+        return module
+
+    def refresh(self) -> None:
+        """Before a fork: a preimported module whose file changed since is dropped (a point
+        may edit it), and the next point imports the file as it is now."""
+        for name, (path, stamp) in list(self.imported.items()):
+            try:
+                same = _stamp(os.stat(path)) == stamp
+            except OSError:
+                same = False
+            if not same:
+                del self.imported[name]
+                sys.modules.pop(name, None)
+
+    def forget(self) -> None:
+        for name in self.imported:
+            sys.modules.pop(name, None)
+        self.imported.clear()
+
+
+def _binds_literals_only(tree: ast.Module) -> bool:
+    """Whether running the module only binds names to literals (its docstring aside)."""
+    for at, node in enumerate(tree.body):
+        if at == 0 and isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+            continue
+        if isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        elif isinstance(node, ast.AnnAssign) and node.simple and node.value is not None:
+            targets, value = [node.target], node.value
+        else:
+            return False
+        if not all(_names_only(target) for target in targets) or not _literal(value):
+            return False
+    return True
+
+
+def _names_only(target: ast.expr) -> bool:
+    if isinstance(target, (ast.Tuple, ast.List)):
+        return all(_names_only(item) for item in target.elts)
+    return isinstance(target, ast.Name)
+
+
+def _literal(node: ast.expr) -> bool:
+    try:
+        ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return False
+    return True
+
 
 def _stamp(stat: os.stat_result) -> tuple[int, int]:
     """What Python checks a cached compilation against: the source's mtime and size."""
     return stat.st_mtime_ns, stat.st_size
 
 
-def install(home: str) -> None:
-    """Serve ``home``'s modules from now on (in place of the finder an earlier task set)."""
-    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, LocalModules)]
+def install(home: str) -> LocalModules:
+    """Serve ``home``'s modules from now on (in place of the finder an earlier task set,
+    whose preimported modules are forgotten)."""
+    for earlier in [f for f in sys.meta_path if isinstance(f, LocalModules)]:
+        earlier.forget()
+        sys.meta_path.remove(earlier)
     finder = LocalModules(home)
-    if not finder.code:
-        return
-    path_finder = importlib.machinery.PathFinder
-    at = sys.meta_path.index(path_finder) if path_finder in sys.meta_path else len(sys.meta_path)
-    sys.meta_path.insert(at, finder)  # after the builtin and frozen modules, as files come
+    if finder.code:
+        path_finder = importlib.machinery.PathFinder
+        at = sys.meta_path.index(path_finder) if path_finder in sys.meta_path else None
+        # after the builtin and frozen modules, as files come
+        sys.meta_path.insert(len(sys.meta_path) if at is None else at, finder)
+    return finder

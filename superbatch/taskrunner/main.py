@@ -33,7 +33,7 @@ import time
 from superbatch.taskrunner import FAILED_POINT_LINE, OUTPUT_URL_VAR, localimports, supervise
 from superbatch.taskrunner import function as functions
 from superbatch.taskrunner.points import Forked, Inline, Shell
-from superbatch.taskrunner.preload import captured, preload, single_threaded
+from superbatch.taskrunner.preload import captured, leading_imports, preload, single_threaded
 from superbatch.taskrunner.script import Script, clear, finish, flush
 from superbatch.taskrunner.staging import Staged
 from superbatch.taskrunner.workdir import WorkDir, read_inputs
@@ -165,10 +165,11 @@ class TaskRunner:
             body = self._script_body(script, isolation == "point")
             if isolation == "point":
                 replay = captured(lambda: preload(argv[1], home))
-                localimports.install(home)
+                local_modules = localimports.install(home)
+                local_modules.preimport(leading_imports(argv[1]))
                 gc.freeze()  # the children's collections then leave the shared pages alone
                 if single_threaded():
-                    way = Forked(self.lock_fd, replay)
+                    way = Forked(self.lock_fd, replay, local_modules)
                 else:  # forking now would be unsafe: a process per point instead
                     way = Shell(self.m["command"])
         else:
@@ -190,8 +191,11 @@ class TaskRunner:
         return body
 
     def _script_body(self, script: Script, forked: bool):
+        # A forked point's __main__ is made here, once: each child gets it as it was made.
+        pristine = script.main_module() if forked else None
+
         def body(data: bytes, staged) -> int:  # noqa: ARG001 - the script writes files
-            code, main = script.run()
+            code, main = script.run(pristine)
             if forked:
                 finish(main)
             else:  # fresh globals next point; an unclosed file is flushed and closed now

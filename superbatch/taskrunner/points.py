@@ -13,7 +13,8 @@ import time
 from typing import Callable
 
 from superbatch.taskrunner import supervise
-from superbatch.taskrunner.script import flush, reseed
+from superbatch.taskrunner.localimports import LocalModules
+from superbatch.taskrunner.script import Reseeder, flush
 from superbatch.taskrunner.supervise import OutOfTime
 
 Body = Callable[[], int]  # runs the point in this process; its exit code
@@ -24,25 +25,34 @@ class Forked:
 
     runs_body = True
 
-    def __init__(self, lock_fd: int | None, replay: tuple[bytes, bytes] = (b"", b"")):
+    def __init__(
+        self,
+        lock_fd: int | None,
+        replay: tuple[bytes, bytes] = (b"", b""),
+        local_modules: LocalModules | None = None,
+    ):
         self.watch = supervise.Watch()
         self.lock_fd = lock_fd
         self.private: tuple = ()  # other descriptors of the task runner's own (serve.py)
         self.replay = replay  # what preloading printed: each point prints it, as if it had
-        reseed()  # the first child's (the preloaded numpy seeded itself at import, as well)
+        self.local_modules = local_modules  # the worker's own, some imported before the fork
+        self.reseed = Reseeder()
+        self.die_with_parent = supervise.parent_death() if supervise.SUPPORTED else None
+        self.pid = os.getpid()
 
     def run(self, body: Body, deadline: float | None) -> int | None:
         flush()
+        if self.local_modules is not None:
+            self.local_modules.refresh()  # a module a point edited is imported afresh
+        # This child's own generator. Seeded here, before the fork, where the generator's
+        # pages are this process's alone: after it, writing them would copy them.
+        self.reseed()
         # What the task runner allocated since the last point is frozen too: a child's
         # collections then touch (and copy) none of its pages.
         gc.freeze()
-        me = os.getpid()
         pid = os.fork()
         if pid == 0:
-            self._child(body, me)
-        # The next child's generator, seeded here while this one runs (not in the child:
-        # it would then copy numpy's pages, and wait for the seeding).
-        reseed()
+            self._child(body, self.pid)
         status = self.watch.wait(pid, deadline)
         return None if status is None else supervise.exit_code(status)
 
@@ -50,13 +60,15 @@ class Forked:
         code = 1
         try:
             self.watch.forget()
-            if supervise.SUPPORTED:
-                supervise.die_with_parent(parent)
+            if self.die_with_parent is not None:
+                self.die_with_parent(parent)
             for fd in (self.lock_fd, *self.private):
                 if fd is not None:
                     os.close(fd)  # the task runner holds the task lock, never a point
-            sys.stdout.buffer.write(self.replay[0])
-            _write_all(2, self.replay[1])
+            if self.replay[0]:
+                sys.stdout.buffer.write(self.replay[0])
+            if self.replay[1]:
+                _write_all(2, self.replay[1])
             code = body()
             flush()
         except BaseException:  # noqa: BLE001 - the child must never return into the runner

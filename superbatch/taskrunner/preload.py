@@ -43,6 +43,21 @@ def preload_reached(module) -> None:
         _import_submodules(submodules, reached_only)
 
 
+def leading_imports(script: str) -> list[tuple[str, tuple[str, ...]]]:
+    """The imports ``script`` starts with, before any other statement (its docstring aside):
+    each module, and the names a ``from`` import takes from it."""
+    tree = _parsed(script)
+    found: list[tuple[str, tuple[str, ...]]] = []
+    for at, node in enumerate(tree.body if tree is not None else []):
+        if isinstance(node, ast.Import):
+            found.extend((alias.name, ()) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.append((node.module, tuple(alias.name for alias in node.names)))
+        elif not (at == 0 and isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)):
+            break
+    return found
+
+
 def _parsed(path: str) -> ast.Module | None:
     """The module at ``path``, parsed (not run); None if it cannot be read or parsed."""
     try:

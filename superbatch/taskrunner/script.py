@@ -19,10 +19,13 @@ import os
 import sys
 import types
 from importlib.machinery import SourceFileLoader
+from typing import Any
 
 from superbatch.taskrunner.supervise import OutOfTime
 
-MT19937_KEY_BYTES = 624 * 4
+MT19937_KEY_WORDS = 624
+MT19937_KEY_BYTES = MT19937_KEY_WORDS * 4
+_KEY_HEAD = (0x80000000).to_bytes(4, sys.byteorder)  # the key's first word, as numpy sets it
 
 
 class Script:
@@ -48,8 +51,8 @@ class Script:
             self.code = None
             self.syntax_error = exc
 
-    def run(self) -> tuple[int, types.ModuleType]:
-        """Run the script once as ``__main__``: its exit code and its module."""
+    def main_module(self) -> types.ModuleType:
+        """A fresh ``__main__`` module for the script, as the interpreter makes it."""
         main = types.ModuleType("__main__")
         vars(main).update(
             __annotations__={},
@@ -58,6 +61,13 @@ class Script:
             __cached__=None,
             __loader__=SourceFileLoader("__main__", self.path),
         )
+        return main
+
+    def run(self, main: types.ModuleType | None = None) -> tuple[int, types.ModuleType]:
+        """Run the script once as ``__main__`` (``main``, or a fresh one): its exit code and
+        its module."""
+        if main is None:
+            main = self.main_module()
         sys.modules["__main__"] = main
         sys.argv = self.argv[1:]
         sys.orig_argv = list(self.argv)
@@ -131,11 +141,63 @@ def flush() -> None:
             pass
 
 
-def reseed() -> None:
-    """A fresh seed for numpy's global generator, seeded once at import like ``random``'s:
-    a whole MT19937 key from the OS (``seed()`` with no argument derives one through a
-    ``SeedSequence``, ~5x slower: a tenth of a millisecond a point)."""
-    numpy_random = sys.modules.get("numpy.random")
-    numpy = sys.modules.get("numpy")
-    if numpy_random is not None and numpy is not None:
-        numpy_random.seed(numpy.frombuffer(os.urandom(MT19937_KEY_BYTES), dtype=numpy.uint32))
+class Reseeder:
+    """Seeds numpy's global generator afresh before each forked point, as an interpreter's
+    import of numpy seeds it: a whole MT19937 key from the OS, its first word's top bit set
+    (numpy's ``MT19937.__init__``). The key is written straight into the generator's state
+    through its documented ctypes interface (~10 us; ``seed(key)`` converts it through
+    several arrays, whose pages the process then copies from its last child), once a trial
+    write read back through ``get_state`` proved the layout; else ``seed`` it is. Made after
+    preloading, it seeds once the usual way, which drops a normal a preloaded module left
+    cached; the task runner draws nothing itself, so none is cached again."""
+
+    def __init__(self) -> None:
+        self.generator: Any = None  # numpy's RandomState (or, lacking one, numpy.random)
+        self.address = 0
+        numpy_random = sys.modules.get("numpy.random")
+        numpy = sys.modules.get("numpy")
+        if numpy_random is None or numpy is None:
+            return  # nothing to seed: a point that imports numpy seeds it at import
+        self.numpy = numpy
+        self.generator = getattr(getattr(numpy_random, "mtrand", None), "_rand", None)
+        if self.generator is None:
+            self.generator = numpy_random  # its module-level seed(), whatever it is
+            return
+        self.generator.seed(self._key_array())  # also drops a cached normal (has_gauss)
+        self.address = self._state_address()
+
+    def __call__(self) -> None:
+        if self.address:
+            self._memmove(
+                self.address, _KEY_HEAD + os.urandom(MT19937_KEY_BYTES - 4), MT19937_KEY_BYTES
+            )
+            self._pos.value = MT19937_KEY_WORDS
+        elif self.generator is not None:
+            self.generator.seed(self._key_array())
+
+    def _key_array(self):
+        return self.numpy.frombuffer(os.urandom(MT19937_KEY_BYTES), dtype=self.numpy.uint32)
+
+    def _state_address(self) -> int:
+        """The address of the generator's ``mt19937_state`` (its 624 key words, then
+        ``pos``), once writing there proved to be what ``get_state`` reads; else 0."""
+        try:
+            import ctypes
+
+            bit_generator = self.generator._bit_generator
+            if type(bit_generator).__name__ != "MT19937":
+                return 0
+            address = int(bit_generator.ctypes.state_address)
+            key = _KEY_HEAD + os.urandom(MT19937_KEY_BYTES - 4)
+            ctypes.memmove(address, key, MT19937_KEY_BYTES)
+            pos = ctypes.c_int.from_address(address + MT19937_KEY_BYTES)
+            pos.value = MT19937_KEY_WORDS
+            name, words, at, has_gauss, _ = self.generator.get_state(legacy=True)
+            if name != "MT19937" or words.tobytes() != key or at != MT19937_KEY_WORDS or has_gauss:
+                self.generator.seed(self._key_array())
+                return 0
+            self._memmove, self._pos = ctypes.memmove, pos
+            return address
+        except Exception:  # noqa: BLE001 - any numpy without that interface: seed() it is
+            self.generator.seed(self._key_array())
+            return 0

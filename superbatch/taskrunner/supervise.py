@@ -59,6 +59,20 @@ def die_with_parent(parent: int, signum: int = signal.SIGKILL) -> None:
         os._exit(1)
 
 
+def parent_death(signum: int = signal.SIGKILL):
+    """``die_with_parent`` made ready before a fork: the child then only calls ``prctl``
+    (no ctypes look-ups or errno bookkeeping, whose pages each forked point would copy)."""
+    prctl = ctypes.CDLL(None).prctl
+
+    def arm(parent: int) -> None:
+        if prctl(PR_SET_PDEATHSIG, signum, 0, 0, 0) != 0:
+            _prctl(PR_SET_PDEATHSIG, signum)  # again, to raise with its errno
+        if os.getppid() != parent:  # it exited before the line above
+            os._exit(1)
+
+    return arm
+
+
 def exit_code(status: int) -> int:
     """A wait status as ``Popen.returncode`` gives it (``os.waitstatus_to_exitcode``, 3.9)."""
     if os.WIFSIGNALED(status):

@@ -286,6 +286,32 @@ def test_an_edited_worker_module_is_seen_by_the_next_point(tmp_path):
     assert all(forked(p) for p in probes(spec))
 
 
+def test_a_literal_module_imported_before_the_fork_is_dropped_once_edited(tmp_path):
+    # A module of literals the script imports first is imported by the task runner before
+    # it forks (each point finds it imported, made before the fork: not among the objects
+    # the point's collector tracks); once a point edits it, the next point imports the
+    # edited file. Same size each time: only its time tells.
+    (tmp_path / "worker").mkdir()
+    (tmp_path / "worker" / "value.py").write_text("VALUE = 0\n")
+    spec = job(
+        tmp_path,
+        "literal",
+        "from value import VALUE\n"
+        "import gc, os, pickle, sys\n"
+        "ahead = not any(o is vars(sys.modules['value']) for o in gc.get_objects())\n"
+        "pickle.dump([VALUE, ahead], open('outputs.pickle', 'wb'))\n"
+        "here = os.path.dirname(os.path.abspath(__file__))\n"
+        "os.chmod(os.path.join(here, 'value.py'), 0o644)  # the copy is read-only\n"
+        "with open(os.path.join(here, 'value.py'), 'w') as f:\n"
+        "    f.write(f'VALUE = {VALUE + 1}\\n')\n",
+        "{x: {range: [3]}}",
+        extra="tasks: {points_per_task: 3}\n",
+    )
+    result = superbatch("run", spec, "--parallel", "1", "--json")
+    assert result.code == 0, result.stderr
+    assert result.json["result"] == [[0, True], [1, False], [2, False]]
+
+
 ENV_WORKER = (
     PROBE + "import pickle\nx = pickle.load(open('inputs.pickle', 'rb'))['x']\n"
     "print('point', x)\n"
