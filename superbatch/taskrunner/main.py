@@ -162,7 +162,15 @@ class TaskRunner:
             body = self._function_body(target, home)
         elif argv and isolation != "process":
             script = Script(argv, self.m["executable"])
-            body = self._script_body(script, isolation == "point")
+            main = None
+            if isolation == "point":
+                # What each point would set first, set here once (as sys.path[0] is): the
+                # preloaded modules are then imported as they are in `python SCRIPT`, with
+                # the script's __main__ (not yet run) and sys.argv, and no point copies the
+                # pages of setting them.
+                main = script.main_module()
+                script.enter(main)
+            body = self._script_body(script, main)
             if isolation == "point":
                 replay = captured(lambda: preload(argv[1], home))
                 local_modules = localimports.install(home)
@@ -190,13 +198,13 @@ class TaskRunner:
 
         return body
 
-    def _script_body(self, script: Script, forked: bool):
-        # A forked point's __main__ is made here, once: each child gets it as it was made.
-        pristine = script.main_module() if forked else None
+    def _script_body(self, script: Script, forked_main):
+        """A point running the script: in ``forked_main`` (a forked point's, entered in this
+        process before the fork: each child gets it as it was made), else a fresh module."""
 
         def body(data: bytes, staged) -> int:  # noqa: ARG001 - the script writes files
-            code, main = script.run(pristine)
-            if forked:
+            code, main = script.run(forked_main)
+            if forked_main is not None:
                 finish(main)
             else:  # fresh globals next point; an unclosed file is flushed and closed now
                 clear(vars(main))

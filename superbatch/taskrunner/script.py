@@ -63,15 +63,21 @@ class Script:
         )
         return main
 
-    def run(self, main: types.ModuleType | None = None) -> tuple[int, types.ModuleType]:
-        """Run the script once as ``__main__`` (``main``, or a fresh one): its exit code and
-        its module."""
-        if main is None:
-            main = self.main_module()
+    def enter(self, main: types.ModuleType) -> None:
+        """Make this process what ``python SCRIPT`` is as the script starts: ``main`` as
+        ``__main__``, the script's ``sys.argv``, ``sys.orig_argv`` and ``sys.executable``."""
         sys.modules["__main__"] = main
         sys.argv = self.argv[1:]
         sys.orig_argv = list(self.argv)
         sys.executable = self.executable
+
+    def run(self, main: types.ModuleType | None = None) -> tuple[int, types.ModuleType]:
+        """Run the script once as ``__main__``: its exit code and its module. Given ``main``,
+        this process has ``entered`` it already (a forked point: its task runner did, once);
+        else in a fresh one."""
+        if main is None:
+            main = self.main_module()
+            self.enter(main)
         if self.error:
             print(self.error, file=sys.stderr)
             return 2, main

@@ -95,12 +95,15 @@ class Watch:
         os.set_blocking(self._read, False)
         os.set_blocking(self._write, False)
         signal.set_wakeup_fd(self._write, warn_on_full_buffer=False)
-        signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+        signal.signal(signal.SIGCHLD, _noted)
+        # Held here too: a forked child that drops its handlers then frees nothing (freeing
+        # a handler would touch, and copy, the pages of all it refers to).
+        self._on_term = self._end
         self.arm()
 
     def arm(self) -> None:
         """SIGTERM ends the task again (a warm task runner dies of it between tasks)."""
-        signal.signal(signal.SIGTERM, self._end)
+        signal.signal(signal.SIGTERM, self._on_term)
 
     def _end(self, signum, frame) -> None:  # noqa: ARG002 - signal handler signature
         self.ended = True
@@ -131,6 +134,10 @@ class Watch:
             with contextlib.suppress(BlockingIOError):
                 while os.read(self._read, 512):
                     pass
+
+
+def _noted(signum, frame) -> None:  # noqa: ARG001 - signal handler signature
+    """SIGCHLD's handler: the signal itself ends the wait (through the wakeup descriptor)."""
 
 
 def _reap(pid: int) -> int | None:

@@ -312,6 +312,31 @@ def test_a_literal_module_imported_before_the_fork_is_dropped_once_edited(tmp_pa
     assert result.json["result"] == [[0, True], [1, False], [2, False]]
 
 
+def test_a_preloaded_module_is_imported_as_the_script_would_import_it(tmp_path):
+    # The task runner imports the script's imports before it forks; a module that looks at
+    # sys.argv or __main__ as it is imported sees the script's, as in `python SCRIPT`.
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "startup_probe.py").write_text(
+        "import sys, __main__\n"
+        "SEEN = [list(sys.argv), getattr(__main__, '__file__', None), sys.executable]\n"
+    )
+    spec = job(
+        tmp_path,
+        "argvprobe",
+        "import pickle, sys\nimport startup_probe\n"
+        "pickle.dump([startup_probe.SEEN, list(sys.argv), __file__, sys.executable],"
+        " open('outputs.pickle', 'wb'))\n",
+        "{x: [1, 2]}",
+    )
+    pythonpath = os.pathsep.join(filter(None, [str(lib), os.environ.get("PYTHONPATH")]))
+    result = superbatch("run", spec, "--parallel", "1", "--json", env={"PYTHONPATH": pythonpath})
+    assert result.code == 0, result.stderr
+    for seen, argv, script, executable in result.json["result"]:
+        assert argv == [script]
+        assert seen == [argv, script, executable]
+
+
 ENV_WORKER = (
     PROBE + "import pickle\nx = pickle.load(open('inputs.pickle', 'rb'))['x']\n"
     "print('point', x)\n"
