@@ -107,10 +107,8 @@ class LocalModules:
         except Exception:  # noqa: BLE001 - the point's own import meets it, as it would
             sys.modules.pop(name, None)
             return None
-        if not isinstance(
-            getattr(module.__spec__, "loader", None), _Loader
-        ):  # not this file, as compiled
-            sys.modules.pop(name, None)
+        if not isinstance(getattr(module.__spec__, "loader", None), _Loader):
+            sys.modules.pop(name, None)  # not this file as compiled: Python's finder chose
             return None
         self.imported[name] = (path, stamp)
         return module

@@ -152,8 +152,9 @@ class Reseeder:
     import of numpy seeds it: a whole MT19937 key from the OS, its first word's top bit set
     (numpy's ``MT19937.__init__``). The key is written straight into the generator's state
     through its documented ctypes interface (~10 us; ``seed(key)`` converts it through
-    several arrays, whose pages the process then copies from its last child), once a trial
-    write read back through ``get_state`` proved the layout; else ``seed`` it is. Made after
+    several arrays, whose pages the process then copies from its last child), once reading
+    there gave what ``get_state`` gives (the layout proven, nothing written); else ``seed``
+    it is. Made after
     preloading, it seeds once the usual way, which drops a normal a preloaded module left
     cached; the task runner draws nothing itself, so none is cached again."""
 
@@ -186,7 +187,7 @@ class Reseeder:
 
     def _state_address(self) -> int:
         """The address of the generator's ``mt19937_state`` (its 624 key words, then
-        ``pos``), once writing there proved to be what ``get_state`` reads; else 0."""
+        ``pos``), once reading there gave what ``get_state`` gives; else 0."""
         try:
             import ctypes
 
@@ -194,16 +195,15 @@ class Reseeder:
             if type(bit_generator).__name__ != "MT19937":
                 return 0
             address = int(bit_generator.ctypes.state_address)
-            key = _KEY_HEAD + os.urandom(MT19937_KEY_BYTES - 4)
-            ctypes.memmove(address, key, MT19937_KEY_BYTES)
+            name, words, at, _, _ = self.generator.get_state(legacy=True)
             pos = ctypes.c_int.from_address(address + MT19937_KEY_BYTES)
-            pos.value = MT19937_KEY_WORDS
-            name, words, at, has_gauss, _ = self.generator.get_state(legacy=True)
-            if name != "MT19937" or words.tobytes() != key or at != MT19937_KEY_WORDS or has_gauss:
-                self.generator.seed(self._key_array())
+            if (
+                name != "MT19937"
+                or ctypes.string_at(address, MT19937_KEY_BYTES) != words.tobytes()
+                or pos.value != at
+            ):
                 return 0
             self._memmove, self._pos = ctypes.memmove, pos
             return address
         except Exception:  # noqa: BLE001 - any numpy without that interface: seed() it is
-            self.generator.seed(self._key_array())
             return 0
