@@ -43,19 +43,20 @@ def test_each_seeding_writes_a_new_whole_key_as_numpys_own_import_does(saved_gen
     assert len(draws) == 4
 
 
-def _in_a_child(draw) -> float:
+def _in_a_child(run) -> str:
+    """What ``run`` returns in a forked child, as text."""
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:
         try:
-            os.write(write, repr(draw()).encode())
+            os.write(write, str(run()).encode())
         finally:
             os._exit(0)
     os.close(write)
     got = os.read(read, 64)
     os.close(read)
     os.waitpid(pid, 0)
-    return float(got)
+    return got.decode()
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="forks")
@@ -89,21 +90,14 @@ def test_a_generator_whose_state_is_not_where_it_should_be_is_seeded_instead(
 @linux_only
 def test_a_forked_child_arms_its_parent_death_signal():
     arm = supervise.parent_death()
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            arm(os.getppid())
-            found = ctypes.c_int(-1)
-            ctypes.CDLL(None).prctl(2, ctypes.byref(found), 0, 0, 0)  # PR_GET_PDEATHSIG
-            os.write(write, str(found.value).encode())
-        finally:
-            os._exit(0)
-    os.close(write)
-    got = os.read(read, 16)
-    os.close(read)
-    os.waitpid(pid, 0)
-    assert got == str(int(supervise.signal.SIGKILL)).encode()
+
+    def armed() -> int:
+        arm(os.getppid())
+        found = ctypes.c_int(-1)
+        ctypes.CDLL(None).prctl(2, ctypes.byref(found), 0, 0, 0)  # PR_GET_PDEATHSIG
+        return found.value
+
+    assert _in_a_child(armed) == str(int(supervise.signal.SIGKILL))
 
 
 @linux_only
