@@ -290,7 +290,9 @@ def test_a_literal_module_imported_before_the_fork_is_dropped_once_edited(tmp_pa
     # A module of literals the script imports first is imported by the task runner before
     # it forks (each point finds it imported, made before the fork: not among the objects
     # the point's collector tracks); once a point edits it, the next point imports the
-    # edited file. Same size each time: only its time tells.
+    # edited file. The first edit keeps its size: only its time tells. (The second changes
+    # its size: Python's own cached bytecode, which the next import then meets, is checked
+    # against the source's size and its time in whole seconds.)
     (tmp_path / "worker").mkdir()
     (tmp_path / "worker" / "value.py").write_text("VALUE = 0\n")
     spec = job(
@@ -303,7 +305,7 @@ def test_a_literal_module_imported_before_the_fork_is_dropped_once_edited(tmp_pa
         "here = os.path.dirname(os.path.abspath(__file__))\n"
         "os.chmod(os.path.join(here, 'value.py'), 0o644)  # the copy is read-only\n"
         "with open(os.path.join(here, 'value.py'), 'w') as f:\n"
-        "    f.write(f'VALUE = {VALUE + 1}\\n')\n",
+        "    f.write(f'VALUE = {VALUE + 1}\\n' + '#' * VALUE)\n",
         "{x: {range: [3]}}",
         extra="tasks: {points_per_task: 3}\n",
     )
