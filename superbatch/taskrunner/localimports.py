@@ -47,7 +47,7 @@ class LocalModules:
         self.home = home
         self.code: dict[str, tuple[str, tuple[int, int], object]] = {}
         self.pure: set[str] = set()  # modules whose code only binds literals
-        self.imported: dict[str, tuple[str, tuple[int, int]]] = {}  # by preimport
+        self.imported: set[str] = set()  # pure modules imported by preimport
         try:
             names = os.listdir(home)
         except OSError:
@@ -101,7 +101,6 @@ class LocalModules:
                 return  # its import would run code (or fail) in the point: stop here
 
     def _import(self, name: str):
-        path, stamp, _ = self.code[name]
         try:
             module = importlib.import_module(name)
         except Exception:  # noqa: BLE001 - the point's own import meets it, as it would
@@ -110,19 +109,20 @@ class LocalModules:
         if not isinstance(getattr(module.__spec__, "loader", None), _Loader):
             sys.modules.pop(name, None)  # not this file as compiled: Python's finder chose
             return None
-        self.imported[name] = (path, stamp)
+        self.imported.add(name)
         return module
 
     def refresh(self) -> None:
         """Before a fork: a preimported module whose file changed since is dropped (a point
         may edit it), and the next point imports the file as it is now."""
-        for name, (path, stamp) in list(self.imported.items()):
+        for name in list(self.imported):
+            path, stamp, _ = self.code[name]
             try:
                 same = _stamp(os.stat(path)) == stamp
             except OSError:
                 same = False
             if not same:
-                del self.imported[name]
+                self.imported.discard(name)
                 sys.modules.pop(name, None)
 
     def forget(self) -> None:
