@@ -263,6 +263,18 @@ def test_every_forked_point_draws_from_a_freshly_seeded_generator(tmp_path):
     assert len({random_value for _, random_value in drawn}) == 8
 
 
+def rewrites_value(padding: str) -> str:
+    """A worker's last lines: ``value.py`` in the job's copy of its files rewritten with
+    ``VALUE + 1``, followed by ``padding`` (an expression in VALUE) characters of comment."""
+    return (
+        "import os as _os\n"
+        "here = _os.path.dirname(_os.path.abspath(__file__))\n"
+        "_os.chmod(_os.path.join(here, 'value.py'), 0o644)  # the copy is read-only\n"
+        "with open(_os.path.join(here, 'value.py'), 'w') as f:\n"
+        f"    f.write(f'VALUE = {{VALUE + 1}}\\n' + '#' * ({padding}))\n"
+    )
+
+
 def test_an_edited_worker_module_is_seen_by_the_next_point(tmp_path):
     # The worker edits its own module in the copy of its files that the job runs (a user's
     # edit of worker/ no longer reaches a running job): the next point imports it afresh.
@@ -272,11 +284,7 @@ def test_an_edited_worker_module_is_seen_by_the_next_point(tmp_path):
         tmp_path,
         "edit",
         PROBE + "import pickle\nfrom value import VALUE\n"
-        "pickle.dump(VALUE, open('outputs.pickle', 'wb'))\n"
-        "here = _os.path.dirname(_os.path.abspath(__file__))\n"
-        "_os.chmod(_os.path.join(here, 'value.py'), 0o644)  # the copy is read-only\n"
-        "with open(_os.path.join(here, 'value.py'), 'w') as f:\n"
-        "    f.write(f'VALUE = {VALUE + 1}\\n' + '#' * (VALUE + 1))  # another size, too\n",
+        "pickle.dump(VALUE, open('outputs.pickle', 'wb'))\n" + rewrites_value("VALUE + 1"),
         "{x: {range: [3]}}",
         extra="tasks: {points_per_task: 3}\n",
     )
@@ -299,13 +307,9 @@ def test_a_literal_module_imported_before_the_fork_is_dropped_once_edited(tmp_pa
         tmp_path,
         "literal",
         "from value import VALUE\n"
-        "import gc, os, pickle, sys\n"
+        "import gc, pickle, sys\n"
         "ahead = not any(o is vars(sys.modules['value']) for o in gc.get_objects())\n"
-        "pickle.dump([VALUE, ahead], open('outputs.pickle', 'wb'))\n"
-        "here = os.path.dirname(os.path.abspath(__file__))\n"
-        "os.chmod(os.path.join(here, 'value.py'), 0o644)  # the copy is read-only\n"
-        "with open(os.path.join(here, 'value.py'), 'w') as f:\n"
-        "    f.write(f'VALUE = {VALUE + 1}\\n' + '#' * VALUE)\n",
+        "pickle.dump([VALUE, ahead], open('outputs.pickle', 'wb'))\n" + rewrites_value("VALUE"),
         "{x: {range: [3]}}",
         extra="tasks: {points_per_task: 3}\n",
     )
