@@ -30,7 +30,7 @@ import signal
 import sys
 import time
 
-from superbatch.taskrunner import FAILED_POINT_LINE, OUTPUT_URL_VAR, localimports, supervise
+from superbatch.taskrunner import FAILED_POINT_LINE, OUTPUT_URL_VAR, fanout, localimports, supervise
 from superbatch.taskrunner import function as functions
 from superbatch.taskrunner.points import Forked, Inline, Shell
 from superbatch.taskrunner.preload import captured, leading_imports, preload, single_threaded
@@ -95,17 +95,18 @@ class TaskRunner:
         deadline = None if wall is None else time.monotonic() + wall
         self.staged.reset()
         body, way = self._prepare()
+        at_once = fanout.points_at_once(self.m.get("slots_per_node"), count, way)
         lines: list[str] = []  # points.jsonl, written once the task ends (or is ended)
         try:
-            for point in range(first, first + count):
-                line = self._run_point(point, inputs, body, way, deadline)
-                if "code" not in line:  # json.dumps costs as much as a small point's work
-                    lines.append(OK_LINE % (point, line["wall_s"]))
-                    continue
-                lines.append(json.dumps(line, separators=COMPACT))
+            if at_once > 1:
+                failed = fanout.run_shared(self, at_once, inputs, body, way, deadline, lines)
+            else:
+                points = range(first, first + count)
+                failed = self.run_points(points, inputs, body, way, deadline, lines)
+            if failed is not None:
                 self.staged.reset()
-                self._say_failed(line)
-                return _status(line)
+                self._say_failed(failed)
+                return _status(failed)
         except supervise.Ended:
             self._log(lines)
             lines = []
@@ -118,6 +119,18 @@ class TaskRunner:
             return self._upload()
         self._publish()
         return 0
+
+    def run_points(self, points, inputs: dict, body, way, deadline, lines: list) -> dict | None:
+        """Run ``points`` in order until one fails, adding their ``points.jsonl`` lines to
+        ``lines``; the failed point's line, or None."""
+        for point in points:
+            line = self._run_point(point, inputs, body, way, deadline)
+            if "code" not in line:  # json.dumps costs as much as a small point's work
+                lines.append(OK_LINE % (point, line["wall_s"]))
+                continue
+            lines.append(json.dumps(line, separators=COMPACT))
+            return line
+        return None
 
     def _log(self, lines: list[str]) -> None:
         if lines:

@@ -24,6 +24,7 @@ class Forked:
     """A child forked per point, ending as a process would (``os._exit``)."""
 
     runs_body = True
+    own_process = True  # a process per point: a task's may run several at once (fanout.py)
 
     def __init__(
         self,
@@ -38,6 +39,12 @@ class Forked:
         self.local_modules = local_modules  # the worker's own, some imported before the fork
         self.reseed = Reseeder()
         self.die_with_parent = supervise.parent_death() if supervise.SUPPORTED else None
+        self.pid = os.getpid()
+
+    def in_sharer(self) -> None:
+        """In a process forked to run some of the task's points (``fanout.py``)."""
+        self.watch.forget()
+        self.watch = supervise.Watch()
         self.pid = os.getpid()
 
     def run(self, body: Body, deadline: float | None) -> int | None:
@@ -85,10 +92,16 @@ class Shell:
     environment)."""
 
     runs_body = False
+    own_process = True
 
     def __init__(self, command: str):
         self.watch = supervise.Watch()
         self.command = command
+
+    def in_sharer(self) -> None:
+        """In a process forked to run some of the task's points (``fanout.py``)."""
+        self.watch.forget()
+        self.watch = supervise.Watch()
 
     def run(self, body: Body, deadline: float | None) -> int | None:
         flush()
@@ -108,6 +121,7 @@ class Inline:
     threads, a half-changed module) may be left mid-way, so no later task may run in it."""
 
     runs_body = True
+    own_process = False
 
     def __init__(self) -> None:
         self.spoiled = False

@@ -130,10 +130,33 @@ class Watch:
             timeout = None if deadline is None else deadline - time.monotonic()
             if timeout is not None and timeout <= 0:
                 return None
-            select.select([self._read], [], [], timeout)
-            with contextlib.suppress(BlockingIOError):
-                while os.read(self._read, 512):
-                    pass
+            self._pause(timeout)
+
+    def wait_all(self, pids, deadline: float | None = None) -> dict[int, int]:
+        """The wait status of each child in ``pids`` that has exited by ``deadline`` (all of
+        them when it is None). Raises Ended on SIGTERM."""
+        left, done = set(pids), {}
+        while left:
+            for pid, status in _reap_all().items():
+                if pid in left:
+                    left.discard(pid)
+                    done[pid] = status
+            if not left:
+                break
+            if self.ended:
+                raise Ended("ended by the runner")
+            timeout = None if deadline is None else deadline - time.monotonic()
+            if timeout is not None and timeout <= 0:
+                break
+            self._pause(timeout)
+        return done
+
+    def _pause(self, timeout: float | None) -> None:
+        """Until a signal arrives (or ``timeout``)."""
+        select.select([self._read], [], [], timeout)
+        with contextlib.suppress(BlockingIOError):
+            while os.read(self._read, 512):
+                pass
 
 
 def _noted(signum, frame) -> None:  # noqa: ARG001 - signal handler signature
@@ -142,7 +165,12 @@ def _noted(signum, frame) -> None:  # noqa: ARG001 - signal handler signature
 
 def _reap(pid: int) -> int | None:
     """Reap every child that has exited; the wait status of ``pid`` if it is one of them."""
-    found = None
+    return _reap_all().get(pid)
+
+
+def _reap_all() -> dict[int, int]:
+    """Reap every child that has exited: their wait statuses."""
+    found: dict[int, int] = {}
     while True:
         try:
             done, status = os.waitpid(-1, os.WNOHANG)
@@ -150,8 +178,7 @@ def _reap(pid: int) -> int | None:
             return found
         if done == 0:
             return found
-        if done == pid:
-            found = status
+        found[done] = status
 
 
 def end_descendants() -> None:

@@ -156,6 +156,16 @@ class WorkDir:
                     os.unlink(entry.path)
         return has_config
 
+    def sharer(self, index: int) -> WorkDir:
+        """The working directory of a process running some of the task's points."""
+        return WorkDir(
+            os.path.join(self.root, f"s{index}"),
+            self.multi_point,
+            self.config_source,
+            self.config_name,
+            self.inputs_name,
+        )
+
     def remove(self) -> None:
         self.release()
         self.current = None

@@ -218,3 +218,31 @@ def test_status_names_the_failing_point_of_a_shell_loop(bare_rig, body, exit_cod
     assert failure["point"] == 4 and failure["points"] == [{"x": 4}]
     assert f"superbatch: point 4 failed: the worker {why}" in failure["stderr_tail"]
     assert '    failed point 4: {"x": 4}\n' in text
+
+
+SHARING = (
+    "import joblib, os, time\nx = joblib.load('inputs.pickle')['x']\ntime.sleep(0.1)\n"
+    "joblib.dump([x * 2, os.getppid(), os.getcwd()], 'outputs.pickle')\n"
+)
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="the node's CPUs are this machine's")
+@pytest.mark.parametrize("slots, at_once", [(1, 2), (2, 1)])
+def test_a_task_runs_its_slots_share_of_the_nodes_cpus_worth_of_points_at_once(rig, slots, at_once):
+    """The emulator's node has this machine's CPUs (2): one slot runs a task's points two at
+    a time (in two processes, each its own directory), two slots one at a time each."""
+    spec = job_spec(
+        rig.root, f"share{slots}", 8, SHARING, tasks="{points_per_task: 8, max_retries: 0}"
+    )
+    spec.write_text(
+        spec.read_text().replace(
+            "dedicated_nodes: 2}", f"dedicated_nodes: 1, task_slots_per_node: {slots}}}"
+        )
+    )
+    done = rig.run("run", spec, "--backend", "azure", "--json")
+    assert done.code == 0, done.stderr
+    result = done.json["result"]
+    assert [value for value, _, _ in result] == [x * 2 for x in range(8)]
+    assert len({sharer for _, sharer, _ in result}) == at_once
+    if at_once > 1:
+        assert {cwd.rsplit("/", 2)[-2] for _, _, cwd in result} == {"s0", "s1"}

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from superbatch.backends.azure.codemode import WORKER_DIR_ON_NODE
 from superbatch.backends.azure.runnerapp import APP_FILE, TOO_OLD_MARKER
-from superbatch.backends.azure.spec import azure_worker
+from superbatch.backends.azure.spec import azure_section, azure_worker
 from superbatch.contract.manifest import python_words, worker_manifest
 from superbatch.contract.names import FileNames
 from superbatch.plan.chunks import TaskPlan
@@ -83,6 +83,8 @@ def node_runner(spec, fmt: str, command: str, multi_point: bool, names: FileName
         outputs_pattern=f"p{{}}/{names.outputs}" if multi_point else names.outputs,
         wall_time=None,  # Batch ends a task past maxWallClockTime itself
     )
+    # A task's points then run as many at once as its slot's share of the node's CPUs.
+    manifest["slots_per_node"] = azure_section(spec).pool.task_slots_per_node
     image = azure_worker(worker).image
     where = f"image {image}" if image else "the node"
     return NodeRunner(interpreter, manifest, where, bool(worker.function))

@@ -1,0 +1,195 @@
+"""A task's points several at a time (superbatch/taskrunner/fanout.py): a task whose manifest
+gives ``slots_per_node`` runs its slot's share of the CPUs' worth of points at once, with the
+same outputs, lines and failures as one at a time."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+
+import pytest
+
+from superbatch.contract.names import inputs_tar
+from superbatch.taskrunner import FAILED_POINT_LINE, fanout
+
+TWO_CPUS = len(os.sched_getaffinity(0)) >= 2
+needs_two = pytest.mark.skipif(not TWO_CPUS, reason="needs two CPUs to run two points at once")
+
+WORKER = """\
+import json, os, sys, time
+x = json.load(open("inputs.json"))["x"]
+time.sleep(0.05)  # long enough for the points of both sharers to overlap
+if x in json.load(open("config.json"))["fail"]:
+    print(f"point {x} fails", file=sys.stderr)
+    sys.exit(3)
+json.dump({"y": x * x, "sharer": os.getppid(), "cwd": os.getcwd()}, open("outputs.json", "w"))
+"""
+
+
+def task(tmp_path, points, slots=1, fail=(), worker=WORKER, isolation="point"):
+    """Start a task of ``points`` through the task runner, as a node runs it; its Popen."""
+    (tmp_path / "worker").mkdir()
+    script = tmp_path / "worker" / "w.py"
+    script.write_text(worker)
+    (tmp_path / "task").mkdir()
+    (tmp_path / "config.json").write_text(json.dumps({"fail": list(fail)}))
+    data = [json.dumps({"x": x}).encode() for x in points]
+    (tmp_path / "inputs.tar").write_bytes(inputs_tar(list(points), data, "inputs.json"))
+    manifest = {
+        "isolation": isolation,
+        "command": f"python {script}",
+        "argv": ["python", str(script)],
+        "executable": None,
+        "function": None,
+        "worker_dir": str(script.parent),
+        "format": "json",
+        "names": {
+            "config": "config.json",
+            "inputs": "inputs.json",
+            "outputs": "outputs.json",
+            "outputs_pattern": "p{}/outputs.json",
+        },
+        "multi_point": True,
+        "outputs_dir": str(tmp_path / "out"),
+        "wall_time": None,
+        "task_id": "task-00001",
+        "points": [points[0], len(points)],
+        "config": str(tmp_path / "config.json"),
+        "task_dir": str(tmp_path / "task"),
+        "inputs": str(tmp_path / "inputs.tar"),
+        "say_failed_point": True,
+        "slots_per_node": slots,
+    }
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    return subprocess.Popen(
+        [sys.executable, "-m", "superbatch.taskrunner", str(tmp_path / "manifest.json")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def outputs(tmp_path) -> dict:
+    with tarfile.open(tmp_path / "out" / "task-00001.tar") as tar:
+        return {
+            int(m.name.split("/")[0][1:]): json.loads(tar.extractfile(m).read())
+            for m in tar.getmembers()
+        }
+
+
+def lines(tmp_path) -> list[dict]:
+    text = (tmp_path / "task" / "points.jsonl").read_text()
+    return [json.loads(line) for line in text.splitlines()]
+
+
+@needs_two
+def test_a_tasks_points_run_two_at_a_time_with_the_outputs_of_one_at_a_time(tmp_path):
+    points = list(range(10, 22))
+    run = task(tmp_path, points)
+    _, err = run.communicate(timeout=60)
+    assert run.returncode == 0, err
+    got = outputs(tmp_path)
+    assert {x: v["y"] for x, v in got.items()} == {x: x * x for x in points}
+    assert len({v["sharer"] for v in got.values()}) == 2  # two processes ran them
+    assert all("/wd/s" in v["cwd"] for v in got.values())  # each sharer its own directory
+    assert [line["point"] for line in lines(tmp_path)] == points  # in order, once each
+    assert sorted(os.listdir(tmp_path / "task")) == ["points.jsonl"]  # nothing handed back left
+
+
+@needs_two
+def test_one_slot_per_cpu_runs_one_point_at_a_time(tmp_path):
+    cpus = len(os.sched_getaffinity(0))
+    run = task(tmp_path, list(range(6)), slots=cpus)
+    assert run.wait(timeout=60) == 0
+    assert len({v["sharer"] for v in outputs(tmp_path).values()}) == 1
+
+
+@needs_two
+def test_the_lowest_failing_point_fails_the_task_and_the_others_stop(tmp_path):
+    points = list(range(40))
+    run = task(tmp_path, points, fail=(5, 6))
+    _, err = run.communicate(timeout=60)
+    assert run.returncode == 3
+    assert err.rstrip().splitlines()[-1] == FAILED_POINT_LINE.format(
+        point=5, message="the worker exited with code 3"
+    )
+    ran = [line["point"] for line in lines(tmp_path)]
+    assert ran == sorted(ran) and 5 in ran
+    assert max(ran) < 10  # the points left were not run: the pipe was emptied
+    assert not (tmp_path / "out").exists()  # a task's outputs are all or nothing
+
+
+@needs_two
+def test_a_sharer_that_dies_fails_the_task_naming_its_point(tmp_path):
+    worker = WORKER.replace(
+        "time.sleep(0.05)",
+        "time.sleep(0.05)\nif x == 7: os.kill(os.getppid(), 9); time.sleep(5)",
+    )
+    run = task(tmp_path, list(range(12)), worker=worker)
+    _, err = run.communicate(timeout=60)
+    assert run.returncode == 1
+    assert (
+        err.rstrip()
+        .splitlines()[-1]
+        .startswith(
+            FAILED_POINT_LINE.format(point=7, message="the process running point 7 ended")[:40]
+        )
+    )
+    assert "point 7 ended unexpectedly" in err
+
+
+@needs_two
+def test_told_to_stop_the_task_runner_ends_its_sharers_and_logs_what_ran(tmp_path):
+    worker = WORKER.replace("time.sleep(0.05)", "time.sleep(0.3)")
+    run = task(tmp_path, list(range(40)), worker=worker)
+    time.sleep(1.5)
+    run.send_signal(signal.SIGTERM)
+    run.communicate(timeout=30)
+    assert run.returncode == -signal.SIGKILL
+    ran = [line["point"] for line in lines(tmp_path)]
+    assert 2 <= len(ran) < 40 and ran == sorted(ran)
+    left = subprocess.run(["pgrep", "-f", str(tmp_path / "manifest.json")], capture_output=True)
+    assert left.stdout == b""  # no sharer or point outlives the task runner
+
+
+class Way:
+    def __init__(self, own_process: bool):
+        self.own_process = own_process
+
+
+def test_points_at_once_is_the_slots_share_of_the_cpus(monkeypatch):
+    monkeypatch.setattr(fanout, "single_threaded", lambda: True)  # pytest's threads aside
+    cpus = len(os.sched_getaffinity(0))
+    forked = Way(own_process=True)
+    assert fanout.points_at_once(None, 100, forked) == 1  # the local backend: slots are tasks
+    assert fanout.points_at_once(1, 1, forked) == 1
+    assert fanout.points_at_once(1, 100, forked) == min(cpus, 100)
+    assert fanout.points_at_once(1, 3, forked) == min(cpus, 3)
+    assert fanout.points_at_once(cpus, 100, forked) == 1
+    assert fanout.points_at_once(cpus * 4, 100, forked) == 1
+    # isolation task and a function's points share a process: which follows which shows
+    assert fanout.points_at_once(1, 100, Way(own_process=False)) == 1
+    monkeypatch.setattr(fanout, "single_threaded", lambda: False)
+    assert fanout.points_at_once(1, 100, forked) == 1  # forking with threads is not safe
+
+
+@needs_two
+def test_isolation_task_runs_a_tasks_points_one_at_a_time_in_one_process(tmp_path):
+    run = task(tmp_path, list(range(6)), isolation="task")
+    assert run.wait(timeout=60) == 0
+    assert len({v["sharer"] for v in outputs(tmp_path).values()}) == 1
+
+
+def test_claims_give_each_point_once_and_a_drain_leaves_none():
+    claims = fanout.Claims(5, 20000)  # more than a pipe holds unless asked
+    taken = iter(claims)
+    assert [next(taken) for _ in range(3)] == [5, 6, 7]
+    claims.drain()
+    assert list(claims) == []
+    claims.close()
+    claims = fanout.Claims(-2, 4)
+    assert list(claims) == [-2, -1, 0, 1]
+    claims.close()
