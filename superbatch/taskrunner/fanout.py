@@ -95,6 +95,9 @@ def run_shared(runner, at_once: int, inputs: dict, body, way, deadline, lines: l
         claims = Claims(first, count)
     except OSError:  # more points than a pipe may hold: one at a time
         return runner.run_points(range(first, first + count), inputs, body, way, deadline, lines)
+    for index in range(at_once):  # left by an earlier run of the task, cut short
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(os.path.join(runner.task_dir, HANDBACK.format(index)))
     running = mmap.mmap(-1, CLAIM.size * at_once)  # each sharer's current point (shared)
     running.write(CLAIM.pack(-1) * at_once)
     watch = supervise.Watch()

@@ -3,6 +3,7 @@ gives ``slots_per_node`` runs its slot's share of the CPUs' worth of points at o
 same outputs, lines and failures as one at a time."""
 
 import json
+import marshal
 import os
 import signal
 import subprocess
@@ -34,7 +35,7 @@ def task(tmp_path, points, slots=1, fail=(), worker=WORKER, isolation="point"):
     (tmp_path / "worker").mkdir()
     script = tmp_path / "worker" / "w.py"
     script.write_text(worker)
-    (tmp_path / "task").mkdir()
+    (tmp_path / "task").mkdir(exist_ok=True)
     (tmp_path / "config.json").write_text(json.dumps({"fail": list(fail)}))
     data = [json.dumps({"x": x}).encode() for x in points]
     (tmp_path / "inputs.tar").write_bytes(inputs_tar(list(points), data, "inputs.json"))
@@ -108,9 +109,8 @@ def test_one_slot_per_cpu_runs_one_point_at_a_time(tmp_path):
 
 
 @needs_two
-def test_the_lowest_failing_point_fails_the_task_and_the_others_stop(tmp_path):
-    points = list(range(40))
-    run = task(tmp_path, points, fail=(5, 6))
+def test_a_failing_point_fails_the_task_and_the_points_left_are_not_run(tmp_path):
+    run = task(tmp_path, list(range(40)), fail=(5,))
     _, err = run.communicate(timeout=60)
     assert run.returncode == 3
     assert err.rstrip().splitlines()[-1] == FAILED_POINT_LINE.format(
@@ -118,8 +118,21 @@ def test_the_lowest_failing_point_fails_the_task_and_the_others_stop(tmp_path):
     )
     ran = [line["point"] for line in lines(tmp_path)]
     assert ran == sorted(ran) and 5 in ran
-    assert max(ran) < 10  # the points left were not run: the pipe was emptied
+    assert max(ran) < 10  # the other sharer stopped after its point: the pipe was emptied
     assert not (tmp_path / "out").exists()  # a task's outputs are all or nothing
+
+
+@needs_two
+def test_of_two_failing_points_the_lowest_fails_the_task_not_the_first_to_fail(tmp_path):
+    worker = WORKER.replace("time.sleep(0.05)", "time.sleep(1.0 if x == 5 else 0.05)")
+    run = task(tmp_path, list(range(40)), fail=(5, 6), worker=worker)  # 6 fails first
+    _, err = run.communicate(timeout=60)
+    assert run.returncode == 3
+    assert err.rstrip().splitlines()[-1] == FAILED_POINT_LINE.format(
+        point=5, message="the worker exited with code 3"
+    )
+    failed = [line["point"] for line in lines(tmp_path) if line["exit_code"]]
+    assert failed == [5, 6]
 
 
 @needs_two
@@ -143,16 +156,40 @@ def test_a_sharer_that_dies_fails_the_task_naming_its_point(tmp_path):
 
 @needs_two
 def test_told_to_stop_the_task_runner_ends_its_sharers_and_logs_what_ran(tmp_path):
-    worker = WORKER.replace("time.sleep(0.05)", "time.sleep(0.3)")
+    done = tmp_path / "done"
+    done.mkdir()
+    worker = WORKER.replace("time.sleep(0.05)", "time.sleep(0.3)") + (
+        f"open(os.path.join({str(done)!r}, str(x)), 'w').close()\n"
+    )
     run = task(tmp_path, list(range(40)), worker=worker)
-    time.sleep(1.5)
+    deadline = time.monotonic() + 60
+    while len(os.listdir(done)) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
     run.send_signal(signal.SIGTERM)
     run.communicate(timeout=30)
     assert run.returncode == -signal.SIGKILL
     ran = [line["point"] for line in lines(tmp_path)]
-    assert 2 <= len(ran) < 40 and ran == sorted(ran)
+    assert 1 <= len(ran) < 40 and ran == sorted(ran)
     left = subprocess.run(["pgrep", "-f", str(tmp_path / "manifest.json")], capture_output=True)
     assert left.stdout == b""  # no sharer or point outlives the task runner
+
+
+@needs_two
+def test_a_handback_left_by_an_earlier_run_is_not_taken_for_a_sharer_that_died(tmp_path):
+    """A task cut short after its sharers handed back, run again in the same directory: a
+    sharer that dies this time hands back nothing, and the old file is not taken for it."""
+    (tmp_path / "task").mkdir()
+    for index in (0, 1):
+        old = (['{"point":99,"exit_code":0,"wall_s":0.1}'], {99: b"{}"})
+        (tmp_path / "task" / fanout.HANDBACK.format(index)).write_bytes(marshal.dumps(old))
+    worker = WORKER.replace(
+        "time.sleep(0.05)", "time.sleep(0.05)\nif x == 2: os.kill(os.getppid(), 9); time.sleep(5)"
+    )
+    run = task(tmp_path, list(range(6)), worker=worker)
+    _, err = run.communicate(timeout=60)
+    assert run.returncode == 1
+    assert "point 2 ended unexpectedly" in err
+    assert 99 not in [line["point"] for line in lines(tmp_path)]
 
 
 class Way:
