@@ -12,6 +12,7 @@ import tarfile
 import time
 
 import pytest
+from taskhelp import script_task_manifest
 
 from superbatch.contract.names import inputs_tar
 from superbatch.taskrunner import FAILED_POINT_LINE, fanout
@@ -39,34 +40,17 @@ def task(tmp_path, points, slots=1, fail=(), worker=WORKER, isolation="point"):
     (tmp_path / "config.json").write_text(json.dumps({"fail": list(fail)}))
     data = [json.dumps({"x": x}).encode() for x in points]
     (tmp_path / "inputs.tar").write_bytes(inputs_tar(list(points), data, "inputs.json"))
-    manifest = {
-        "isolation": isolation,
-        "command": f"python {script}",
-        "argv": ["python", str(script)],
-        "executable": None,
-        "function": None,
-        "worker_dir": str(script.parent),
-        "format": "json",
-        "names": {
-            "config": "config.json",
-            "inputs": "inputs.json",
-            "outputs": "outputs.json",
-            "outputs_pattern": "p{}/outputs.json",
-        },
-        "multi_point": True,
-        "outputs_dir": str(tmp_path / "out"),
-        "wall_time": None,
-        "task_id": "task-00001",
-        "points": [points[0], len(points)],
-        "config": str(tmp_path / "config.json"),
-        "task_dir": str(tmp_path / "task"),
-        "inputs": str(tmp_path / "inputs.tar"),
-        "say_failed_point": True,
-        "slots_per_node": slots,
-    }
-    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    manifest = script_task_manifest(
+        tmp_path,
+        script,
+        points[0],
+        len(points),
+        isolation=isolation,
+        say_failed_point=True,
+        slots_per_node=slots,
+    )
     return subprocess.Popen(
-        [sys.executable, "-m", "superbatch.taskrunner", str(tmp_path / "manifest.json")],
+        [sys.executable, "-m", "superbatch.taskrunner", str(manifest)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

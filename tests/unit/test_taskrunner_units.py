@@ -12,6 +12,7 @@ import tarfile
 
 import numpy as np
 import pytest
+from taskhelp import script_task_manifest
 
 from superbatch.contract.codec import get_codec
 from superbatch.contract.names import inputs_tar
@@ -192,31 +193,7 @@ def run_task(tmp_path, worker_source: str, inputs: dict, budget: int | None = No
     (tmp_path / "inputs.tar").write_bytes(
         inputs_tar(list(inputs), list(inputs.values()), "inputs.json")
     )
-    script = str(worker / "w.py")
-    manifest = {
-        "isolation": "point",
-        "command": f"python {script}",
-        "argv": ["python", script],
-        "executable": None,
-        "function": None,
-        "worker_dir": str(worker),
-        "format": "json",
-        "names": {
-            "config": "config.json",
-            "inputs": "inputs.json",
-            "outputs": "outputs.json",
-            "outputs_pattern": "p{}/outputs.json",
-        },
-        "multi_point": True,
-        "outputs_dir": str(tmp_path / "out"),
-        "wall_time": None,
-        "task_id": "task-00001",
-        "points": [min(inputs), len(inputs)],
-        "config": str(tmp_path / "config.json"),
-        "task_dir": str(task_dir),
-        "inputs": str(tmp_path / "inputs.tar"),
-    }
-    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    manifest = script_task_manifest(tmp_path, worker / "w.py", min(inputs), len(inputs))
     set_budget = f"staging.MEMORY_BUDGET = {budget}; " if budget else ""
     run = subprocess.run(
         [
@@ -225,7 +202,7 @@ def run_task(tmp_path, worker_source: str, inputs: dict, budget: int | None = No
             "import sys; from superbatch.taskrunner import staging; "
             f"{set_budget}from superbatch.taskrunner.main import main; "
             "sys.exit(main(sys.argv[1:]))",
-            str(tmp_path / "manifest.json"),
+            str(manifest),
         ],
         capture_output=True,
         text=True,
