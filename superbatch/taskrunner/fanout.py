@@ -9,9 +9,9 @@ task runner alone would (its own working directory under ``wd``), and at the end
 its points' ``points.jsonl`` lines and the outputs it holds, in a file the task runner reads
 and removes. Only points that each run in their own process (isolation ``point`` and
 ``process``) are shared out: nothing then tells the points apart from one at a time but
-their directories and the interleaving of their output. After a failing point a sharer empties the pipe, so the others stop after the
-point they run; the task fails with the failing point of lowest number. Standard library only,
-Python 3.8+.
+their directories and the interleaving of their output. After a failing point a sharer
+empties the pipe, so the others stop after the point they run; the task fails with the
+failing point of lowest number. Standard library only, Python 3.8+.
 """
 
 from __future__ import annotations
