@@ -33,6 +33,8 @@ from superbatch.taskrunner.script import flush
 CLAIM = struct.Struct("=q")  # a point number, as the pipe carries it
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)  # Linux; fcntl names it from 3.10
 HANDBACK = "share{}.marshal"  # a sharer's lines and outputs, in the task directory
+CPU_MAX = "/sys/fs/cgroup/cpu.max"  # cgroup v2: "QUOTA PERIOD", or "max PERIOD"
+CFS_FILES = ("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", "/sys/fs/cgroup/cpu/cpu.cfs_period_us")
 
 
 def points_at_once(slots_per_node: int | None, count: int, way) -> int:
@@ -44,11 +46,42 @@ def points_at_once(slots_per_node: int | None, count: int, way) -> int:
         return 1
     if not supervise.SUPPORTED or not single_threaded():
         return 1
+    return max(1, min(count, usable_cpus() // slots_per_node))
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may use: its affinity, capped by a cgroup's CPU quota (a
+    container run with ``--cpus``: its processes see every CPU of the machine)."""
     if hasattr(os, "sched_getaffinity"):
         cpus = len(os.sched_getaffinity(0))
     else:  # pragma: no cover - Linux has it
         cpus = os.cpu_count() or 1
-    return max(1, min(count, cpus // slots_per_node))
+    quota = cpu_quota()
+    return cpus if quota is None else max(1, min(cpus, quota))
+
+
+def cpu_quota(v2: str = CPU_MAX, v1: tuple[str, str] = CFS_FILES) -> int | None:
+    """The cgroup's CPU quota in whole CPUs (rounded up: 1.5 lets two points share it), or
+    None when there is none (cgroup v2's ``cpu.max``, else v1's CFS quota and period)."""
+    try:
+        words = _read(v2).split()
+    except OSError:
+        try:
+            words = [_read(v1[0]), _read(v1[1])]
+        except OSError:
+            return None
+    try:
+        quota, period = int(words[0]), int(words[1])
+    except (IndexError, ValueError):  # "max 100000", or not what a cgroup writes
+        return None
+    if quota <= 0 or period <= 0:  # v1 writes -1 for none
+        return None
+    return -(-quota // period)
+
+
+def _read(path: str) -> str:
+    with open(path, encoding="ascii") as handle:
+        return handle.read().strip()
 
 
 class Claims:

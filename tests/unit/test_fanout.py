@@ -183,7 +183,7 @@ class Way:
 
 def test_points_at_once_is_the_slots_share_of_the_cpus(monkeypatch):
     monkeypatch.setattr(fanout, "single_threaded", lambda: True)  # pytest's threads aside
-    cpus = len(os.sched_getaffinity(0))
+    cpus = fanout.usable_cpus()
     forked = Way(own_process=True)
     assert fanout.points_at_once(None, 100, forked) == 1  # the local backend: slots are tasks
     assert fanout.points_at_once(1, 1, forked) == 1
@@ -195,6 +195,33 @@ def test_points_at_once_is_the_slots_share_of_the_cpus(monkeypatch):
     assert fanout.points_at_once(1, 100, Way(own_process=False)) == 1
     monkeypatch.setattr(fanout, "single_threaded", lambda: False)
     assert fanout.points_at_once(1, 100, forked) == 1  # forking with threads is not safe
+
+
+@pytest.mark.parametrize(
+    "v2, v1, quota",
+    [
+        ("150000 100000", None, 2),  # --cpus 1.5: two points share it
+        ("100000 100000", None, 1),
+        ("max 100000", None, None),
+        (None, ("50000", "100000"), 1),  # cgroup v1
+        (None, ("-1", "100000"), None),
+        (None, None, None),  # no cgroup files at all
+        ("garbage", None, None),
+    ],
+)
+def test_a_cgroups_cpu_quota_caps_the_cpus(tmp_path, v2, v1, quota):
+    v2_path, v1_paths = tmp_path / "cpu.max", (tmp_path / "quota", tmp_path / "period")
+    if v2 is not None:
+        v2_path.write_text(v2 + "\n")
+    for path, text in zip(v1_paths, v1 or ()):
+        path.write_text(text + "\n")
+    assert fanout.cpu_quota(str(v2_path), tuple(map(str, v1_paths))) == quota
+
+
+def test_a_container_with_one_cpu_runs_one_point_at_a_time(monkeypatch):
+    monkeypatch.setattr(fanout, "single_threaded", lambda: True)
+    monkeypatch.setattr(fanout, "cpu_quota", lambda: 1)  # run with --cpus 1 on a bigger machine
+    assert fanout.points_at_once(1, 100, Way(own_process=True)) == 1
 
 
 @needs_two
