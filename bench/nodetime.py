@@ -1,20 +1,21 @@
 """Node time on Azure (the emulator's nodes and Azurite): what a user pays VMs for, per point.
 
-A job of the seed's workload runs on the emulator (one node of the pool's 2-vCPU size, running
-its tasks' real commands: this machine's 2 CPUs are its vCPUs), submitted and waited for with
-the CLI; its node time is the sum over its tasks of Batch's ``executionInfo.endTime -
-startTime``, divided by its points. A task runs its slot's share of the node's CPUs' worth of
-points at once (``superbatch/taskrunner/fanout.py``), as on Azure. The same job on two nodes
-is shown for information: they share this machine's CPUs, so each has about one. Each mode runs the
-target's size (``sizes["nodetime"]`` points, ``TARGET_TASKS`` tasks), and the default worker
-also the curve over points per task (``CURVE``: fewer points where a task holds few, since
-the figure is per point). Beside them, measured in the same run: ``python worker.py`` per
-point (files included, two at a time: a 2-vCPU node's time per point), the fork+files floor (a
-child per point forked from a parent holding numpy and joblib, the contract's files written
-and read back, two parents at once: what isolation ``point`` costs a 2-vCPU node at least on
-this machine) and the in-process work (the for-loop). The machine's load average while the section ran is noted: on a shared machine
-every figure here scales with it (a bare fork costs several times more at a load of 10 on
-two CPUs than on a quiet one), so only figures of the same run compare.
+A job of the seed's workload runs on the emulator (one node of the pool's 2-vCPU size,
+running its tasks' real commands: this machine's 2 CPUs are its vCPUs), submitted and waited
+for with the CLI; its node time is the sum over its tasks of Batch's ``executionInfo.endTime
+- startTime``, divided by its points. A task runs its slot's share of the node's CPUs' worth
+of points at once (``superbatch/taskrunner/fanout.py``), as on Azure. The same job on two
+nodes is shown for information: they share this machine's CPUs, so each has about one. Each
+mode runs the target's size (``sizes["nodetime"]`` points, ``TARGET_TASKS`` tasks), and the
+default worker also the curve over points per task (``CURVE``: fewer points where a task
+holds few, since the figure is per point). Beside them, measured in the same run: ``python
+worker.py`` per point (files included, two at a time: a 2-vCPU node's time per point), the
+fork+files floor (a child per point forked from a parent holding numpy and joblib, the
+contract's files written and read back, two parents at once: what isolation ``point`` costs
+a 2-vCPU node at least on this machine) and the in-process work (the for-loop). The
+machine's load average while the section ran is noted: on a shared machine every figure here
+scales with it (a bare fork costs several times more at a load of 10 on two CPUs than on a
+quiet one), so only figures of the same run compare.
 
 The modes are the worker sections in ``MODES``; one that ``superbatch validate --backend
 azure`` refuses (a way of running points not yet shipped to Azure) is reported as refused,
