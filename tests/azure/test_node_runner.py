@@ -21,6 +21,7 @@ from rigs import make_rig, worker_images
 
 from batch_emulator.images import ImageStandIn
 from superbatch.backends.azure.runnerapp import TOO_OLD_MARKER, build
+from superbatch.taskrunner.fanout import usable_cpus
 
 NO_PYTHON = "example.azurecr.io/nopython:v1"
 OLD_PYTHON = "example.azurecr.io/oldpython:v1"
@@ -226,7 +227,7 @@ SHARING = (
 )
 
 
-@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="the node's CPUs are this machine's")
+@pytest.mark.skipif(usable_cpus() < 2, reason="the node's CPUs are this machine's")
 @pytest.mark.parametrize("slots, at_once", [(1, 2), (2, 1)])
 def test_a_task_runs_its_slots_share_of_the_nodes_cpus_worth_of_points_at_once(rig, slots, at_once):
     """The emulator's node has this machine's CPUs (2): one slot runs a task's points two at
