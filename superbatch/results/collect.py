@@ -16,6 +16,7 @@ from superbatch.jobs.lifecycle import remember
 from superbatch.jobs.record import JobRecord
 from superbatch.jobs.state import JobState, note_result_written
 from superbatch.plan.chunks import Chunking, plan_from_record
+from superbatch.results import numbers
 from superbatch.results.output import write_result
 from superbatch.results.reduce import make_reducer
 from superbatch.util import clock
@@ -165,9 +166,13 @@ def _reduce(
             backend.output_files()
             return str(backend.state.outputs_dir), None
         if kind == "values":
-            result = reduction(
-                v for _, v in _outputs(backend, record, missing, cursor, False, allow)
+            result = numbers.reduce_float64s(
+                reduction, backend, record.format, record.point_count, missing, path
             )
+            if result is numbers.NOT_FLOAT64S:
+                result = reduction(
+                    v for _, v in _outputs(backend, record, missing, cursor, False, allow)
+                )
         elif kind == "points":
             plan = plan_from_record(record)
             pairs = list(_outputs(backend, record, missing, cursor, False, allow))

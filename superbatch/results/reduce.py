@@ -41,11 +41,27 @@ def _mean(values: Iterator[Any]) -> Any:
     return total / count if count else None
 
 
+def _add_in_turn(values: Iterator[Any]) -> Any:
+    """What ``sum()`` gives for NumPy float64 values, of their numbers as Python floats: one
+    addition after another, from 0 (``sum()`` compensates exact floats only, from 3.12)."""
+    total: Any = 0
+    for value in values:
+        total = total + value
+    return total
+
+
+def _mean_in_turn(values: Iterator[Any]) -> Any:
+    total: Any = 0
+    count = 0
+    for value in values:
+        total, count = total + value, count + 1
+    return total / count if count else None
+
+
 def _fold(name: str) -> Reducer:
     def pick(a, b):
-        import numpy as np
-
-        if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        np = sys.modules.get("numpy")  # an array implies NumPy is imported already
+        if np is not None and (isinstance(a, np.ndarray) or isinstance(b, np.ndarray)):
             return (np.minimum if name == "min" else np.maximum)(a, b)
         return min(a, b) if name == "min" else max(a, b)
 
@@ -87,6 +103,17 @@ BUILTINS: dict[str, Reducer] = {
     "list": _list,
     "stack": _stack,
     "concat": _concat,
+}
+
+# The built-in reducers whose result, printed or written as JSON or CSV, is the same when
+# outputs that are NumPy float64 scalars are given as the Python floats they hold (so that
+# collecting them need not import NumPy: results/numbers.py).
+OF_FLOAT64S: dict[str, Reducer] = {
+    "sum": _add_in_turn,
+    "mean": _mean_in_turn,
+    "min": BUILTINS["min"],
+    "max": BUILTINS["max"],
+    "list": _list,
 }
 
 
@@ -133,6 +160,7 @@ class Reduction:
     name: str
     kind: str
     function: Callable | None = None
+    of_float64s: Reducer | None = None  # the same result from float64 outputs as floats
 
     def __call__(self, values: Iterator[Any]) -> Any:
         """A value reduction applied to the values (only for ``kind == "values"``)."""
@@ -157,7 +185,7 @@ def make_reducer(name: str, search_paths: list[Path] | None = None) -> Reduction
     if name in ("none", "table", "grid"):
         return Reduction(name, name)
     if name in BUILTINS:
-        return Reduction(name, "values", BUILTINS[name])
+        return Reduction(name, "values", BUILTINS[name], OF_FLOAT64S.get(name))
     function = load_function(name, search_paths or [])
     if _wants_points(function):
         return Reduction(name, "points", function)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -68,6 +69,44 @@ def test_sum_matches_sum_on_every_python_found_here():
         out = subprocess.run([python, "-c", code, str(REPO)], capture_output=True, text=True)
         assert out.returncode == 0, out.stderr
         assert out.stdout.split() == ["True", "2.0"], (python, out.stdout)
+
+
+ADVERSARIAL = [*CANCELLING, 0.1, 0.2, 0.3, -0.0, 5e-324, 1e308, 1e308, -1e308, float("nan")]
+
+
+@pytest.mark.parametrize("name", ["sum", "mean", "min", "max", "list"])
+@pytest.mark.parametrize("values", [CANCELLING, [0.1] * 10, ADVERSARIAL, [2.5], []], ids=repr)
+def test_of_float64s_gives_what_the_reducer_gives_the_numpy_values(name, values):
+    """Collect reads NumPy float64 outputs as floats when the result is only printed or
+    written as text (results/numbers.py): its reducer's result must print the same."""
+    from superbatch.contract.codec import to_jsonable
+
+    reduction = make_reducer(name)
+    with np.errstate(over="ignore", invalid="ignore"):
+        expected = reduction(iter([np.float64(v) for v in values]))
+    got = reduction.of_float64s(iter(values))
+    assert repr(to_jsonable(got)) == repr(to_jsonable(expected))
+
+
+def test_of_float64s_adds_one_value_after_another_on_every_python_found_here():
+    """sum() of NumPy float64 values adds them one after another; on 3.12+ sum() of the same
+    numbers as floats is compensated (2.0 here), so the float reducer must not use it."""
+    assert sum(np.float64(v) for v in CANCELLING) == 1.0
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); from superbatch.results.reduce import "
+        "make_reducer; v = [1e100, 1.0, -1e100, 1.0]; "
+        "print(make_reducer('sum').of_float64s(iter(v)), make_reducer('mean').of_float64s(iter(v)))"
+    )
+    for python in [sys.executable, *_newer_pythons()]:
+        out = subprocess.run([python, "-c", code, str(REPO)], capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.split() == ["1.0", "0.25"], (python, out.stdout)
+
+
+def test_only_builtin_reducers_of_numbers_have_a_float_form():
+    assert make_reducer("stack").of_float64s is None
+    assert make_reducer("concat").of_float64s is None
+    assert make_reducer("table").of_float64s is None
 
 
 def test_min_max_elementwise_and_collecting_reducers():
