@@ -78,7 +78,8 @@ def run(tasks: int, tmp: Path) -> Section:
 
 def _page(tasks: int, tmp: Path) -> Path:
     """A real job's page data with ``tasks`` task runs in place of its own."""
-    from superbatch.backends.base import TaskFailure, TaskRun
+    from superbatch.backends.base import TaskFailure
+    from superbatch.backends.reports import TaskRun
     from superbatch.jobs.context import make_context
     from superbatch.results.report import gather, render
     from superbatch.spec.load import load_spec

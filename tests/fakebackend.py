@@ -21,15 +21,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from superbatch.backends.base import (
-    Backend,
-    JobStatus,
-    LogChunk,
-    TaskFailure,
-    TaskLogs,
-    TaskRun,
-    pick_retries,
-)
+from superbatch.backends.base import Backend, JobStatus, TaskFailure, pick_retries
+from superbatch.backends.reports import LogChunk, TaskLogs, TaskRun
 from superbatch.contract.codec import get_codec
 from superbatch.contract.names import file_names
 from superbatch.errors import UserError

@@ -62,14 +62,12 @@ def watch(backend, out: Output, interval: float):
 def wait(spec_path, backend, state_dir, job_id, timeout, as_json) -> None:
     """Block until the job is done: exit 0 if every task succeeded, 1 if some failed, 4 if
     --timeout passed first (nothing is wrong)."""
-    from superbatch.jobs import lifecycle
-
     out = Output(as_json)
     ctx = load_context(spec_path, backend, state_dir, job_id=job_id)
     state = ctx.find_job(job_id)
     remember_rerun("wait", state.job_id)
     st = ctx.backend_for(state).wait(timeout, ctx.progress)
-    lifecycle.remember(state, st)
+    state.remember_status(st)
     if not st.done:
         raise TimedOut(
             f"job {state.job_id} is not finished after {timeout:g} s "

@@ -5,5 +5,6 @@ every submission a state directory knows (``history``) and the worker's snapshot
 runs (``codestore``).
 
 May import: ``spec``, ``plan``, ``contract``, ``errors``, ``util`` and the backends'
-interface and registry (``backends.base``, ``backends.registry``); never a backend's code.
+interface and registry (``backends.base``, ``backends.reports``, ``backends.registry``);
+never a backend's code.
 """

@@ -12,7 +12,7 @@ from superbatch.backends.base import Backend, JobStatus
 from superbatch.errors import UserError
 from superbatch.jobs import codestore
 from superbatch.jobs.context import Context, build_plan, worker_command
-from superbatch.jobs.record import JobRecord, StatusSnapshot
+from superbatch.jobs.record import JobRecord
 from superbatch.jobs.state import (
     JobState,
     RecordedJob,
@@ -28,16 +28,11 @@ from superbatch.util.files import file_lock
 SHOWN_FAILURES = 20
 
 
-def remember(state: JobState, st: JobStatus) -> None:
-    """Keep the status just seen, for `superbatch jobs` (no service needed to list)."""
-    state.update_progress(last_status=StatusSnapshot.of(st))
-
-
 def status(ctx: Context, state: JobState) -> JobStatus:
     """The job's status, with the points (parameters) of the first failed tasks."""
     backend = ctx.backend_for(state)
     st = backend.status()
-    remember(state, st)
+    state.remember_status(st)
     if st.failures:
         try:
             plan = plan_from_record(backend.record)

@@ -33,6 +33,7 @@ from superbatch.util.files import (
 from superbatch.util.modelbuild import build
 
 if TYPE_CHECKING:  # imported where used: validate and plan read no job's record
+    from superbatch.backends.base import JobStatus
     from superbatch.jobs.record import JobProgress, JobRecord
 
 STATE_DIRNAME = ".superbatch"
@@ -180,6 +181,12 @@ class JobState:
                 self.progress_path, (progress.model_dump_json(indent=2) + "\n").encode()
             )
             return progress
+
+    def remember_status(self, status: JobStatus) -> None:
+        """Keep the status just seen, for `superbatch jobs` (no service needed to list)."""
+        from superbatch.jobs.record import StatusSnapshot
+
+        self.update_progress(last_status=StatusSnapshot.of(status))
 
     # -- the worker's files at submit (to say which changed) ----------------------------
 

@@ -43,14 +43,13 @@ class Running:
     def wait(self, timeout: float | None) -> None:
         """Until the job is done (TimedOut after ``timeout``); Ctrl-C leaves it running."""
         from superbatch.errors import TimedOut
-        from superbatch.jobs import lifecycle
 
         try:
             status = self.backend.wait(timeout, self.ctx.progress)
         except KeyboardInterrupt:
             print(self.interrupted(), file=sys.stderr)
             raise
-        lifecycle.remember(self.ctx.state(self.job_id), status)
+        self.ctx.state(self.job_id).remember_status(status)
         if not status.done:
             raise TimedOut(
                 f"job {self.job_id} is not finished after {timeout:g} s ({status.completed} "

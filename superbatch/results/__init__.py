@@ -4,5 +4,5 @@ point order), the reducers (``reduce``), ``reduce: table`` (``tables``) and ``re
 (``report``, charts in ``svgcharts``).
 
 May import: ``jobs``, ``plan``, ``spec``, ``contract``, ``errors``, ``util`` and the
-backends' interface (``backends.base``); never a backend's code.
+backends' interface (``backends.base``, ``backends.reports``); never a backend's code.
 """

@@ -12,7 +12,6 @@ from superbatch.backends.base import Backend, JobStatus
 from superbatch.contract.codec import get_codec
 from superbatch.errors import TasksFailed, TimedOut, UserError
 from superbatch.jobs.context import Context
-from superbatch.jobs.lifecycle import remember
 from superbatch.jobs.record import JobRecord
 from superbatch.jobs.state import JobState, note_result_written
 from superbatch.plan.chunks import Chunking, plan_from_record
@@ -47,7 +46,7 @@ def collect(
     record = state.read_record()
     backend = ctx.backend_for(state, record)
     status = backend.wait(timeout, ctx.progress) if wait else backend.status()
-    remember(state, status)
+    state.remember_status(status)
     if wait and not status.done:
         raise TimedOut(
             f"job {state.job_id} is not finished after {timeout:g} s "

@@ -16,7 +16,8 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from superbatch.backends.base import CostEstimate, JobStatus, TaskRun
+from superbatch.backends.base import JobStatus
+from superbatch.backends.reports import CostEstimate, TaskRun
 from superbatch.jobs.record import JobRecord
 from superbatch.results import svgcharts
 

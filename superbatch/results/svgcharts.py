@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from html import escape
 
-from superbatch.backends.base import TaskRun
+from superbatch.backends.reports import TaskRun
 
 DETAILED_RUNS = 2000
 OCCUPANCY_BINS = 160

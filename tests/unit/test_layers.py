@@ -29,6 +29,7 @@ ALLOWED = {
         "superbatch.spec",
         "superbatch.plan",
         "superbatch.backends.base",
+        "superbatch.backends.reports",
         "superbatch.backends.registry",
     },
     "superbatch.results": BASE
@@ -38,6 +39,7 @@ ALLOWED = {
         "superbatch.plan",
         "superbatch.jobs",
         "superbatch.backends.base",
+        "superbatch.backends.reports",
     },
     "superbatch.taskrunner": set(),
 }

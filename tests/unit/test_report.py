@@ -8,7 +8,8 @@ from html import unescape
 
 from clihelp import invoke, write_spec
 
-from superbatch.backends.base import TaskFailure, TaskRun
+from superbatch.backends.base import TaskFailure
+from superbatch.backends.reports import TaskRun
 
 
 def job(tmp_path, command="fail-on-2", points=6, extra=""):

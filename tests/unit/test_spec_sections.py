@@ -10,9 +10,9 @@ from clihelp import write_spec
 from fakebackend import FakeBackend
 
 from superbatch.backends.azure.spec import AzureSpec, AzureWorkerKeys, azure_section, azure_worker
-from superbatch.backends.base import CostEstimate
 from superbatch.backends.local.spec import LocalWorkerKeys
 from superbatch.backends.registry import spec_sections
+from superbatch.backends.reports import CostEstimate
 from superbatch.errors import SpecError, UserError
 from superbatch.jobs.context import make_context
 from superbatch.spec.load import json_schema, load_spec

@@ -36,11 +36,10 @@ from superbatch.backends.azure.spec import BUDGET_KEY, azure_section, azure_work
 from superbatch.backends.azure.storage import Storage
 from superbatch.backends.azure.submit import Submitter, missing_tasks, reconcile
 from superbatch.backends.azure.target import AzureTarget, config_blob, job_container_name
-from superbatch.backends.base import (
-    Backend,
+from superbatch.backends.base import Backend, JobStatus
+from superbatch.backends.reports import (
     Check,
     CostEstimate,
-    JobStatus,
     LogChunk,
     SetupLog,
     TaskLogs,

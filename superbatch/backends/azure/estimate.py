@@ -13,7 +13,7 @@ import math
 
 from superbatch.backends.azure.prices import VmPrice
 from superbatch.backends.azure.spec import azure_section
-from superbatch.backends.base import CostEstimate
+from superbatch.backends.reports import CostEstimate
 from superbatch.plan.chunks import JobPlan
 from superbatch.spec.models import JobSpec
 

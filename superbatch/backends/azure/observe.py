@@ -13,7 +13,8 @@ from superbatch.backends.azure.pool import check_pool_health, pool_spend, stop_p
 from superbatch.backends.azure.session import Session, poll_seconds
 from superbatch.backends.azure.spec import azure_section
 from superbatch.backends.azure.target import log_prefix
-from superbatch.backends.base import JobStatus, LogChunk, TaskFailure, TaskLogs
+from superbatch.backends.base import JobStatus, TaskFailure
+from superbatch.backends.reports import LogChunk, TaskLogs
 from superbatch.errors import BudgetExceeded, UserError
 from superbatch.taskrunner import FAILED_POINT_LINE
 from superbatch.util.bars import Progress

@@ -22,7 +22,7 @@ from superbatch.backends.azure.pool import check_pool_fits
 from superbatch.backends.azure.retry import with_retries
 from superbatch.backends.azure.spec import azure_section, azure_worker
 from superbatch.backends.azure.storage import Storage
-from superbatch.backends.base import Check
+from superbatch.backends.reports import Check
 from superbatch.errors import SuperbatchError
 from superbatch.spec.load import Spec
 

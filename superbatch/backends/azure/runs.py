@@ -4,7 +4,7 @@ a later retry round's run of a task replacing the earlier one."""
 from __future__ import annotations
 
 from superbatch.backends.azure.session import Session
-from superbatch.backends.base import TaskRun
+from superbatch.backends.reports import TaskRun
 
 FIELDS = ["id", "state", "executionInfo", "nodeInfo"]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from superbatch.backends.azure.observe import node_file
 from superbatch.backends.azure.session import Session
-from superbatch.backends.base import SetupLog
+from superbatch.backends.reports import SetupLog
 from superbatch.util.redact import redact
 
 

@@ -10,15 +10,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from superbatch.backends.base import (
-    Backend,
-    JobStatus,
-    LogChunk,
-    TaskFailure,
-    TaskLogs,
-    TaskRun,
-    pick_retries,
-)
+from superbatch.backends.base import Backend, JobStatus, TaskFailure, pick_retries
 from superbatch.backends.local.runnerproc import (
     LOG_FILE,
     read_runner_error,
@@ -35,6 +27,7 @@ from superbatch.util.files import atomic_write_bytes
 if TYPE_CHECKING:
     from superbatch.backends.local.gate import Gate
     from superbatch.backends.local.runner import Runner
+    from superbatch.backends.reports import LogChunk, TaskLogs, TaskRun
     from superbatch.jobs.codestore import KeptCode
     from superbatch.plan.identity import Identity
     from superbatch.spec.load import Spec
@@ -285,6 +278,8 @@ class LocalBackend(Backend):
         return []
 
     def logs(self, task_id: str) -> TaskLogs:
+        from superbatch.backends.reports import TaskLogs
+
         task_dir = self.state.task_dir(task_id)
         if not task_dir.is_dir():
             raise UserError(
@@ -299,6 +294,8 @@ class LocalBackend(Backend):
         return TaskLogs(task_id, read("stdout.txt"), read("stderr.txt"))
 
     def read_log(self, task_id: str, name: str, offset: int) -> LogChunk:
+        from superbatch.backends.reports import LogChunk
+
         # Whether it may still write is read first: a task that completes meanwhile has
         # then written all it ever will before the bytes are read.
         entry = self.state.read_journal().get(task_id, {})
@@ -316,6 +313,8 @@ class LocalBackend(Backend):
             return LogChunk(b"", running)
 
     def task_runs(self) -> list[TaskRun]:
+        from superbatch.backends.reports import TaskRun
+
         alive = runner_alive(self.state)
         runs = []
         for task_id, entry in sorted(self.state.read_journal().items()):
