@@ -132,3 +132,14 @@ def test_reading_imports_nothing():
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.decode().split() == ["0.75", "[]"]
+
+
+def test_a_kept_template_reads_only_what_fills_it_in():
+    """Once a float64 is read, the bytes around its number are a template: an int64 pickled
+    the same way is as long and differs only in its dtype, and is still not a float64."""
+    for protocol in range(2, pickle.HIGHEST_PROTOCOL + 1):
+        assert float64_value(pickle.dumps(np.float64(3.5), protocol=protocol)) == 3.5
+        assert float64_value(pickle.dumps(np.float64(-7.25), protocol=protocol)) == -7.25
+        other = pickle.dumps(np.int64(5), protocol=protocol)
+        assert len(other) == len(pickle.dumps(np.float64(3.5), protocol=protocol))
+        assert float64_value(other) is None
