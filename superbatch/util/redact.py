@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 # A value written "..." is the placeholder of superbatch's own advice ("AccountKey=..."),
 # never a secret (SAS signatures and keys are base64 or percent-encoded: no dots).
 _NOT_PLACEHOLDER = r"(?!\.\.\.)"
-_PATTERNS = [
-    (re.compile(rf"(sig=){_NOT_PLACEHOLDER}[^&\s'\"]+", re.IGNORECASE), r"\1REDACTED"),
-    (re.compile(rf"(AccountKey=){_NOT_PLACEHOLDER}[^;\s'\"]+", re.IGNORECASE), r"\1REDACTED"),
-    (re.compile(r"(SharedKey [^:\s]+:)[^\s'\"]+"), r"\1REDACTED"),
-    (re.compile(r"(Bearer )[A-Za-z0-9._~+/=-]+"), r"\1REDACTED"),
-    (re.compile(r"(\"?password\"?\s*[:=]\s*\"?)[^\s\",}]+", re.IGNORECASE), r"\1REDACTED"),
-    (re.compile(r"(\b[a-z][a-z0-9+.-]*://)[^/@\s'\"]+@", re.IGNORECASE), r"\1REDACTED@"),
-]
+
+
+@functools.cache
+def _patterns() -> list[tuple[re.Pattern, str]]:
+    """Compiled when text is first redacted (not at import: every command imports this)."""
+    return [
+        (re.compile(rf"(sig=){_NOT_PLACEHOLDER}[^&\s'\"]+", re.IGNORECASE), r"\1REDACTED"),
+        (re.compile(rf"(AccountKey=){_NOT_PLACEHOLDER}[^;\s'\"]+", re.IGNORECASE), r"\1REDACTED"),
+        (re.compile(r"(SharedKey [^:\s]+:)[^\s'\"]+"), r"\1REDACTED"),
+        (re.compile(r"(Bearer )[A-Za-z0-9._~+/=-]+"), r"\1REDACTED"),
+        (re.compile(r"(\"?password\"?\s*[:=]\s*\"?)[^\s\",}]+", re.IGNORECASE), r"\1REDACTED"),
+        (re.compile(r"(\b[a-z][a-z0-9+.-]*://)[^/@\s'\"]+@", re.IGNORECASE), r"\1REDACTED@"),
+    ]
 
 
 _SECRETS: set[str] = set()
@@ -30,7 +36,7 @@ def add_secret(value: str) -> None:
 def redact(text: str) -> str:
     """``text`` with SAS signatures, keys, tokens, passwords, URL user-info and the values
     registered with :func:`add_secret` replaced."""
-    for pattern, replacement in _PATTERNS:
+    for pattern, replacement in _patterns():
         text = pattern.sub(replacement, text)
     for secret in _SECRETS:
         text = text.replace(secret, "REDACTED")
