@@ -18,8 +18,12 @@ from __future__ import annotations
 
 import codecs
 import io
-import pickle
 import struct
+
+try:  # the C unpickler itself: `pickle` (~2 ms to import) is its pure-Python wrapper
+    from _pickle import Unpickler
+except ImportError:  # pragma: no cover - an interpreter without the C accelerator
+    from pickle import Unpickler
 
 _SCALAR_MODULES = frozenset({"numpy._core.multiarray", "numpy.core.multiarray"})
 # numpy.dtype's pickled state after its version (3) and byte order: no subarray, no fields,
@@ -53,7 +57,7 @@ class _DType:
         self.order = state[1]
 
 
-class _Reader(pickle.Unpickler):
+class _Reader(Unpickler):
     def __init__(self, data: bytes):
         super().__init__(io.BytesIO(data))
         self.made: float | None = None
