@@ -163,20 +163,26 @@ runpy.run_module("superbatch", run_name="__main__")
 """
 
 
-def scans(cwd, *args) -> list:
-    """[entry-point scans during the command, scans after a user's model was built too,
-    PYDANTIC_DISABLE_PLUGINS afterwards]."""
+def probed(probe: str, *args, cwd, exit_code: int = 0) -> str:
+    """The last line a probe printed on stderr, running the command line ``args`` (with
+    pydantic's plugins as a user's environment leaves them)."""
     env = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
     done = subprocess.run(
-        [sys.executable, "-c", PLUGIN_PROBE, *args],
+        [sys.executable, "-c", probe, *map(str, args)],
         capture_output=True,
         text=True,
         timeout=120,
         env=env,
         cwd=cwd,
     )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stderr.strip().splitlines()[-1])
+    assert done.returncode == exit_code, done.stderr
+    return done.stderr.strip().splitlines()[-1]
+
+
+def scans(cwd, *args) -> list:
+    """[entry-point scans during the command, scans after a user's model was built too,
+    PYDANTIC_DISABLE_PLUGINS afterwards]."""
+    return json.loads(probed(PLUGIN_PROBE, *args, cwd=cwd))
 
 
 def test_superbatchs_models_are_built_without_pydantics_plugin_scan(tmp_path):
@@ -216,17 +222,7 @@ def test_pydantics_plugin_loader_is_left_to_the_users_models(tmp_path):
     without it, and a model of the user's built later in the process imports the real loader
     and looks for its plugins."""
     spec = write_spec(tmp_path, "name: fresh\nworker: {command: 'true'}\nparameters: {a: [1]}\n")
-    env = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
-    done = subprocess.run(
-        [sys.executable, "-c", FRESH_PLUGIN_PROBE, "validate", str(spec)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-        cwd=tmp_path,
-    )
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stderr.strip().splitlines()[-1]) == [[], True]
+    assert json.loads(probed(FRESH_PLUGIN_PROBE, "validate", spec, cwd=tmp_path)) == [[], True]
 
 
 def test_the_stand_in_loader_hands_anything_else_to_the_real_one():
@@ -256,15 +252,8 @@ def test_starting_a_command_runs_no_cyclic_collection(tmp_path):
     scanned them ~60 times (a tenth of validate's time) for nothing to free."""
     shutil.copytree(REPO / "worker", tmp_path / "worker")
     shutil.copytree(REPO / "jobs", tmp_path / "jobs")
-    done = subprocess.run(
-        [sys.executable, "-c", GC_PROBE, "validate", str(tmp_path / "jobs" / "sum-of-powers.yaml")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-    )
-    assert done.returncode == 0, done.stderr
-    assert int(done.stderr.strip().splitlines()[-1]) == 0
+    spec = tmp_path / "jobs" / "sum-of-powers.yaml"
+    assert int(probed(GC_PROBE, "validate", spec, cwd=tmp_path)) == 0
 
 
 FREEZE_PROBE = (
@@ -280,13 +269,5 @@ def test_a_command_leaves_its_objects_to_the_exit(tmp_path):
     tenth of validate's time) to free what the exit frees anyway: the command line freezes
     them first, and its atexit hooks still run (this probe's is one), also after a failure."""
     spec = write_spec(tmp_path, "name: frozen\nworker: {command: 'true'}\nparameters: {a: [1]}\n")
-    for args, code in ((("validate", str(spec)), 0), (("validate", "missing.yaml"), 2)):
-        done = subprocess.run(
-            [sys.executable, "-c", FREEZE_PROBE, *args],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            cwd=tmp_path,
-        )
-        assert done.returncode == code, done.stderr
-        assert int(done.stderr.strip().splitlines()[-1]) > 10_000
+    for args, code in ((("validate", spec), 0), (("validate", "missing.yaml"), 2)):
+        assert int(probed(FREEZE_PROBE, *args, cwd=tmp_path, exit_code=code)) > 10_000
