@@ -28,19 +28,6 @@ def _sum(values: Iterator[Any]) -> Any:
     return sum(values)
 
 
-def _mean(values: Iterator[Any]) -> Any:
-    count = 0
-
-    def counted() -> Iterator[Any]:
-        nonlocal count
-        for value in values:
-            count += 1
-            yield value
-
-    total = sum(counted())
-    return total / count if count else None
-
-
 def _add_in_turn(values: Iterator[Any]) -> Any:
     """What ``sum()`` gives for NumPy float64 values, of their numbers as Python floats: one
     addition after another, from 0 (``sum()`` compensates exact floats only, from 3.12)."""
@@ -50,12 +37,22 @@ def _add_in_turn(values: Iterator[Any]) -> Any:
     return total
 
 
-def _mean_in_turn(values: Iterator[Any]) -> Any:
-    total: Any = 0
-    count = 0
-    for value in values:
-        total, count = total + value, count + 1
-    return total / count if count else None
+def _mean_by(add: Reducer) -> Reducer:
+    """The mean: ``add`` of the values over their count (None for none)."""
+
+    def mean(values: Iterator[Any]) -> Any:
+        count = 0
+
+        def counted() -> Iterator[Any]:
+            nonlocal count
+            for value in values:
+                count += 1
+                yield value
+
+        total = add(counted())
+        return total / count if count else None
+
+    return mean
 
 
 def _fold(name: str) -> Reducer:
@@ -97,7 +94,7 @@ def _concat(values: Iterator[Any]) -> Any:
 
 BUILTINS: dict[str, Reducer] = {
     "sum": _sum,
-    "mean": _mean,
+    "mean": _mean_by(_sum),
     "min": _fold("min"),
     "max": _fold("max"),
     "list": _list,
@@ -110,7 +107,7 @@ BUILTINS: dict[str, Reducer] = {
 # collecting them need not import NumPy: results/numbers.py).
 OF_FLOAT64S: dict[str, Reducer] = {
     "sum": _add_in_turn,
-    "mean": _mean_in_turn,
+    "mean": _mean_by(_add_in_turn),
     "min": BUILTINS["min"],
     "max": BUILTINS["max"],
     "list": _list,
