@@ -75,7 +75,7 @@ def plan(
     shown = job.task_count if limit == 0 else min(limit, job.task_count)
     tasks = []
     for task, points in job.points_with_tasks():
-        if task.index >= shown:
+        if task.number >= shown:
             break
         tasks.append({"id": task.id, "points": list(task.point_indices), "inputs": points})
     command = worker_command(ctx.spec, ctx.backend)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from superbatch.taskrunner import ustar
 
@@ -21,8 +21,7 @@ LOCAL_OUTPUTS_PATTERN = "task_{}_outputs.pickle"
 FORMATS = ("joblib", "json")
 
 
-@dataclass(frozen=True)
-class FileNames:
+class FileNames(NamedTuple):  # not a dataclass: made at every start-up, ~1 ms less
     """The contract's file names for one format."""
 
     config: str

@@ -6,7 +6,7 @@ downstream reads the live spec. What changes while the job lives (submitted, can
 retried, collected) is the :class:`JobProgress` in ``progress.json``.
 """
 
-from __future__ import annotations
+# (no `from __future__ import annotations`: pydantic would compile every annotation)
 
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -112,7 +112,7 @@ class StatusSnapshot(Frozen):
     at: float
 
     @classmethod
-    def of(cls, st: JobStatus) -> StatusSnapshot:
+    def of(cls, st: "JobStatus") -> "StatusSnapshot":
         """The snapshot of ``st``, taken now."""
         build(cls)
         return cls(

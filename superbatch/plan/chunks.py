@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from superbatch.errors import UserError
 from superbatch.plan.points import Grid, Point
@@ -27,11 +26,10 @@ AUTO_SERVICE_TASKS = 1000  # on a service, a retried or preempted task then redo
 TASK_ID_PREFIX = "task-"
 
 
-@dataclass(frozen=True)
-class TaskPlan:
-    """One task: a contiguous run of grid points."""
+class TaskPlan(NamedTuple):  # not a dataclass: made at every start-up, ~1 ms less
+    """One task: a contiguous run of grid points (task ``number`` of the job, from 0)."""
 
-    index: int
+    number: int
     id: str
     first_point: int
     point_count: int

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from superbatch.errors import SpecError
 
@@ -26,14 +25,13 @@ def file_sha256(path) -> str:
     return h.hexdigest()
 
 
-@dataclass(frozen=True)
-class Identity:
+class Identity(NamedTuple):  # not a dataclass: made at every start-up, ~1 ms less
     """The digest, and one digest per part (to say which part changed)."""
 
     digest: str
     parts: dict[str, str]
     points_sha256: str | None
-    files: dict[str, str] = field(default_factory=dict)  # the worker's files, each digested
+    files: dict[str, str]  # the worker's files, each digested
 
 
 PART_NAMES = {

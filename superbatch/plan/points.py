@@ -6,7 +6,6 @@ A grid is counted without being materialised, and its points are produced lazily
 
 from __future__ import annotations
 
-import csv
 import itertools
 import json
 import sys
@@ -21,7 +20,13 @@ from superbatch.spec.load import Spec
 
 Point = dict[str, Any]
 CSV_FIELD_LIMIT = 16 * 1024 * 1024  # the csv module's default is 128 KiB per cell
-csv.field_size_limit(CSV_FIELD_LIMIT)
+
+
+def _csv():
+    import csv  # only points files need it (not imported at every start-up)
+
+    csv.field_size_limit(CSV_FIELD_LIMIT)
+    return csv
 
 
 class Grid:
@@ -166,6 +171,7 @@ def _scalar(text: str) -> Any:
 
 
 def _csv_points(handle, path: Path) -> Iterator[Point]:
+    csv = _csv()
     reader = csv.reader(handle)
     try:
         yield from _csv_rows(reader, path)
@@ -198,6 +204,7 @@ def _csv_rows(reader, path: Path) -> Iterator[Point]:
 def _csv_count(handle, path: Path) -> int:
     """The rows of a CSV points file, each checked as ``_csv_rows`` checks it; the cells are
     not converted (counting a million rows is then a matter of the csv module alone)."""
+    csv = _csv()
     reader = csv.reader(handle)
     try:
         width = len(_csv_header(reader, path))

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import errno
 import os
-import tempfile
 from pathlib import Path
 
 from superbatch.errors import SpecError, UserError
@@ -17,6 +16,7 @@ from superbatch.results.reduce import make_reducer
 from superbatch.spec.load import Spec
 from superbatch.spec.models import VALUE_SUFFIXES
 from superbatch.spec.workerfunction import check_function
+from superbatch.util.files import new_private_file
 
 
 def check_everything(ctx, output: str | None, running: bool = True) -> JobPlan:
@@ -75,7 +75,7 @@ def check_writable(path: Path, what: str) -> None:
     try:
         if not ancestor.is_dir():
             raise NotADirectoryError(errno.ENOTDIR, "not a directory", str(ancestor))
-        fd, probe = tempfile.mkstemp(dir=ancestor, prefix=".superbatch-probe-")
+        fd, probe = new_private_file(ancestor, ".superbatch-probe-")
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:

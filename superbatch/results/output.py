@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import json
-import pickle
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +27,8 @@ def format_value(value: Any) -> str:
 
 
 def _csv_bytes(value: Any) -> bytes:
+    import csv
+
     plain = to_jsonable(value)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
@@ -54,7 +54,12 @@ def _encode(value: Any, suffix: str) -> bytes:
         np.save(buf, np.asarray(value), allow_pickle=False)
         return buf.getvalue()
     if suffix == ".pkl":
-        return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        import pickle
+
+        try:
+            return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        except pickle.PicklingError as exc:
+            raise TypeError(str(exc)) from None
     if suffix == ".csv":
         return _csv_bytes(value)
     raise ValueError(f"unsupported result format {suffix!r}")  # the spec refuses others
@@ -69,7 +74,7 @@ def write_result(value: Any, path: Path) -> None:
     suffix = path.suffix.lower()
     try:
         data = _encode(value, suffix)
-    except (TypeError, ValueError, pickle.PicklingError, AttributeError) as exc:
+    except (TypeError, ValueError, AttributeError) as exc:
         raise UserError(
             f"the result ({type(value).__name__}) cannot be written as {suffix} "
             f"to {path} ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); "

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import timedelta
 
 _UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
-_HUMAN = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)\s*([dhms])\s*)+$", re.IGNORECASE)
 _PART = re.compile(r"(\d+(?:\.\d+)?)\s*([dhms])", re.IGNORECASE)
-_ISO = re.compile(r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$", re.IGNORECASE)
+
+
+@functools.cache
+def _iso() -> re.Pattern:  # compiled when first needed: most specs say "1h", not "PT1H"
+    return re.compile(
+        r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$", re.IGNORECASE
+    )
 
 
 def parse_duration(value: object) -> timedelta:
@@ -23,9 +29,10 @@ def parse_duration(value: object) -> timedelta:
         return timedelta(seconds=value)
     if isinstance(value, str):
         text = value.strip()
-        if _HUMAN.match(text):
-            seconds = sum(float(n) * _UNITS[u.lower()] for n, u in _PART.findall(text))
-        elif (m := _ISO.match(text)) and text.upper() not in ("P", "PT"):
+        parts = _PART.findall(text)
+        if parts and not _PART.sub("", text).strip():  # parts, and only blanks between them
+            seconds = sum(float(n) * _UNITS[u.lower()] for n, u in parts)
+        elif (m := _iso().match(text)) and text.upper() not in ("P", "PT"):
             d, h, mi, s = (float(g) if g else 0.0 for g in m.groups())
             seconds = d * 86400 + h * 3600 + mi * 60 + s
         else:

@@ -13,9 +13,8 @@ import contextlib
 import hashlib
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, NamedTuple
 
 if TYPE_CHECKING:
     import pathspec
@@ -40,8 +39,7 @@ ALWAYS_EXCLUDED = (
 IGNORE_FILES = (".superbatchignore", ".gitignore")
 
 
-@dataclass(frozen=True)
-class WorkerFile:
+class WorkerFile(NamedTuple):  # not a dataclass: made at every start-up, ~1 ms less
     path: Path  # on this machine
     relative: str  # POSIX path inside the worker directory
     size: int

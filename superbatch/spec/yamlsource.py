@@ -23,14 +23,12 @@ import hashlib
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from superbatch.errors import SpecError
-from superbatch.spec.pointscan import GiveUp, PointLines, scan_points
 from superbatch.spec.yamlnodes import (
     MAX_EXPANDED_NODES,
     Loc,
@@ -41,21 +39,37 @@ from superbatch.spec.yamlnodes import (
     node_line,
 )
 
+if TYPE_CHECKING:
+    from superbatch.spec.pointscan import PointLines
 
-@dataclass
-class SourceMap:
+
+class SourceMap:  # not a dataclass: made at every start-up, ~1 ms less
     """Maps a value's path in the document to its 1-based line and column.
 
     ``positions`` holds what was recorded while loading; ``items`` (where each inline point
     starts) and ``locate`` (a fresh look at the file) answer for the rest.
     """
 
-    path: Path
-    positions: dict[Loc, tuple[int, int]] = field(default_factory=dict)
-    items: PointLines | None = None
-    unrecorded: set[Loc] = field(default_factory=set)  # long lists: children not recorded
-    locate: Callable[[Loc], tuple[int, int] | None] | None = None
-    digest: str = ""
+    __slots__ = ("path", "positions", "items", "unrecorded", "locate", "digest")
+
+    def __init__(
+        self,
+        path: Path,
+        positions: dict[Loc, tuple[int, int]] | None = None,
+        items: PointLines | None = None,
+        unrecorded: set[Loc] | None = None,  # long lists: children not recorded
+        locate: Callable[[Loc], tuple[int, int] | None] | None = None,
+        digest: str = "",
+    ) -> None:
+        self.path = path
+        self.positions = {} if positions is None else positions
+        self.items = items
+        self.unrecorded = set() if unrecorded is None else unrecorded
+        self.locate = locate
+        self.digest = digest
+
+    def __repr__(self) -> str:
+        return f"SourceMap({self.path!r}, {len(self.positions)} positions)"
 
     def position(self, loc: Loc) -> tuple[int, int] | None:
         """The position of ``loc``, or of its nearest ancestor that has one."""
@@ -126,6 +140,8 @@ def _load(raw: bytes, path: Path) -> tuple[Any, SourceMap]:
     text = decode_text(raw, path)
     with _no_gc():
         if "points:" in text:
+            from superbatch.spec.pointscan import GiveUp  # the scanner: for inline points
+
             try:
                 return _load_fast(text, path, digest)
             except GiveUp:
@@ -154,6 +170,8 @@ def _source_map(path: Path, w: Walk, digest: str, items: PointLines | None = Non
 
 def _load_fast(text: str, path: Path, digest: str) -> tuple[Any, SourceMap]:
     """The inline points by the scanner, the rest of the file by the loader (or GiveUp)."""
+    from superbatch.spec.pointscan import GiveUp, PointLines, scan_points
+
     found = scan_points(text, path, MAX_EXPANDED_NODES)
     if found is None:
         raise GiveUp

@@ -486,3 +486,34 @@ def test_a_runner_slow_to_start_is_waited_for_not_started_again(tmp_path):
     job = next(p for p in (tmp_path / ".superbatch").iterdir() if p.name.startswith("slowstart"))
     started = (job / "runner.log").read_text()
     assert "stopped" not in result.stderr and started.count("Traceback") == 0
+
+
+def test_collect_remembers_what_it_saw_when_it_fails_too(tmp_path):
+    """A collect keeps the status it saw and when the job was first seen finished (for
+    `superbatch jobs`), whether it fails or ends in a result; a result is remembered once
+    written, and a later collect keeps the first finishing time."""
+    from superbatch.jobs.state import JobState, state_root
+
+    (tmp_path / "w.py").write_text(FAILING_WORKER)
+    spec = write_spec(
+        tmp_path,
+        "name: seen\nworker: {command: 'python {worker_dir}/w.py'}\n"
+        "parameters: {x: [1, 2, 3]}\ncollect: {reduce: sum, output: out.json}\n",
+    )
+    assert superbatch("submit", spec).code == 0
+    assert superbatch("wait", spec).code == 1
+    (job_dir,) = [d for d in state_root(tmp_path).iterdir() if (d / "record.json").exists()]
+    state = JobState(job_dir.parent, job_dir.name)
+    state.update_progress(finished_at=None, last_status=None)
+    failed = superbatch("collect", spec)
+    assert failed.code == 1 and "1 of 3 outputs are missing" in failed.stderr
+    seen = state.read_progress()
+    assert seen.last_status is not None and seen.last_status.done
+    assert (seen.last_status.succeeded, seen.last_status.failed) == (2, 1)
+    assert seen.finished_at is not None and seen.collected_at is None
+    partial = superbatch("collect", spec, "--allow-missing")
+    assert partial.code == 0 and partial.stdout.strip() == "4"
+    done = state.read_progress()
+    assert done.finished_at == seen.finished_at and done.collected_at is not None
+    assert done.result_file == str(tmp_path / "out.json")
+    assert json.loads((tmp_path / "out.json").read_text()) == 4

@@ -49,8 +49,10 @@ def loaded(cwd, *args, also: tuple[str, ...] = ()) -> list[str]:
 # the other commands' modules, logging (the Azure SDKs' log handler: set where their
 # clients are made), subprocess (only to start a runner), tarfile (ustar.archive writes the
 # inputs), difflib (only for a "did you mean" message), the table and grid reducers,
-# importlib.metadata (pydantic's plugin loader's), and (validate) the job record's models,
-# the job's identity and the contract's file names.
+# importlib.metadata (pydantic's plugin loader's), tempfile (it imports shutil and random,
+# and they bz2 and lzma: util.files makes its own temporary files), csv and pickle (only for
+# points files and .csv or .pkl results), the inline points' scanner (the demo lists none),
+# and (validate) the job record's models, the job's identity and the contract's file names.
 UNNEEDED = (
     "pathspec",  # only for an ignore file (the demo's worker has none)
     "superbatch.cli.control",
@@ -62,6 +64,11 @@ UNNEEDED = (
     "superbatch.results.tables",
     "superbatch.results.ndgrid",
     "importlib.metadata",
+    "tempfile",
+    "shutil",
+    "csv",
+    "pickle",
+    "superbatch.spec.pointscan",
 )
 
 

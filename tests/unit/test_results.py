@@ -191,3 +191,21 @@ def test_custom_reducers_may_take_the_points(tmp_path):
     result = invoke("run", path, "--json")
     assert result.code == 0 and json.loads(result.stdout)["result"] == {"x": 3}
     fakebackend.HELD.clear()
+
+
+def test_a_result_pickle_cannot_hold_is_refused_in_words(tmp_path):
+    """A .pkl result that pickle refuses (a PicklingError, a TypeError or an AttributeError,
+    as the value goes) is a user error naming the file; nothing is written."""
+    from superbatch.errors import UserError
+    from superbatch.results.output import write_result
+
+    class Local:
+        pass
+
+    lambda_in_main = eval("lambda: 1", {"__name__": "__main__"})  # not found by its name
+    for value in (lambda_in_main, (x for x in ()), Local()):
+        target = tmp_path / "r.pkl"
+        with pytest.raises(UserError) as info:
+            write_result([value], target)
+        assert f"cannot be written as .pkl to {target}" in str(info.value)
+        assert not target.exists() and list(tmp_path.iterdir()) == []

@@ -158,3 +158,29 @@ def test_schema_is_valid_json_schema_and_checks_the_demo():
     assert "worker" in schema["required"] and "name" in schema["required"]
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(dict(demo, bogus=1), schema)
+
+
+def test_durations_read_as_the_grammar_says():
+    """``1h30m``-style durations: number-unit parts with only blanks around and between them
+    (checked against the grammar as one pattern, on every string of these characters)."""
+    import itertools
+    import re
+    from datetime import timedelta
+
+    from superbatch.spec.durations import parse_duration
+
+    grammar = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)\s*([dhms])\s*)+$", re.IGNORECASE)
+    for n in range(5):
+        for chars in itertools.product(" 1.5hmMx", repeat=n):
+            text = "".join(chars)
+            try:
+                read = parse_duration(text)
+            except ValueError:
+                read = None
+            assert (read is not None) == bool(grammar.match(text.strip())), repr(text)
+    assert parse_duration(" 1h 30M ") == timedelta(hours=1, minutes=30)
+    assert parse_duration("1.5d2s") == timedelta(days=1.5, seconds=2)
+    assert parse_duration("PT1H30M") == parse_duration("P0DT90M") == timedelta(minutes=90)
+    for text in ("P", "PT", "1h30", "h", "0s"):
+        with pytest.raises(ValueError):
+            parse_duration(text)

@@ -20,7 +20,12 @@ from superbatch.jobs.state import (
     results_written,
 )
 from superbatch.spec.models import JobSpec
-from superbatch.util.files import append_lines, atomic_write_bytes, read_json_lines
+from superbatch.util.files import (
+    append_lines,
+    atomic_write_bytes,
+    new_private_file,
+    read_json_lines,
+)
 
 SPEC = JobSpec.model_validate(
     {"name": "j", "worker": {"command": "true"}, "parameters": {"x": [1]}}
@@ -98,6 +103,28 @@ def test_files_follow_the_umask_not_0600(tmp_path):
     from superbatch.util.files import UMASK
 
     assert mode == 0o666 & ~UMASK and mode & 0o044  # readable by group and others
+
+
+def test_a_private_file_is_new_and_the_callers_alone(tmp_path, monkeypatch):
+    """util.files makes its own temporary files (tempfile costs every command ~3 ms to
+    import): 0600, never an existing file, never through a symbolic link."""
+    names = iter([b"\x01" * 6, b"\x01" * 6, b"\x02" * 6])
+    monkeypatch.setattr(os, "urandom", lambda n: next(names))
+    fd, first = new_private_file(tmp_path, ".x.", ".tmp")
+    os.write(fd, b"mine")
+    os.close(fd)
+    fd, second = new_private_file(tmp_path, ".x.", ".tmp")  # the first name is taken
+    os.close(fd)
+    assert first == str(tmp_path / ".x.010101010101.tmp")
+    assert second == str(tmp_path / ".x.020202020202.tmp")
+    assert (tmp_path / ".x.010101010101.tmp").read_bytes() == b"mine"  # not truncated
+    assert stat.S_IMODE(os.stat(second).st_mode) == 0o600
+    (tmp_path / "elsewhere").write_text("keep")
+    os.symlink(tmp_path / "elsewhere", tmp_path / ".y.030303030303")
+    monkeypatch.setattr(os, "urandom", lambda n: b"\x03" * 6)
+    with pytest.raises(FileExistsError):  # every try meets the link: refused, not followed
+        new_private_file(tmp_path, ".y.")
+    assert (tmp_path / "elsewhere").read_text() == "keep"
 
 
 def test_sequence_numbers_stay_above_copied_in_jobs(tmp_path):

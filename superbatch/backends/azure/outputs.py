@@ -165,7 +165,7 @@ def fetch_outputs(
                     found = _readable(fetched.data, task, session)
                     atomic_write_bytes(task_tar(session, task.id), fetched.data)
                     if reader is not None:
-                        reader.keep(task.index, found)
+                        reader.keep(task.number, found)
                 else:
                     atomic_write_bytes(backend.output_path(task.first_point), fetched.data)
             bar.advance()

@@ -7,7 +7,7 @@ uses, so this module imports pydantic and ``superbatch.spec.base`` only, never t
 Backend code reads its section through :func:`azure_section` and :func:`azure_worker`.
 """
 
-from __future__ import annotations
+# (no `from __future__ import annotations`: pydantic would compile every annotation)
 
 import re
 from datetime import timedelta
@@ -70,7 +70,7 @@ class PoolSpec(StrictModel):
     delete_when_done: bool = False
 
     @model_validator(mode="after")
-    def _has_nodes(self) -> PoolSpec:
+    def _has_nodes(self) -> "PoolSpec":
         if self.autoscale_formula is None and self.dedicated_nodes + self.low_priority_nodes == 0:
             raise ValueError(
                 "a pool needs dedicated_nodes, low_priority_nodes or an autoscale_formula"
@@ -208,13 +208,13 @@ class AzureWorkerKeys(StrictModel):
         return needs
 
 
-def azure_section(model: JobSpec) -> AzureSpec:
+def azure_section(model: "JobSpec") -> AzureSpec:
     """The spec's ``azure:`` section, typed."""
     assert isinstance(model, AzureJobKeys)  # the registry composes it into every JobSpec
     return model.azure
 
 
-def azure_worker(worker: WorkerSpec) -> AzureWorkerKeys:
+def azure_worker(worker: "WorkerSpec") -> AzureWorkerKeys:
     """The worker's azure-only keys, typed."""
     assert isinstance(worker, AzureWorkerKeys)  # the registry composes them into WorkerSpec
     return worker

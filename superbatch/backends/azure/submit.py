@@ -185,7 +185,7 @@ class Submitter:
         ):
             in_flight: deque = deque()
             for chunk in _batched(tasks, per_request):
-                todo = [(t, p) for t, p in chunk if t.index not in done]
+                todo = [(t, p) for t, p in chunk if t.number not in done]
                 if not todo:
                     bar.advance(len(chunk))
                     continue
@@ -224,7 +224,7 @@ class Submitter:
         with self._lock:
             append_lines(
                 s.state.dir / PROGRESS_FILE,
-                [json.dumps({"job": self.batch_job_id, "tasks": [t.index for t, _ in chunk]})],
+                [json.dumps({"job": self.batch_job_id, "tasks": [t.number for t, _ in chunk]})],
             )
         return len(chunk)
 

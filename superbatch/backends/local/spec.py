@@ -5,7 +5,7 @@ Light on purpose (pydantic and ``superbatch.spec.base`` only): the registry cont
 the spec whichever backend a job uses.
 """
 
-from __future__ import annotations
+# (no `from __future__ import annotations`: pydantic would compile every annotation)
 
 from pathlib import Path
 from typing import ClassVar
@@ -26,7 +26,7 @@ class LocalWorkerKeys(StrictModel):
     )
 
     @model_validator(mode="after")
-    def _fork_agrees(self) -> LocalWorkerKeys:
+    def _fork_agrees(self) -> "LocalWorkerKeys":
         isolation = getattr(self, "isolation", None)  # the core worker key it aliases
         if self.fork is False and isolation not in (None, "process"):
             raise ValueError(
