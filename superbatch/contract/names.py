@@ -21,7 +21,7 @@ LOCAL_OUTPUTS_PATTERN = "task_{}_outputs.pickle"
 FORMATS = ("joblib", "json")
 
 
-class FileNames(NamedTuple):  # not a dataclass: made at every start-up, ~1 ms less
+class FileNames(NamedTuple):  # not a dataclass: made at every start-up, ~0.5 ms less
     """The contract's file names for one format."""
 
     config: str

@@ -21,7 +21,7 @@ from superbatch.util import clock
 from superbatch.util.files import atomic_write_bytes
 
 
-class Collected(NamedTuple):  # not a dataclass: made at every start-up, ~1 ms less
+class Collected(NamedTuple):  # not a dataclass: made at every start-up, ~0.5 ms less
     job_id: str
     result: Any
     points: int

@@ -16,7 +16,7 @@ from superbatch.spec.yamlsource import SourceMap, load_yaml
 from superbatch.util.modelbuild import build
 
 
-class Spec(NamedTuple):  # not a dataclass: made at every start-up, ~1 ms less
+class Spec(NamedTuple):  # not a dataclass: made at every start-up, ~0.5 ms less
     """A validated job spec and where it came from."""
 
     model: JobSpec

@@ -39,7 +39,7 @@ ALWAYS_EXCLUDED = (
 IGNORE_FILES = (".superbatchignore", ".gitignore")
 
 
-class WorkerFile(NamedTuple):  # not a dataclass: made at every start-up, ~1 ms less
+class WorkerFile(NamedTuple):  # not a dataclass: made at every start-up, ~0.5 ms less
     path: Path  # on this machine
     relative: str  # POSIX path inside the worker directory
     size: int

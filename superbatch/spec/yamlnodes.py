@@ -54,7 +54,7 @@ def decode_text(data: bytes, path: Path) -> str:
     return text
 
 
-class Walk:  # not a dataclass: made at every start-up, ~1 ms less
+class Walk:  # not a dataclass: made at every start-up, ~0.7 ms less
     """What walking a tree of nodes found: positions worth recording, and the size."""
 
     __slots__ = ("source", "line_offset", "positions", "unrecorded", "size")
